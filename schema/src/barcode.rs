@@ -125,7 +125,10 @@ pub enum NomenclatureError {
 
 /// How a store reads its in-store codes. Prefixes without a rule are ordinary EAN-13s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "Vec<VariableMeasureRule>", into = "Vec<VariableMeasureRule>")]
+#[serde(
+    try_from = "Vec<VariableMeasureRule>",
+    into = "Vec<VariableMeasureRule>"
+)]
 pub struct Nomenclature {
     rules: Vec<VariableMeasureRule>,
 }
@@ -327,7 +330,9 @@ mod tests {
         );
         // UPC-A 036000291452 is EAN-13 0036000291452.
         let s = parse("036000291452\r\n", &Nomenclature::default()).unwrap();
-        let Scanned::Gtin(g) = s else { panic!("not a GTIN") };
+        let Scanned::Gtin(g) = s else {
+            panic!("not a GTIN")
+        };
         assert_eq!(g.symbology, Symbology::UpcA);
         assert_eq!(g.key, "0036000291452");
         assert_eq!(g.as_upc_a(), Some("036000291452"));
@@ -378,12 +383,7 @@ mod tests {
         };
         assert_eq!(v.item_code, "12345");
         assert_eq!(v.lookup_key(), "2012345");
-        assert_eq!(
-            v.measure,
-            Measure::Weight {
-                grams: dec!(1250)
-            }
-        );
+        assert_eq!(v.measure, Measure::Weight { grams: dec!(1250) });
         assert_eq!(v.measure.kilograms(), Some(dec!(1.25)));
     }
 

@@ -117,10 +117,7 @@ impl Discount {
                 if p < Decimal::ZERO || p > Decimal::ONE_HUNDRED {
                     return Err(CheckoutError::PercentOutOfRange(p));
                 }
-                let exact = base
-                    .checked_mul(p)
-                    .ok_or(MoneyError::Overflow)?
-                    / Decimal::ONE_HUNDRED;
+                let exact = base.checked_mul(p).ok_or(MoneyError::Overflow)? / Decimal::ONE_HUNDRED;
                 Ok(round_half_up(exact, unit)?)
             }
         }
@@ -293,7 +290,7 @@ pub fn allocate(total: Decimal, weights: &[Decimal], unit: Decimal) -> Vec<Decim
         remainders.push((exact_units - floor, i));
     }
     // Highest remainder first; equal remainders keep index order (stable sort).
-    remainders.sort_by(|a, b| b.0.cmp(&a.0));
+    remainders.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut left = units_total - given;
     for (_, i) in remainders.iter().cycle() {
         if left <= Decimal::ZERO {

@@ -495,8 +495,18 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_number() {
         for input in [
-            "", " ", "abc", "12a", "1,2,3", "12.50.0", "1.2345.678", "12,", "-", "1.000,5.0",
-            "١٢", "12 500",
+            "",
+            " ",
+            "abc",
+            "12a",
+            "1,2,3",
+            "12.50.0",
+            "1.2345.678",
+            "12,",
+            "-",
+            "1.000,5.0",
+            "١٢",
+            "12 500",
         ] {
             assert!(parse_decimal(input).is_err(), "input {input:?} parsed");
         }
@@ -552,7 +562,10 @@ mod tests {
         assert_eq!(round_half_up(dec!(12349), dec!(100)).unwrap(), dec!(12300));
         assert_eq!(round_half_up(dec!(12250), dec!(500)).unwrap(), dec!(12500));
         assert_eq!(round_half_up(dec!(12249), dec!(500)).unwrap(), dec!(12000));
-        assert_eq!(round_half_up(dec!(-12350), dec!(100)).unwrap(), dec!(-12400));
+        assert_eq!(
+            round_half_up(dec!(-12350), dec!(100)).unwrap(),
+            dec!(-12400)
+        );
         assert_eq!(round_half_up(dec!(12.5), dec!(1)).unwrap(), dec!(13));
         assert_eq!(round_down(dec!(7699), dec!(100)).unwrap(), dec!(7600));
         assert!(round_half_up(dec!(1), dec!(0)).is_err());

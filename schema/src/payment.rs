@@ -263,9 +263,7 @@ mod tests {
         assert_eq!(s.change, dec!(0));
         assert_eq!(
             settle(dec!(12350), &[Tender::cash(dec!(12300))], inc(dec!(100))),
-            Err(PaymentError::Short {
-                missing: dec!(100)
-            })
+            Err(PaymentError::Short { missing: dec!(100) })
         );
     }
 

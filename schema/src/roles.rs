@@ -53,10 +53,7 @@ impl Role {
 
     /// Whether the role's reach is limited to one store (HQ scoping).
     pub fn is_store_scoped(self) -> bool {
-        !matches!(
-            self,
-            Role::RegionalManager | Role::Admin | Role::SuperAdmin
-        )
+        !matches!(self, Role::RegionalManager | Role::Admin | Role::SuperAdmin)
     }
 
     pub fn allows(self, permission: Permission) -> bool {

@@ -145,7 +145,10 @@ mod tests {
         let s = cfg(dec!(11), PriceMode::TaxInclusive)
             .split(dec!(111000), dec!(1))
             .unwrap();
-        assert_eq!((s.net, s.tax, s.gross), (dec!(100000), dec!(11000), dec!(111000)));
+        assert_eq!(
+            (s.net, s.tax, s.gross),
+            (dec!(100000), dec!(11000), dec!(111000))
+        );
         // Rp 12.500 incl.: 12500 × 11 / 111 = 1238.738… → 1239.
         let s = cfg(dec!(11), PriceMode::TaxInclusive)
             .split(dec!(12500), dec!(1))
@@ -159,7 +162,10 @@ mod tests {
         let s = cfg(dec!(11), PriceMode::TaxExclusive)
             .split(dec!(12500), dec!(1))
             .unwrap();
-        assert_eq!((s.net, s.tax, s.gross), (dec!(12500), dec!(1375), dec!(13875)));
+        assert_eq!(
+            (s.net, s.tax, s.gross),
+            (dec!(12500), dec!(1375), dec!(13875))
+        );
         // 1050 × 11 % = 115.5 → half-up 116.
         let s = cfg(dec!(11), PriceMode::TaxExclusive)
             .split(dec!(1050), dec!(1))

@@ -38,7 +38,9 @@ impl StoreCode {
         if ok {
             Ok(StoreCode(code.to_string()))
         } else {
-            Err(TxnNumberError::BadStoreCode(code.chars().take(32).collect()))
+            Err(TxnNumberError::BadStoreCode(
+                code.chars().take(32).collect(),
+            ))
         }
     }
 
@@ -190,8 +192,12 @@ mod tests {
 
     #[test]
     fn formats_and_parses() {
-        let n = TxnNumber::new(StoreCode::new("JKT01").unwrap(), LaneNo::new(3).unwrap(), 42)
-            .unwrap();
+        let n = TxnNumber::new(
+            StoreCode::new("JKT01").unwrap(),
+            LaneNo::new(3).unwrap(),
+            42,
+        )
+        .unwrap();
         assert_eq!(n.to_string(), "JKT01-003-00000042");
         assert_eq!("JKT01-003-00000042".parse::<TxnNumber>().unwrap(), n);
         assert_eq!(n.next().unwrap().to_string(), "JKT01-003-00000043");

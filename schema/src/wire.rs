@@ -12,7 +12,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{CustomerId, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType, SaleId};
+use crate::domain::{
+    CustomerId, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType, SaleId,
+};
 use crate::payment::{PaymentMethod, TransactionPaymentMethod};
 use crate::roles::Role;
 
@@ -467,7 +469,7 @@ pub struct StockUpdateRequest {
     #[serde(default)]
     pub notes: Option<String>,
     /// *(kasir)* A client-chosen id that makes a retried request count once.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub movement_id: Option<MovementId>,
 }
 
