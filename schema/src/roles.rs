@@ -142,15 +142,6 @@ pub enum Permission {
 
 use Role::*;
 
-const TILL_STAFF: &[Role] = &[
-    Cashier,
-    Supervisor,
-    Manager,
-    StoreManager,
-    RegionalManager,
-    Admin,
-    SuperAdmin,
-];
 const SUPERVISORS_UP: &[Role] = &[
     Supervisor,
     Manager,
@@ -166,7 +157,7 @@ const HQ_WIDE: &[Role] = &[RegionalManager, Admin, SuperAdmin];
 
 /// Who may do what. One row per permission; the roles listed have it.
 pub const PERMISSION_MATRIX: &[(Permission, &[Role])] = &[
-    (Permission::Sell, TILL_STAFF),
+    (Permission::Sell, &Role::ALL),
     (Permission::VoidTransaction, SUPERVISORS_UP),
     (Permission::Refund, SUPERVISORS_UP),
     (Permission::DiscountAboveLimit, SUPERVISORS_UP),
