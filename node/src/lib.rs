@@ -1,7 +1,11 @@
 //! kasir-node: the till engine every lane runs, with or without a screen.
 //!
-//! Not built yet (issues #3 and #4): the local SQLite ledger, the CRDT documents, the sans-IO
-//! replication engine and its transports, leader election and HQ forwarding. What exists is the
-//! dependency on `kasir-schema`, whose types and SQL this crate will drive.
+//! The UI, the simulator and the leader call this crate's API; nothing above it touches SQL or
+//! Automerge. Invariants I2–I6 of ARCHITECTURE.md start here.
 
+pub mod db;
+pub mod docs;
+pub mod error;
+
+pub use error::{NodeError, Result};
 pub use kasir_schema as schema;

@@ -28,11 +28,18 @@ impl Migration {
 }
 
 /// The till's SQLite migrations, in order.
-pub const TILL_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("../sql/till/0001_ledger.sql"),
-}];
+pub const TILL_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("../sql/till/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "engine",
+        sql: include_str!("../sql/till/0002_engine.sql"),
+    },
+];
 
 /// HQ's MySQL/MariaDB migrations, in order.
 pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[Migration {
@@ -131,6 +138,7 @@ pub fn split_statements(sql: &str) -> Vec<String> {
                 }
                 current.push(' ');
             }
+            ';' if inside_trigger_body(&current) => current.push(c),
             ';' => {
                 push_statement(&mut out, &current);
                 current.clear();
@@ -140,6 +148,16 @@ pub fn split_statements(sql: &str) -> Vec<String> {
     }
     push_statement(&mut out, &current);
     out
+}
+
+/// A `CREATE TRIGGER ... BEGIN ... END` body holds `;`s that do not end the statement.
+fn inside_trigger_body(current: &str) -> bool {
+    let upper = current.trim_start().to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().collect();
+    let is_trigger = words.len() >= 2
+        && words[0] == "CREATE"
+        && (words[1] == "TRIGGER" || (words.len() >= 3 && words[2] == "TRIGGER"));
+    is_trigger && words.last() != Some(&"END")
 }
 
 fn push_statement(out: &mut Vec<String>, text: &str) {
@@ -221,12 +239,14 @@ mod tests {
     #[test]
     fn splits_statements_outside_quotes_and_comments() {
         let sql = "-- a comment; not a statement\nCREATE TABLE a (x TEXT DEFAULT ';');\n\
-                   /* block; comment */ INSERT INTO a VALUES ('it''s; fine');\n\n  ;  \nSELECT 1";
+                   /* block; comment */ INSERT INTO a VALUES ('it''s; fine');\n\n  ;  \n\
+                   CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM a; SELECT 2; END;\nSELECT 1";
         assert_eq!(
             split_statements(sql),
             vec![
                 "CREATE TABLE a (x TEXT DEFAULT ';')".to_string(),
                 "INSERT INTO a VALUES ('it''s; fine')".to_string(),
+                "CREATE TRIGGER t AFTER INSERT ON a BEGIN DELETE FROM a; SELECT 2; END".to_string(),
                 "SELECT 1".to_string(),
             ]
         );

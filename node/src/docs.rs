@@ -1,0 +1,433 @@
+//! The lane's Automerge documents, persisted in its SQLite file.
+//!
+//! Layout (bounded growth, I6):
+//! - `catalog/NN`: the catalog in [`CATALOG_SHARDS`] shards by SKU hash (~1,600 products each at
+//!   100k), so an edit loads one small document, never the whole catalog;
+//! - `customers/NN`: customer profiles in [`CUSTOMER_SHARDS`] shards;
+//! - `ledger/YYYY-MM-DD`: one document per UTC day holding that day's immutable records: sales,
+//!   stock movements, loyalty entries, returns. Old days are never loaded at start-up.
+//!
+//! Every document keeps its data in flat keys of the root map (`<record key>\x1f<field>` or
+//! `<kind>\x1f<id>`): no nested object is ever created, so two lanes can never create competing
+//! objects whose contents would vanish on merge. Immutable records are written once under their
+//! own id, so applying one twice — on one lane or concurrently on two — stores it once (I3, I4).
+//!
+//! Storage: a compacted snapshot (`crdt_docs`) plus the incremental changes saved since
+//! (`crdt_changes`), appended through the caller's SQLite transaction, so a document change
+//! commits together with the ledger rows it belongs to (I2).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use automerge::{
+    ActorId, AutoCommit, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
+};
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::{NodeError, Result};
+
+pub const CATALOG_SHARDS: u32 = 64;
+pub const CUSTOMER_SHARDS: u32 = 32;
+/// Separates the parts of a flat key. Refused inside SKUs and ids.
+pub const SEP: char = '\u{1f}';
+/// Incremental changes kept per document before they are folded into its snapshot.
+pub const COMPACT_AFTER: i64 = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocId {
+    Catalog(u32),
+    Customers(u32),
+    Ledger(NaiveDate),
+}
+
+impl DocId {
+    pub fn catalog_for(sku: &str) -> DocId {
+        DocId::Catalog(fnv1a(sku.as_bytes()) % CATALOG_SHARDS)
+    }
+
+    pub fn customers_for(id: &str) -> DocId {
+        DocId::Customers(fnv1a(id.as_bytes()) % CUSTOMER_SHARDS)
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            DocId::Catalog(n) => format!("catalog/{n:02}"),
+            DocId::Customers(n) => format!("customers/{n:02}"),
+            DocId::Ledger(d) => format!("ledger/{}", d.format("%Y-%m-%d")),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DocId> {
+        let (kind, rest) = s.split_once('/')?;
+        match kind {
+            "catalog" => rest
+                .parse()
+                .ok()
+                .filter(|n| *n < CATALOG_SHARDS)
+                .map(DocId::Catalog),
+            "customers" => rest
+                .parse()
+                .ok()
+                .filter(|n| *n < CUSTOMER_SHARDS)
+                .map(DocId::Customers),
+            "ledger" => NaiveDate::parse_from_str(rest, "%Y-%m-%d")
+                .ok()
+                .map(DocId::Ledger),
+            _ => None,
+        }
+    }
+}
+
+/// FNV-1a: stable across platforms and releases (unlike `std`'s hasher), so every lane puts a
+/// SKU in the same shard.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// The lane's documents: loaded lazily, cached, written through the caller's transaction.
+#[derive(Debug)]
+pub struct DocStore {
+    actor: ActorId,
+    cache: HashMap<DocId, AutoCommit>,
+    /// Documents changed inside the current SQLite transaction.
+    touched: HashSet<DocId>,
+}
+
+impl DocStore {
+    pub fn new(actor_hex: &str) -> Result<DocStore> {
+        let bytes = (0..actor_hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(actor_hex.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| NodeError::Corrupt(format!("actor id {actor_hex:?}")))?;
+        Ok(DocStore {
+            actor: ActorId::from(bytes),
+            cache: HashMap::new(),
+            touched: HashSet::new(),
+        })
+    }
+
+    fn load(&self, conn: &Connection, id: DocId) -> Result<AutoCommit> {
+        let name = id.name();
+        let snapshot: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT snapshot FROM crdt_docs WHERE doc_id = ?1",
+                [&name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut doc = match snapshot {
+            Some(bytes) => AutoCommit::load(&bytes)
+                .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?,
+            None => AutoCommit::new(),
+        };
+        let mut stmt =
+            conn.prepare_cached("SELECT bytes FROM crdt_changes WHERE doc_id = ?1 ORDER BY id")?;
+        let mut rows = stmt.query([&name])?;
+        while let Some(row) = rows.next()? {
+            let bytes: Vec<u8> = row.get(0)?;
+            doc.load_incremental(&bytes)
+                .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?;
+        }
+        doc.set_actor(self.actor.clone());
+        Ok(doc)
+    }
+
+    /// A document for reading (loaded on first use).
+    pub fn get(&mut self, conn: &Connection, id: DocId) -> Result<&mut AutoCommit> {
+        if !self.cache.contains_key(&id) {
+            let doc = self.load(conn, id)?;
+            self.cache.insert(id, doc);
+        }
+        self.cache
+            .get_mut(&id)
+            .ok_or_else(|| NodeError::Document("document vanished from the cache".into()))
+    }
+
+    /// Changes a document and appends the change through `conn` (the caller's transaction).
+    pub fn edit<T>(
+        &mut self,
+        conn: &Connection,
+        id: DocId,
+        f: impl FnOnce(&mut AutoCommit) -> Result<T>,
+    ) -> Result<T> {
+        self.touched.insert(id);
+        let doc = self.get(conn, id)?;
+        let out = f(doc)?;
+        doc.commit();
+        let bytes = doc.save_incremental();
+        if !bytes.is_empty() {
+            conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
+                .execute(params![id.name(), bytes])?;
+        }
+        Ok(out)
+    }
+
+    /// Merges changes received from another lane into a document, appending them through
+    /// `conn`. Returns whether the document changed.
+    pub fn merge_remote(&mut self, conn: &Connection, id: DocId, changes: &[u8]) -> Result<bool> {
+        self.touched.insert(id);
+        let doc = self.get(conn, id)?;
+        let before = doc.get_heads();
+        doc.load_incremental(changes)
+            .map_err(|e| NodeError::Invalid(format!("changes for {}: {e}", id.name())))?;
+        if doc.get_heads() == before {
+            return Ok(false);
+        }
+        let bytes = doc.save_incremental();
+        if !bytes.is_empty() {
+            conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
+                .execute(params![id.name(), bytes])?;
+        }
+        Ok(true)
+    }
+
+    /// Everything this lane has of a document (what another lane needs to catch up fully).
+    pub fn export(&mut self, conn: &Connection, id: DocId) -> Result<Vec<u8>> {
+        Ok(self.get(conn, id)?.save())
+    }
+
+    /// Call after the caller's transaction committed.
+    pub fn committed(&mut self) {
+        self.touched.clear();
+    }
+
+    /// Call after the caller's transaction rolled back: the cached copies of touched documents
+    /// hold changes that were never stored, so they are dropped and reloaded on next use.
+    pub fn rolled_back(&mut self) {
+        for id in self.touched.drain() {
+            self.cache.remove(&id);
+        }
+    }
+
+    /// Folds a document's incremental changes into its snapshot when there are many.
+    pub fn compact_if_needed(&mut self, conn: &Connection, id: DocId) -> Result<bool> {
+        let name = id.name();
+        let n: i64 = conn.query_row(
+            "SELECT count(*) FROM crdt_changes WHERE doc_id = ?1",
+            [&name],
+            |r| r.get(0),
+        )?;
+        if n < COMPACT_AFTER {
+            return Ok(false);
+        }
+        let bytes = self.get(conn, id)?.save();
+        conn.execute(
+            "INSERT INTO crdt_docs (doc_id, snapshot, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
+            params![name, bytes],
+        )?;
+        conn.execute("DELETE FROM crdt_changes WHERE doc_id = ?1", [&name])?;
+        Ok(true)
+    }
+
+    /// Ids of every document stored on this lane.
+    pub fn stored_ids(conn: &Connection) -> Result<Vec<DocId>> {
+        let mut stmt = conn.prepare(
+            "SELECT doc_id FROM crdt_docs UNION SELECT DISTINCT doc_id FROM crdt_changes ORDER BY 1",
+        )?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names.iter().filter_map(|n| DocId::parse(n)).collect())
+    }
+}
+
+/// Writes the fields of one record under `<key>\x1f<field>`, skipping unchanged values so a
+/// re-import produces no change.
+pub fn put_fields(
+    doc: &mut AutoCommit,
+    key: &str,
+    fields: &[(&str, Option<String>)],
+) -> Result<()> {
+    for (field, value) in fields {
+        let k = format!("{key}{SEP}{field}");
+        let current = get_str(doc, &k);
+        match value {
+            Some(v) if current.as_deref() != Some(v.as_str()) => {
+                doc.put(ROOT, k, ScalarValue::Str(v.as_str().into()))?
+            }
+            None if current.is_some() => doc.delete(ROOT, k)?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads the fields of one record.
+pub fn get_fields(doc: &AutoCommit, key: &str) -> BTreeMap<String, String> {
+    let start = format!("{key}{SEP}");
+    let end = format!("{key}{}", char::from_u32(SEP as u32 + 1).unwrap_or('~'));
+    doc.map_range(ROOT, start.clone()..end)
+        .filter_map(|item| {
+            let field = item.key.strip_prefix(start.as_str())?.to_string();
+            match item.value.into_value() {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Str(v) => Some((field, v.to_string())),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The distinct record keys (the part before the first separator) in a document.
+pub fn record_keys(doc: &AutoCommit) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in doc.keys(ROOT) {
+        let record = key.split(SEP).next().unwrap_or("").to_string();
+        if out.last() != Some(&record) {
+            out.push(record);
+        }
+    }
+    out
+}
+
+pub fn get_str(doc: &AutoCommit, key: &str) -> Option<String> {
+    match doc.get(ROOT, key).ok().flatten() {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Str(v) => Some(v.to_string()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Writes an immutable record `<kind>\x1f<id>` once; an existing record is left as it is.
+/// Returns whether it was new.
+pub fn put_record(doc: &mut AutoCommit, kind: &str, id: &str, json: &str) -> Result<bool> {
+    let key = format!("{kind}{SEP}{id}");
+    if doc.get(ROOT, key.as_str())?.is_some() {
+        return Ok(false);
+    }
+    doc.put(ROOT, key, ScalarValue::Str(json.into()))?;
+    Ok(true)
+}
+
+/// All immutable records of one kind in a document, as (id, json).
+pub fn records(doc: &AutoCommit, kind: &str) -> Vec<(String, String)> {
+    let start = format!("{kind}{SEP}");
+    let end = format!("{kind}{}", char::from_u32(SEP as u32 + 1).unwrap_or('~'));
+    doc.map_range(ROOT, start.clone()..end)
+        .filter_map(|item| {
+            let id = item.key.strip_prefix(start.as_str())?.to_string();
+            match item.value.into_value() {
+                Value::Scalar(s) => match s.as_ref() {
+                    ScalarValue::Str(v) => Some((id, v.to_string())),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(actor: &str) -> DocStore {
+        DocStore::new(actor).unwrap()
+    }
+
+    fn conn() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::db::open(&dir.path().join("lane.db")).unwrap();
+        (dir, c)
+    }
+
+    #[test]
+    fn doc_ids_round_trip_and_shards_are_stable() {
+        for id in [
+            DocId::Catalog(0),
+            DocId::Catalog(63),
+            DocId::Customers(31),
+            DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
+        ] {
+            assert_eq!(DocId::parse(&id.name()), Some(id));
+        }
+        assert_eq!(DocId::parse("catalog/64"), None);
+        assert_eq!(DocId::parse("../etc"), None);
+        // Pinned: every lane must agree forever on where a SKU lives.
+        assert_eq!(
+            DocId::catalog_for("IDM-GRG-85"),
+            DocId::catalog_for("IDM-GRG-85")
+        );
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+    }
+
+    #[test]
+    fn edits_persist_and_reload() {
+        let (_d, c) = conn();
+        let mut s = store("00112233445566778899aabbccddeeff");
+        let id = DocId::catalog_for("SKU-1");
+        s.edit(&c, id, |doc| {
+            put_fields(
+                doc,
+                "SKU-1",
+                &[("name", Some("Teh".into())), ("price", Some("3500".into()))],
+            )
+        })
+        .unwrap();
+        s.committed();
+        let mut fresh = store("00112233445566778899aabbccddeeff");
+        let doc = fresh.get(&c, id).unwrap();
+        let f = get_fields(doc, "SKU-1");
+        assert_eq!(f["name"], "Teh");
+        assert_eq!(f["price"], "3500");
+        assert_eq!(record_keys(doc), vec!["SKU-1".to_string()]);
+    }
+
+    #[test]
+    fn the_same_record_written_by_two_lanes_counts_once() {
+        let (_d1, c1) = conn();
+        let (_d2, c2) = conn();
+        let mut a = store("0000000000000000000000000000000a");
+        let mut b = store("0000000000000000000000000000000b");
+        let day = DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        // Both lanes apply the same HQ adjustment concurrently.
+        for (s, c) in [(&mut a, &c1), (&mut b, &c2)] {
+            s.edit(c, day, |doc| put_record(doc, "m", "mv-1", r#"{"qty":5}"#))
+                .unwrap();
+            s.committed();
+        }
+        let from_b = b.export(&c2, day).unwrap();
+        a.merge_remote(&c1, day, &from_b).unwrap();
+        let recs = records(a.get(&c1, day).unwrap(), "m");
+        assert_eq!(recs, vec![("mv-1".to_string(), r#"{"qty":5}"#.to_string())]);
+        // Merging again changes nothing.
+        assert!(!a.merge_remote(&c1, day, &from_b).unwrap());
+    }
+
+    #[test]
+    fn rollback_drops_unstored_changes_and_compaction_keeps_data() {
+        let (_d, mut c) = conn();
+        let mut s = store("00112233445566778899aabbccddeeff");
+        let id = DocId::Customers(3);
+        let tx = c.transaction().unwrap();
+        s.edit(&tx, id, |doc| {
+            put_fields(doc, "cust-1", &[("name", Some("Budi".into()))])
+        })
+        .unwrap();
+        drop(tx); // rolled back
+        s.rolled_back();
+        assert!(get_fields(s.get(&c, id).unwrap(), "cust-1").is_empty());
+        for i in 0..(COMPACT_AFTER + 1) {
+            s.edit(&c, id, |doc| {
+                put_fields(doc, "cust-1", &[("visits", Some(i.to_string()))])
+            })
+            .unwrap();
+        }
+        s.committed();
+        assert!(s.compact_if_needed(&c, id).unwrap());
+        let mut fresh = store("00112233445566778899aabbccddeeff");
+        assert_eq!(
+            get_fields(fresh.get(&c, id).unwrap(), "cust-1")["visits"],
+            COMPACT_AFTER.to_string()
+        );
+        assert_eq!(DocStore::stored_ids(&c).unwrap(), vec![id]);
+    }
+}
