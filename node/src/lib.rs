@@ -1,11 +1,28 @@
 //! kasir-node: the till engine every lane runs, with or without a screen.
 //!
-//! The UI, the simulator and the leader call this crate's API; nothing above it touches SQL or
-//! Automerge. Invariants I2–I6 of ARCHITECTURE.md start here.
+//! The UI, the simulator and the leader call [`Till`]; nothing above this crate touches SQL or
+//! Automerge. Invariants I2–I6 of ARCHITECTURE.md start here:
+//! - a sale's ledger rows, its document change and its outbox rows commit in one SQLite
+//!   transaction (`synchronous = FULL`) before `pay` returns (I2);
+//! - stock movements and loyalty entries carry their own ids and are stored once (I3, I4);
+//! - transaction numbers come from the lane's persisted sequence (I5);
+//! - documents are sharded and split by day; lookups use SQLite projections (I6).
 
+pub mod auth;
+pub mod cart;
+pub mod catalog;
+pub mod customers;
 pub mod db;
 pub mod docs;
 pub mod error;
+pub mod outbox;
+pub mod returns;
+pub mod sale;
+pub mod shift;
+pub mod stock;
+pub mod till;
 
+pub use auth::{Approval, AuthParams, NewUser, Session};
 pub use error::{NodeError, Result};
 pub use kasir_schema as schema;
+pub use till::{Clock, ManualClock, SystemClock, Till, TillOptions, default_store_config};

@@ -149,6 +149,8 @@ pub struct SaleLine {
     pub total_price: Decimal,
     pub transaction_discount_share: Decimal,
     pub tax_amount: Decimal,
+    /// What the customer paid for this line, tax included; the lines add up to the total.
+    pub amount_due: Decimal,
     /// Set when a supervisor overrode the catalog price.
     pub price_override_by: Option<u64>,
 }

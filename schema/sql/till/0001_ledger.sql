@@ -136,6 +136,8 @@ CREATE TABLE IF NOT EXISTS transaction_details (
     total_price INTEGER NOT NULL,
     transaction_discount_share INTEGER NOT NULL DEFAULT 0,
     tax_amount INTEGER NOT NULL DEFAULT 0,
+    -- What the customer paid for this line, tax included (shares add up to total_amount).
+    amount_due INTEGER NOT NULL DEFAULT 0,
     price_override_by INTEGER,
     notes TEXT,
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),

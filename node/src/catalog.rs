@@ -1,0 +1,342 @@
+//! The catalog: products in sharded documents (`catalog/NN`, one field per key) projected into
+//! the `products` table for microsecond lookups by barcode and SKU and trigram name search.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use automerge::AutoCommit;
+use kasir_schema::Decimal;
+use kasir_schema::domain::{Product, SaleUnit};
+use kasir_schema::roles::Permission;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::auth::Approval;
+use crate::db;
+use crate::docs::{self, DocId, DocStore, SEP};
+use crate::error::{NodeError, Result};
+use crate::till::Till;
+
+/// A product as the till shows and sells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductView {
+    pub sku: String,
+    pub name: String,
+    pub barcode: Option<String>,
+    pub unit: SaleUnit,
+    pub price: Decimal,
+    pub stock: Decimal,
+    pub min_stock: Decimal,
+    pub is_active: bool,
+    pub category_id: Option<i64>,
+}
+
+impl ProductView {
+    /// Sold below zero: allowed, but flagged for the manager.
+    pub fn is_oversold(&self) -> bool {
+        self.stock < Decimal::ZERO
+    }
+}
+
+const VIEW_COLUMNS: &str =
+    "sku, name, barcode, unit, selling_price, stock_quantity, min_stock, is_active, category_id";
+
+fn view_from_row(r: &Row<'_>) -> rusqlite::Result<ProductView> {
+    let unit: String = r.get(3)?;
+    Ok(ProductView {
+        sku: r.get(0)?,
+        name: r.get(1)?,
+        barcode: r.get(2)?,
+        unit: if unit == "kg" {
+            SaleUnit::Kilogram
+        } else {
+            SaleUnit::Piece
+        },
+        price: db::money_out(r.get(4)?),
+        stock: db::qty_out(r.get(5)?),
+        min_stock: db::qty_out(r.get(6)?),
+        is_active: r.get(7)?,
+        category_id: r.get(8)?,
+    })
+}
+
+/// SKUs: 1–100 printable characters, no separators the documents use.
+pub fn validate_sku(sku: &str) -> Result<()> {
+    let ok = (1..=100).contains(&sku.chars().count())
+        && !sku.chars().any(|c| c.is_control() || c == SEP)
+        && sku.trim() == sku;
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::Invalid(format!(
+            "SKU {sku:?}: 1–100 printable characters without leading or trailing spaces"
+        )))
+    }
+}
+
+fn validate_product(p: &Product) -> Result<()> {
+    validate_sku(&p.sku)?;
+    if p.name.trim().is_empty() || p.name.chars().count() > 255 {
+        return Err(NodeError::Invalid(format!(
+            "{}: name is required (≤ 255 characters)",
+            p.sku
+        )));
+    }
+    if p.selling_price < Decimal::ZERO || p.cost_price < Decimal::ZERO {
+        return Err(NodeError::Invalid(format!(
+            "{}: prices must not be negative",
+            p.sku
+        )));
+    }
+    kasir_schema::money::check_amount(p.selling_price)?;
+    if let Some(b) = &p.barcode
+        && (b.is_empty() || b.len() > 64 || b.contains(SEP))
+    {
+        return Err(NodeError::Invalid(format!("{}: barcode {b:?}", p.sku)));
+    }
+    Ok(())
+}
+
+fn unit_str(u: SaleUnit) -> &'static str {
+    match u {
+        SaleUnit::Piece => "pcs",
+        SaleUnit::Kilogram => "kg",
+    }
+}
+
+fn product_fields(p: &Product) -> Vec<(&'static str, Option<String>)> {
+    vec![
+        ("name", Some(p.name.clone())),
+        ("barcode", p.barcode.clone()),
+        ("description", p.description.clone()),
+        ("category", p.category_id.map(|c| c.to_string())),
+        ("unit", Some(unit_str(p.unit).to_string())),
+        ("price", Some(p.selling_price.normalize().to_string())),
+        ("cost", Some(p.cost_price.normalize().to_string())),
+        ("min_stock", Some(p.min_stock.normalize().to_string())),
+        ("max_stock", Some(p.max_stock.normalize().to_string())),
+        (
+            "active",
+            Some(if p.is_active { "1" } else { "0" }.to_string()),
+        ),
+        ("server_id", p.server_id.map(|s| s.to_string())),
+    ]
+}
+
+fn product_from_fields(sku: &str, f: &BTreeMap<String, String>) -> Option<Product> {
+    let dec = |k: &str| f.get(k).and_then(|v| Decimal::from_str(v).ok());
+    Some(Product {
+        sku: sku.to_string(),
+        server_id: f.get("server_id").and_then(|v| v.parse().ok()),
+        barcode: f.get("barcode").cloned(),
+        name: f.get("name")?.clone(),
+        description: f.get("description").cloned(),
+        category_id: f.get("category").and_then(|v| v.parse().ok()),
+        unit: if f.get("unit").map(String::as_str) == Some("kg") {
+            SaleUnit::Kilogram
+        } else {
+            SaleUnit::Piece
+        },
+        cost_price: dec("cost").unwrap_or_default(),
+        selling_price: dec("price")?,
+        min_stock: dec("min_stock").unwrap_or_default(),
+        max_stock: dec("max_stock").unwrap_or_default(),
+        is_active: f.get("active").map(String::as_str) != Some("0"),
+    })
+}
+
+/// Writes one product into the `products` projection (insert or update by SKU). Its stock is
+/// the sum of the movements known for the SKU, also when they arrived before the product.
+pub(crate) fn project_product(conn: &Connection, p: &Product) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO products (server_id, barcode, sku, name, description, category_id, unit,
+            cost_price, selling_price, min_stock, max_stock, is_active, sync_status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'synced')
+         ON CONFLICT(sku) DO UPDATE SET server_id = excluded.server_id, barcode = excluded.barcode,
+            name = excluded.name, description = excluded.description, category_id = excluded.category_id,
+            unit = excluded.unit, cost_price = excluded.cost_price, selling_price = excluded.selling_price,
+            min_stock = excluded.min_stock, max_stock = excluded.max_stock, is_active = excluded.is_active,
+            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )?
+    .execute(params![
+        p.server_id.map(|s| s as i64),
+        p.barcode,
+        p.sku,
+        p.name,
+        p.description,
+        p.category_id.map(|c| c as i64),
+        unit_str(p.unit),
+        db::money(p.cost_price)?,
+        db::money(p.selling_price)?,
+        db::qty(p.min_stock)?,
+        db::qty(p.max_stock)?,
+        p.is_active,
+    ])
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => NodeError::Invalid(format!(
+            "{}: barcode {} already belongs to another product",
+            p.sku,
+            p.barcode.as_deref().unwrap_or("")
+        )),
+        _ => e.into(),
+    })?;
+    crate::stock::recompute_stock(conn, &p.sku)
+}
+
+/// Re-projects every product of a catalog shard (after a merge of remote changes).
+pub(crate) fn reproject_shard(conn: &Connection, doc: &AutoCommit) -> Result<usize> {
+    let mut n = 0;
+    for sku in docs::record_keys(doc) {
+        if let Some(p) = product_from_fields(&sku, &docs::get_fields(doc, &sku)) {
+            project_product(conn, &p)?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub(crate) fn write_products(
+    conn: &Connection,
+    docs: &mut DocStore,
+    products: &[Product],
+) -> Result<()> {
+    let mut by_shard: BTreeMap<DocId, Vec<&Product>> = BTreeMap::new();
+    for p in products {
+        validate_product(p)?;
+        by_shard
+            .entry(DocId::catalog_for(&p.sku))
+            .or_default()
+            .push(p);
+    }
+    for (id, group) in by_shard {
+        docs.edit(conn, id, |doc| {
+            for p in &group {
+                docs::put_fields(doc, &p.sku, &product_fields(p))?;
+            }
+            Ok(())
+        })?;
+        for p in group {
+            project_product(conn, p)?;
+        }
+    }
+    Ok(())
+}
+
+impl Till {
+    /// Creates or updates products (HQ download through the leader, store setup, imports).
+    /// All of them are stored, or none.
+    pub fn import_products(&mut self, products: &[Product]) -> Result<usize> {
+        self.write(|tx, docs| {
+            write_products(tx, docs, products)?;
+            Ok(products.len())
+        })
+    }
+
+    pub fn product(&self, sku: &str) -> Result<Option<ProductView>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM products WHERE sku = ?1"
+            ))?
+            .query_row([sku], view_from_row)
+            .optional()?)
+    }
+
+    /// Looks a product up by its barcode key (see `kasir_schema::barcode::Gtin::key`).
+    pub fn product_by_barcode(&self, key: &str) -> Result<Option<ProductView>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM products WHERE barcode = ?1"
+            ))?
+            .query_row([key], view_from_row)
+            .optional()?)
+    }
+
+    /// Name search, prefix and substring, case-insensitive; SKU prefix too. Active products
+    /// only, at most `limit` (≤ 200).
+    pub fn search_products(&self, query: &str, limit: usize) -> Result<Vec<ProductView>> {
+        let q = query.trim();
+        let limit = limit.clamp(1, 200) as i64;
+        if q.is_empty() {
+            return Ok(Vec::new());
+        }
+        let like = format!("{}%", q.replace(['%', '_'], ""));
+        let mut out: Vec<ProductView> = Vec::new();
+        if q.chars().count() >= 3 {
+            // Trigram index: substring anywhere in the name, prefixes first.
+            let phrase = format!("\"{}\"", q.replace('"', "\"\""));
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM products WHERE id IN
+                   (SELECT rowid FROM products_fts WHERE products_fts MATCH ?1)
+                 AND is_active = 1
+                 ORDER BY (name LIKE ?2) DESC, name LIMIT ?3"
+            ))?;
+            out.extend(
+                stmt.query_map(params![phrase, like, limit], view_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            );
+        } else {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM products WHERE name LIKE ?1 AND is_active = 1
+                 ORDER BY name LIMIT ?2"
+            ))?;
+            out.extend(
+                stmt.query_map(params![like, limit], view_from_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            );
+        }
+        if (out.len() as i64) < limit {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {VIEW_COLUMNS} FROM products WHERE sku >= ?1 AND sku < ?1 || char(1114111)
+                 AND is_active = 1 ORDER BY sku LIMIT ?2"
+            ))?;
+            for p in stmt.query_map(params![q, limit], view_from_row)? {
+                let p = p?;
+                if !out.iter().any(|o| o.sku == p.sku) {
+                    out.push(p);
+                }
+            }
+        }
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    /// Changes this store's price of a product (managers, or with a manager's approval).
+    pub fn set_store_price(
+        &mut self,
+        sku: &str,
+        price: Decimal,
+        approval: Option<&Approval>,
+    ) -> Result<()> {
+        let approver = self.authorize(Permission::ManageStorePrices, approval)?;
+        if price < Decimal::ZERO {
+            return Err(NodeError::Invalid("price must not be negative".into()));
+        }
+        kasir_schema::money::check_amount(price)?;
+        let actor = self.session()?.user_id;
+        let now = self.now();
+        let old = self.product(sku)?.ok_or_else(|| NodeError::NotFound {
+            what: format!("product {sku}"),
+            hint: Some("search by name".into()),
+        })?;
+        self.write(|tx, docs| {
+            let id = DocId::catalog_for(sku);
+            let product = docs.edit(tx, id, |doc| {
+                docs::put_fields(doc, sku, &[("price", Some(price.normalize().to_string()))])?;
+                Ok(product_from_fields(sku, &docs::get_fields(doc, sku)))
+            })?;
+            let product =
+                product.ok_or_else(|| NodeError::Corrupt(format!("catalog entry {sku}")))?;
+            project_product(tx, &product)?;
+            Till::log(
+                tx,
+                "info",
+                "store price changed",
+                serde_json::json!({ "sku": sku, "old": old.price, "new": price }),
+                Some(actor),
+                approver,
+                now,
+            )
+        })
+    }
+}

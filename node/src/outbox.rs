@@ -1,0 +1,95 @@
+//! The outbox to HQ (`sync_queue`): every sale, movement, customer change, loyalty entry and
+//! return is queued in the same transaction that stores it, and stays until HQ accepted it.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+use crate::db;
+use crate::error::Result;
+use crate::till::Till;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub table_name: String,
+    pub record_key: String,
+    pub action: String,
+    pub data_json: String,
+    pub retry_count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxResult {
+    Success,
+    Failed,
+}
+
+pub(crate) fn enqueue(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    action: &str,
+    json: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_queue (table_name, record_key, action, data_json, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![table, key, action, json, db::ts(at)])?;
+    Ok(())
+}
+
+impl Till {
+    /// Entries waiting for HQ (pending, or failed and due for a retry), oldest first.
+    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, table_name, record_key, action, data_json, retry_count FROM sync_queue
+             WHERE sync_status IN ('pending', 'failed') ORDER BY id LIMIT ?1",
+        )?;
+        Ok(stmt
+            .query_map([limit as i64], |r| {
+                Ok(OutboxEntry {
+                    id: r.get(0)?,
+                    table_name: r.get(1)?,
+                    record_key: r.get(2)?,
+                    action: r.get(3)?,
+                    data_json: r.get(4)?,
+                    retry_count: r.get(5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records what HQ answered for an entry.
+    pub fn outbox_mark(
+        &mut self,
+        id: i64,
+        result: OutboxResult,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let now = db::ts(self.now());
+        match result {
+            OutboxResult::Success => self.conn.execute(
+                "UPDATE sync_queue SET sync_status = 'success', error_message = NULL, processed_at = ?2 WHERE id = ?1",
+                params![id, now],
+            )?,
+            OutboxResult::Failed => self.conn.execute(
+                "UPDATE sync_queue SET sync_status = 'failed', retry_count = retry_count + 1,
+                    error_message = ?2, processed_at = ?3 WHERE id = ?1",
+                params![id, error, now],
+            )?,
+        };
+        Ok(())
+    }
+
+    /// (waiting, accepted) entries.
+    pub fn outbox_counts(&self) -> Result<(i64, i64)> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(sync_status IN ('pending', 'failed')), 0),
+                    COALESCE(SUM(sync_status = 'success'), 0) FROM sync_queue",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+}

@@ -1,0 +1,586 @@
+//! Payment and commit: a sale is settled, numbered, and stored with its stock movements,
+//! loyalty entries and outbox rows in one SQLite transaction together with the day's ledger
+//! document change. Once `pay` returns, the sale is durable (I2). Also: receipts, and merging
+//! document changes from other lanes into the projections.
+
+use chrono::{DateTime, Utc};
+use kasir_schema::Decimal;
+use kasir_schema::checkout::compute_totals;
+use kasir_schema::domain::{
+    LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType, Sale,
+    SaleId, SaleLine, SalePayment, StockMovement,
+};
+use kasir_schema::money::{Money, round_down};
+use kasir_schema::payment::{PaymentMethod, Tender, settle};
+use rusqlite::{Connection, params};
+use uuid::Uuid;
+
+use crate::cart::Cart;
+use crate::customers::{self, project_loyalty};
+use crate::db;
+use crate::docs::{self, DocId, DocStore};
+use crate::error::{NodeError, Result};
+use crate::outbox;
+use crate::returns::{self, ReturnRecord};
+use crate::stock::{ledger_doc, project_movement, write_movement};
+use crate::till::Till;
+
+/// Everything a receipt prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub store_name: String,
+    pub store_address: Option<String>,
+    pub number: String,
+    pub sale_id: SaleId,
+    pub at: DateTime<Utc>,
+    pub cashier: String,
+    pub customer: Option<String>,
+    pub lines: Vec<ReceiptLine>,
+    pub subtotal: Decimal,
+    pub discount: Decimal,
+    pub tax: Decimal,
+    pub tax_rate: Decimal,
+    pub tax_inclusive: bool,
+    pub total: Decimal,
+    pub payments: Vec<(PaymentMethod, Decimal, Option<String>)>,
+    pub cash_tendered: Decimal,
+    pub change: Decimal,
+    pub rounding: Decimal,
+    pub points_earned: i64,
+    pub points_redeemed: i64,
+    pub points_balance: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptLine {
+    pub name: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount: Decimal,
+    pub total: Decimal,
+}
+
+fn rp(d: Decimal) -> String {
+    Money::idr(d)
+        .map(|m| m.to_string())
+        .unwrap_or_else(|_| d.to_string())
+}
+
+fn method_label(m: PaymentMethod) -> &'static str {
+    match m {
+        PaymentMethod::Cash => "Tunai",
+        PaymentMethod::Card => "Kartu",
+        PaymentMethod::EWallet => "E-Wallet",
+        PaymentMethod::BankTransfer => "Transfer",
+    }
+}
+
+impl Receipt {
+    /// The receipt as plain text, `width` characters wide (32 or 42 on thermal printers).
+    pub fn to_text(&self, width: usize) -> String {
+        let width = width.max(24);
+        let mut out = String::new();
+        let center = |s: &str| format!("{s:^width$}\n");
+        let row = |l: &str, r: &str| {
+            let room = width.saturating_sub(r.chars().count() + 1);
+            let l: String = l.chars().take(room).collect();
+            format!("{l:<room$} {r}\n")
+        };
+        out += &center(&self.store_name);
+        if let Some(a) = &self.store_address {
+            out += &center(a);
+        }
+        out += &row("No", &self.number);
+        out += &row("Tanggal", &self.at.format("%Y-%m-%d %H:%M UTC").to_string());
+        out += &row("Kasir", &self.cashier);
+        if let Some(c) = &self.customer {
+            out += &row("Pelanggan", c);
+        }
+        out += &"-".repeat(width);
+        out.push('\n');
+        for l in &self.lines {
+            out += &format!("{}\n", l.name.chars().take(width).collect::<String>());
+            let qty =
+                kasir_schema::money::format_decimal(l.quantity, l.quantity.normalize().scale());
+            out += &row(&format!("  {qty} x {}", rp(l.unit_price)), &rp(l.total));
+            if !l.discount.is_zero() {
+                out += &row("  Diskon", &format!("-{}", rp(l.discount)));
+            }
+        }
+        out += &"-".repeat(width);
+        out.push('\n');
+        out += &row("Subtotal", &rp(self.subtotal));
+        if !self.discount.is_zero() {
+            out += &row("Diskon", &format!("-{}", rp(self.discount)));
+        }
+        let tax_label = format!(
+            "PPN {}%{}",
+            kasir_schema::money::format_decimal(self.tax_rate, self.tax_rate.normalize().scale()),
+            if self.tax_inclusive {
+                " (termasuk)"
+            } else {
+                ""
+            }
+        );
+        out += &row(&tax_label, &rp(self.tax));
+        out += &row("TOTAL", &rp(self.total));
+        for (m, amount, reference) in &self.payments {
+            let label = match reference {
+                Some(r) => format!("{} {}", method_label(*m), mask_reference(r)),
+                None => method_label(*m).to_string(),
+            };
+            out += &row(&label, &rp(*amount));
+        }
+        if !self.cash_tendered.is_zero() {
+            out += &row("Tunai diterima", &rp(self.cash_tendered));
+            out += &row("Kembali", &rp(self.change));
+        }
+        if !self.rounding.is_zero() {
+            out += &row("Pembulatan", &rp(self.rounding));
+        }
+        if self.points_earned != 0 || self.points_redeemed != 0 {
+            out += &row("Poin didapat", &self.points_earned.to_string());
+            if self.points_redeemed != 0 {
+                out += &row("Poin dipakai", &self.points_redeemed.to_string());
+            }
+            if let Some(b) = self.points_balance {
+                out += &row("Saldo poin", &b.to_string());
+            }
+        }
+        out += &center("Terima kasih");
+        out
+    }
+}
+
+/// Shows at most the last four characters of a payment reference.
+pub fn mask_reference(r: &str) -> String {
+    let n = r.chars().count();
+    if n <= 4 {
+        return r.to_string();
+    }
+    let tail: String = r.chars().skip(n - 4).collect();
+    format!("****{tail}")
+}
+
+/// A reference that looks like a card number (13–19 digits passing Luhn) is refused: kasir
+/// never stores card numbers.
+pub fn looks_like_card_number(r: &str) -> bool {
+    let digits: Vec<u32> = r
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_digit(10))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+pub(crate) fn movement_id_for(sale: SaleId, tag: &str) -> Uuid {
+    Uuid::new_v5(&sale.0, tag.as_bytes())
+}
+
+/// Stores a sale in the projection once; returns whether it was new.
+pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO transactions (sale_id, transaction_number, lane_no, shift_id, customer_uuid,
+                cashier_id, transaction_date, subtotal, tax_amount, discount_amount, total_amount,
+                cash_tendered, change_amount, rounding_amount, payment_method, payment_status, notes, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'paid', ?16, ?7, ?7)",
+        )?
+        .execute(params![
+            s.id.to_string(),
+            s.number.to_string(),
+            s.lane.get(),
+            s.shift.map(|x| x.to_string()),
+            s.customer.map(|c| c.to_string()),
+            s.cashier_id as i64,
+            db::ts(s.created_at),
+            db::money(s.subtotal)?,
+            db::money(s.tax_amount)?,
+            db::money(s.discount_amount)?,
+            db::money(s.total_amount)?,
+            db::money(s.cash_tendered)?,
+            db::money(s.change_amount)?,
+            db::money(s.rounding_amount)?,
+            s.payment_method.as_str(),
+            s.notes,
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let tid = conn.last_insert_rowid();
+    let mut line_stmt = conn.prepare_cached(
+        "INSERT INTO transaction_details (transaction_id, line_no, sku, product_name, quantity, unit_price,
+            discount_amount, total_price, transaction_discount_share, tax_amount, amount_due, price_override_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for l in &s.lines {
+        line_stmt.execute(params![
+            tid,
+            l.line_no,
+            l.sku,
+            l.name,
+            db::qty(l.quantity)?,
+            db::money(l.unit_price)?,
+            db::money(l.discount_amount)?,
+            db::money(l.total_price)?,
+            db::money(l.transaction_discount_share)?,
+            db::money(l.tax_amount)?,
+            db::money(l.amount_due)?,
+            l.price_override_by.map(|v| v as i64),
+            db::ts(s.created_at),
+        ])?;
+    }
+    let mut pay_stmt = conn.prepare_cached(
+        "INSERT INTO payment_details (transaction_id, payment_method, amount, reference_number, payment_status, created_at)
+         VALUES (?1, ?2, ?3, ?4, 'success', ?5)",
+    )?;
+    for p in &s.payments {
+        pay_stmt.execute(params![
+            tid,
+            p.method.as_str(),
+            db::money(p.amount)?,
+            p.reference,
+            db::ts(s.created_at)
+        ])?;
+    }
+    if let Some(c) = s.customer {
+        conn.prepare_cached(
+            "UPDATE customers SET total_purchases = total_purchases + ?2, last_visit = ?3 WHERE customer_uuid = ?1",
+        )?
+        .execute(params![c.to_string(), db::money(s.total_amount)?, db::ts(s.created_at)])?;
+    }
+    Ok(true)
+}
+
+pub(crate) fn write_sale(conn: &Connection, docs: &mut DocStore, s: &Sale) -> Result<()> {
+    let json = serde_json::to_string(s).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let id = s.id.to_string();
+    docs.edit(conn, ledger_doc(s.created_at), |doc| {
+        docs::put_record(doc, "s", &id, &json)
+    })?;
+    if project_sale(conn, s)? {
+        outbox::enqueue(conn, "transactions", &id, "insert", &json, s.created_at)?;
+    }
+    Ok(())
+}
+
+/// What merging another lane's changes brought in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    pub changed: bool,
+    pub new_sales: usize,
+    pub new_movements: usize,
+    pub new_loyalty_entries: usize,
+    pub new_returns: usize,
+    pub products: usize,
+    pub customers: usize,
+}
+
+impl Till {
+    /// Takes payment for the open cart and commits the sale. On success the sale is durable,
+    /// the cart is empty, and the receipt is returned.
+    pub fn pay(&mut self, tenders: &[Tender]) -> Result<Receipt> {
+        let session = self.session()?.clone();
+        let setup = self.setup.clone().ok_or(NodeError::NotInitialized)?;
+        let shift = self.current_shift()?.ok_or(NodeError::NoOpenShift)?;
+        let cart: Cart = self.cart.clone();
+        if cart.is_empty() {
+            return Err(NodeError::EmptyCart);
+        }
+        for t in tenders {
+            if let Some(r) = &t.reference
+                && (looks_like_card_number(r) || r.chars().count() > 64)
+            {
+                return Err(NodeError::Invalid(
+                    "payment reference looks like a card number: enter the approval code, never the card number".into(),
+                ));
+            }
+        }
+        let cfg = &setup.config;
+        let discount = self.effective_transaction_discount(&cart)?;
+        let totals = compute_totals(&cart.line_inputs(), discount, &self.pricing()?)?;
+        let settlement = settle(totals.total_amount, tenders, cfg.cash_increment)?;
+        let customer = match cart.customer {
+            Some(id) => Some(self.customer(id)?.ok_or_else(|| NodeError::NotFound {
+                what: "customer".into(),
+                hint: None,
+            })?),
+            None => None,
+        };
+        if let Some(c) = &customer
+            && cart.redeem_points > c.points
+        {
+            return Err(NodeError::NotEnoughPoints {
+                available: c.points,
+                requested: cart.redeem_points,
+            });
+        }
+        let points_earned = match &customer {
+            Some(_) if cfg.loyalty_spend_per_point > Decimal::ZERO => {
+                let p = round_down(
+                    totals.total_amount / cfg.loyalty_spend_per_point,
+                    Decimal::ONE,
+                )?;
+                i64::try_from(p).unwrap_or(0)
+            }
+            _ => 0,
+        };
+        let now = self.now();
+        let sale_id = SaleId(Uuid::now_v7());
+        let lines: Vec<SaleLine> = cart
+            .lines
+            .iter()
+            .zip(&totals.lines)
+            .enumerate()
+            .map(|(i, (c, t))| SaleLine {
+                line_no: u16::try_from(i + 1).unwrap_or(u16::MAX),
+                sku: c.sku.clone(),
+                name: c.name.clone(),
+                quantity: c.quantity.get(),
+                unit_price: c.unit_price,
+                discount_amount: t.discount_amount,
+                total_price: t.total_price,
+                transaction_discount_share: t.transaction_discount_share,
+                tax_amount: t.tax_amount,
+                amount_due: t.amount_due,
+                price_override_by: c.price_override_by.map(|v| v as u64),
+            })
+            .collect();
+        let payments: Vec<SalePayment> = settlement
+            .payments
+            .iter()
+            .map(|p| SalePayment {
+                method: p.method,
+                amount: p.amount,
+                reference: p.reference.clone(),
+            })
+            .collect();
+        let sale_template = Sale {
+            id: sale_id,
+            number: kasir_schema::txn_number::TxnNumber::new(cfg.code.clone(), setup.lane, 1)
+                .map_err(|e| NodeError::Corrupt(e.to_string()))?,
+            store: cfg.code.clone(),
+            lane: setup.lane,
+            shift: Some(shift),
+            cashier_id: session.user_id as u64,
+            customer: cart.customer,
+            created_at: now,
+            lines,
+            payments,
+            payment_method: settlement.method,
+            subtotal: totals.subtotal,
+            discount_amount: totals.discount_amount,
+            tax_amount: totals.tax_amount,
+            total_amount: totals.total_amount,
+            cash_tendered: settlement.cash_tendered,
+            change_amount: settlement.change,
+            rounding_amount: settlement.rounding_adjustment,
+            loyalty_points_earned: points_earned,
+            loyalty_points_redeemed: cart.redeem_points,
+            notes: None,
+        };
+        let sale = self.write(|tx, docs| {
+            let mut sale = sale_template;
+            sale.number = Till::next_number(tx, &setup)?;
+            write_sale(tx, docs, &sale)?;
+            for l in &sale.lines {
+                write_movement(
+                    tx,
+                    docs,
+                    &StockMovement {
+                        id: MovementId(movement_id_for(sale.id, &format!("line-{}", l.line_no))),
+                        store: sale.store.clone(),
+                        sku: l.sku.clone(),
+                        movement_type: MovementType::Out,
+                        reference_type: ReferenceType::Sale,
+                        quantity: -l.quantity,
+                        sale: Some(sale.id),
+                        notes: None,
+                        created_by: Some(sale.cashier_id),
+                        created_at: sale.created_at,
+                    },
+                )?;
+            }
+            if let Some(c) = sale.customer {
+                for (tag, kind, points) in [
+                    ("redeem", LoyaltyKind::Redeem, -sale.loyalty_points_redeemed),
+                    ("earn", LoyaltyKind::Earn, sale.loyalty_points_earned),
+                ] {
+                    if points != 0 {
+                        customers::write_loyalty(
+                            tx,
+                            docs,
+                            &LoyaltyEntry {
+                                id: LoyaltyEntryId(movement_id_for(sale.id, tag)),
+                                customer: c,
+                                kind,
+                                points,
+                                sale: Some(sale.id),
+                                created_at: sale.created_at,
+                            },
+                        )?;
+                    }
+                }
+            }
+            for (what, approver) in &cart.approvals {
+                Till::log(
+                    tx,
+                    "info",
+                    what,
+                    serde_json::json!({ "sale": sale.number.to_string() }),
+                    Some(session.user_id),
+                    Some(*approver),
+                    now,
+                )?;
+            }
+            docs.compact_if_needed(tx, ledger_doc(now))?;
+            Ok(sale)
+        })?;
+        self.cart = Cart::default();
+        let balance = match sale.customer {
+            Some(c) => self.customer(c)?.map(|c| c.points),
+            None => None,
+        };
+        Ok(Receipt {
+            store_name: cfg.name.clone(),
+            store_address: cfg.address.clone(),
+            number: sale.number.to_string(),
+            sale_id: sale.id,
+            at: sale.created_at,
+            cashier: session.full_name,
+            customer: customer.map(|c| c.name),
+            lines: sale
+                .lines
+                .iter()
+                .map(|l| ReceiptLine {
+                    name: l.name.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price,
+                    discount: l.discount_amount,
+                    total: l.total_price,
+                })
+                .collect(),
+            subtotal: sale.subtotal,
+            discount: sale.discount_amount,
+            tax: sale.tax_amount,
+            tax_rate: cfg.tax.rate.percent(),
+            tax_inclusive: matches!(cfg.tax.mode, kasir_schema::tax::PriceMode::TaxInclusive),
+            total: sale.total_amount,
+            payments: sale
+                .payments
+                .iter()
+                .map(|p| (p.method, p.amount, p.reference.clone()))
+                .collect(),
+            cash_tendered: sale.cash_tendered,
+            change: sale.change_amount,
+            rounding: sale.rounding_amount,
+            points_earned: sale.loyalty_points_earned,
+            points_redeemed: sale.loyalty_points_redeemed,
+            points_balance: balance,
+        })
+    }
+
+    /// A committed sale by its transaction number.
+    pub fn sale_by_number(&mut self, number: &str) -> Result<Sale> {
+        let (sale_id, at): (String, String) = self
+            .conn
+            .query_row(
+                "SELECT sale_id, transaction_date FROM transactions WHERE transaction_number = ?1",
+                [number],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => NodeError::NotFound {
+                    what: format!("sale {number}"),
+                    hint: Some("check the number on the receipt (STORE-LANE-SEQUENCE)".into()),
+                },
+                other => other.into(),
+            })?;
+        let day = ledger_doc(db::parse_ts(&at)?);
+        let doc = self.docs.get(&self.conn, day)?;
+        let json = docs::get_str(doc, &format!("s{}{sale_id}", docs::SEP)).ok_or_else(|| {
+            NodeError::Corrupt(format!("sale {number} missing from {}", day.name()))
+        })?;
+        serde_json::from_str(&json).map_err(|e| NodeError::Corrupt(format!("sale {number}: {e}")))
+    }
+
+    /// Merges document changes from another lane (or a full document) and brings the
+    /// projections up to date. Malformed input is refused without changing anything.
+    pub fn merge_remote(&mut self, doc_name: &str, changes: &[u8]) -> Result<MergeOutcome> {
+        let id = DocId::parse(doc_name)
+            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        self.write(|tx, docs| {
+            let mut out = MergeOutcome {
+                changed: docs.merge_remote(tx, id, changes)?,
+                ..MergeOutcome::default()
+            };
+            if !out.changed {
+                return Ok(out);
+            }
+            let doc = docs.get(tx, id)?;
+            match id {
+                DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc)?,
+                DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc)?,
+                DocId::Ledger(_) => reproject_ledger(tx, doc, &mut out)?,
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// Projects every record of a ledger document that this lane does not have yet.
+fn reproject_ledger(
+    conn: &Connection,
+    doc: &automerge::AutoCommit,
+    out: &mut MergeOutcome,
+) -> Result<()> {
+    fn parse<T: serde::de::DeserializeOwned>(kind: &str, id: &str, json: &str) -> Result<T> {
+        serde_json::from_str(json)
+            .map_err(|e| NodeError::Invalid(format!("{kind} record {id}: {e}")))
+    }
+    for (id, json) in docs::records(doc, "s") {
+        let sale: Sale = parse("sale", &id, &json)?;
+        if project_sale(conn, &sale)? {
+            outbox::enqueue(conn, "transactions", &id, "insert", &json, sale.created_at)?;
+            out.new_sales += 1;
+        }
+    }
+    for (id, json) in docs::records(doc, "m") {
+        let m: StockMovement = parse("movement", &id, &json)?;
+        if project_movement(conn, &m)? {
+            outbox::enqueue(conn, "stock_movements", &id, "insert", &json, m.created_at)?;
+            out.new_movements += 1;
+        }
+    }
+    for (id, json) in docs::records(doc, "l") {
+        let e: LoyaltyEntry = parse("loyalty", &id, &json)?;
+        if project_loyalty(conn, &e)? {
+            outbox::enqueue(conn, "loyalty_entries", &id, "insert", &json, e.created_at)?;
+            out.new_loyalty_entries += 1;
+        }
+    }
+    for (id, json) in docs::records(doc, "r") {
+        let r: ReturnRecord = parse("return", &id, &json)?;
+        if returns::project_return(conn, &r)? {
+            outbox::enqueue(conn, "returns", &id, "insert", &json, r.created_at)?;
+            out.new_returns += 1;
+        }
+    }
+    Ok(())
+}

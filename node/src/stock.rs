@@ -1,0 +1,240 @@
+//! Stock: every change is a movement with its own id, stored once in the day's ledger document
+//! and in `stock_movements`; a SKU's stock is the sum of its movements (I3). The `products`
+//! projection keeps that sum up to date incrementally. Negative stock is allowed and flagged,
+//! never a reason to refuse a sale.
+
+use chrono::{DateTime, Utc};
+use kasir_schema::Decimal;
+use kasir_schema::domain::{MovementId, MovementType, ReferenceType, StockMovement};
+use kasir_schema::roles::Permission;
+use rusqlite::{Connection, params};
+
+use crate::auth::Approval;
+use crate::catalog::ProductView;
+use crate::db;
+use crate::docs::{self, DocId, DocStore};
+use crate::error::{NodeError, Result};
+use crate::outbox;
+use crate::till::Till;
+
+/// The ledger document a record created at `at` belongs to (fixed by the record itself, so
+/// every lane files it in the same place).
+pub(crate) fn ledger_doc(at: DateTime<Utc>) -> DocId {
+    DocId::Ledger(at.date_naive())
+}
+
+pub(crate) fn recompute_stock(conn: &Connection, sku: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE products SET stock_quantity =
+            (SELECT COALESCE(SUM(quantity), 0) FROM stock_movements WHERE sku = ?1)
+         WHERE sku = ?1",
+    )?
+    .execute([sku])?;
+    Ok(())
+}
+
+/// Stores a movement in the projection once; returns whether it was new.
+pub(crate) fn project_movement(conn: &Connection, m: &StockMovement) -> Result<bool> {
+    let q = db::qty(m.quantity)?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO stock_movements (movement_id, sku, movement_type, quantity,
+                reference_type, sale_id, notes, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            m.id.to_string(),
+            m.sku,
+            enum_str(&m.movement_type),
+            q,
+            enum_str(&m.reference_type),
+            m.sale.map(|s| s.to_string()),
+            m.notes,
+            m.created_by.map(|c| c as i64),
+            db::ts(m.created_at),
+        ])?;
+    if inserted == 1 {
+        conn.prepare_cached(
+            "UPDATE products SET stock_quantity = stock_quantity + ?2 WHERE sku = ?1",
+        )?
+        .execute(params![m.sku, q])?;
+    }
+    Ok(inserted == 1)
+}
+
+/// Writes a movement into its ledger document, the projection and the outbox (once).
+pub(crate) fn write_movement(
+    conn: &Connection,
+    docs: &mut DocStore,
+    m: &StockMovement,
+) -> Result<bool> {
+    let json = serde_json::to_string(m).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let id = m.id.to_string();
+    let new_in_doc = docs.edit(conn, ledger_doc(m.created_at), |doc| {
+        docs::put_record(doc, "m", &id, &json)
+    })?;
+    let new_in_table = project_movement(conn, m)?;
+    if new_in_doc || new_in_table {
+        outbox::enqueue(conn, "stock_movements", &id, "insert", &json, m.created_at)?;
+    }
+    Ok(new_in_table)
+}
+
+/// The seed's spelling of a serde enum (`"adjustment"`).
+pub(crate) fn enum_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+impl Till {
+    fn existing_product(&self, sku: &str) -> Result<ProductView> {
+        self.product(sku)?.ok_or_else(|| NodeError::NotFound {
+            what: format!("product {sku}"),
+            hint: Some("search by name or scan its barcode".into()),
+        })
+    }
+
+    fn new_movement(
+        &self,
+        sku: &str,
+        quantity: Decimal,
+        movement_type: MovementType,
+        reference_type: ReferenceType,
+        notes: Option<String>,
+    ) -> Result<StockMovement> {
+        let now = self.now();
+        Ok(StockMovement {
+            id: MovementId(uuid::Uuid::now_v7()),
+            store: self.config()?.code.clone(),
+            sku: sku.to_string(),
+            movement_type,
+            reference_type,
+            quantity,
+            sale: None,
+            notes,
+            created_by: Some(self.session()?.user_id as u64),
+            created_at: now,
+        })
+    }
+
+    fn record_guarded_movement(
+        &mut self,
+        m: StockMovement,
+        approver: Option<i64>,
+        what: &str,
+    ) -> Result<MovementId> {
+        let actor = self.session()?.user_id;
+        let now = self.now();
+        self.write(|tx, docs| {
+            write_movement(tx, docs, &m)?;
+            Till::log(
+                tx,
+                "info",
+                what,
+                serde_json::json!({ "sku": m.sku, "quantity": m.quantity, "movement_id": m.id }),
+                Some(actor),
+                approver,
+                now,
+            )
+        })?;
+        Ok(m.id)
+    }
+
+    /// Goods received into the store (supervisors and managers, or with approval).
+    pub fn receive_stock(
+        &mut self,
+        sku: &str,
+        quantity: Decimal,
+        notes: Option<String>,
+        approval: Option<&Approval>,
+    ) -> Result<MovementId> {
+        let approver = self.authorize(Permission::ReceiveStock, approval)?;
+        let q = kasir_schema::checkout::Quantity::new(quantity)?;
+        self.existing_product(sku)?;
+        let m = self.new_movement(
+            sku,
+            q.get(),
+            MovementType::In,
+            ReferenceType::Purchase,
+            notes,
+        )?;
+        self.record_guarded_movement(m, approver, "stock received")
+    }
+
+    /// A stock count: records the difference between what was counted and what the till
+    /// believed as one adjustment movement. Returns `None` when they agree.
+    pub fn adjust_stock(
+        &mut self,
+        sku: &str,
+        counted: Decimal,
+        notes: Option<String>,
+        approval: Option<&Approval>,
+    ) -> Result<Option<MovementId>> {
+        let approver = self.authorize(Permission::AdjustStock, approval)?;
+        if counted < Decimal::ZERO
+            || counted.normalize().scale() > 3
+            || counted > Decimal::from(10_000_000)
+        {
+            return Err(NodeError::Invalid(format!(
+                "counted quantity {counted}: 0 or more, at most 3 decimals"
+            )));
+        }
+        let current = self.existing_product(sku)?.stock;
+        let delta = counted - current;
+        if delta.is_zero() {
+            return Ok(None);
+        }
+        let m = self.new_movement(
+            sku,
+            delta,
+            MovementType::Adjustment,
+            ReferenceType::Adjustment,
+            notes,
+        )?;
+        self.record_guarded_movement(m, approver, "stock adjusted")
+            .map(Some)
+    }
+
+    /// A movement made elsewhere (an HQ adjustment or a transfer, through the leader). Applying
+    /// the same movement again — here or on another lane — changes nothing. Returns whether it
+    /// was new on this lane.
+    pub fn apply_external_movement(&mut self, m: &StockMovement) -> Result<bool> {
+        crate::catalog::validate_sku(&m.sku)?;
+        if m.quantity.is_zero() || m.quantity.normalize().scale() > 3 {
+            return Err(NodeError::Invalid(format!(
+                "movement {}: quantity {}",
+                m.id, m.quantity
+            )));
+        }
+        self.write(|tx, docs| write_movement(tx, docs, m))
+    }
+
+    /// Products sold below zero (oversold while lanes were apart, or miscounted).
+    pub fn oversold_products(&self) -> Result<Vec<ProductView>> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sku FROM products WHERE stock_quantity < 0 ORDER BY sku")?;
+        let skus: Vec<String> = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for sku in skus {
+            out.extend(self.product(&sku)?);
+        }
+        Ok(out)
+    }
+
+    /// Checks I3 on this lane: every product's stock equals the sum of its movements.
+    /// Returns the SKUs where it does not.
+    pub fn stock_discrepancies(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.sku FROM products p
+             WHERE p.stock_quantity != (SELECT COALESCE(SUM(quantity), 0) FROM stock_movements m WHERE m.sku = p.sku)",
+        )?;
+        Ok(stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+}

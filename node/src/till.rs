@@ -1,0 +1,298 @@
+//! The `Till`: one lane's engine. Opening, store setup, the clock, and the write path every
+//! mutation goes through (one SQLite transaction for ledger rows, document changes and outbox
+//! entries).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use kasir_schema::domain::StoreConfig;
+use kasir_schema::txn_number::{LaneNo, StoreCode, TxnNumber};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::auth::{AuthParams, Session};
+use crate::cart::Cart;
+use crate::db;
+use crate::docs::DocStore;
+use crate::error::{NodeError, Result};
+
+/// Where the engine reads the time. Everything time-dependent takes it from here, so tests and
+/// the simulator run on a clock they control.
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(start: DateTime<Utc>) -> Arc<ManualClock> {
+        Arc::new(ManualClock(Mutex::new(start)))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TillOptions {
+    pub clock: Arc<dyn Clock>,
+    pub auth: AuthParams,
+}
+
+impl Default for TillOptions {
+    fn default() -> Self {
+        TillOptions {
+            clock: Arc::new(SystemClock),
+            auth: AuthParams::default(),
+        }
+    }
+}
+
+/// One lane's engine.
+#[derive(Debug)]
+pub struct Till {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+    pub(crate) docs: DocStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) auth: AuthParams,
+    pub(crate) setup: Option<LaneSetup>,
+    pub(crate) session: Option<Session>,
+    pub(crate) cart: Cart,
+}
+
+/// The store configuration plus this lane's number.
+#[derive(Debug, Clone)]
+pub struct LaneSetup {
+    pub config: StoreConfig,
+    pub lane: LaneNo,
+}
+
+impl Till {
+    /// Opens the lane's database (creating it if the file does not exist).
+    pub fn open(path: impl AsRef<Path>, options: TillOptions) -> Result<Till> {
+        let path = path.as_ref().to_path_buf();
+        let conn = db::open(&path)?;
+        let actor: Option<String> = conn
+            .query_row("SELECT actor_id FROM lane_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let actor = match actor {
+            Some(a) => a,
+            None => {
+                let a = uuid::Uuid::new_v4().simple().to_string();
+                conn.execute(
+                    "INSERT INTO lane_state (id, actor_id, next_seq) VALUES (1, ?1, 1)",
+                    [&a],
+                )?;
+                a
+            }
+        };
+        let setup = load_setup(&conn)?;
+        Ok(Till {
+            docs: DocStore::new(&actor)?,
+            conn,
+            path,
+            clock: options.clock,
+            auth: options.auth,
+            setup,
+            session: None,
+            cart: Cart::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub fn is_set_up(&self) -> bool {
+        self.setup.is_some()
+    }
+
+    pub fn config(&self) -> Result<&StoreConfig> {
+        self.setup
+            .as_ref()
+            .map(|s| &s.config)
+            .ok_or(NodeError::NotInitialized)
+    }
+
+    pub fn lane(&self) -> Result<LaneNo> {
+        self.setup
+            .as_ref()
+            .map(|s| s.lane)
+            .ok_or(NodeError::NotInitialized)
+    }
+
+    /// First start of a lane: the store's configuration, this lane's number and the first
+    /// manager account. Refused when the lane is already set up.
+    pub fn set_up(
+        &mut self,
+        config: StoreConfig,
+        lane: LaneNo,
+        manager: crate::auth::NewUser,
+    ) -> Result<()> {
+        if let Some(s) = &self.setup {
+            return Err(NodeError::AlreadyInitialized(s.config.code.to_string()));
+        }
+        if manager.role != kasir_schema::roles::Role::Manager {
+            return Err(NodeError::Invalid(
+                "the first account must be a manager".into(),
+            ));
+        }
+        let hash = self.auth.hash(&manager.pin)?;
+        let json = serde_json::to_string(&config)
+            .map_err(|e| NodeError::Invalid(format!("store config: {e}")))?;
+        let now = db::ts(self.now());
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO store_config (id, store_id, store_name, store_address, lane_no, tax_rate,
+                tax_inclusive, cash_rounding, currency, timezone, created_at, updated_at)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+            params![
+                config.code.as_str(),
+                config.name,
+                config.address,
+                lane.get(),
+                db::money(config.tax.rate.percent())?,
+                matches!(config.tax.mode, kasir_schema::tax::PriceMode::TaxInclusive),
+                db::money(config.cash_increment.get())?,
+                config.currency.code(),
+                config.timezone,
+                now,
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO store_settings (id, settings_json) VALUES (1, ?1)",
+            [&json],
+        )?;
+        crate::auth::insert_user(&tx, &manager, &hash, &now)?;
+        tx.commit()?;
+        self.setup = Some(LaneSetup { config, lane });
+        Ok(())
+    }
+
+    /// Runs `f` inside one SQLite transaction together with the document changes it makes.
+    /// Either everything is stored, or nothing is and the touched documents are reloaded.
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnOnce(&Transaction<'_>, &mut DocStore) -> Result<T>,
+    ) -> Result<T> {
+        let tx = self.conn.transaction()?;
+        let out = match f(&tx, &mut self.docs) {
+            Ok(v) => v,
+            Err(e) => {
+                drop(tx);
+                self.docs.rolled_back();
+                return Err(e);
+            }
+        };
+        if let Err(e) = tx.commit() {
+            self.docs.rolled_back();
+            return Err(e.into());
+        }
+        self.docs.committed();
+        Ok(out)
+    }
+
+    /// Takes the next transaction number of this lane (inside the caller's transaction).
+    pub(crate) fn next_number(tx: &Transaction<'_>, setup: &LaneSetup) -> Result<TxnNumber> {
+        let seq: i64 = tx.query_row(
+            "UPDATE lane_state SET next_seq = next_seq + 1 WHERE id = 1 RETURNING next_seq - 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let seq = u64::try_from(seq).map_err(|_| NodeError::Corrupt("sequence".into()))?;
+        TxnNumber::new(setup.config.code.clone(), setup.lane, seq)
+            .map_err(|e| NodeError::Corrupt(e.to_string()))
+    }
+
+    /// Appends a line to `system_logs`.
+    pub(crate) fn log(
+        tx: &Connection,
+        level: &str,
+        message: &str,
+        context: serde_json::Value,
+        user_id: Option<i64>,
+        approved_by: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        tx.prepare_cached(
+            "INSERT INTO system_logs (level, message, context_json, user_id, approved_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            level,
+            message,
+            context.to_string(),
+            user_id,
+            approved_by,
+            db::ts(at)
+        ])?;
+        Ok(())
+    }
+
+    /// Direct read access for reports and tests (never for writes).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn load_setup(conn: &Connection) -> Result<Option<LaneSetup>> {
+    let row: Option<(String, u32)> = conn
+        .query_row(
+            "SELECT s.settings_json, c.lane_no FROM store_settings s, store_config c WHERE s.id = 1 AND c.id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((json, lane)) = row else {
+        return Ok(None);
+    };
+    let config: StoreConfig = serde_json::from_str(&json)
+        .map_err(|e| NodeError::Corrupt(format!("store settings: {e}")))?;
+    let lane = LaneNo::new(lane).map_err(|e| NodeError::Corrupt(e.to_string()))?;
+    Ok(Some(LaneSetup { config, lane }))
+}
+
+/// A store configuration with IDR defaults, for setup screens and tests.
+pub fn default_store_config(code: &str, name: &str) -> Result<StoreConfig> {
+    use kasir_schema::Decimal;
+    Ok(StoreConfig {
+        code: StoreCode::new(code).map_err(|e| NodeError::Invalid(e.to_string()))?,
+        name: name.to_string(),
+        address: None,
+        currency: kasir_schema::Currency::Idr,
+        tax: kasir_schema::tax::TaxConfig::default(),
+        cash_increment: kasir_schema::CashIncrement::default(),
+        timezone: "Asia/Jakarta".into(),
+        nomenclature: kasir_schema::barcode::Nomenclature::default(),
+        cashier_discount_limit_percent: Decimal::from(10),
+        loyalty_spend_per_point: Decimal::from(10_000),
+        loyalty_point_value: Decimal::from(100),
+    })
+}
