@@ -195,17 +195,17 @@ impl Till {
         q: Quantity,
         label_price: Option<Decimal>,
     ) -> Result<usize> {
-        if p.unit == SaleUnit::Piece && label_price.is_none() {
-            if let Some(i) = self.cart.lines.iter().position(|l| {
-                l.sku == p.sku
-                    && l.discount.is_none()
-                    && l.price_override_by.is_none()
-                    && l.unit_price == p.price
-            }) {
-                let merged = Quantity::new(self.cart.lines[i].quantity.get() + q.get())?;
-                self.cart.lines[i].quantity = merged;
-                return Ok(i);
-            }
+        let mergeable = p.unit == SaleUnit::Piece && label_price.is_none();
+        if let Some(i) = self.cart.lines.iter().position(|l| {
+            mergeable
+                && l.sku == p.sku
+                && l.discount.is_none()
+                && l.price_override_by.is_none()
+                && l.unit_price == p.price
+        }) {
+            let merged = Quantity::new(self.cart.lines[i].quantity.get() + q.get())?;
+            self.cart.lines[i].quantity = merged;
+            return Ok(i);
         }
         if self.cart.lines.len() >= kasir_schema::checkout::MAX_LINES {
             return Err(NodeError::Invalid(

@@ -297,7 +297,7 @@ impl Till {
                 }
             }
         }
-        out.truncate(limit as usize);
+        out.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(out)
     }
 

@@ -168,7 +168,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(n as usize, TILL_MIGRATIONS.len());
+        assert_eq!(usize::try_from(n).unwrap(), TILL_MIGRATIONS.len());
     }
 
     #[test]

@@ -168,6 +168,13 @@ impl DocStore {
     /// Merges changes received from another lane into a document, appending them through
     /// `conn`. Returns whether the document changed.
     pub fn merge_remote(&mut self, conn: &Connection, id: DocId, changes: &[u8]) -> Result<bool> {
+        // `load_incremental` skips what it cannot parse; a peer's bytes must decode completely
+        // or be refused before they touch the document.
+        AutoCommit::load_with_options(
+            changes,
+            automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),
+        )
+        .map_err(|e| NodeError::Invalid(format!("changes for {}: {e}", id.name())))?;
         self.touched.insert(id);
         let doc = self.get(conn, id)?;
         let before = doc.get_heads();

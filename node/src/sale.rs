@@ -359,7 +359,7 @@ impl Till {
                 transaction_discount_share: t.transaction_discount_share,
                 tax_amount: t.tax_amount,
                 amount_due: t.amount_due,
-                price_override_by: c.price_override_by.map(|v| v as u64),
+                price_override_by: c.price_override_by.map(i64::cast_unsigned),
             })
             .collect();
         let payments: Vec<SalePayment> = settlement
@@ -378,7 +378,7 @@ impl Till {
             store: cfg.code.clone(),
             lane: setup.lane,
             shift: Some(shift),
-            cashier_id: session.user_id as u64,
+            cashier_id: session.user_id.cast_unsigned(),
             customer: cart.customer,
             created_at: now,
             lines,
@@ -518,6 +518,21 @@ impl Till {
             NodeError::Corrupt(format!("sale {number} missing from {}", day.name()))
         })?;
         serde_json::from_str(&json).map_err(|e| NodeError::Corrupt(format!("sale {number}: {e}")))
+    }
+
+    /// Names of every document this lane stores (what replication offers its peers).
+    pub fn document_names(&self) -> Result<Vec<String>> {
+        Ok(crate::docs::DocStore::stored_ids(&self.conn)?
+            .iter()
+            .map(DocId::name)
+            .collect())
+    }
+
+    /// Everything this lane has of one document, for another lane's `merge_remote`.
+    pub fn export_document(&mut self, doc_name: &str) -> Result<Vec<u8>> {
+        let id = DocId::parse(doc_name)
+            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        self.docs.export(&self.conn, id)
     }
 
     /// Merges document changes from another lane (or a full document) and brings the

@@ -114,7 +114,7 @@ impl Till {
             quantity,
             sale: None,
             notes,
-            created_by: Some(self.session()?.user_id as u64),
+            created_by: Some(self.session()?.user_id.cast_unsigned()),
             created_at: now,
         })
     }

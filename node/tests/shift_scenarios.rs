@@ -1,0 +1,507 @@
+//! Whole-shift scenarios of the till engine, as a cashier, a supervisor and a manager live them.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+use kasir_node::NodeError;
+use kasir_node::customers::NewCustomer;
+use kasir_node::returns::ReturnItem;
+use kasir_node::schema::barcode::with_check_digit;
+use kasir_node::schema::checkout::Discount;
+use kasir_node::schema::payment::{PaymentError, PaymentMethod, Tender};
+use kasir_node::schema::roles::Permission;
+use kasir_node::schema::{Decimal, domain::StockMovement};
+use kasir_node::shift::CashMove;
+
+fn stock(till: &kasir_node::Till, sku: &str) -> Decimal {
+    till.product(sku).unwrap().unwrap().stock
+}
+
+#[test]
+fn a_whole_shift_with_sales_a_refund_and_the_z_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut till = store(dir.path(), clock.clone());
+    cashier_on_shift(&mut till);
+
+    // Sale 1: two noodles (merged into one line), coffee by its UPC-A, 675 g of beef from the
+    // scale, and a cake with its price on the label.
+    till.scan("8998866200301").unwrap();
+    assert_eq!(
+        till.scan("8998866200301").unwrap(),
+        0,
+        "same item merges into the line"
+    );
+    till.scan("036000291452").unwrap();
+    till.scan(&with_check_digit("201234500675").unwrap())
+        .unwrap();
+    till.scan(&with_check_digit("250042045500").unwrap())
+        .unwrap();
+    let cart = till.cart();
+    assert_eq!(cart.lines.len(), 4);
+    assert_eq!(cart.lines[0].quantity.get(), d(2));
+    assert_eq!(cart.lines[2].quantity.get(), Decimal::new(675, 3));
+    assert_eq!(cart.lines[3].unit_price, d(45_500));
+    let totals = till.cart_totals().unwrap();
+    // 7.000 + 12.500 + 91.125 + 45.500
+    assert_eq!(totals.total_amount, d(156_125));
+    let r1 = till.pay(&[Tender::cash(d(200_000))]).unwrap();
+    assert_eq!(r1.number, "JKT01-001-00000001");
+    assert_eq!(r1.total, d(156_125));
+    assert_eq!(r1.change, d(43_900)); // cash due rounds to 156.100
+    assert_eq!(r1.rounding, d(-25));
+    assert!(till.cart().is_empty());
+    assert_eq!(stock(&till, "IDM-GRG-85"), d(98));
+    assert_eq!(stock(&till, "DAG-SAP-KG"), Decimal::new(99_325, 3));
+    let text = r1.to_text(42);
+    assert!(
+        text.contains("JKT01-001-00000001") && text.contains("Rp 156.125"),
+        "{text}"
+    );
+
+    // Sale 2: split card + cash with a 5 % discount (within the cashier's 10 % limit).
+    clock.advance(Duration::minutes(5));
+    till.add_sku("TEH-BTL-350", d(3)).unwrap();
+    till.set_transaction_discount(Some(Discount::Percent(d(5))), None)
+        .unwrap();
+    assert_eq!(till.cart_totals().unwrap().total_amount, d(11_400));
+    let mut card = Tender::new(PaymentMethod::Card, d(10_000));
+    card.reference = Some("APPR-551203".into());
+    let r2 = till.pay(&[card, Tender::cash(d(2_000))]).unwrap();
+    assert_eq!(r2.number, "JKT01-001-00000002");
+    assert_eq!(r2.change, d(600));
+    assert!(r2.to_text(32).contains("****1203"));
+
+    // A cashier cannot refund on her own.
+    let two_noodles = [ReturnItem {
+        line_no: 1,
+        quantity: d(1),
+    }];
+    let err = till
+        .refund(&r1.number, &two_noodles, PaymentMethod::Cash, None, None)
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::ApprovalRequired(Permission::Refund)),
+        "{err}"
+    );
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::Refund)
+        .unwrap();
+    let ret = till
+        .refund(
+            &r1.number,
+            &two_noodles,
+            PaymentMethod::Cash,
+            Some("rusak".into()),
+            Some(&ok),
+        )
+        .unwrap();
+    assert_eq!(ret.number, "JKT01-001-00000003");
+    assert_eq!(ret.refund_amount, d(3_500));
+    assert_eq!(stock(&till, "IDM-GRG-85"), d(99));
+    // Only one noodle is left to return.
+    let err = till
+        .refund(
+            &r1.number,
+            &[ReturnItem {
+                line_no: 1,
+                quantity: d(2),
+            }],
+            PaymentMethod::Cash,
+            None,
+            Some(&ok),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, NodeError::ReturnExceedsSold { line: 1, .. }),
+        "{err}"
+    );
+    // Sale 1 was paid in cash only: no card refund.
+    assert!(
+        till.refund(
+            &r1.number,
+            &[ReturnItem {
+                line_no: 2,
+                quantity: d(1)
+            }],
+            PaymentMethod::Card,
+            None,
+            Some(&ok)
+        )
+        .is_err()
+    );
+
+    // Pay-out for ice, with approval.
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::CashInOut)
+        .unwrap();
+    till.cash_move(CashMove::PayOut, d(20_000), "beli es batu", Some(&ok))
+        .unwrap();
+
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::ViewShiftReport)
+        .unwrap();
+    let x = till.x_report(Some(&ok)).unwrap();
+    assert_eq!(x.transactions, 2);
+    // float 500.000 + cash kept 156.100 + 1.400 − refund 3.500 − pay-out 20.000
+    assert_eq!(x.expected_cash, d(634_000));
+
+    // Close: the drawer is Rp 1.000 short.
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::CloseShift)
+        .unwrap();
+    let z = till.close_shift(d(633_000), Some(&ok)).unwrap();
+    assert_eq!(z.over_short, Some(d(-1_000)));
+    assert_eq!(z.sales_by_method[&PaymentMethod::Card], d(10_000));
+    assert_eq!(z.sales_by_method[&PaymentMethod::Cash], d(157_500));
+    assert_eq!(z.refunds, 1);
+    assert_eq!(z.refunds_by_method[&PaymentMethod::Cash], d(3_500));
+    assert_eq!(z.gross_sales, d(167_525));
+    assert_eq!(z.discounts, d(600));
+    assert_eq!(z.items, Decimal::new(7_675, 3));
+    assert!(till.current_shift().unwrap().is_none());
+    // Every guarded action is in the log with its approver.
+    let approved: i64 = till
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM system_logs WHERE approved_by IS NOT NULL AND message IN ('refund', 'pay_out', 'shift closed')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(approved, 3);
+    assert!(till.stock_discrepancies().unwrap().is_empty());
+    // Everything is queued for HQ: 2 sales + 1 return + 6 sale/return movements + 5 receipts.
+    let (waiting, _) = till.outbox_counts().unwrap();
+    assert_eq!(waiting, 2 + 1 + 6 + 5);
+}
+
+#[test]
+fn bad_input_is_refused_with_a_clear_message_and_nothing_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+
+    let err = till
+        .scan(&with_check_digit("899123456789").unwrap())
+        .unwrap_err();
+    assert!(matches!(err, NodeError::BarcodeNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("search"), "{err}");
+    let err = till.scan("8998866200302").unwrap_err();
+    assert!(err.to_string().contains("check digit"), "{err}");
+    till.scan("8998866200301").unwrap();
+    for typed in ["0", "-1", "abc", "10000", "1,5"] {
+        assert!(
+            till.set_quantity(0, typed).is_err(),
+            "quantity {typed:?} accepted"
+        );
+    }
+    assert!(till.set_quantity(7, "2").is_err());
+    assert_eq!(till.cart().lines[0].quantity.get(), d(1));
+    assert!(matches!(
+        till.pay(&[Tender::cash(d(3_000))]).unwrap_err(),
+        NodeError::Payment(PaymentError::Short { .. })
+    ));
+    assert!(matches!(
+        till.pay(&[Tender::new(PaymentMethod::Card, d(5_000))])
+            .unwrap_err(),
+        NodeError::Payment(PaymentError::NonCashExceedsDue { .. })
+    ));
+    let mut card = Tender::new(PaymentMethod::Card, d(3_500));
+    card.reference = Some("4111 1111 1111 1111".into());
+    assert!(
+        till.pay(&[card])
+            .unwrap_err()
+            .to_string()
+            .contains("card number")
+    );
+    // Discount above the cashier's 10 % limit needs approval.
+    assert!(matches!(
+        till.set_line_discount(0, Some(Discount::Percent(d(50))), None)
+            .unwrap_err(),
+        NodeError::ApprovalRequired(Permission::DiscountAboveLimit)
+    ));
+    assert!(till.override_price(0, d(1), None).is_err());
+    assert_eq!(till.cart().lines.len(), 1);
+    let count: i64 = till
+        .connection()
+        .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(count, 0, "nothing was committed");
+    // Empty cart cannot be paid; no shift, no sale.
+    let ok = till_approval(&mut till, Permission::VoidTransaction);
+    till.void_cart(Some(&ok)).unwrap();
+    assert!(matches!(
+        till.pay(&[Tender::cash(d(1))]).unwrap_err(),
+        NodeError::EmptyCart
+    ));
+}
+
+fn till_approval(till: &mut kasir_node::Till, p: Permission) -> kasir_node::Approval {
+    till.approve(SUPERVISOR.0, SUPERVISOR.1, p).unwrap()
+}
+
+#[test]
+fn wrong_pins_are_counted_and_lock_the_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut till = store(dir.path(), clock.clone());
+    for remaining in (1..5).rev() {
+        match till.login(CASHIER.0, "0000").unwrap_err() {
+            NodeError::WrongCredentials { remaining: r } => assert_eq!(r, remaining),
+            other => panic!("{other}"),
+        }
+    }
+    assert!(matches!(
+        till.login(CASHIER.0, "0000").unwrap_err(),
+        NodeError::LockedOut { .. }
+    ));
+    // Even the right PIN is refused while locked.
+    assert!(matches!(
+        till.login(CASHIER.0, CASHIER.1).unwrap_err(),
+        NodeError::LockedOut { .. }
+    ));
+    // A cashier cannot approve anything.
+    assert!(matches!(
+        till.approve(SUPERVISOR.0, "1111", Permission::Refund)
+            .unwrap_err(),
+        NodeError::WrongCredentials { .. }
+    ));
+    // The manager unlocks her.
+    till.login(MANAGER.0, MANAGER.1).unwrap();
+    till.set_user_active(CASHIER.0, true, None).unwrap();
+    till.login(CASHIER.0, CASHIER.1).unwrap();
+    let failures: i64 = till
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM system_logs WHERE message LIKE 'login failed%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failures, 6);
+    // Unknown users get the same answer as wrong PINs.
+    assert!(matches!(
+        till.login("nobody", "1234").unwrap_err(),
+        NodeError::WrongCredentials { .. }
+    ));
+    // Lockout expires.
+    for _ in 0..5 {
+        let _ = till.login(CASHIER.0, "0000");
+    }
+    clock.advance(Duration::minutes(16));
+    till.login(CASHIER.0, CASHIER.1).unwrap();
+}
+
+#[test]
+fn loyalty_earn_redeem_and_reverse_conserve_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    let budi = till
+        .create_customer(NewCustomer {
+            name: "Budi Santoso".into(),
+            phone: Some("+62 812-3456-7890".into()),
+            email: None,
+            customer_code: Some("MBR-7".into()),
+            address: None,
+            date_of_birth: None,
+        })
+        .unwrap();
+    assert_eq!(
+        till.find_customers("081234567890", 5).unwrap()[0].id,
+        budi.id
+    );
+    assert_eq!(till.find_customers("MBR-7", 5).unwrap()[0].id, budi.id);
+    assert_eq!(till.find_customers("santo", 5).unwrap()[0].id, budi.id);
+    // Same phone twice is refused.
+    assert!(
+        till.create_customer(NewCustomer {
+            name: "Someone".into(),
+            phone: Some("0812 3456 7890".into()),
+            email: None,
+            customer_code: None,
+            address: None,
+            date_of_birth: None,
+        })
+        .is_err()
+    );
+
+    till.attach_customer(budi.id).unwrap();
+    till.add_sku("KOP-KAP-200", d(8)).unwrap(); // Rp 100.000 → 10 points
+    let r = till.pay(&[Tender::cash(d(100_000))]).unwrap();
+    assert_eq!(r.points_earned, 10);
+    assert_eq!(r.points_balance, Some(10));
+
+    till.attach_customer(budi.id).unwrap();
+    till.add_sku("IDM-GRG-85", d(2)).unwrap();
+    assert!(matches!(
+        till.redeem_points(11).unwrap_err(),
+        NodeError::NotEnoughPoints { .. }
+    ));
+    till.redeem_points(5).unwrap(); // Rp 500 off
+    assert_eq!(till.cart_totals().unwrap().total_amount, d(6_500));
+    let r2 = till.pay(&[Tender::cash(d(10_000))]).unwrap();
+    assert_eq!(r2.points_redeemed, 5);
+    assert_eq!(r2.points_balance, Some(5));
+
+    // Returning half the coffee reverses half its points.
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::Refund)
+        .unwrap();
+    let ret = till
+        .refund(
+            &r.number,
+            &[ReturnItem {
+                line_no: 1,
+                quantity: d(4),
+            }],
+            PaymentMethod::Cash,
+            None,
+            Some(&ok),
+        )
+        .unwrap();
+    assert_eq!(ret.points_reversed, 5);
+    assert_eq!(till.customer(budi.id).unwrap().unwrap().points, 0);
+    assert!(till.loyalty_discrepancies().unwrap().is_empty());
+}
+
+#[test]
+fn park_recall_and_void() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    till.scan("8998866200301").unwrap();
+    let id = till.park_cart("ibu baju merah").unwrap();
+    assert!(till.cart().is_empty());
+    till.scan("036000291452").unwrap();
+    assert!(
+        till.recall_cart(id).is_err(),
+        "open cart must be finished first"
+    );
+    assert!(matches!(
+        till.void_cart(None).unwrap_err(),
+        NodeError::ApprovalRequired(_)
+    ));
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::VoidTransaction)
+        .unwrap();
+    till.void_cart(Some(&ok)).unwrap();
+    assert_eq!(till.parked_carts().unwrap()[0].label, "ibu baju merah");
+    till.recall_cart(id).unwrap();
+    assert_eq!(till.cart().lines[0].sku, "IDM-GRG-85");
+    assert!(till.parked_carts().unwrap().is_empty());
+    let voids: i64 = till
+        .connection()
+        .query_row("SELECT count(*) FROM system_logs WHERE message = 'cart voided' AND approved_by IS NOT NULL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(voids, 1);
+}
+
+#[test]
+fn a_restarted_lane_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut till = store(dir.path(), clock.clone());
+    cashier_on_shift(&mut till);
+    till.scan("8998866200301").unwrap();
+    let r1 = till.pay(&[Tender::cash(d(5_000))]).unwrap();
+    drop(till);
+    let mut till = kasir_node::Till::open(dir.path().join("lane1.db"), options(clock)).unwrap();
+    assert!(till.is_set_up());
+    till.login(CASHIER.0, CASHIER.1).unwrap();
+    assert!(
+        till.current_shift().unwrap().is_some(),
+        "the shift stays open across a restart"
+    );
+    till.scan("8998866200301").unwrap();
+    let r2 = till.pay(&[Tender::cash(d(5_000))]).unwrap();
+    assert_eq!(r1.number, "JKT01-001-00000001");
+    assert_eq!(r2.number, "JKT01-001-00000002");
+    let sale = till.sale_by_number(&r1.number).unwrap();
+    assert_eq!(sale.total_amount, d(3_500));
+}
+
+#[test]
+fn a_sale_from_another_lane_merges_once_and_projections_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock.clone(), 2);
+    cashier_on_shift(&mut lane2);
+    lane2.scan("8998866200301").unwrap();
+    let r = lane2.pay(&[Tender::cash(d(5_000))]).unwrap();
+    assert_eq!(r.number, "JKT01-002-00000001");
+
+    // The same HQ adjustment reaches both lanes (both thought they were leader).
+    let hq = StockMovement {
+        id: kasir_node::schema::domain::MovementId(uuid::Uuid::now_v7()),
+        store: kasir_node::schema::txn_number::StoreCode::new("JKT01").unwrap(),
+        sku: "TEH-BTL-350".into(),
+        movement_type: kasir_node::schema::domain::MovementType::Adjustment,
+        reference_type: kasir_node::schema::domain::ReferenceType::Adjustment,
+        quantity: d(-7),
+        sale: None,
+        notes: Some("HQ count".into()),
+        created_by: None,
+        created_at: kasir_node::Clock::now(clock.as_ref()),
+    };
+    assert!(lane1.apply_external_movement(&hq).unwrap());
+    assert!(lane2.apply_external_movement(&hq).unwrap());
+    assert!(
+        !lane1.apply_external_movement(&hq).unwrap(),
+        "second apply is a no-op"
+    );
+
+    for name in lane2.document_names().unwrap() {
+        if name.starts_with("ledger/") {
+            let bytes = lane2.export_document(&name).unwrap();
+            let out = lane1.merge_remote(&name, &bytes).unwrap();
+            assert!(out.changed);
+            assert_eq!(out.new_sales, 1);
+            let again = lane1.merge_remote(&name, &bytes).unwrap();
+            assert!(!again.changed);
+        }
+    }
+    // Each lane received its own 100 units (two receipts, both counted); lane 2 sold one
+    // noodle; the HQ adjustment of −7 tea counts once although both lanes applied it.
+    assert_eq!(stock(&lane1, "IDM-GRG-85"), d(199));
+    assert_eq!(stock(&lane1, "TEH-BTL-350"), d(193));
+    assert_eq!(
+        lane1.sale_by_number("JKT01-002-00000001").unwrap().id,
+        r.sale_id
+    );
+    assert!(lane1.stock_discrepancies().unwrap().is_empty());
+    // Hostile input is refused without changing anything.
+    assert!(
+        lane1
+            .merge_remote("ledger/2026-11-23", b"\x85o\x4a\x83garbage")
+            .is_err()
+    );
+    assert!(lane1.merge_remote("../../etc/passwd", b"").is_err());
+    assert_eq!(stock(&lane1, "IDM-GRG-85"), d(199));
+}
+
+#[test]
+fn name_search_finds_substrings_prefixes_and_skus() {
+    let dir = tempfile::tempdir().unwrap();
+    let till = store(dir.path(), clock());
+    let hits = |q: &str| {
+        till.search_products(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.sku)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hits("goreng"), vec!["IDM-GRG-85"]);
+    assert_eq!(hits("GORENG"), vec!["IDM-GRG-85"]);
+    assert_eq!(hits("In"), vec!["IDM-GRG-85"]);
+    assert_eq!(hits("KOP-"), vec!["KOP-KAP-200"]);
+    assert!(hits("zzz").is_empty());
+    assert!(hits("\"; DROP TABLE products; --").is_empty());
+    assert_eq!(
+        till.search_products("teh", 10).unwrap()[0].sku,
+        "TEH-BTL-350"
+    );
+}
