@@ -14,7 +14,7 @@ use crate::db;
 use crate::docs::{self, DocId, DocStore};
 use crate::error::{NodeError, Result};
 use crate::outbox;
-use crate::stock::{enum_str, ledger_doc};
+use crate::stock::enum_str;
 use crate::till::Till;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,20 +167,21 @@ pub(crate) fn project_loyalty(conn: &Connection, e: &LoyaltyEntry) -> Result<boo
     Ok(inserted == 1)
 }
 
-pub(crate) fn write_loyalty(
-    conn: &Connection,
-    docs: &mut DocStore,
-    e: &LoyaltyEntry,
-) -> Result<()> {
-    let json = serde_json::to_string(e).map_err(|x| NodeError::Invalid(x.to_string()))?;
-    let id = e.id.to_string();
-    let new_in_doc = docs.edit(conn, ledger_doc(e.created_at), |doc| {
-        docs::put_record(doc, "l", &id, &json)
-    })?;
-    if project_loyalty(conn, e)? || new_in_doc {
-        outbox::enqueue(conn, "loyalty_entries", &id, "insert", &json, e.created_at)?;
+/// Projects a loyalty entry and queues it for HQ, once. Returns whether it was new.
+pub(crate) fn record_loyalty(conn: &Connection, e: &LoyaltyEntry) -> Result<bool> {
+    let new = project_loyalty(conn, e)?;
+    if new {
+        let json = serde_json::to_string(e).map_err(|x| NodeError::Invalid(x.to_string()))?;
+        outbox::enqueue(
+            conn,
+            "loyalty_entries",
+            &e.id.to_string(),
+            "insert",
+            &json,
+            e.created_at,
+        )?;
     }
-    Ok(())
+    Ok(new)
 }
 
 pub(crate) fn write_customer(

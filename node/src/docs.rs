@@ -4,8 +4,11 @@
 //! - `catalog/NN`: the catalog in [`CATALOG_SHARDS`] shards by SKU hash (~1,600 products each at
 //!   100k), so an edit loads one small document, never the whole catalog;
 //! - `customers/NN`: customer profiles in [`CUSTOMER_SHARDS`] shards;
-//! - `ledger/YYYY-MM-DD`: one document per UTC day holding that day's immutable records: sales,
-//!   stock movements, loyalty entries, returns. Old days are never loaded at start-up.
+//! - `ledger/YYYY-MM-DD/LLL` and `ledger/YYYY-MM-DD/hq`: one document per origin (a lane, or HQ)
+//!   and UTC day, holding the immutable records that origin created that day: sales, returns,
+//!   stand-alone stock movements. A sale's stock movements and loyalty entries are derived from
+//!   the sale record (deterministic ids), so one sale is one record. Old days are never loaded
+//!   at start-up, and a lane only ever writes its own documents and `hq` ones.
 //!
 //! Every document keeps its data in flat keys of the root map (`<record key>\x1f<field>` or
 //! `<kind>\x1f<id>`): no nested object is ever created, so two lanes can never create competing
@@ -37,7 +40,18 @@ pub const COMPACT_AFTER: i64 = 256;
 pub enum DocId {
     Catalog(u32),
     Customers(u32),
-    Ledger(NaiveDate),
+    /// The records one origin created on one UTC day.
+    Ledger(NaiveDate, Origin),
+}
+
+/// Who creates the records of a ledger document: one lane (its sales, returns, receipts and
+/// counts), or HQ (adjustments and transfers, applied by whichever lane leads). Every ledger
+/// document thus has a single writer, except `hq`, whose records are written under their own
+/// ids by every lane that applies them and merge into one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Origin {
+    Lane(u16),
+    Hq,
 }
 
 impl DocId {
@@ -53,7 +67,8 @@ impl DocId {
         match self {
             DocId::Catalog(n) => format!("catalog/{n:02}"),
             DocId::Customers(n) => format!("customers/{n:02}"),
-            DocId::Ledger(d) => format!("ledger/{}", d.format("%Y-%m-%d")),
+            DocId::Ledger(d, Origin::Lane(n)) => format!("ledger/{}/{n:03}", d.format("%Y-%m-%d")),
+            DocId::Ledger(d, Origin::Hq) => format!("ledger/{}/hq", d.format("%Y-%m-%d")),
         }
     }
 
@@ -70,9 +85,18 @@ impl DocId {
                 .ok()
                 .filter(|n| *n < CUSTOMER_SHARDS)
                 .map(DocId::Customers),
-            "ledger" => NaiveDate::parse_from_str(rest, "%Y-%m-%d")
-                .ok()
-                .map(DocId::Ledger),
+            "ledger" => {
+                let (day, origin) = rest.split_once('/')?;
+                let day = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok()?;
+                let origin = match origin {
+                    "hq" => Origin::Hq,
+                    n if n.len() == 3 => {
+                        Origin::Lane(n.parse().ok().filter(|n| (1..=999).contains(n))?)
+                    }
+                    _ => return None,
+                };
+                Some(DocId::Ledger(day, origin))
+            }
             _ => None,
         }
     }
@@ -91,6 +115,9 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 pub struct DocStore {
     actor: ActorId,
     cache: HashMap<DocId, AutoCommit>,
+    /// Heads already stored, per cached document. (`AutoCommit::save_incremental` after a load
+    /// would save the whole history again: its own cursor starts empty.)
+    saved: HashMap<DocId, Vec<automerge::ChangeHash>>,
     /// Documents changed inside the current SQLite transaction.
     touched: HashSet<DocId>,
 }
@@ -105,6 +132,7 @@ impl DocStore {
         Ok(DocStore {
             actor: ActorId::from(bytes),
             cache: HashMap::new(),
+            saved: HashMap::new(),
             touched: HashSet::new(),
         })
     }
@@ -138,7 +166,8 @@ impl DocStore {
     /// A document for reading (loaded on first use).
     pub fn get(&mut self, conn: &Connection, id: DocId) -> Result<&mut AutoCommit> {
         if !self.cache.contains_key(&id) {
-            let doc = self.load(conn, id)?;
+            let mut doc = self.load(conn, id)?;
+            self.saved.insert(id, doc.get_heads());
             self.cache.insert(id, doc);
         }
         self.cache
@@ -146,7 +175,9 @@ impl DocStore {
             .ok_or_else(|| NodeError::Document("document vanished from the cache".into()))
     }
 
-    /// Changes a document and appends the change through `conn` (the caller's transaction).
+    /// Changes a document. The change is stored by [`DocStore::flush`], which the caller runs
+    /// inside the same SQLite transaction before committing it, so all edits of one
+    /// transaction become one Automerge change per document.
     pub fn edit<T>(
         &mut self,
         conn: &Connection,
@@ -155,18 +186,33 @@ impl DocStore {
     ) -> Result<T> {
         self.touched.insert(id);
         let doc = self.get(conn, id)?;
-        let out = f(doc)?;
-        doc.commit();
-        let bytes = doc.save_incremental();
-        if !bytes.is_empty() {
-            conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
-                .execute(params![id.name(), bytes])?;
-        }
-        Ok(out)
+        f(doc)
     }
 
-    /// Merges changes received from another lane into a document, appending them through
-    /// `conn`. Returns whether the document changed.
+    /// Appends the pending changes of every touched document through `conn`.
+    pub fn flush(&mut self, conn: &Connection) -> Result<()> {
+        let mut ids: Vec<DocId> = self.touched.iter().copied().collect();
+        ids.sort();
+        for id in ids {
+            let Some(doc) = self.cache.get_mut(&id) else {
+                continue;
+            };
+            doc.commit();
+            let heads = doc.get_heads();
+            let saved = self.saved.entry(id).or_default();
+            if *saved == heads {
+                continue;
+            }
+            let bytes = doc.save_after(saved);
+            conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
+                .execute(params![id.name(), bytes])?;
+            *saved = heads;
+        }
+        Ok(())
+    }
+
+    /// Merges changes received from another lane into a document (stored by the next
+    /// [`DocStore::flush`]). Returns whether the document changed.
     pub fn merge_remote(&mut self, conn: &Connection, id: DocId, changes: &[u8]) -> Result<bool> {
         // `load_incremental` skips what it cannot parse; a peer's bytes must decode completely
         // or be refused before they touch the document.
@@ -180,15 +226,7 @@ impl DocStore {
         let before = doc.get_heads();
         doc.load_incremental(changes)
             .map_err(|e| NodeError::Invalid(format!("changes for {}: {e}", id.name())))?;
-        if doc.get_heads() == before {
-            return Ok(false);
-        }
-        let bytes = doc.save_incremental();
-        if !bytes.is_empty() {
-            conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
-                .execute(params![id.name(), bytes])?;
-        }
-        Ok(true)
+        Ok(doc.get_heads() != before)
     }
 
     /// Everything this lane has of a document (what another lane needs to catch up fully).
@@ -206,6 +244,7 @@ impl DocStore {
     pub fn rolled_back(&mut self) {
         for id in self.touched.drain() {
             self.cache.remove(&id);
+            self.saved.remove(&id);
         }
     }
 
@@ -220,6 +259,7 @@ impl DocStore {
         if n < COMPACT_AFTER {
             return Ok(false);
         }
+        self.flush(conn)?;
         let bytes = self.get(conn, id)?.save();
         conn.execute(
             "INSERT INTO crdt_docs (doc_id, snapshot, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
@@ -352,12 +392,18 @@ mod tests {
             DocId::Catalog(0),
             DocId::Catalog(63),
             DocId::Customers(31),
-            DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
+            DocId::Ledger(
+                NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+                Origin::Lane(7),
+            ),
+            DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), Origin::Hq),
         ] {
             assert_eq!(DocId::parse(&id.name()), Some(id));
         }
         assert_eq!(DocId::parse("catalog/64"), None);
         assert_eq!(DocId::parse("../etc"), None);
+        assert_eq!(DocId::parse("ledger/2026-11-23/000"), None);
+        assert_eq!(DocId::parse("ledger/2026-11-23"), None);
         // Pinned: every lane must agree forever on where a SKU lives.
         assert_eq!(
             DocId::catalog_for("IDM-GRG-85"),
@@ -379,6 +425,7 @@ mod tests {
             )
         })
         .unwrap();
+        s.flush(&c).unwrap();
         s.committed();
         let mut fresh = store("00112233445566778899aabbccddeeff");
         let doc = fresh.get(&c, id).unwrap();
@@ -394,7 +441,7 @@ mod tests {
         let (_d2, c2) = conn();
         let mut a = store("0000000000000000000000000000000a");
         let mut b = store("0000000000000000000000000000000b");
-        let day = DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+        let day = DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), Origin::Hq);
         // Both lanes apply the same HQ adjustment concurrently.
         for (s, c) in [(&mut a, &c1), (&mut b, &c2)] {
             s.edit(c, day, |doc| put_record(doc, "m", "mv-1", r#"{"qty":5}"#))
@@ -427,6 +474,7 @@ mod tests {
                 put_fields(doc, "cust-1", &[("visits", Some(i.to_string()))])
             })
             .unwrap();
+            s.flush(&c).unwrap();
         }
         s.committed();
         assert!(s.compact_if_needed(&c, id).unwrap());

@@ -5,12 +5,13 @@
 use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
 use kasir_schema::domain::{
-    LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType, SaleId,
-    ShiftId, StockMovement,
+    CustomerId, LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType,
+    SaleId, ShiftId, StockMovement,
 };
 use kasir_schema::money::{round_down, round_half_up};
 use kasir_schema::payment::PaymentMethod;
 use kasir_schema::roles::Permission;
+use kasir_schema::txn_number::StoreCode;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -18,11 +19,11 @@ use uuid::Uuid;
 use crate::auth::Approval;
 use crate::customers;
 use crate::db;
-use crate::docs::{self, DocStore};
+use crate::docs::{self, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::sale::movement_id_for;
-use crate::stock::{ledger_doc, write_movement};
+use crate::stock::{ledger_doc, record_movement};
 use crate::till::Till;
 
 /// One line to return: which line of the sale, and how much of it.
@@ -45,6 +46,9 @@ pub struct ReturnLineRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReturnRecord {
     pub id: Uuid,
+    pub store: StoreCode,
+    /// The original sale's customer, whose points are reversed.
+    pub customer: Option<CustomerId>,
     pub number: String,
     pub sale_id: SaleId,
     pub sale_number: String,
@@ -111,15 +115,71 @@ pub(crate) fn project_return(conn: &Connection, r: &ReturnRecord) -> Result<bool
     Ok(true)
 }
 
+/// The stock movements (goods back) and loyalty reversal a return implies, with ids derived
+/// from the return's.
+pub(crate) fn return_effects(r: &ReturnRecord) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+    let rid = SaleId(r.id);
+    let movements = r
+        .lines
+        .iter()
+        .map(|l| StockMovement {
+            id: MovementId(movement_id_for(rid, &format!("line-{}", l.line_no))),
+            store: r.store.clone(),
+            sku: l.sku.clone(),
+            movement_type: MovementType::In,
+            reference_type: ReferenceType::Return,
+            quantity: l.quantity,
+            sale: Some(r.sale_id),
+            notes: r.reason.clone(),
+            created_by: Some(r.created_by),
+            created_at: r.created_at,
+        })
+        .collect();
+    let loyalty = match r.customer {
+        Some(c) if r.points_reversed > 0 => vec![LoyaltyEntry {
+            id: LoyaltyEntryId(movement_id_for(rid, "reverse")),
+            customer: c,
+            kind: LoyaltyKind::Reverse,
+            points: -r.points_reversed,
+            sale: Some(r.sale_id),
+            created_at: r.created_at,
+        }],
+        _ => Vec::new(),
+    };
+    (movements, loyalty)
+}
+
+/// Projects a return and what it implies, and queues them for HQ, once.
+pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> Result<bool> {
+    if !project_return(conn, r)? {
+        return Ok(false);
+    }
+    outbox::enqueue(
+        conn,
+        "returns",
+        &r.id.to_string(),
+        "insert",
+        json,
+        r.created_at,
+    )?;
+    let (movements, loyalty) = return_effects(r);
+    for m in &movements {
+        record_movement(conn, m)?;
+    }
+    for e in &loyalty {
+        customers::record_loyalty(conn, e)?;
+    }
+    Ok(true)
+}
+
 fn write_return(conn: &Connection, docs: &mut DocStore, r: &ReturnRecord) -> Result<()> {
     let json = serde_json::to_string(r).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    let id = r.id.to_string();
-    docs.edit(conn, ledger_doc(r.created_at), |doc| {
-        docs::put_record(doc, "r", &id, &json)
-    })?;
-    if project_return(conn, r)? {
-        outbox::enqueue(conn, "returns", &id, "insert", &json, r.created_at)?;
-    }
+    docs.edit(
+        conn,
+        ledger_doc(r.created_at, Origin::Lane(r.lane)),
+        |doc| docs::put_record(doc, "r", &r.id.to_string(), &json),
+    )?;
+    record_return(conn, r, &json)?;
     Ok(())
 }
 
@@ -247,6 +307,8 @@ impl Till {
             let n = Till::next_number(tx, &setup)?;
             let record = ReturnRecord {
                 id: return_id,
+                store: setup.config.code.clone(),
+                customer: sale.customer,
                 number: n.to_string(),
                 sale_id: sale.id,
                 sale_number: sale.number.to_string(),
@@ -263,39 +325,6 @@ impl Till {
                 lines: lines.clone(),
             };
             write_return(tx, docs, &record)?;
-            let rid = kasir_schema::domain::SaleId(return_id);
-            for l in &record.lines {
-                write_movement(
-                    tx,
-                    docs,
-                    &StockMovement {
-                        id: MovementId(movement_id_for(rid, &format!("line-{}", l.line_no))),
-                        store: setup.config.code.clone(),
-                        sku: l.sku.clone(),
-                        movement_type: MovementType::In,
-                        reference_type: ReferenceType::Return,
-                        quantity: l.quantity,
-                        sale: Some(sale.id),
-                        notes: record.reason.clone(),
-                        created_by: Some(record.created_by),
-                        created_at: now,
-                    },
-                )?;
-            }
-            if let (Some(c), true) = (sale.customer, points_reversed > 0) {
-                customers::write_loyalty(
-                    tx,
-                    docs,
-                    &LoyaltyEntry {
-                        id: LoyaltyEntryId(movement_id_for(rid, "reverse")),
-                        customer: c,
-                        kind: LoyaltyKind::Reverse,
-                        points: -points_reversed,
-                        sale: Some(sale.id),
-                        created_at: now,
-                    },
-                )?;
-            }
             Till::log(
                 tx,
                 "warning",

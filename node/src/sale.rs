@@ -16,13 +16,13 @@ use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use crate::cart::Cart;
-use crate::customers::{self, project_loyalty};
+use crate::customers;
 use crate::db;
-use crate::docs::{self, DocId, DocStore};
+use crate::docs::{self, DocId, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::returns::{self, ReturnRecord};
-use crate::stock::{ledger_doc, project_movement, write_movement};
+use crate::stock::{ledger_doc, record_movement};
 use crate::till::Till;
 
 /// Everything a receipt prints.
@@ -268,15 +268,78 @@ pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
     Ok(true)
 }
 
+/// The stock movements and loyalty entries a sale implies, with ids derived from the sale's,
+/// so every lane derives the same ones and each is counted once.
+pub(crate) fn sale_effects(s: &Sale) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+    let movements = s
+        .lines
+        .iter()
+        .map(|l| StockMovement {
+            id: MovementId(movement_id_for(s.id, &format!("line-{}", l.line_no))),
+            store: s.store.clone(),
+            sku: l.sku.clone(),
+            movement_type: MovementType::Out,
+            reference_type: ReferenceType::Sale,
+            quantity: -l.quantity,
+            sale: Some(s.id),
+            notes: None,
+            created_by: Some(s.cashier_id),
+            created_at: s.created_at,
+        })
+        .collect();
+    let mut loyalty = Vec::new();
+    if let Some(c) = s.customer {
+        for (tag, kind, points) in [
+            ("redeem", LoyaltyKind::Redeem, -s.loyalty_points_redeemed),
+            ("earn", LoyaltyKind::Earn, s.loyalty_points_earned),
+        ] {
+            if points != 0 {
+                loyalty.push(LoyaltyEntry {
+                    id: LoyaltyEntryId(movement_id_for(s.id, tag)),
+                    customer: c,
+                    kind,
+                    points,
+                    sale: Some(s.id),
+                    created_at: s.created_at,
+                });
+            }
+        }
+    }
+    (movements, loyalty)
+}
+
+/// Projects a sale and what it implies, and queues them for HQ, once. Returns whether the
+/// sale was new on this lane.
+pub(crate) fn record_sale(conn: &Connection, s: &Sale, json: &str) -> Result<bool> {
+    if !project_sale(conn, s)? {
+        return Ok(false);
+    }
+    outbox::enqueue(
+        conn,
+        "transactions",
+        &s.id.to_string(),
+        "insert",
+        json,
+        s.created_at,
+    )?;
+    let (movements, loyalty) = sale_effects(s);
+    for m in &movements {
+        record_movement(conn, m)?;
+    }
+    for e in &loyalty {
+        customers::record_loyalty(conn, e)?;
+    }
+    Ok(true)
+}
+
 pub(crate) fn write_sale(conn: &Connection, docs: &mut DocStore, s: &Sale) -> Result<()> {
     let json = serde_json::to_string(s).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    let id = s.id.to_string();
-    docs.edit(conn, ledger_doc(s.created_at), |doc| {
-        docs::put_record(doc, "s", &id, &json)
-    })?;
-    if project_sale(conn, s)? {
-        outbox::enqueue(conn, "transactions", &id, "insert", &json, s.created_at)?;
-    }
+    docs.edit(
+        conn,
+        ledger_doc(s.created_at, Origin::Lane(s.lane.get())),
+        |doc| docs::put_record(doc, "s", &s.id.to_string(), &json),
+    )?;
+    record_sale(conn, s, &json)?;
     Ok(())
 }
 
@@ -286,7 +349,6 @@ pub struct MergeOutcome {
     pub changed: bool,
     pub new_sales: usize,
     pub new_movements: usize,
-    pub new_loyalty_entries: usize,
     pub new_returns: usize,
     pub products: usize,
     pub customers: usize,
@@ -399,45 +461,6 @@ impl Till {
             let mut sale = sale_template;
             sale.number = Till::next_number(tx, &setup)?;
             write_sale(tx, docs, &sale)?;
-            for l in &sale.lines {
-                write_movement(
-                    tx,
-                    docs,
-                    &StockMovement {
-                        id: MovementId(movement_id_for(sale.id, &format!("line-{}", l.line_no))),
-                        store: sale.store.clone(),
-                        sku: l.sku.clone(),
-                        movement_type: MovementType::Out,
-                        reference_type: ReferenceType::Sale,
-                        quantity: -l.quantity,
-                        sale: Some(sale.id),
-                        notes: None,
-                        created_by: Some(sale.cashier_id),
-                        created_at: sale.created_at,
-                    },
-                )?;
-            }
-            if let Some(c) = sale.customer {
-                for (tag, kind, points) in [
-                    ("redeem", LoyaltyKind::Redeem, -sale.loyalty_points_redeemed),
-                    ("earn", LoyaltyKind::Earn, sale.loyalty_points_earned),
-                ] {
-                    if points != 0 {
-                        customers::write_loyalty(
-                            tx,
-                            docs,
-                            &LoyaltyEntry {
-                                id: LoyaltyEntryId(movement_id_for(sale.id, tag)),
-                                customer: c,
-                                kind,
-                                points,
-                                sale: Some(sale.id),
-                                created_at: sale.created_at,
-                            },
-                        )?;
-                    }
-                }
-            }
             for (what, approver) in &cart.approvals {
                 Till::log(
                     tx,
@@ -449,7 +472,7 @@ impl Till {
                     now,
                 )?;
             }
-            docs.compact_if_needed(tx, ledger_doc(now))?;
+            docs.compact_if_needed(tx, ledger_doc(now, Origin::Lane(setup.lane.get())))?;
             Ok(sale)
         })?;
         self.cart = Cart::default();
@@ -498,12 +521,12 @@ impl Till {
 
     /// A committed sale by its transaction number.
     pub fn sale_by_number(&mut self, number: &str) -> Result<Sale> {
-        let (sale_id, at): (String, String) = self
+        let (sale_id, at, lane): (String, String, u16) = self
             .conn
             .query_row(
-                "SELECT sale_id, transaction_date FROM transactions WHERE transaction_number = ?1",
+                "SELECT sale_id, transaction_date, lane_no FROM transactions WHERE transaction_number = ?1",
                 [number],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .map_err(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => NodeError::NotFound {
@@ -512,7 +535,7 @@ impl Till {
                 },
                 other => other.into(),
             })?;
-        let day = ledger_doc(db::parse_ts(&at)?);
+        let day = ledger_doc(db::parse_ts(&at)?, Origin::Lane(lane));
         let doc = self.docs.get(&self.conn, day)?;
         let json = docs::get_str(doc, &format!("s{}{sale_id}", docs::SEP)).ok_or_else(|| {
             NodeError::Corrupt(format!("sale {number} missing from {}", day.name()))
@@ -552,7 +575,7 @@ impl Till {
             match id {
                 DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc)?,
                 DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc)?,
-                DocId::Ledger(_) => reproject_ledger(tx, doc, &mut out)?,
+                DocId::Ledger(..) => reproject_ledger(tx, doc, &mut out)?,
             }
             Ok(out)
         })
@@ -571,29 +594,19 @@ fn reproject_ledger(
     }
     for (id, json) in docs::records(doc, "s") {
         let sale: Sale = parse("sale", &id, &json)?;
-        if project_sale(conn, &sale)? {
-            outbox::enqueue(conn, "transactions", &id, "insert", &json, sale.created_at)?;
+        if record_sale(conn, &sale, &json)? {
             out.new_sales += 1;
         }
     }
     for (id, json) in docs::records(doc, "m") {
         let m: StockMovement = parse("movement", &id, &json)?;
-        if project_movement(conn, &m)? {
-            outbox::enqueue(conn, "stock_movements", &id, "insert", &json, m.created_at)?;
+        if record_movement(conn, &m)? {
             out.new_movements += 1;
-        }
-    }
-    for (id, json) in docs::records(doc, "l") {
-        let e: LoyaltyEntry = parse("loyalty", &id, &json)?;
-        if project_loyalty(conn, &e)? {
-            outbox::enqueue(conn, "loyalty_entries", &id, "insert", &json, e.created_at)?;
-            out.new_loyalty_entries += 1;
         }
     }
     for (id, json) in docs::records(doc, "r") {
         let r: ReturnRecord = parse("return", &id, &json)?;
-        if returns::project_return(conn, &r)? {
-            outbox::enqueue(conn, "returns", &id, "insert", &json, r.created_at)?;
+        if returns::record_return(conn, &r, &json)? {
             out.new_returns += 1;
         }
     }

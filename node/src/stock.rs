@@ -12,15 +12,15 @@ use rusqlite::{Connection, params};
 use crate::auth::Approval;
 use crate::catalog::ProductView;
 use crate::db;
-use crate::docs::{self, DocId, DocStore};
+use crate::docs::{self, DocId, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::till::Till;
 
-/// The ledger document a record created at `at` belongs to (fixed by the record itself, so
-/// every lane files it in the same place).
-pub(crate) fn ledger_doc(at: DateTime<Utc>) -> DocId {
-    DocId::Ledger(at.date_naive())
+/// The ledger document a record belongs to, fixed by the record itself (when and by whom it
+/// was created), so every lane files it in the same place.
+pub(crate) fn ledger_doc(at: DateTime<Utc>, origin: Origin) -> DocId {
+    DocId::Ledger(at.date_naive(), origin)
 }
 
 pub(crate) fn recompute_stock(conn: &Connection, sku: &str) -> Result<()> {
@@ -62,22 +62,36 @@ pub(crate) fn project_movement(conn: &Connection, m: &StockMovement) -> Result<b
     Ok(inserted == 1)
 }
 
-/// Writes a movement into its ledger document, the projection and the outbox (once).
+/// Writes a stand-alone movement into its ledger document, the projection and the outbox
+/// (once).
 pub(crate) fn write_movement(
     conn: &Connection,
     docs: &mut DocStore,
     m: &StockMovement,
+    origin: Origin,
 ) -> Result<bool> {
     let json = serde_json::to_string(m).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    let id = m.id.to_string();
-    let new_in_doc = docs.edit(conn, ledger_doc(m.created_at), |doc| {
-        docs::put_record(doc, "m", &id, &json)
+    docs.edit(conn, ledger_doc(m.created_at, origin), |doc| {
+        docs::put_record(doc, "m", &m.id.to_string(), &json)
     })?;
-    let new_in_table = project_movement(conn, m)?;
-    if new_in_doc || new_in_table {
-        outbox::enqueue(conn, "stock_movements", &id, "insert", &json, m.created_at)?;
+    record_movement(conn, m)
+}
+
+/// Projects a movement and queues it for HQ, once. Returns whether it was new.
+pub(crate) fn record_movement(conn: &Connection, m: &StockMovement) -> Result<bool> {
+    let new = project_movement(conn, m)?;
+    if new {
+        let json = serde_json::to_string(m).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        outbox::enqueue(
+            conn,
+            "stock_movements",
+            &m.id.to_string(),
+            "insert",
+            &json,
+            m.created_at,
+        )?;
     }
-    Ok(new_in_table)
+    Ok(new)
 }
 
 /// The seed's spelling of a serde enum (`"adjustment"`).
@@ -127,8 +141,9 @@ impl Till {
     ) -> Result<MovementId> {
         let actor = self.session()?.user_id;
         let now = self.now();
+        let origin = Origin::Lane(self.lane()?.get());
         self.write(|tx, docs| {
-            write_movement(tx, docs, &m)?;
+            write_movement(tx, docs, &m, origin)?;
             Till::log(
                 tx,
                 "info",
@@ -208,7 +223,7 @@ impl Till {
                 m.id, m.quantity
             )));
         }
-        self.write(|tx, docs| write_movement(tx, docs, m))
+        self.write(|tx, docs| write_movement(tx, docs, m, Origin::Hq))
     }
 
     /// Products sold below zero (oversold while lanes were apart, or miscounted).

@@ -203,7 +203,7 @@ impl Till {
         f: impl FnOnce(&Transaction<'_>, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
         let tx = self.conn.transaction()?;
-        let out = match f(&tx, &mut self.docs) {
+        let out = match f(&tx, &mut self.docs).and_then(|v| self.docs.flush(&tx).map(|()| v)) {
             Ok(v) => v,
             Err(e) => {
                 drop(tx);
