@@ -30,7 +30,7 @@ fn open(path: &std::path::Path) -> Till {
 fn acknowledged_sales_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lane.db");
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b61_7369_72);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x006b_6173_6972);
     let mut acked: BTreeMap<String, String> = BTreeMap::new();
     let mut killed_mid_run = 0;
     let started = Instant::now();
@@ -88,7 +88,7 @@ fn acknowledged_sales_survive_kill_9() {
             .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
             .unwrap();
         assert!(
-            stored as usize >= acked.len(),
+            usize::try_from(stored).unwrap() >= acked.len(),
             "round {round}: {stored} stored < {} acknowledged",
             acked.len()
         );
