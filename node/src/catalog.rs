@@ -172,7 +172,7 @@ pub(crate) fn project_product(conn: &Connection, p: &Product) -> Result<()> {
         p.is_active,
     ])
     .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => NodeError::Invalid(format!(
+        Some(rusqlite::ErrorCode::ConstraintViolation) if e.to_string().contains("products.barcode") => NodeError::Invalid(format!(
             "{}: barcode {} already belongs to another product",
             p.sku,
             p.barcode.as_deref().unwrap_or("")

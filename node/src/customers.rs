@@ -77,7 +77,7 @@ pub fn normalize_phone(input: &str) -> Result<String> {
     Ok(local)
 }
 
-fn customer_fields(c: &Customer) -> Vec<(&'static str, Option<String>)> {
+pub(crate) fn customer_fields(c: &Customer) -> Vec<(&'static str, Option<String>)> {
     vec![
         ("name", Some(c.name.clone())),
         ("code", c.customer_code.clone()),
@@ -165,23 +165,6 @@ pub(crate) fn project_loyalty(conn: &Connection, e: &LoyaltyEntry) -> Result<boo
         .execute(params![e.customer.to_string(), e.points])?;
     }
     Ok(inserted == 1)
-}
-
-/// Projects a loyalty entry and queues it for HQ, once. Returns whether it was new.
-pub(crate) fn record_loyalty(conn: &Connection, e: &LoyaltyEntry) -> Result<bool> {
-    let new = project_loyalty(conn, e)?;
-    if new {
-        let json = serde_json::to_string(e).map_err(|x| NodeError::Invalid(x.to_string()))?;
-        outbox::enqueue(
-            conn,
-            "loyalty_entries",
-            &e.id.to_string(),
-            "insert",
-            &json,
-            e.created_at,
-        )?;
-    }
-    Ok(new)
 }
 
 pub(crate) fn write_customer(

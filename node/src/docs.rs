@@ -250,13 +250,19 @@ impl DocStore {
 
     /// Folds a document's incremental changes into its snapshot when there are many.
     pub fn compact_if_needed(&mut self, conn: &Connection, id: DocId) -> Result<bool> {
+        self.compact(conn, id, COMPACT_AFTER)
+    }
+
+    /// Folds a document's incremental changes into its snapshot when there are at least
+    /// `min_changes` of them.
+    pub fn compact(&mut self, conn: &Connection, id: DocId, min_changes: i64) -> Result<bool> {
         let name = id.name();
         let n: i64 = conn.query_row(
             "SELECT count(*) FROM crdt_changes WHERE doc_id = ?1",
             [&name],
             |r| r.get(0),
         )?;
-        if n < COMPACT_AFTER {
+        if n < min_changes {
             return Ok(false);
         }
         self.flush(conn)?;

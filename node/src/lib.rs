@@ -13,6 +13,7 @@ pub mod cart;
 pub mod catalog;
 pub mod customers;
 pub mod db;
+pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod outbox;

@@ -2,18 +2,12 @@
 //! than sold minus already returned, with approval; stock goes back, loyalty is reversed, the
 //! refund is paid by an original method or in cash.
 
-use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
-use kasir_schema::domain::{
-    CustomerId, LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType,
-    SaleId, ShiftId, StockMovement,
-};
+use kasir_schema::domain::SaleId;
 use kasir_schema::money::{round_down, round_half_up};
 use kasir_schema::payment::PaymentMethod;
 use kasir_schema::roles::Permission;
-use kasir_schema::txn_number::StoreCode;
 use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::auth::Approval;
@@ -22,8 +16,7 @@ use crate::db;
 use crate::docs::{self, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
-use crate::sale::movement_id_for;
-use crate::stock::{ledger_doc, record_movement};
+use crate::stock::{ledger_doc, project_movement};
 use crate::till::Till;
 
 /// One line to return: which line of the sale, and how much of it.
@@ -33,38 +26,7 @@ pub struct ReturnItem {
     pub quantity: Decimal,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReturnLineRecord {
-    pub line_no: u16,
-    pub sku: String,
-    pub quantity: Decimal,
-    pub amount: Decimal,
-    pub tax: Decimal,
-}
-
-/// A committed return: immutable, replicated like a sale.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReturnRecord {
-    pub id: Uuid,
-    pub store: StoreCode,
-    /// The original sale's customer, whose points are reversed.
-    pub customer: Option<CustomerId>,
-    pub number: String,
-    pub sale_id: SaleId,
-    pub sale_number: String,
-    pub lane: u16,
-    pub shift: Option<ShiftId>,
-    pub refund_method: PaymentMethod,
-    /// What the customer received (cash refunds rounded to the cash increment).
-    pub refund_amount: Decimal,
-    pub tax_amount: Decimal,
-    pub points_reversed: i64,
-    pub created_by: u64,
-    pub approved_by: Option<u64>,
-    pub reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub lines: Vec<ReturnLineRecord>,
-}
+pub use kasir_schema::domain::{Return as ReturnRecord, ReturnLine as ReturnLineRecord};
 
 /// Stores a return in the projection once; returns whether it was new.
 pub(crate) fn project_return(conn: &Connection, r: &ReturnRecord) -> Result<bool> {
@@ -115,40 +77,6 @@ pub(crate) fn project_return(conn: &Connection, r: &ReturnRecord) -> Result<bool
     Ok(true)
 }
 
-/// The stock movements (goods back) and loyalty reversal a return implies, with ids derived
-/// from the return's.
-pub(crate) fn return_effects(r: &ReturnRecord) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
-    let rid = SaleId(r.id);
-    let movements = r
-        .lines
-        .iter()
-        .map(|l| StockMovement {
-            id: MovementId(movement_id_for(rid, &format!("line-{}", l.line_no))),
-            store: r.store.clone(),
-            sku: l.sku.clone(),
-            movement_type: MovementType::In,
-            reference_type: ReferenceType::Return,
-            quantity: l.quantity,
-            sale: Some(r.sale_id),
-            notes: r.reason.clone(),
-            created_by: Some(r.created_by),
-            created_at: r.created_at,
-        })
-        .collect();
-    let loyalty = match r.customer {
-        Some(c) if r.points_reversed > 0 => vec![LoyaltyEntry {
-            id: LoyaltyEntryId(movement_id_for(rid, "reverse")),
-            customer: c,
-            kind: LoyaltyKind::Reverse,
-            points: -r.points_reversed,
-            sale: Some(r.sale_id),
-            created_at: r.created_at,
-        }],
-        _ => Vec::new(),
-    };
-    (movements, loyalty)
-}
-
 /// Projects a return and what it implies, and queues them for HQ, once.
 pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> Result<bool> {
     if !project_return(conn, r)? {
@@ -162,12 +90,14 @@ pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> 
         json,
         r.created_at,
     )?;
-    let (movements, loyalty) = return_effects(r);
+    let (movements, loyalty) = r.effects();
+    // Derived rows are not queued for HQ: it derives the same ones, with the same ids, from
+    // the record itself (`effects()` in kasir-schema).
     for m in &movements {
-        record_movement(conn, m)?;
+        project_movement(conn, m)?;
     }
     for e in &loyalty {
-        customers::record_loyalty(conn, e)?;
+        customers::project_loyalty(conn, e)?;
     }
     Ok(true)
 }

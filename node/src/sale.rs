@@ -6,10 +6,7 @@
 use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
 use kasir_schema::checkout::compute_totals;
-use kasir_schema::domain::{
-    LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType, Sale,
-    SaleId, SaleLine, SalePayment, StockMovement,
-};
+use kasir_schema::domain::{Sale, SaleId, SaleLine, SalePayment, StockMovement};
 use kasir_schema::money::{Money, round_down};
 use kasir_schema::payment::{PaymentMethod, Tender, settle};
 use rusqlite::{Connection, params};
@@ -22,7 +19,7 @@ use crate::docs::{self, DocId, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::returns::{self, ReturnRecord};
-use crate::stock::{ledger_doc, record_movement};
+use crate::stock::{ledger_doc, project_movement, record_movement};
 use crate::till::Till;
 
 /// Everything a receipt prints.
@@ -189,10 +186,6 @@ pub fn looks_like_card_number(r: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-pub(crate) fn movement_id_for(sale: SaleId, tag: &str) -> Uuid {
-    Uuid::new_v5(&sale.0, tag.as_bytes())
-}
-
 /// Stores a sale in the projection once; returns whether it was new.
 pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
     let inserted = conn
@@ -268,46 +261,6 @@ pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
     Ok(true)
 }
 
-/// The stock movements and loyalty entries a sale implies, with ids derived from the sale's,
-/// so every lane derives the same ones and each is counted once.
-pub(crate) fn sale_effects(s: &Sale) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
-    let movements = s
-        .lines
-        .iter()
-        .map(|l| StockMovement {
-            id: MovementId(movement_id_for(s.id, &format!("line-{}", l.line_no))),
-            store: s.store.clone(),
-            sku: l.sku.clone(),
-            movement_type: MovementType::Out,
-            reference_type: ReferenceType::Sale,
-            quantity: -l.quantity,
-            sale: Some(s.id),
-            notes: None,
-            created_by: Some(s.cashier_id),
-            created_at: s.created_at,
-        })
-        .collect();
-    let mut loyalty = Vec::new();
-    if let Some(c) = s.customer {
-        for (tag, kind, points) in [
-            ("redeem", LoyaltyKind::Redeem, -s.loyalty_points_redeemed),
-            ("earn", LoyaltyKind::Earn, s.loyalty_points_earned),
-        ] {
-            if points != 0 {
-                loyalty.push(LoyaltyEntry {
-                    id: LoyaltyEntryId(movement_id_for(s.id, tag)),
-                    customer: c,
-                    kind,
-                    points,
-                    sale: Some(s.id),
-                    created_at: s.created_at,
-                });
-            }
-        }
-    }
-    (movements, loyalty)
-}
-
 /// Projects a sale and what it implies, and queues them for HQ, once. Returns whether the
 /// sale was new on this lane.
 pub(crate) fn record_sale(conn: &Connection, s: &Sale, json: &str) -> Result<bool> {
@@ -322,12 +275,14 @@ pub(crate) fn record_sale(conn: &Connection, s: &Sale, json: &str) -> Result<boo
         json,
         s.created_at,
     )?;
-    let (movements, loyalty) = sale_effects(s);
+    let (movements, loyalty) = s.effects();
+    // Derived rows are not queued for HQ: it derives the same ones, with the same ids, from
+    // the record itself (`effects()` in kasir-schema).
     for m in &movements {
-        record_movement(conn, m)?;
+        project_movement(conn, m)?;
     }
     for e in &loyalty {
-        customers::record_loyalty(conn, e)?;
+        customers::project_loyalty(conn, e)?;
     }
     Ok(true)
 }

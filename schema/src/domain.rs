@@ -277,6 +277,123 @@ pub struct Shift {
     pub counted_cash: Option<Decimal>,
 }
 
+/// A return (refund) of part or all of a committed sale: immutable, replicated like a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Return {
+    pub id: Uuid,
+    pub store: StoreCode,
+    /// The original sale's customer, whose points are reversed.
+    pub customer: Option<CustomerId>,
+    /// The return's own number, from the lane's sequence (I5).
+    pub number: String,
+    pub sale_id: SaleId,
+    pub sale_number: String,
+    pub lane: u16,
+    pub shift: Option<ShiftId>,
+    pub refund_method: PaymentMethod,
+    /// What the customer received (cash refunds rounded to the cash increment).
+    pub refund_amount: Decimal,
+    pub tax_amount: Decimal,
+    pub points_reversed: i64,
+    pub created_by: u64,
+    pub approved_by: Option<u64>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub lines: Vec<ReturnLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnLine {
+    pub line_no: u16,
+    pub sku: String,
+    pub quantity: Decimal,
+    pub amount: Decimal,
+    pub tax: Decimal,
+}
+
+/// The id of something derived from a sale or return (`tag`: `line-3`, `earn`, `redeem`,
+/// `reverse`): a UUID v5 in the namespace of the record's own id, so every lane and HQ derive
+/// the same id and each derived movement or entry is counted once.
+pub fn derived_id(record: Uuid, tag: &str) -> Uuid {
+    Uuid::new_v5(&record, tag.as_bytes())
+}
+
+impl Sale {
+    /// The stock movements (one per line, taking stock out) and loyalty entries (points
+    /// redeemed, points earned) this sale implies.
+    pub fn effects(&self) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+        let movements = self
+            .lines
+            .iter()
+            .map(|l| StockMovement {
+                id: MovementId(derived_id(self.id.0, &format!("line-{}", l.line_no))),
+                store: self.store.clone(),
+                sku: l.sku.clone(),
+                movement_type: MovementType::Out,
+                reference_type: ReferenceType::Sale,
+                quantity: -l.quantity,
+                sale: Some(self.id),
+                notes: None,
+                created_by: Some(self.cashier_id),
+                created_at: self.created_at,
+            })
+            .collect();
+        let mut loyalty = Vec::new();
+        if let Some(c) = self.customer {
+            for (tag, kind, points) in [
+                ("redeem", LoyaltyKind::Redeem, -self.loyalty_points_redeemed),
+                ("earn", LoyaltyKind::Earn, self.loyalty_points_earned),
+            ] {
+                if points != 0 {
+                    loyalty.push(LoyaltyEntry {
+                        id: LoyaltyEntryId(derived_id(self.id.0, tag)),
+                        customer: c,
+                        kind,
+                        points,
+                        sale: Some(self.id),
+                        created_at: self.created_at,
+                    });
+                }
+            }
+        }
+        (movements, loyalty)
+    }
+}
+
+impl Return {
+    /// The stock movements (goods back in) and the loyalty reversal this return implies.
+    pub fn effects(&self) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+        let movements = self
+            .lines
+            .iter()
+            .map(|l| StockMovement {
+                id: MovementId(derived_id(self.id, &format!("line-{}", l.line_no))),
+                store: self.store.clone(),
+                sku: l.sku.clone(),
+                movement_type: MovementType::In,
+                reference_type: ReferenceType::Return,
+                quantity: l.quantity,
+                sale: Some(self.sale_id),
+                notes: self.reason.clone(),
+                created_by: Some(self.created_by),
+                created_at: self.created_at,
+            })
+            .collect();
+        let loyalty = match self.customer {
+            Some(c) if self.points_reversed > 0 => vec![LoyaltyEntry {
+                id: LoyaltyEntryId(derived_id(self.id, "reverse")),
+                customer: c,
+                kind: LoyaltyKind::Reverse,
+                points: -self.points_reversed,
+                sale: Some(self.sale_id),
+                created_at: self.created_at,
+            }],
+            _ => Vec::new(),
+        };
+        (movements, loyalty)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +411,18 @@ mod tests {
                 .unwrap(),
             id
         );
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let sale = Uuid::parse_str("01a20ac1-21e8-74bb-bb88-7e48dfd90b0d").unwrap();
+        // Pinned: HQ and every lane must derive the same ids forever.
+        assert_eq!(
+            derived_id(sale, "line-1").to_string(),
+            Uuid::new_v5(&sale, b"line-1").to_string()
+        );
+        assert_ne!(derived_id(sale, "line-1"), derived_id(sale, "line-2"));
+        assert_ne!(derived_id(sale, "earn"), derived_id(sale, "redeem"));
     }
 
     #[test]

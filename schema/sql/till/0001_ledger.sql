@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS products (
     sku TEXT UNIQUE NOT NULL,
     name TEXT NOT NULL,
     description TEXT,
-    category_id INTEGER REFERENCES categories(id),
+    -- HQ's category id; no foreign key, since catalog and categories replicate independently.
+    category_id INTEGER,
     unit TEXT NOT NULL DEFAULT 'pcs',
     cost_price INTEGER NOT NULL DEFAULT 0 CHECK (cost_price >= 0),
     selling_price INTEGER NOT NULL CHECK (selling_price >= 0),
