@@ -12,6 +12,13 @@
 //!   RSS, then the first sale; plus document sizes on disk.
 //!
 //! Data is generated once into `--dir` (default `/var/tmp/kasir-bench`) and reused.
+// Floats here are timings and sizes for a report, never money.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    clippy::float_arithmetic
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -149,16 +156,16 @@ fn big_store(a: &Args) -> PathBuf {
     let until = Utc::now();
     let mut seq = 1;
     for day in (0..a.days).rev() {
-        let sales = demo::sales(
-            &products,
-            &cfg.code,
-            LaneNo::new(1).unwrap(),
-            seq,
-            1,
-            a.per_day,
-            until - chrono::Duration::days(i64::from(day)),
-            u64::from(day),
-        )
+        let sales = demo::sales(&demo::SalesPlan {
+            catalog: &products,
+            store: cfg.code.clone(),
+            lane: LaneNo::new(1).unwrap(),
+            first_seq: seq,
+            days: 1,
+            per_day: a.per_day,
+            until: until - chrono::Duration::days(i64::from(day)),
+            seed: u64::from(day),
+        })
         .unwrap();
         seq += sales.len() as u64;
         till.import_sales(&sales).unwrap();

@@ -85,18 +85,33 @@ pub fn customers(n: usize, seed: u64) -> Vec<Customer> {
         .collect()
 }
 
-/// Sales of one lane: `per_day` sales a day for `days` days ending at `until`, 1–9 lines each
-/// (5 on average) drawn from `catalog`, priced with the store's checkout math.
-pub fn sales(
-    catalog: &[Product],
-    store: &StoreCode,
-    lane: LaneNo,
-    first_seq: u64,
-    days: u32,
-    per_day: u32,
-    until: DateTime<Utc>,
-    seed: u64,
-) -> Result<Vec<Sale>> {
+/// What [`sales`] generates: `per_day` sales a day of one lane for `days` days ending at
+/// `until`, numbered from `first_seq`, drawn from `catalog`.
+#[derive(Debug, Clone)]
+pub struct SalesPlan<'a> {
+    pub catalog: &'a [Product],
+    pub store: StoreCode,
+    pub lane: LaneNo,
+    pub first_seq: u64,
+    pub days: u32,
+    pub per_day: u32,
+    pub until: DateTime<Utc>,
+    pub seed: u64,
+}
+
+/// Sales of one lane, 1–9 lines each (5 on average), priced with the store's checkout math.
+pub fn sales(plan: &SalesPlan<'_>) -> Result<Vec<Sale>> {
+    let SalesPlan {
+        catalog,
+        store,
+        lane,
+        first_seq,
+        days,
+        per_day,
+        until,
+        seed,
+    } = plan.clone();
+    let store = &store;
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5A1E);
     let ctx = PricingContext::default();
     let mut out = Vec::with_capacity((days * per_day) as usize);
@@ -105,9 +120,9 @@ pub fn sales(
         let start = until - Duration::days(i64::from(day) + 1);
         for k in 0..per_day {
             let at = start + Duration::seconds(i64::from(k) * 86_400 / i64::from(per_day.max(1)));
-            let n_lines = rng.random_range(1..=9);
-            let mut lines = Vec::with_capacity(n_lines);
-            let mut inputs = Vec::with_capacity(n_lines);
+            let n_lines: u16 = rng.random_range(1..=9);
+            let mut lines = Vec::with_capacity(usize::from(n_lines));
+            let mut inputs = Vec::with_capacity(usize::from(n_lines));
             for line_no in 1..=n_lines {
                 let p = &catalog[rng.random_range(0..catalog.len())];
                 let qty = match p.unit {
@@ -120,7 +135,7 @@ pub fn sales(
                     discount: None,
                 });
                 lines.push(SaleLine {
-                    line_no: line_no as u16,
+                    line_no,
                     sku: p.sku.clone(),
                     name: p.name.clone(),
                     quantity: qty,
