@@ -120,6 +120,9 @@ pub struct DocStore {
     saved: HashMap<DocId, Vec<automerge::ChangeHash>>,
     /// Documents changed inside the current SQLite transaction.
     touched: HashSet<DocId>,
+    /// Incremental change rows per cached document (counted at load, then kept in step), so
+    /// deciding whether to compact costs no query.
+    pending_rows: HashMap<DocId, i64>,
 }
 
 impl DocStore {
@@ -134,10 +137,11 @@ impl DocStore {
             cache: HashMap::new(),
             saved: HashMap::new(),
             touched: HashSet::new(),
+            pending_rows: HashMap::new(),
         })
     }
 
-    fn load(&self, conn: &Connection, id: DocId) -> Result<AutoCommit> {
+    fn load(&self, conn: &Connection, id: DocId) -> Result<(AutoCommit, i64)> {
         let name = id.name();
         let snapshot: Option<Vec<u8>> = conn
             .query_row(
@@ -154,20 +158,23 @@ impl DocStore {
         let mut stmt =
             conn.prepare_cached("SELECT bytes FROM crdt_changes WHERE doc_id = ?1 ORDER BY id")?;
         let mut rows = stmt.query([&name])?;
+        let mut n = 0;
         while let Some(row) = rows.next()? {
+            n += 1;
             let bytes: Vec<u8> = row.get(0)?;
             doc.load_incremental(&bytes)
                 .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?;
         }
         doc.set_actor(self.actor.clone());
-        Ok(doc)
+        Ok((doc, n))
     }
 
     /// A document for reading (loaded on first use).
     pub fn get(&mut self, conn: &Connection, id: DocId) -> Result<&mut AutoCommit> {
         if !self.cache.contains_key(&id) {
-            let mut doc = self.load(conn, id)?;
+            let (mut doc, rows) = self.load(conn, id)?;
             self.saved.insert(id, doc.get_heads());
+            self.pending_rows.insert(id, rows);
             self.cache.insert(id, doc);
         }
         self.cache
@@ -207,6 +214,7 @@ impl DocStore {
             conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
                 .execute(params![id.name(), bytes])?;
             *saved = heads;
+            *self.pending_rows.entry(id).or_default() += 1;
         }
         Ok(())
     }
@@ -245,6 +253,7 @@ impl DocStore {
         for id in self.touched.drain() {
             self.cache.remove(&id);
             self.saved.remove(&id);
+            self.pending_rows.remove(&id);
         }
     }
 
@@ -257,15 +266,11 @@ impl DocStore {
     /// `min_changes` of them.
     pub fn compact(&mut self, conn: &Connection, id: DocId, min_changes: i64) -> Result<bool> {
         let name = id.name();
-        let n: i64 = conn.query_row(
-            "SELECT count(*) FROM crdt_changes WHERE doc_id = ?1",
-            [&name],
-            |r| r.get(0),
-        )?;
-        if n < min_changes {
+        self.flush(conn)?;
+        self.get(conn, id)?;
+        if self.pending_rows.get(&id).copied().unwrap_or(0) < min_changes {
             return Ok(false);
         }
-        self.flush(conn)?;
         let bytes = self.get(conn, id)?.save();
         conn.execute(
             "INSERT INTO crdt_docs (doc_id, snapshot, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
@@ -273,6 +278,7 @@ impl DocStore {
             params![name, bytes],
         )?;
         conn.execute("DELETE FROM crdt_changes WHERE doc_id = ?1", [&name])?;
+        self.pending_rows.insert(id, 0);
         Ok(true)
     }
 
@@ -358,6 +364,17 @@ pub fn put_record(doc: &mut AutoCommit, kind: &str, id: &str, json: &str) -> Res
     }
     doc.put(ROOT, key, ScalarValue::Str(json.into()))?;
     Ok(true)
+}
+
+/// Writes an immutable record under an id this lane has just minted (a new sale or return):
+/// no other copy can exist, so the existence check of [`put_record`] is skipped.
+pub fn put_new_record(doc: &mut AutoCommit, kind: &str, id: &str, json: &str) -> Result<()> {
+    doc.put(
+        ROOT,
+        format!("{kind}{SEP}{id}"),
+        ScalarValue::Str(json.into()),
+    )?;
+    Ok(())
 }
 
 /// All immutable records of one kind in a document, as (id, json).

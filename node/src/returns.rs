@@ -16,7 +16,7 @@ use crate::db;
 use crate::docs::{self, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
-use crate::stock::{ledger_doc, project_movement};
+use crate::stock::{add_stock, ledger_doc};
 use crate::till::Till;
 
 /// One line to return: which line of the sale, and how much of it.
@@ -91,10 +91,11 @@ pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> 
         r.created_at,
     )?;
     let (movements, loyalty) = r.effects();
-    // Derived rows are not queued for HQ: it derives the same ones, with the same ids, from
-    // the record itself (`effects()` in kasir-schema).
+    // A sale or return line is itself a stock movement (see `stock_ledger`), so only the
+    // projected stock changes here. Nothing derived is queued for HQ: it derives the same
+    // movements and entries, with the same ids, from the record (`effects()` in kasir-schema).
     for m in &movements {
-        project_movement(conn, m)?;
+        add_stock(conn, &m.sku, db::qty(m.quantity)?)?;
     }
     for e in &loyalty {
         customers::project_loyalty(conn, e)?;
@@ -107,7 +108,7 @@ fn write_return(conn: &Connection, docs: &mut DocStore, r: &ReturnRecord) -> Res
     docs.edit(
         conn,
         ledger_doc(r.created_at, Origin::Lane(r.lane)),
-        |doc| docs::put_record(doc, "r", &r.id.to_string(), &json),
+        |doc| docs::put_new_record(doc, "r", &r.id.to_string(), &json),
     )?;
     record_return(conn, r, &json)?;
     Ok(())

@@ -19,7 +19,7 @@ use crate::docs::{self, DocId, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::returns::{self, ReturnRecord};
-use crate::stock::{ledger_doc, project_movement, record_movement};
+use crate::stock::{add_stock, ledger_doc, record_movement};
 use crate::till::Till;
 
 /// Everything a receipt prints.
@@ -276,10 +276,11 @@ pub(crate) fn record_sale(conn: &Connection, s: &Sale, json: &str) -> Result<boo
         s.created_at,
     )?;
     let (movements, loyalty) = s.effects();
-    // Derived rows are not queued for HQ: it derives the same ones, with the same ids, from
-    // the record itself (`effects()` in kasir-schema).
+    // A sale or return line is itself a stock movement (see `stock_ledger`), so only the
+    // projected stock changes here. Nothing derived is queued for HQ: it derives the same
+    // movements and entries, with the same ids, from the record (`effects()` in kasir-schema).
     for m in &movements {
-        project_movement(conn, m)?;
+        add_stock(conn, &m.sku, db::qty(m.quantity)?)?;
     }
     for e in &loyalty {
         customers::project_loyalty(conn, e)?;
@@ -292,7 +293,7 @@ pub(crate) fn write_sale(conn: &Connection, docs: &mut DocStore, s: &Sale) -> Re
     docs.edit(
         conn,
         ledger_doc(s.created_at, Origin::Lane(s.lane.get())),
-        |doc| docs::put_record(doc, "s", &s.id.to_string(), &json),
+        |doc| docs::put_new_record(doc, "s", &s.id.to_string(), &json),
     )?;
     record_sale(conn, s, &json)?;
     Ok(())
@@ -427,7 +428,6 @@ impl Till {
                     now,
                 )?;
             }
-            docs.compact_if_needed(tx, ledger_doc(now, Origin::Lane(setup.lane.get())))?;
             Ok(sale)
         })?;
         self.cart = Cart::default();

@@ -60,11 +60,8 @@ impl Till {
         let lane = self.lane()?;
         let id: Option<String> = self
             .conn
-            .query_row(
-                "SELECT id FROM shifts WHERE lane_no = ?1 AND closed_at IS NULL",
-                [lane.get()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT id FROM shifts WHERE lane_no = ?1 AND closed_at IS NULL")?
+            .query_row([lane.get()], |r| r.get(0))
             .optional()?;
         id.map(|s| {
             s.parse()

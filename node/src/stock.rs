@@ -1,5 +1,6 @@
-//! Stock: every change is a movement with its own id, stored once in the day's ledger document
-//! and in `stock_movements`; a SKU's stock is the sum of its movements (I3). The `products`
+//! Stock: every change is a movement with its own id, counted once; a SKU's stock is the sum
+//! of its movements (I3): the stand-alone ones in `stock_movements` (receipts, counts, HQ
+//! adjustments) plus sale lines (out) and return lines (in), together the `stock_ledger` view. The `products`
 //! projection keeps that sum up to date incrementally. Negative stock is allowed and flagged,
 //! never a reason to refuse a sale.
 
@@ -26,10 +27,17 @@ pub(crate) fn ledger_doc(at: DateTime<Utc>, origin: Origin) -> DocId {
 pub(crate) fn recompute_stock(conn: &Connection, sku: &str) -> Result<()> {
     conn.prepare_cached(
         "UPDATE products SET stock_quantity =
-            (SELECT COALESCE(SUM(quantity), 0) FROM stock_movements WHERE sku = ?1)
+            (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger WHERE sku = ?1)
          WHERE sku = ?1",
     )?
     .execute([sku])?;
+    Ok(())
+}
+
+/// Adds `quantity` (signed) to a SKU's projected stock.
+pub(crate) fn add_stock(conn: &Connection, sku: &str, quantity: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE products SET stock_quantity = stock_quantity + ?2 WHERE sku = ?1")?
+        .execute(params![sku, quantity])?;
     Ok(())
 }
 
@@ -54,10 +62,7 @@ pub(crate) fn project_movement(conn: &Connection, m: &StockMovement) -> Result<b
             db::ts(m.created_at),
         ])?;
     if inserted == 1 {
-        conn.prepare_cached(
-            "UPDATE products SET stock_quantity = stock_quantity + ?2 WHERE sku = ?1",
-        )?
-        .execute(params![m.sku, q])?;
+        add_stock(conn, &m.sku, q)?;
     }
     Ok(inserted == 1)
 }
@@ -241,12 +246,12 @@ impl Till {
         Ok(out)
     }
 
-    /// Checks I3 on this lane: every product's stock equals the sum of its movements.
-    /// Returns the SKUs where it does not.
+    /// Checks I3 on this lane: every product's stock equals the sum of its movements
+    /// (stand-alone movements, sale lines and return lines). Returns the SKUs where it does not.
     pub fn stock_discrepancies(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(
             "SELECT p.sku FROM products p
-             WHERE p.stock_quantity != (SELECT COALESCE(SUM(quantity), 0) FROM stock_movements m WHERE m.sku = p.sku)",
+             WHERE p.stock_quantity != (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger l WHERE l.sku = p.sku)",
         )?;
         Ok(stmt
             .query_map([], |r| r.get(0))?

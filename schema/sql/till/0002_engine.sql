@@ -118,6 +118,19 @@ CREATE TRIGGER IF NOT EXISTS products_fts_update AFTER UPDATE OF name ON product
     INSERT INTO products_fts(rowid, name) VALUES (new.id, new.name);
 END;
 
+-- Every change of stock, in one place: stand-alone movements (receipts, counts, HQ
+-- adjustments, transfers), sale lines (out) and return lines (in). A SKU's stock is the sum of
+-- its rows (I3). Sale and return lines are not copied into stock_movements: they already are
+-- movements, and each copy would cost page writes in every sale's commit.
+CREATE VIEW IF NOT EXISTS stock_ledger AS
+    SELECT sku, quantity, 'movement' AS source FROM stock_movements
+    UNION ALL
+    SELECT sku, -quantity, 'sale' FROM transaction_details
+    UNION ALL
+    SELECT sku, quantity, 'return' FROM return_lines;
+
+CREATE INDEX IF NOT EXISTS idx_transaction_details_sku ON transaction_details(sku);
+CREATE INDEX IF NOT EXISTS idx_return_lines_sku ON return_lines(sku);
 CREATE INDEX IF NOT EXISTS idx_crdt_changes_doc ON crdt_changes(doc_id, id);
 CREATE INDEX IF NOT EXISTS idx_cash_movements_shift ON cash_movements(shift_id);
 CREATE INDEX IF NOT EXISTS idx_loyalty_entries_customer ON loyalty_entries(customer_uuid);
