@@ -507,3 +507,128 @@ fn name_search_finds_substrings_prefixes_and_skus() {
         "TEH-BTL-350"
     );
 }
+
+#[test]
+fn stock_counts_need_a_manager_and_overselling_is_flagged_not_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    // A cashier cannot count stock; a supervisor may not approve it either.
+    assert!(matches!(
+        till.adjust_stock("TEH-BTL-350", d(90), None, None)
+            .unwrap_err(),
+        NodeError::ApprovalRequired(Permission::AdjustStock)
+    ));
+    assert!(matches!(
+        till.approve(SUPERVISOR.0, SUPERVISOR.1, Permission::AdjustStock)
+            .unwrap_err(),
+        NodeError::ApproverNotAllowed(Permission::AdjustStock)
+    ));
+    let ok = till
+        .approve(MANAGER.0, MANAGER.1, Permission::AdjustStock)
+        .unwrap();
+    assert!(
+        till.adjust_stock("TEH-BTL-350", d(2), Some("hitung ulang".into()), Some(&ok))
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(stock(&till, "TEH-BTL-350"), d(2));
+    // Counting what the till already believes records nothing.
+    assert!(
+        till.adjust_stock("TEH-BTL-350", d(2), None, Some(&ok))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        till.adjust_stock("TEH-BTL-350", d(-1), None, Some(&ok))
+            .is_err()
+    );
+    // Selling 5 of the 2 left goes through, and the product is flagged.
+    till.add_sku("TEH-BTL-350", d(5)).unwrap();
+    till.pay(&[Tender::cash(d(20_000))]).unwrap();
+    assert_eq!(stock(&till, "TEH-BTL-350"), d(-3));
+    let flagged = till.oversold_products().unwrap();
+    assert_eq!(flagged.len(), 1);
+    assert!(flagged[0].is_oversold());
+    assert!(till.stock_discrepancies().unwrap().is_empty());
+}
+
+#[test]
+fn a_price_change_on_one_lane_reaches_the_others_projection() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock, 2);
+    lane2.login(MANAGER.0, MANAGER.1).unwrap();
+    lane2
+        .set_store_price("KOP-KAP-200", d(13_000), None)
+        .unwrap();
+    let shard = kasir_node::docs::DocId::catalog_for("KOP-KAP-200").name();
+    let bytes = lane2.export_document(&shard).unwrap();
+    let out = lane1.merge_remote(&shard, &bytes).unwrap();
+    assert!(out.changed && out.products > 0);
+    assert_eq!(
+        lane1.product("KOP-KAP-200").unwrap().unwrap().price,
+        d(13_000)
+    );
+    assert_eq!(
+        lane1
+            .product_by_barcode("0036000291452")
+            .unwrap()
+            .unwrap()
+            .price,
+        d(13_000)
+    );
+    // The lane that changed it logged who did.
+    let logged: i64 = lane2
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM system_logs WHERE message = 'store price changed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(logged, 1);
+}
+
+#[test]
+fn the_outbox_tracks_status_retries_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    till.scan("8998866200301").unwrap();
+    let r = till.pay(&[Tender::cash(d(5_000))]).unwrap();
+    let pending = till.outbox_pending(100).unwrap();
+    let sale = pending
+        .iter()
+        .find(|e| e.table_name == "transactions")
+        .unwrap();
+    assert_eq!(sale.record_key, r.sale_id.to_string());
+    let body: kasir_node::schema::domain::Sale = serde_json::from_str(&sale.data_json).unwrap();
+    assert_eq!(body.number.to_string(), r.number);
+    use kasir_node::outbox::OutboxResult;
+    till.outbox_mark(sale.id, OutboxResult::Failed, Some("HQ unreachable"))
+        .unwrap();
+    till.outbox_mark(sale.id, OutboxResult::Failed, Some("HQ unreachable"))
+        .unwrap();
+    let again = till.outbox_pending(100).unwrap();
+    let retried = again.iter().find(|e| e.id == sale.id).unwrap();
+    assert_eq!(retried.retry_count, 2);
+    till.outbox_mark(sale.id, OutboxResult::Success, None)
+        .unwrap();
+    assert!(
+        till.outbox_pending(100)
+            .unwrap()
+            .iter()
+            .all(|e| e.id != sale.id)
+    );
+    let (status, error): (String, Option<String>) = till
+        .connection()
+        .query_row(
+            "SELECT sync_status, error_message FROM sync_queue WHERE id = ?1",
+            [sale.id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((status.as_str(), error), ("success", None));
+}

@@ -78,6 +78,17 @@ fn creates_every_seed_table_and_migrates_once() {
         "sync_queue",
         "stock_movements",
         "system_logs",
+        "lane_state",
+        "store_settings",
+        "shifts",
+        "cash_movements",
+        "parked_carts",
+        "loyalty_entries",
+        "returns",
+        "return_lines",
+        "crdt_docs",
+        "crdt_changes",
+        "products_fts",
         MIGRATIONS_TABLE,
     ] {
         assert!(names.iter().any(|n| n == t), "missing table {t}: {names:?}");
