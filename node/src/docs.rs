@@ -317,14 +317,19 @@ pub fn put_fields(
 
 /// Reads the fields of one record.
 pub fn get_fields(doc: &AutoCommit, key: &str) -> BTreeMap<String, String> {
-    let start = format!("{key}{SEP}");
-    let end = format!("{key}{}", char::from_u32(SEP as u32 + 1).unwrap_or('~'));
+    strings_under(doc, key).into_iter().collect()
+}
+
+/// Every string value whose key is `<prefix>\x1f<rest>`, as (rest, value), in key order.
+fn strings_under(doc: &AutoCommit, prefix: &str) -> Vec<(String, String)> {
+    let start = format!("{prefix}{SEP}");
+    let end = format!("{prefix}{}", char::from_u32(SEP as u32 + 1).unwrap_or('~'));
     doc.map_range(ROOT, start.clone()..end)
         .filter_map(|item| {
-            let field = item.key.strip_prefix(start.as_str())?.to_string();
+            let rest = item.key.strip_prefix(start.as_str())?.to_string();
             match item.value.into_value() {
                 Value::Scalar(s) => match s.as_ref() {
-                    ScalarValue::Str(v) => Some((field, v.to_string())),
+                    ScalarValue::Str(v) => Some((rest, v.to_string())),
                     _ => None,
                 },
                 _ => None,
@@ -379,20 +384,7 @@ pub fn put_new_record(doc: &mut AutoCommit, kind: &str, id: &str, json: &str) ->
 
 /// All immutable records of one kind in a document, as (id, json).
 pub fn records(doc: &AutoCommit, kind: &str) -> Vec<(String, String)> {
-    let start = format!("{kind}{SEP}");
-    let end = format!("{kind}{}", char::from_u32(SEP as u32 + 1).unwrap_or('~'));
-    doc.map_range(ROOT, start.clone()..end)
-        .filter_map(|item| {
-            let id = item.key.strip_prefix(start.as_str())?.to_string();
-            match item.value.into_value() {
-                Value::Scalar(s) => match s.as_ref() {
-                    ScalarValue::Str(v) => Some((id, v.to_string())),
-                    _ => None,
-                },
-                _ => None,
-            }
-        })
-        .collect()
+    strings_under(doc, kind)
 }
 
 #[cfg(test)]

@@ -11,12 +11,11 @@ use rusqlite::{Connection, params};
 use uuid::Uuid;
 
 use crate::auth::Approval;
-use crate::customers;
 use crate::db;
 use crate::docs::{self, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
-use crate::stock::{add_stock, ledger_doc};
+use crate::stock::{apply_effects, ledger_doc};
 use crate::till::Till;
 
 /// One line to return: which line of the sale, and how much of it.
@@ -91,15 +90,7 @@ pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> 
         r.created_at,
     )?;
     let (movements, loyalty) = r.effects();
-    // A sale or return line is itself a stock movement (see `stock_ledger`), so only the
-    // projected stock changes here. Nothing derived is queued for HQ: it derives the same
-    // movements and entries, with the same ids, from the record (`effects()` in kasir-schema).
-    for m in &movements {
-        add_stock(conn, &m.sku, db::qty(m.quantity)?)?;
-    }
-    for e in &loyalty {
-        customers::project_loyalty(conn, e)?;
-    }
+    apply_effects(conn, &movements, &loyalty)?;
     Ok(true)
 }
 

@@ -19,7 +19,7 @@ use crate::docs::{self, DocId, DocStore, Origin};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::returns::{self, ReturnRecord};
-use crate::stock::{add_stock, ledger_doc, record_movement};
+use crate::stock::{apply_effects, ledger_doc, record_movement};
 use crate::till::Till;
 
 /// Everything a receipt prints.
@@ -276,15 +276,7 @@ pub(crate) fn record_sale(conn: &Connection, s: &Sale, json: &str) -> Result<boo
         s.created_at,
     )?;
     let (movements, loyalty) = s.effects();
-    // A sale or return line is itself a stock movement (see `stock_ledger`), so only the
-    // projected stock changes here. Nothing derived is queued for HQ: it derives the same
-    // movements and entries, with the same ids, from the record (`effects()` in kasir-schema).
-    for m in &movements {
-        add_stock(conn, &m.sku, db::qty(m.quantity)?)?;
-    }
-    for e in &loyalty {
-        customers::project_loyalty(conn, e)?;
-    }
+    apply_effects(conn, &movements, &loyalty)?;
     Ok(true)
 }
 

@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
-use kasir_schema::domain::{MovementId, MovementType, ReferenceType, StockMovement};
+use kasir_schema::domain::{LoyaltyEntry, MovementId, MovementType, ReferenceType, StockMovement};
 use kasir_schema::roles::Permission;
 use rusqlite::{Connection, params};
 
@@ -38,6 +38,24 @@ pub(crate) fn recompute_stock(conn: &Connection, sku: &str) -> Result<()> {
 pub(crate) fn add_stock(conn: &Connection, sku: &str, quantity: i64) -> Result<()> {
     conn.prepare_cached("UPDATE products SET stock_quantity = stock_quantity + ?2 WHERE sku = ?1")?
         .execute(params![sku, quantity])?;
+    Ok(())
+}
+
+/// Applies what a new sale or return implies to the projections. Its lines are themselves
+/// stock movements (see `stock_ledger`), so only the projected stock changes; its loyalty
+/// entries are stored. Nothing derived is queued for HQ: HQ derives the same movements and
+/// entries, with the same ids, from the record (`effects()` in kasir-schema).
+pub(crate) fn apply_effects(
+    conn: &Connection,
+    movements: &[StockMovement],
+    loyalty: &[LoyaltyEntry],
+) -> Result<()> {
+    for m in movements {
+        add_stock(conn, &m.sku, db::qty(m.quantity)?)?;
+    }
+    for e in loyalty {
+        crate::customers::project_loyalty(conn, e)?;
+    }
     Ok(())
 }
 
