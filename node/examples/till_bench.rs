@@ -9,7 +9,8 @@
 //!   `write + fdatasync` of 4 KiB on the same disk, measured interleaved in the same run.
 //! - `cold-start`: a lane holding 100k products, 50k customers and a year of sales (2M sale
 //!   lines) is started in a fresh process: time until the first barcode lookup answers, peak
-//!   RSS, then the first sale; plus document sizes on disk.
+//!   RSS, then the first sale; plus document sizes on disk. `--drop-caches` (root) makes each
+//!   start disk-cold.
 //!
 //! Data is generated once into `--dir` (default `/var/tmp/kasir-bench`) and reused.
 // Floats here are timings and sizes for a report, never money.
@@ -41,6 +42,7 @@ struct Args {
     days: u32,
     per_day: u32,
     samples: usize,
+    drop_caches: bool,
 }
 
 fn parse_args() -> Args {
@@ -52,6 +54,7 @@ fn parse_args() -> Args {
         days: 365,
         per_day: 1_096, // × 5 lines on average ≈ 2M lines a year
         samples: 2_000,
+        drop_caches: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -67,10 +70,11 @@ fn parse_args() -> Args {
             "--days" => a.days = num("--days") as u32,
             "--per-day" => a.per_day = num("--per-day") as u32,
             "--samples" => a.samples = num("--samples"),
+            "--drop-caches" => a.drop_caches = true,
             "-h" | "--help" => {
                 println!(
                     "usage: till_bench [lookup|commit|cold-start|all] [--dir DIR] [--products N] \
-                     [--customers N] [--days D] [--per-day S] [--samples N]"
+                     [--customers N] [--days D] [--per-day S] [--samples N] [--drop-caches]"
                 );
                 std::process::exit(0);
             }
@@ -209,6 +213,11 @@ fn bench_lookup(a: &Args) {
         let hit = till.product_by_barcode(&code).unwrap();
         lookup.push(t.elapsed());
         assert!(hit.is_some());
+        // Another random product, so this row does not find the page the line above read.
+        let code = products[rng.random_range(0..products.len())]
+            .barcode
+            .clone()
+            .unwrap();
         let t = Instant::now();
         let parsed = kasir_node::schema::barcode::parse(&code, &nomenclature).unwrap();
         let key = match parsed {
@@ -345,13 +354,28 @@ fn bench_cold_start(a: &Args) {
     let barcode = demo::products(1, 1)[0].barcode.clone().unwrap();
     let exe = std::env::current_exe().unwrap();
     println!(
-        "cold start: {} products, {} customers, {} days × {} sales",
-        a.products, a.customers, a.days, a.per_day
+        "cold start: {} products, {} customers, {} days × {} sales{}",
+        a.products,
+        a.customers,
+        a.days,
+        a.per_day,
+        if a.drop_caches {
+            ", page cache dropped before each start"
+        } else {
+            ""
+        }
     );
     let mut ready = Vec::new();
     let mut first_sale = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..5 {
+        if a.drop_caches {
+            // A disk-cold start: flush and drop the page cache (needs root).
+            let _ = std::process::Command::new("sync").status();
+            if std::fs::write("/proc/sys/vm/drop_caches", "3").is_err() {
+                eprintln!("  (could not drop the page cache: run as root for a disk-cold start)");
+            }
+        }
         let out = std::process::Command::new(&exe)
             .args(["cold-start-child", path.to_str().unwrap(), &barcode])
             .output()
