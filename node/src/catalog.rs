@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use automerge::AutoCommit;
 use kasir_schema::Decimal;
-use kasir_schema::domain::{Product, SaleUnit};
+use kasir_schema::domain::{Category, Product, SaleUnit};
 use kasir_schema::roles::Permission;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -221,7 +221,125 @@ pub(crate) fn write_products(
     Ok(())
 }
 
+fn category_fields(c: &Category) -> Vec<(&'static str, Option<String>)> {
+    vec![
+        ("name", Some(c.name.clone())),
+        ("description", c.description.clone()),
+        ("parent", c.parent_id.map(|p| p.to_string())),
+        ("sort", Some(c.sort_order.to_string())),
+        (
+            "active",
+            Some(if c.is_active { "1" } else { "0" }.to_string()),
+        ),
+    ]
+}
+
+fn category_from_fields(id: &str, f: &BTreeMap<String, String>) -> Option<Category> {
+    Some(Category {
+        id: id.parse().ok()?,
+        name: f.get("name")?.clone(),
+        description: f.get("description").cloned(),
+        parent_id: f.get("parent").and_then(|v| v.parse().ok()),
+        sort_order: f.get("sort").and_then(|v| v.parse().ok()).unwrap_or(0),
+        is_active: f.get("active").map(String::as_str) != Some("0"),
+    })
+}
+
+/// Writes one category into the `categories` projection, keyed by HQ's id (`server_id`). The
+/// parent link is resolved when the parent is known; categories arriving before their parent
+/// are linked when the parent arrives.
+pub(crate) fn project_category(conn: &Connection, c: &Category) -> Result<()> {
+    let id =
+        i64::try_from(c.id).map_err(|_| NodeError::Invalid(format!("category id {}", c.id)))?;
+    conn.prepare_cached(
+        "INSERT INTO categories (server_id, name, description, is_active, sync_status)
+         VALUES (?1, ?2, ?3, ?4, 'synced')
+         ON CONFLICT(server_id) DO UPDATE SET name = excluded.name, description = excluded.description,
+            is_active = excluded.is_active, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )?
+    .execute(params![id, c.name, c.description, c.is_active])?;
+    let parent = c.parent_id.map(|p| p as i64);
+    conn.prepare_cached(
+        "UPDATE categories SET parent_id = (SELECT id FROM categories WHERE server_id = ?2) WHERE server_id = ?1",
+    )?
+    .execute(params![id, parent])?;
+    Ok(())
+}
+
+pub(crate) fn reproject_categories(conn: &Connection, doc: &AutoCommit) -> Result<usize> {
+    let mut all: Vec<Category> = docs::record_keys(doc)
+        .iter()
+        .filter_map(|k| category_from_fields(k, &docs::get_fields(doc, k)))
+        .collect();
+    // Parents first, so every parent link resolves in one pass.
+    all.sort_by_key(|c| (c.parent_id.is_some(), c.id));
+    for c in &all {
+        project_category(conn, c)?;
+    }
+    for c in &all {
+        project_category(conn, c)?;
+    }
+    Ok(all.len())
+}
+
+/// A category as the till lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryView {
+    pub id: u64,
+    pub name: String,
+    pub parent_id: Option<u64>,
+    pub products: i64,
+}
+
 impl Till {
+    /// Creates or updates categories (HQ download through the leader, store setup).
+    pub fn import_categories(&mut self, categories: &[Category]) -> Result<usize> {
+        for c in categories {
+            if c.name.trim().is_empty() || c.name.chars().count() > 255 {
+                return Err(NodeError::Invalid(format!(
+                    "category {}: name is required",
+                    c.id
+                )));
+            }
+            if c.parent_id == Some(c.id) {
+                return Err(NodeError::Invalid(format!(
+                    "category {} cannot be its own parent",
+                    c.id
+                )));
+            }
+        }
+        self.write(|tx, docs| {
+            docs.edit(tx, DocId::Categories, |doc| {
+                for c in categories {
+                    docs::put_fields(doc, &c.id.to_string(), &category_fields(c))?;
+                }
+                Ok(())
+            })?;
+            reproject_categories(tx, docs.get(tx, DocId::Categories)?)?;
+            Ok(categories.len())
+        })
+    }
+
+    /// Active categories with how many active products each has, by name.
+    pub fn categories(&self) -> Result<Vec<CategoryView>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT c.server_id, c.name, p.server_id,
+                    (SELECT count(*) FROM products x WHERE x.category_id = c.server_id AND x.is_active = 1)
+             FROM categories c LEFT JOIN categories p ON p.id = c.parent_id
+             WHERE c.is_active = 1 AND c.server_id IS NOT NULL ORDER BY c.name",
+        )?;
+        Ok(stmt
+            .query_map([], |r| {
+                Ok(CategoryView {
+                    id: r.get::<_, i64>(0)?.unsigned_abs(),
+                    name: r.get(1)?,
+                    parent_id: r.get::<_, Option<i64>>(2)?.map(i64::unsigned_abs),
+                    products: r.get(3)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Creates or updates products (HQ download through the leader, store setup, imports).
     /// All of them are stored, or none.
     pub fn import_products(&mut self, products: &[Product]) -> Result<usize> {

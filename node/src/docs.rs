@@ -3,6 +3,7 @@
 //! Layout (bounded growth, I6):
 //! - `catalog/NN`: the catalog in [`CATALOG_SHARDS`] shards by SKU hash (~1,600 products each at
 //!   100k), so an edit loads one small document, never the whole catalog;
+//! - `categories`: product categories (a few hundred at most, one document);
 //! - `customers/NN`: customer profiles in [`CUSTOMER_SHARDS`] shards;
 //! - `ledger/YYYY-MM-DD/LLL` and `ledger/YYYY-MM-DD/hq`: one document per origin (a lane, or HQ)
 //!   and UTC day, holding the immutable records that origin created that day: sales, returns,
@@ -39,6 +40,8 @@ pub const COMPACT_AFTER: i64 = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DocId {
     Catalog(u32),
+    /// Product categories (few, so one document).
+    Categories,
     Customers(u32),
     /// The records one origin created on one UTC day.
     Ledger(NaiveDate, Origin),
@@ -66,6 +69,7 @@ impl DocId {
     pub fn name(&self) -> String {
         match self {
             DocId::Catalog(n) => format!("catalog/{n:02}"),
+            DocId::Categories => "categories".to_string(),
             DocId::Customers(n) => format!("customers/{n:02}"),
             DocId::Ledger(d, Origin::Lane(n)) => format!("ledger/{}/{n:03}", d.format("%Y-%m-%d")),
             DocId::Ledger(d, Origin::Hq) => format!("ledger/{}/hq", d.format("%Y-%m-%d")),
@@ -73,6 +77,9 @@ impl DocId {
     }
 
     pub fn parse(s: &str) -> Option<DocId> {
+        if s == "categories" {
+            return Some(DocId::Categories);
+        }
         let (kind, rest) = s.split_once('/')?;
         match kind {
             "catalog" => rest
@@ -406,6 +413,7 @@ mod tests {
         for id in [
             DocId::Catalog(0),
             DocId::Catalog(63),
+            DocId::Categories,
             DocId::Customers(31),
             DocId::Ledger(
                 NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),

@@ -299,6 +299,7 @@ pub struct MergeOutcome {
     pub new_movements: usize,
     pub new_returns: usize,
     pub products: usize,
+    pub categories: usize,
     pub customers: usize,
 }
 
@@ -521,6 +522,9 @@ impl Till {
             let doc = docs.get(tx, id)?;
             match id {
                 DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc)?,
+                DocId::Categories => {
+                    out.categories = crate::catalog::reproject_categories(tx, doc)?
+                }
                 DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc)?,
                 DocId::Ledger(..) => reproject_ledger(tx, doc, &mut out)?,
             }

@@ -632,3 +632,46 @@ fn the_outbox_tracks_status_retries_and_errors() {
         .unwrap();
     assert_eq!((status.as_str(), error), ("success", None));
 }
+
+#[test]
+fn categories_live_in_the_catalog_and_replicate() {
+    use kasir_node::schema::domain::Category;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock, 2);
+    let cat = |id, name: &str, parent| Category {
+        id,
+        name: name.into(),
+        description: None,
+        parent_id: parent,
+        sort_order: 0,
+        is_active: true,
+    };
+    // The child arrives before its parent.
+    lane1
+        .import_categories(&[cat(11, "Mie Instan", Some(10)), cat(10, "Makanan", None)])
+        .unwrap();
+    let mut noodle = catalog()[0].clone();
+    noodle.category_id = Some(11);
+    lane1.import_products(&[noodle]).unwrap();
+    let listed = lane1.categories().unwrap();
+    assert_eq!(listed.len(), 2);
+    let mie = listed.iter().find(|c| c.id == 11).unwrap();
+    assert_eq!((mie.parent_id, mie.products), (Some(10), 1));
+    assert!(lane1.import_categories(&[cat(12, " ", None)]).is_err());
+    assert!(
+        lane1
+            .import_categories(&[cat(13, "Loop", Some(13))])
+            .is_err()
+    );
+
+    let bytes = lane1.export_document("categories").unwrap();
+    let out = lane2.merge_remote("categories", &bytes).unwrap();
+    assert_eq!(out.categories, 2);
+    let on_lane2 = lane2.categories().unwrap();
+    assert_eq!(
+        on_lane2.iter().find(|c| c.id == 11).unwrap().parent_id,
+        Some(10)
+    );
+}
