@@ -412,3 +412,47 @@ impl Till {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(username: &str, role: Role, pin: &str) -> NewUser {
+        NewUser {
+            username: username.into(),
+            full_name: "Test".into(),
+            role,
+            pin: pin.into(),
+        }
+    }
+
+    #[test]
+    fn accounts_are_validated() {
+        assert!(validate_new_user(&user("siti", Role::Cashier, "1234")).is_ok());
+        assert!(validate_new_user(&user("siti.r_2", Role::Supervisor, "correct horse")).is_ok());
+        for bad in [
+            user("", Role::Cashier, "1234"),
+            user("siti rahma", Role::Cashier, "1234"),
+            user("siti';--", Role::Cashier, "1234"),
+            user("siti", Role::Admin, "1234"),
+            user("siti", Role::Cashier, "123"),
+            user("siti", Role::Cashier, "short"),
+        ] {
+            assert!(validate_new_user(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hashes_are_argon2id_and_verify_only_the_right_secret() {
+        let p = AuthParams::fast_for_tests();
+        let h = p.hash("1234").unwrap();
+        assert!(h.starts_with("$argon2id$"), "{h}");
+        assert!(p.verify("1234", &h));
+        assert!(!p.verify("1235", &h));
+        assert!(!p.verify("1234", "not a hash"));
+        // Same secret, different salt.
+        assert_ne!(h, p.hash("1234").unwrap());
+        let owasp = AuthParams::default();
+        assert_eq!((owasp.memory_kib, owasp.iterations), (19 * 1024, 2));
+    }
+}

@@ -477,3 +477,17 @@ impl Till {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discounts_are_measured_against_the_cashier_limit_as_percent() {
+        let d = |v: i64| Decimal::from(v);
+        assert_eq!(discount_percent(&Discount::Percent(d(15)), d(1000)), d(15));
+        assert_eq!(discount_percent(&Discount::Amount(d(100)), d(1000)), d(10));
+        assert_eq!(discount_percent(&Discount::Amount(d(0)), d(0)), d(0));
+        assert_eq!(discount_percent(&Discount::Amount(d(5)), d(0)), d(100));
+    }
+}

@@ -458,3 +458,43 @@ impl Till {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skus_are_validated() {
+        for ok in ["IDM-GRG-85", "P000001", "Kopi 200g", "é"] {
+            assert!(validate_sku(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", " IDM", "IDM ", "a\u{1f}b", "a\nb", &"x".repeat(101)] {
+            assert!(validate_sku(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn products_round_trip_through_document_fields() {
+        let p = Product {
+            sku: "DAG-SAP-KG".into(),
+            server_id: Some(7),
+            barcode: Some("2012345".into()),
+            name: "Daging Sapi".into(),
+            description: None,
+            category_id: Some(5),
+            unit: SaleUnit::Kilogram,
+            cost_price: Decimal::new(11_800_050, 2),
+            selling_price: Decimal::from(135_000),
+            min_stock: Decimal::new(2_500, 3),
+            max_stock: Decimal::from(40),
+            is_active: false,
+        };
+        let fields: BTreeMap<String, String> = product_fields(&p)
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .collect();
+        assert_eq!(product_from_fields(&p.sku, &fields), Some(p));
+        // Without a name or price it is not a product (a half-arrived record).
+        assert_eq!(product_from_fields("X", &BTreeMap::new()), None);
+    }
+}

@@ -77,7 +77,10 @@ impl Receipt {
     pub fn to_text(&self, width: usize) -> String {
         let width = width.max(24);
         let mut out = String::new();
-        let center = |s: &str| format!("{s:^width$}\n");
+        let center = |s: &str| {
+            let s: String = s.chars().take(width).collect();
+            format!("{s:^width$}\n")
+        };
         let row = |l: &str, r: &str| {
             let room = width.saturating_sub(r.chars().count() + 1);
             let l: String = l.chars().take(room).collect();
@@ -562,4 +565,87 @@ fn reproject_ledger(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_numbers_are_recognized_and_approval_codes_are_not() {
+        for pan in [
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "5500005555555559",
+            "378282246310005",
+        ] {
+            assert!(looks_like_card_number(pan), "{pan}");
+        }
+        for not_pan in [
+            "4111 1111 1111 1112",
+            "APPR-551203",
+            "551203",
+            "123456789012",
+            "00000000000000000000",
+        ] {
+            assert!(!looks_like_card_number(not_pan), "{not_pan}");
+        }
+    }
+
+    #[test]
+    fn references_show_at_most_four_characters() {
+        assert_eq!(mask_reference("APPR-551203"), "****1203");
+        assert_eq!(mask_reference("1203"), "1203");
+        assert_eq!(mask_reference("ÄÖÜßabcd"), "****abcd");
+    }
+
+    fn receipt() -> Receipt {
+        Receipt {
+            store_name: "Toko Sejahtera dengan Nama yang Sangat Panjang Sekali".into(),
+            store_address: None,
+            number: "JKT01-001-00000001".into(),
+            sale_id: SaleId(Uuid::nil()),
+            at: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+            cashier: "Siti".into(),
+            customer: None,
+            lines: vec![ReceiptLine {
+                name: "Daging Sapi Has Dalam Impor Premium Australia".into(),
+                quantity: Decimal::new(675, 3),
+                unit_price: Decimal::from(135_000),
+                discount: Decimal::from(9_113),
+                total: Decimal::from(82_012),
+            }],
+            subtotal: Decimal::from(91_125),
+            discount: Decimal::from(9_113),
+            tax: Decimal::from(8_127),
+            tax_rate: Decimal::from(11),
+            tax_inclusive: true,
+            total: Decimal::from(82_012),
+            payments: vec![(
+                PaymentMethod::Card,
+                Decimal::from(82_012),
+                Some("APPR-551203".into()),
+            )],
+            cash_tendered: Decimal::ZERO,
+            change: Decimal::ZERO,
+            rounding: Decimal::ZERO,
+            points_earned: 0,
+            points_redeemed: 0,
+            points_balance: None,
+        }
+    }
+
+    #[test]
+    fn receipt_text_fits_the_paper() {
+        for width in [32, 42] {
+            let text = receipt().to_text(width);
+            for line in text.lines() {
+                assert!(line.chars().count() <= width, "{width}: {line:?}");
+            }
+            assert!(text.contains("Rp 82.012"));
+            assert!(text.contains("0,675 x Rp 135.000"));
+            assert!(text.contains("PPN 11% (termasuk)"));
+            assert!(text.contains("****1203") && !text.contains("551203 "));
+        }
+    }
 }

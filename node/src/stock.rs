@@ -276,3 +276,23 @@ impl Till {
             .collect::<rusqlite::Result<_>>()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn records_are_filed_by_utc_day_and_origin() {
+        // 23:30 in Jakarta on the 23rd is 16:30 UTC the same day; 06:00 Jakarta is the day before.
+        let evening = Utc.with_ymd_and_hms(2026, 11, 23, 16, 30, 0).unwrap();
+        let early = Utc.with_ymd_and_hms(2026, 11, 22, 23, 0, 0).unwrap();
+        assert_eq!(
+            ledger_doc(evening, Origin::Lane(3)).name(),
+            "ledger/2026-11-23/003"
+        );
+        assert_eq!(ledger_doc(early, Origin::Hq).name(), "ledger/2026-11-22/hq");
+        assert_eq!(enum_str(&ReferenceType::Return), "return");
+        assert_eq!(enum_str(&MovementType::In), "in");
+    }
+}

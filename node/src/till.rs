@@ -315,3 +315,60 @@ pub fn default_store_config(code: &str, name: &str) -> Result<StoreConfig> {
         loyalty_point_value: Decimal::from(100),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use kasir_schema::roles::Role;
+
+    fn manager(role: Role) -> crate::auth::NewUser {
+        crate::auth::NewUser {
+            username: "maya".into(),
+            full_name: "Maya".into(),
+            role,
+            pin: "9999".into(),
+        }
+    }
+
+    #[test]
+    fn the_manual_clock_moves_only_when_told() {
+        let c = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        let t0 = c.now();
+        assert_eq!(c.now(), t0);
+        c.advance(Duration::seconds(90));
+        assert_eq!(c.now() - t0, Duration::seconds(90));
+    }
+
+    #[test]
+    fn a_lane_is_set_up_once_with_a_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = TillOptions {
+            auth: AuthParams::fast_for_tests(),
+            ..TillOptions::default()
+        };
+        let mut till = Till::open(dir.path().join("lane.db"), options.clone()).unwrap();
+        assert!(matches!(till.config(), Err(NodeError::NotInitialized)));
+        assert!(matches!(
+            till.login("maya", "9999"),
+            Err(NodeError::NotInitialized)
+        ));
+        let cfg = default_store_config("JKT01", "Toko").unwrap();
+        let lane = LaneNo::new(2).unwrap();
+        assert!(
+            till.set_up(cfg.clone(), lane, manager(Role::Cashier))
+                .is_err()
+        );
+        till.set_up(cfg.clone(), lane, manager(Role::Manager))
+            .unwrap();
+        assert!(matches!(
+            till.set_up(cfg, lane, manager(Role::Manager)),
+            Err(NodeError::AlreadyInitialized(_))
+        ));
+        drop(till);
+        let till = Till::open(dir.path().join("lane.db"), options).unwrap();
+        assert_eq!(till.lane().unwrap(), lane);
+        assert_eq!(till.config().unwrap().code.as_str(), "JKT01");
+        assert!(default_store_config("jkt", "x").is_err());
+    }
+}

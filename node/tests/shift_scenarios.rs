@@ -675,3 +675,70 @@ fn categories_live_in_the_catalog_and_replicate() {
         Some(10)
     );
 }
+
+#[test]
+fn a_line_returned_piece_by_piece_refunds_exactly_what_was_paid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    // 3 coffees and 1 tea with Rp 1.001 off the whole cart: the discount does not split evenly.
+    till.add_sku("KOP-KAP-200", d(3)).unwrap();
+    till.add_sku("TEH-BTL-350", d(1)).unwrap();
+    till.set_transaction_discount(Some(Discount::Amount(d(1_001))), None)
+        .unwrap();
+    let r = till
+        .pay(&[Tender::new(PaymentMethod::Card, d(40_499))])
+        .unwrap();
+    let sale = till.sale_by_number(&r.number).unwrap();
+    let coffee_paid = sale.lines[0].amount_due;
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::Refund)
+        .unwrap();
+    let mut refunded = Decimal::ZERO;
+    for _ in 0..3 {
+        let ret = till
+            .refund(
+                &r.number,
+                &[ReturnItem {
+                    line_no: 1,
+                    quantity: d(1),
+                }],
+                PaymentMethod::Card,
+                None,
+                Some(&ok),
+            )
+            .unwrap();
+        refunded += ret.lines[0].amount;
+    }
+    assert_eq!(refunded, coffee_paid);
+    assert_eq!(
+        till.returnable(&r.number).unwrap(),
+        vec![(1, d(0)), (2, d(1))]
+    );
+    // Everything back: the sale is marked refunded once the tea goes too.
+    till.refund(
+        &r.number,
+        &[ReturnItem {
+            line_no: 2,
+            quantity: d(1),
+        }],
+        PaymentMethod::Card,
+        None,
+        Some(&ok),
+    )
+    .unwrap();
+    let status: String = till
+        .connection()
+        .query_row(
+            "SELECT payment_status FROM transactions WHERE transaction_number = ?1",
+            [&r.number],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "refunded");
+    let total_refunded: i64 = till
+        .connection()
+        .query_row("SELECT SUM(refund_amount) FROM returns", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(kasir_node::db::money_out(total_refunded), r.total);
+}
