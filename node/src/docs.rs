@@ -20,7 +20,7 @@
 //! (`crdt_changes`), appended through the caller's SQLite transaction, so a document change
 //! commits together with the ledger rows it belongs to (I2).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use automerge::{
     ActorId, AutoCommit, ROOT, ReadDoc, ScalarValue, Value, transaction::Transactable,
@@ -125,8 +125,13 @@ pub struct DocStore {
     /// Heads already stored, per cached document. (`AutoCommit::save_incremental` after a load
     /// would save the whole history again: its own cursor starts empty.)
     saved: HashMap<DocId, Vec<automerge::ChangeHash>>,
-    /// Documents changed inside the current SQLite transaction.
+    /// Documents edited inside the current SQLite transaction.
     touched: HashSet<DocId>,
+    /// Of those, the ones whose heads moved (flushed a change) in the current transaction.
+    moved: BTreeSet<DocId>,
+    /// Documents whose heads moved in committed transactions since the last
+    /// [`DocStore::take_changed`].
+    changed: BTreeSet<DocId>,
     /// Incremental change rows per cached document (counted at load, then kept in step), so
     /// deciding whether to compact costs no query.
     pending_rows: HashMap<DocId, i64>,
@@ -144,7 +149,9 @@ impl DocStore {
             cache: HashMap::new(),
             saved: HashMap::new(),
             touched: HashSet::new(),
+            moved: BTreeSet::new(),
             pending_rows: HashMap::new(),
+            changed: BTreeSet::new(),
         })
     }
 
@@ -220,8 +227,14 @@ impl DocStore {
             let bytes = doc.save_after(saved);
             conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
                 .execute(params![id.name(), bytes])?;
+            conn.prepare_cached(
+                "INSERT INTO crdt_heads (doc_id, heads) VALUES (?1, ?2)
+                 ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads",
+            )?
+            .execute(params![id.name(), encode_heads(&heads)])?;
             *saved = heads;
             *self.pending_rows.entry(id).or_default() += 1;
+            self.moved.insert(id);
         }
         Ok(())
     }
@@ -252,11 +265,18 @@ impl DocStore {
     /// Call after the caller's transaction committed.
     pub fn committed(&mut self) {
         self.touched.clear();
+        self.changed.append(&mut self.moved);
+    }
+
+    /// Documents changed since the last call (what replication should offer its peers).
+    pub fn take_changed(&mut self) -> Vec<DocId> {
+        std::mem::take(&mut self.changed).into_iter().collect()
     }
 
     /// Call after the caller's transaction rolled back: the cached copies of touched documents
     /// hold changes that were never stored, so they are dropped and reloaded on next use.
     pub fn rolled_back(&mut self) {
+        self.moved.clear();
         for id in self.touched.drain() {
             self.cache.remove(&id);
             self.saved.remove(&id);
@@ -291,14 +311,27 @@ impl DocStore {
 
     /// Ids of every document stored on this lane.
     pub fn stored_ids(conn: &Connection) -> Result<Vec<DocId>> {
-        let mut stmt = conn.prepare(
-            "SELECT doc_id FROM crdt_docs UNION SELECT DISTINCT doc_id FROM crdt_changes ORDER BY 1",
-        )?;
+        let mut stmt = conn.prepare_cached("SELECT doc_id FROM crdt_heads ORDER BY 1")?;
         let names: Vec<String> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(names.iter().filter_map(|n| DocId::parse(n)).collect())
     }
+}
+
+/// Heads as stored in `crdt_heads`: the 32-byte hashes, sorted, concatenated.
+pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
+    let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+/// Every stored document with its heads (as [`encode_heads`]), without loading any of them.
+pub fn all_heads(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut stmt = conn.prepare_cached("SELECT doc_id, heads FROM crdt_heads ORDER BY doc_id")?;
+    Ok(stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Writes the fields of one record under `<key>\x1f<field>`, skipping unchanged values so a

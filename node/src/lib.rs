@@ -16,14 +16,45 @@ pub mod db;
 pub mod demo;
 pub mod docs;
 pub mod error;
+pub mod memnet;
 pub mod outbox;
 pub mod returns;
 pub mod sale;
 pub mod shift;
 pub mod stock;
+pub mod sync;
 pub mod till;
 
 pub use auth::{Approval, AuthParams, NewUser, Session};
 pub use error::{NodeError, Result};
 pub use kasir_schema as schema;
 pub use till::{Clock, ManualClock, SystemClock, Till, TillOptions, default_store_config};
+
+impl sync::DocAccess for Till {
+    type Error = NodeError;
+
+    fn manifest(&mut self) -> Result<Vec<(String, [u8; 32])>> {
+        self.document_manifest()
+    }
+
+    fn heads(&mut self, doc: &str) -> Result<Vec<automerge::ChangeHash>> {
+        self.document_heads(doc)
+    }
+
+    fn generate(
+        &mut self,
+        doc: &str,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<Vec<u8>>> {
+        self.generate_sync(doc, state)
+    }
+
+    fn receive(
+        &mut self,
+        doc: &str,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+    ) -> Result<bool> {
+        self.receive_sync(doc, state, message).map(|o| o.changed)
+    }
+}

@@ -515,25 +515,97 @@ impl Till {
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
         self.write(|tx, docs| {
-            let mut out = MergeOutcome {
-                changed: docs.merge_remote(tx, id, changes)?,
-                ..MergeOutcome::default()
-            };
-            if !out.changed {
-                return Ok(out);
-            }
-            let doc = docs.get(tx, id)?;
-            match id {
-                DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc)?,
-                DocId::Categories => {
-                    out.categories = crate::catalog::reproject_categories(tx, doc)?
-                }
-                DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc)?,
-                DocId::Ledger(..) => reproject_ledger(tx, doc, &mut out)?,
-            }
-            Ok(out)
+            let changed = docs.merge_remote(tx, id, changes)?;
+            reproject(tx, docs, id, changed)
         })
     }
+
+    /// Applies one Automerge sync message from a peer to a document, stores it and brings the
+    /// projections up to date, all in one transaction. Returns whether the document changed.
+    pub fn receive_sync(
+        &mut self,
+        doc_name: &str,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+    ) -> Result<MergeOutcome> {
+        use automerge::sync::SyncDoc;
+        let id = DocId::parse(doc_name)
+            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        let message = automerge::sync::Message::decode(message)
+            .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
+        let before = state.clone();
+        let result = self.write(|tx, docs| {
+            let changed = docs.edit(tx, id, |doc| {
+                let heads = doc.get_heads();
+                doc.sync()
+                    .receive_sync_message(state, message)
+                    .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
+                Ok(doc.get_heads() != heads)
+            })?;
+            reproject(tx, docs, id, changed)
+        });
+        if result.is_err() {
+            *state = before;
+        }
+        result
+    }
+
+    /// The next Automerge sync message for a document towards the peer whose state this is.
+    pub fn generate_sync(
+        &mut self,
+        doc_name: &str,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<Vec<u8>>> {
+        use automerge::sync::SyncDoc;
+        let id = DocId::parse(doc_name)
+            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        let doc = self.docs.get(&self.conn, id)?;
+        Ok(doc.sync().generate_sync_message(state).map(|m| m.encode()))
+    }
+
+    /// Names of the documents changed since the last call: what to offer to peers.
+    pub fn take_changed_documents(&mut self) -> Vec<String> {
+        self.docs.take_changed().iter().map(DocId::name).collect()
+    }
+
+    /// The current heads of a document (empty when this lane does not have it).
+    pub fn document_heads(&mut self, doc_name: &str) -> Result<Vec<automerge::ChangeHash>> {
+        let id = DocId::parse(doc_name)
+            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        Ok(self.docs.get(&self.conn, id)?.get_heads())
+    }
+
+    /// Every document this lane holds with a digest of its heads (no document is loaded).
+    pub fn document_manifest(&self) -> Result<Vec<(String, [u8; 32])>> {
+        Ok(docs::all_heads(&self.conn)?
+            .into_iter()
+            .map(|(name, heads)| (name, crate::sync::heads_digest(&heads)))
+            .collect())
+    }
+}
+
+/// Brings the projections up to date after a document changed through a merge.
+fn reproject(
+    tx: &Connection,
+    docs: &mut DocStore,
+    id: DocId,
+    changed: bool,
+) -> Result<MergeOutcome> {
+    let mut out = MergeOutcome {
+        changed,
+        ..MergeOutcome::default()
+    };
+    if !changed {
+        return Ok(out);
+    }
+    let doc = docs.get(tx, id)?;
+    match id {
+        DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc)?,
+        DocId::Categories => out.categories = crate::catalog::reproject_categories(tx, doc)?,
+        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc)?,
+        DocId::Ledger(..) => reproject_ledger(tx, doc, &mut out)?,
+    }
+    Ok(out)
 }
 
 /// Projects every record of a ledger document that this lane does not have yet.

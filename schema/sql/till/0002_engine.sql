@@ -97,6 +97,13 @@ CREATE TABLE IF NOT EXISTS crdt_docs (
     updated_at TEXT NOT NULL
 );
 
+-- The current heads of every document (concatenated 32-byte change hashes), kept in step with
+-- crdt_changes, so a lane can tell a peer what it has without loading any document.
+CREATE TABLE IF NOT EXISTS crdt_heads (
+    doc_id TEXT PRIMARY KEY,
+    heads BLOB NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS crdt_changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL,

@@ -1,0 +1,159 @@
+//! An in-memory network for driving [`crate::sync::SyncEngine`]s deterministically: per-message
+//! delay (which reorders), loss, duplication, and partitions, all from a seed. Time is virtual.
+//! Used by the node's convergence tests and by the simulator.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::sync::PeerId;
+
+/// How links behave. Probabilities are per mille (0–1000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkConfig {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub loss_per_mille: u32,
+    pub duplicate_per_mille: u32,
+}
+
+impl LinkConfig {
+    /// A clean LAN: 1 ms, nothing lost.
+    pub fn lan() -> Self {
+        LinkConfig {
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(1),
+            loss_per_mille: 0,
+            duplicate_per_mille: 0,
+        }
+    }
+
+    /// A bad day: 1–30 ms (so messages overtake each other), 10 % lost, 5 % duplicated.
+    pub fn hostile() -> Self {
+        LinkConfig {
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(30),
+            loss_per_mille: 100,
+            duplicate_per_mille: 50,
+        }
+    }
+}
+
+/// One message on its way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InFlight {
+    pub deliver_at: Duration,
+    seq: u64,
+    pub from: PeerId,
+    pub to: PeerId,
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct MemNet {
+    rng: StdRng,
+    now: Duration,
+    seq: u64,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    pub config: LinkConfig,
+    cut: BTreeSet<(PeerId, PeerId)>,
+    pub sent: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub bytes_sent: u64,
+}
+
+impl MemNet {
+    pub fn new(seed: u64, config: LinkConfig) -> Self {
+        MemNet {
+            rng: StdRng::seed_from_u64(seed),
+            now: Duration::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            config,
+            cut: BTreeSet::new(),
+            sent: 0,
+            delivered: 0,
+            dropped: 0,
+            bytes_sent: 0,
+        }
+    }
+
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// Cuts the link between two peers, both ways; messages on it are lost.
+    pub fn partition(&mut self, a: &PeerId, b: &PeerId) {
+        self.cut.insert((a.clone(), b.clone()));
+        self.cut.insert((b.clone(), a.clone()));
+    }
+
+    pub fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    pub fn is_cut(&self, a: &PeerId, b: &PeerId) -> bool {
+        self.cut.contains(&(a.clone(), b.clone()))
+    }
+
+    pub fn send(&mut self, from: &PeerId, to: &PeerId, bytes: Vec<u8>) {
+        self.sent += 1;
+        self.bytes_sent += bytes.len() as u64;
+        if self.is_cut(from, to) || self.rng.random_range(0..1000) < self.config.loss_per_mille {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if self.rng.random_range(0..1000) < self.config.duplicate_per_mille {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let span = self.config.max_delay.saturating_sub(self.config.min_delay);
+            let jitter = if span.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(
+                    self.rng
+                        .random_range(0..=u64::try_from(span.as_micros()).unwrap_or(u64::MAX)),
+                )
+            };
+            self.seq += 1;
+            self.queue.push(Reverse(InFlight {
+                deliver_at: self.now + self.config.min_delay + jitter,
+                seq: self.seq,
+                from: from.clone(),
+                to: to.clone(),
+                bytes: bytes.clone(),
+            }));
+        }
+    }
+
+    /// The next message due at or before `until`, advancing the clock to it. Messages on a
+    /// link cut after they were sent are lost.
+    pub fn next_before(&mut self, until: Duration) -> Option<InFlight> {
+        while let Some(Reverse(m)) = self.queue.peek() {
+            if m.deliver_at > until {
+                break;
+            }
+            let Reverse(m) = self.queue.pop()?;
+            self.now = self.now.max(m.deliver_at);
+            if self.is_cut(&m.from, &m.to) {
+                self.dropped += 1;
+                continue;
+            }
+            self.delivered += 1;
+            return Some(m);
+        }
+        self.now = self.now.max(until);
+        None
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+}

@@ -1,0 +1,585 @@
+//! Lane-to-lane replication, sans-IO: a state machine with no sockets, clocks or threads.
+//!
+//! Inputs: a peer connected or disconnected, a message from a peer, local changes, `now`.
+//! Outputs: messages to send and the next deadline. The documents themselves are reached
+//! through [`DocAccess`] (the `Till` implements it), so the engine never touches storage.
+//!
+//! Protocol, per connected peer:
+//! 1. each side sends a [`WireMessage::Manifest`]: every document it has with a digest of its
+//!    heads (read from `crdt_heads`, no document is loaded);
+//! 2. for every document whose digest differs, or that one side lacks, the two run the
+//!    Automerge sync protocol ([`WireMessage::Sync`]) with one sync state per peer and document
+//!    until both have the same heads; a side with nothing more to send answers with a
+//!    [`WireMessage::Ack`] carrying its heads digest, and equal digests mark the document as
+//!    converged with that peer;
+//! 3. a local change starts the same exchange for the changed documents with every peer.
+//!
+//! Messages can be lost, duplicated or reordered: a document that has not converged with a peer
+//! by its deadline gets a fresh sync state and starts over, which the Automerge protocol
+//! tolerates. Every decode is bounded and defensive; nothing a peer sends can panic the engine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use automerge::ChangeHash;
+use automerge::sync::State;
+use sha2::{Digest, Sha256};
+
+/// The ALPN of kasir's direct lane-to-lane connections.
+pub const ALPN: &[u8] = b"kasir/sync/1";
+/// Largest message accepted or produced (a whole day's ledger fits many times over).
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+/// Longest document name on the wire.
+const MAX_NAME: usize = 64;
+/// Most documents in one manifest (a decade of days × lanes, and then some).
+const MAX_MANIFEST: usize = 200_000;
+/// A document not converged with a peer this long after the last exchange starts over.
+pub const RESYNC_AFTER: Duration = Duration::from_millis(1500);
+
+/// A peer lane: its iroh node id (hex) in production, any name in tests.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireMessage {
+    /// Every document the sender has, with a digest of its heads.
+    Manifest(Vec<(String, [u8; 32])>),
+    /// One Automerge sync protocol message for one document.
+    Sync { doc: String, data: Vec<u8> },
+    /// "I have nothing more to send you for this document; these are my heads."
+    Ack { doc: String, digest: [u8; 32] },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("message of {0} bytes is over the limit")]
+    TooLarge(usize),
+    #[error("truncated message")]
+    Truncated,
+    #[error("unknown message type {0}")]
+    UnknownType(u8),
+    #[error("bad document name")]
+    BadName,
+    #[error("{0} trailing bytes")]
+    Trailing(usize),
+}
+
+impl WireMessage {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            WireMessage::Manifest(docs) => {
+                out.push(1);
+                put_len(&mut out, docs.len());
+                for (name, digest) in docs {
+                    put_name(&mut out, name);
+                    out.extend_from_slice(digest);
+                }
+            }
+            WireMessage::Sync { doc, data } => {
+                out.push(2);
+                put_name(&mut out, doc);
+                put_len(&mut out, data.len());
+                out.extend_from_slice(data);
+            }
+            WireMessage::Ack { doc, digest } => {
+                out.push(3);
+                put_name(&mut out, doc);
+                out.extend_from_slice(digest);
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<WireMessage, DecodeError> {
+        if bytes.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError::TooLarge(bytes.len()));
+        }
+        let mut r = Reader { bytes, pos: 0 };
+        let msg = match r.u8()? {
+            1 => {
+                let n = r.u32()? as usize;
+                if n > MAX_MANIFEST {
+                    return Err(DecodeError::TooLarge(n));
+                }
+                let mut docs = Vec::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    let name = r.name()?;
+                    let digest: [u8; 32] =
+                        r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
+                    docs.push((name, digest));
+                }
+                WireMessage::Manifest(docs)
+            }
+            2 => {
+                let doc = r.name()?;
+                let n = r.u32()? as usize;
+                WireMessage::Sync {
+                    doc,
+                    data: r.take(n)?.to_vec(),
+                }
+            }
+            3 => {
+                let doc = r.name()?;
+                let digest: [u8; 32] =
+                    r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
+                WireMessage::Ack { doc, digest }
+            }
+            t => return Err(DecodeError::UnknownType(t)),
+        };
+        if r.pos != bytes.len() {
+            return Err(DecodeError::Trailing(bytes.len() - r.pos));
+        }
+        Ok(msg)
+    }
+}
+
+/// Names are kasir's own document names (≤ 22 bytes); longer ones are cut to [`MAX_NAME`].
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    let n = name.len().min(MAX_NAME);
+    out.push(u8::try_from(n).unwrap_or(0));
+    out.extend_from_slice(&name.as_bytes()[..n]);
+}
+
+/// Lengths are bounded by [`MAX_MESSAGE_BYTES`], far below `u32::MAX`.
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+        let s = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or(DecodeError::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        let b = self.take(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn name(&mut self) -> Result<String, DecodeError> {
+        let n = usize::from(self.u8()?);
+        let s = std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::BadName)?;
+        if s.is_empty()
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-')
+        {
+            return Err(DecodeError::BadName);
+        }
+        Ok(s.to_string())
+    }
+}
+
+/// A digest of a document's heads (as stored by `docs::encode_heads`).
+pub fn heads_digest(encoded_heads: &[u8]) -> [u8; 32] {
+    Sha256::digest(encoded_heads).into()
+}
+
+/// What the engine needs from the documents.
+pub trait DocAccess {
+    type Error: std::fmt::Display;
+    /// Every document held, with its heads digest (cheap: no document is loaded).
+    fn manifest(&mut self) -> Result<Vec<(String, [u8; 32])>, Self::Error>;
+    /// The current heads of one document.
+    fn heads(&mut self, doc: &str) -> Result<Vec<ChangeHash>, Self::Error>;
+    /// The next Automerge sync message for `doc` towards the peer of `state`.
+    fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Vec<u8>>, Self::Error>;
+    /// Applies a peer's sync message (stored and projected before returning). Returns whether
+    /// the document changed.
+    fn receive(
+        &mut self,
+        doc: &str,
+        state: &mut State,
+        message: &[u8],
+    ) -> Result<bool, Self::Error>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Send {
+        to: PeerId,
+        message: WireMessage,
+    },
+    /// Something for the live view and the logs.
+    Event(SyncEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncEvent {
+    PeerUp(PeerId),
+    PeerDown(PeerId),
+    /// A document changed because of what a peer sent.
+    Changed {
+        from: PeerId,
+        doc: String,
+    },
+    /// A peer's message was refused (malformed, oversized, or failed to apply).
+    Rejected {
+        from: PeerId,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct DocSync {
+    state: State,
+    /// When the last exchange for this document happened; `None` when converged.
+    pending_since: Option<Duration>,
+}
+
+#[derive(Debug, Default)]
+struct PeerSync {
+    docs: BTreeMap<String, DocSync>,
+}
+
+/// The replication state machine of one lane. Time is whatever monotonic `now` the driver
+/// passes in (elapsed since the driver started).
+#[derive(Debug, Default)]
+pub struct SyncEngine {
+    peers: BTreeMap<PeerId, PeerSync>,
+}
+
+impl SyncEngine {
+    pub fn new() -> Self {
+        SyncEngine::default()
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = &PeerId> {
+        self.peers.keys()
+    }
+
+    /// Documents not yet converged with `peer`.
+    pub fn pending_with(&self, peer: &PeerId) -> usize {
+        self.peers.get(peer).map_or(0, |p| {
+            p.docs
+                .values()
+                .filter(|d| d.pending_since.is_some())
+                .count()
+        })
+    }
+
+    /// The documents not yet converged with `peer` (for the live view's per-peer lag).
+    pub fn pending_docs(&self, peer: &PeerId) -> Vec<String> {
+        self.peers.get(peer).map_or_else(Vec::new, |p| {
+            p.docs
+                .iter()
+                .filter(|(_, d)| d.pending_since.is_some())
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+    }
+
+    pub fn connected<D: DocAccess>(
+        &mut self,
+        peer: PeerId,
+        store: &mut D,
+        _now: Duration,
+    ) -> Vec<Output> {
+        self.peers.insert(peer.clone(), PeerSync::default());
+        let mut out = vec![Output::Event(SyncEvent::PeerUp(peer.clone()))];
+        match store.manifest() {
+            Ok(m) => out.push(Output::Send {
+                to: peer,
+                message: WireMessage::Manifest(m),
+            }),
+            Err(e) => out.push(Output::Event(SyncEvent::Rejected {
+                from: peer,
+                reason: format!("local manifest: {e}"),
+            })),
+        }
+        out
+    }
+
+    pub fn disconnected(&mut self, peer: &PeerId) -> Vec<Output> {
+        match self.peers.remove(peer) {
+            Some(_) => vec![Output::Event(SyncEvent::PeerDown(peer.clone()))],
+            None => Vec::new(),
+        }
+    }
+
+    /// Handles bytes received from `from`. Malformed input is reported and dropped.
+    pub fn received<D: DocAccess>(
+        &mut self,
+        from: &PeerId,
+        bytes: &[u8],
+        store: &mut D,
+        now: Duration,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        if !self.peers.contains_key(from) {
+            return out;
+        }
+        let message = match WireMessage::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(reject(from, e.to_string()));
+                return out;
+            }
+        };
+        match message {
+            WireMessage::Manifest(theirs) => {
+                let mine = match store.manifest() {
+                    Ok(m) => m,
+                    Err(e) => {
+                        out.push(reject(from, format!("local manifest: {e}")));
+                        return out;
+                    }
+                };
+                let mine: BTreeMap<String, [u8; 32]> = mine.into_iter().collect();
+                let theirs: BTreeMap<String, [u8; 32]> = theirs.into_iter().collect();
+                let differing: BTreeSet<&String> = mine
+                    .iter()
+                    .filter(|(name, digest)| theirs.get(*name) != Some(digest))
+                    .map(|(name, _)| name)
+                    .chain(theirs.keys().filter(|name| !mine.contains_key(*name)))
+                    .collect();
+                for doc in differing {
+                    self.exchange(from, doc, store, now, &mut out);
+                }
+            }
+            WireMessage::Ack { doc, digest } => {
+                let mine = match store.heads(&doc) {
+                    Ok(h) => digest_of(&h),
+                    Err(e) => {
+                        out.push(reject(from, format!("{doc}: {e}")));
+                        return out;
+                    }
+                };
+                if mine == digest {
+                    // Converged. If we were still waiting, the peer may be too: tell it.
+                    let was_pending = self
+                        .peers
+                        .get_mut(from)
+                        .and_then(|p| p.docs.get_mut(&doc))
+                        .is_some_and(|d| d.pending_since.take().is_some());
+                    if was_pending {
+                        out.push(Output::Send {
+                            to: from.clone(),
+                            message: WireMessage::Ack { doc, digest: mine },
+                        });
+                    }
+                } else if !self.exchange(from, &doc, store, now, &mut out) {
+                    // Both sides think they are done but differ: our sync state is stale.
+                    if let Some(d) = self.peers.get_mut(from).and_then(|p| p.docs.get_mut(&doc)) {
+                        d.state = State::new();
+                    }
+                    self.exchange(from, &doc, store, now, &mut out);
+                }
+            }
+            WireMessage::Sync { doc, data } => {
+                let Some(peer) = self.peers.get_mut(from) else {
+                    return out;
+                };
+                let entry = peer.docs.entry(doc.clone()).or_default();
+                match store.receive(&doc, &mut entry.state, &data) {
+                    Ok(changed) => {
+                        entry.pending_since = Some(now);
+                        if changed {
+                            out.push(Output::Event(SyncEvent::Changed {
+                                from: from.clone(),
+                                doc: doc.clone(),
+                            }));
+                        }
+                        if !self.exchange(from, &doc, store, now, &mut out) {
+                            match store.heads(&doc) {
+                                Ok(heads) => out.push(Output::Send {
+                                    to: from.clone(),
+                                    message: WireMessage::Ack {
+                                        doc: doc.clone(),
+                                        digest: digest_of(&heads),
+                                    },
+                                }),
+                                Err(e) => out.push(reject(from, format!("{doc}: {e}"))),
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        // Start this document over with that peer.
+                        entry.state = State::new();
+                        out.push(reject(from, format!("{doc}: {e}")));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Local documents changed: offer them to every peer.
+    pub fn local_change<D: DocAccess>(
+        &mut self,
+        docs: &[String],
+        store: &mut D,
+        now: Duration,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        let peers: Vec<PeerId> = self.peers.keys().cloned().collect();
+        for peer in &peers {
+            for doc in docs {
+                self.exchange(peer, doc, store, now, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Restarts documents whose exchange stalled (a lost or reordered message).
+    pub fn tick<D: DocAccess>(&mut self, store: &mut D, now: Duration) -> Vec<Output> {
+        let mut out = Vec::new();
+        let stalled: Vec<(PeerId, String)> = self
+            .peers
+            .iter()
+            .flat_map(|(p, s)| {
+                s.docs
+                    .iter()
+                    .filter(|(_, d)| {
+                        d.pending_since
+                            .is_some_and(|t| now.saturating_sub(t) >= RESYNC_AFTER)
+                    })
+                    .map(move |(doc, _)| (p.clone(), doc.clone()))
+            })
+            .collect();
+        for (peer, doc) in stalled {
+            if let Some(d) = self.peers.get_mut(&peer).and_then(|p| p.docs.get_mut(&doc)) {
+                d.state = State::new();
+            }
+            self.exchange(&peer, &doc, store, now, &mut out);
+        }
+        out
+    }
+
+    /// The earliest moment `tick` has work, if any.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.peers
+            .values()
+            .flat_map(|p| p.docs.values())
+            .filter_map(|d| d.pending_since)
+            .min()
+            .map(|t| t + RESYNC_AFTER)
+    }
+
+    /// Sends the next sync message for `doc` to `peer`, if there is one, and marks the document
+    /// pending with that peer until an Ack with equal heads (or the deadline, which starts it
+    /// over). Returns whether it sent something.
+    fn exchange<D: DocAccess>(
+        &mut self,
+        peer: &PeerId,
+        doc: &str,
+        store: &mut D,
+        now: Duration,
+        out: &mut Vec<Output>,
+    ) -> bool {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return false;
+        };
+        let entry = p.docs.entry(doc.to_string()).or_default();
+        match store.generate(doc, &mut entry.state) {
+            Ok(Some(data)) => {
+                entry.pending_since = Some(now);
+                out.push(Output::Send {
+                    to: peer.clone(),
+                    message: WireMessage::Sync {
+                        doc: doc.to_string(),
+                        data,
+                    },
+                });
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                out.push(reject(peer, format!("{doc}: {e}")));
+                false
+            }
+        }
+    }
+}
+
+fn digest_of(heads: &[ChangeHash]) -> [u8; 32] {
+    let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let bytes: Vec<u8> = sorted.iter().flat_map(|h| h.0).collect();
+    heads_digest(&bytes)
+}
+
+fn reject(from: &PeerId, reason: String) -> Output {
+    Output::Event(SyncEvent::Rejected {
+        from: from.clone(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn messages_round_trip() {
+        let m = WireMessage::Manifest(vec![
+            ("ledger/2026-11-23/001".into(), [7; 32]),
+            ("catalog/03".into(), [0; 32]),
+        ]);
+        assert_eq!(WireMessage::decode(&m.encode()).unwrap(), m);
+        let s = WireMessage::Sync {
+            doc: "customers/12".into(),
+            data: vec![1, 2, 3],
+        };
+        assert_eq!(WireMessage::decode(&s.encode()).unwrap(), s);
+        let a = WireMessage::Ack {
+            doc: "categories".into(),
+            digest: [9; 32],
+        };
+        assert_eq!(WireMessage::decode(&a.encode()).unwrap(), a);
+    }
+
+    #[test]
+    fn malformed_messages_are_refused() {
+        assert_eq!(WireMessage::decode(&[]), Err(DecodeError::Truncated));
+        assert_eq!(WireMessage::decode(&[9]), Err(DecodeError::UnknownType(9)));
+        assert_eq!(
+            WireMessage::decode(&[2, 3, b'.', b'.', b'/', 0, 0, 0, 0]),
+            Err(DecodeError::BadName)
+        );
+        let mut ok = WireMessage::Sync {
+            doc: "categories".into(),
+            data: vec![1],
+        }
+        .encode();
+        ok.push(0);
+        assert_eq!(WireMessage::decode(&ok), Err(DecodeError::Trailing(1)));
+        assert!(matches!(
+            WireMessage::decode(&[1, 0xFF, 0xFF, 0xFF, 0xFF]),
+            Err(DecodeError::TooLarge(_))
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = WireMessage::decode(&bytes);
+        }
+
+        #[test]
+        fn mutated_messages_never_panic(flip in 0usize..64, value in any::<u8>()) {
+            let mut bytes = WireMessage::Manifest(vec![("ledger/2026-11-23/001".into(), [7; 32])]).encode();
+            let i = flip % bytes.len();
+            bytes[i] = value;
+            let _ = WireMessage::decode(&bytes);
+        }
+    }
+}

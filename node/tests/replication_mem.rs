@@ -1,0 +1,428 @@
+//! Lanes converge over the in-memory network (I1, I3): real `Till`s with their `SyncEngine`s,
+//! messages delayed, reordered, lost, duplicated and partitioned by a seeded `MemNet`.
+
+use std::time::Duration;
+
+use kasir_node::memnet::{LinkConfig, MemNet};
+use kasir_node::schema::Decimal;
+use kasir_node::schema::payment::Tender;
+use kasir_node::schema::roles::Role;
+use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::sync::{Output, PeerId, SyncEngine, SyncEvent};
+use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config, demo};
+use rand::{Rng, SeedableRng};
+
+struct Lane {
+    id: PeerId,
+    till: Till,
+    engine: SyncEngine,
+}
+
+struct Cluster {
+    lanes: Vec<Lane>,
+    net: MemNet,
+    rejected: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+const TICK: Duration = Duration::from_millis(100);
+
+impl Cluster {
+    /// `n` lanes of store JKT01; lane 1 holds the catalog (200 products, 30 in stock each).
+    fn new(n: u32, seed: u64, config: LinkConfig) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lanes = Vec::new();
+        for lane in 1..=n {
+            let mut till = Till::open(
+                dir.path().join(format!("lane{lane}.db")),
+                TillOptions {
+                    auth: AuthParams::fast_for_tests(),
+                    ..TillOptions::default()
+                },
+            )
+            .unwrap();
+            till.set_up(
+                default_store_config("JKT01", "Toko").unwrap(),
+                LaneNo::new(lane).unwrap(),
+                NewUser {
+                    username: "maya".into(),
+                    full_name: "Maya".into(),
+                    role: Role::Manager,
+                    pin: "9999".into(),
+                },
+            )
+            .unwrap();
+            till.login("maya", "9999").unwrap();
+            if lane == 1 {
+                let products = demo::products(200, 5);
+                till.import_products(&products).unwrap();
+                for p in &products {
+                    till.receive_stock(&p.sku, Decimal::from(30), None, None)
+                        .unwrap();
+                }
+            }
+            till.open_shift(Decimal::from(100_000)).unwrap();
+            lanes.push(Lane {
+                id: PeerId(format!("lane-{lane}")),
+                till,
+                engine: SyncEngine::new(),
+            });
+        }
+        Cluster {
+            lanes,
+            net: MemNet::new(seed, config),
+            rejected: Vec::new(),
+            _dir: dir,
+        }
+    }
+
+    fn dispatch(&mut self, from: usize, outputs: Vec<Output>) {
+        for o in outputs {
+            match o {
+                Output::Send { to, message } => {
+                    let id = self.lanes[from].id.clone();
+                    if let Ok(doc) = std::env::var("KASIR_TRACE_DOC") {
+                        let (kind, d) = match &message {
+                            kasir_node::sync::WireMessage::Manifest(_) => {
+                                ("manifest", String::new())
+                            }
+                            kasir_node::sync::WireMessage::Sync { doc, data } => {
+                                ("sync", format!("{doc} {}B", data.len()))
+                            }
+                            kasir_node::sync::WireMessage::Ack { doc, .. } => ("ack", doc.clone()),
+                        };
+                        if d.starts_with(&doc) || kind == "manifest" {
+                            eprintln!("{:?} {} -> {} {kind} {d}", self.net.now(), id.0, to.0);
+                        }
+                    }
+                    self.net.send(&id, &to, message.encode());
+                }
+                Output::Event(SyncEvent::Rejected { from, reason }) => {
+                    self.rejected.push(format!("{}: {reason}", from.0));
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+
+    fn connect_all(&mut self) {
+        let now = self.net.now();
+        for i in 0..self.lanes.len() {
+            for j in 0..self.lanes.len() {
+                if i != j {
+                    let peer = self.lanes[j].id.clone();
+                    let lane = &mut self.lanes[i];
+                    let out = lane.engine.connected(peer, &mut lane.till, now);
+                    self.dispatch(i, out);
+                }
+            }
+        }
+    }
+
+    fn offer_changes(&mut self, i: usize) {
+        let now = self.net.now();
+        let lane = &mut self.lanes[i];
+        let docs = lane.till.take_changed_documents();
+        let out = lane.engine.local_change(&docs, &mut lane.till, now);
+        self.dispatch(i, out);
+    }
+
+    /// Runs the network for `span` of virtual time, ticking every 100 ms.
+    fn run_for(&mut self, span: Duration) {
+        let end = self.net.now() + span;
+        while self.net.now() < end {
+            let slice_end = (self.net.now() + TICK).min(end);
+            while let Some(m) = self.net.next_before(slice_end) {
+                let i = self.lanes.iter().position(|l| l.id == m.to).unwrap();
+                let now = self.net.now();
+                let lane = &mut self.lanes[i];
+                let out = lane.engine.received(&m.from, &m.bytes, &mut lane.till, now);
+                self.dispatch(i, out);
+                // Whatever a merge changed is offered on to the other peers too.
+                self.offer_changes(i);
+            }
+            for i in 0..self.lanes.len() {
+                let now = self.net.now();
+                let lane = &mut self.lanes[i];
+                let out = lane.engine.tick(&mut lane.till, now);
+                self.dispatch(i, out);
+            }
+        }
+    }
+
+    /// Runs until nothing is in flight and every lane has converged with every peer.
+    fn settle(&mut self, limit: Duration) {
+        let start = self.net.now();
+        loop {
+            self.run_for(TICK);
+            let pending: usize = self
+                .lanes
+                .iter()
+                .map(|l| {
+                    l.engine
+                        .peers()
+                        .map(|p| l.engine.pending_with(p))
+                        .sum::<usize>()
+                })
+                .sum();
+            if pending == 0 && self.net.in_flight() == 0 {
+                return;
+            }
+            if self.net.now() - start >= limit {
+                eprintln!(
+                    "rejected: {:?}",
+                    &self.rejected[..self.rejected.len().min(5)]
+                );
+                let mut pending_names: Vec<(PeerId, String)> = Vec::new();
+                for l in &mut self.lanes {
+                    let peers: Vec<PeerId> = l.engine.peers().cloned().collect();
+                    for p in peers {
+                        for d in l.engine.pending_docs(&p) {
+                            eprintln!(
+                                "{} pending with {}: {d} heads {:?}",
+                                l.id.0,
+                                p.0,
+                                l.till.document_heads(&d).unwrap()
+                            );
+                            pending_names.push((p.clone(), d));
+                        }
+                    }
+                }
+                for (p, d) in pending_names {
+                    let l = self.lanes.iter_mut().find(|l| l.id == p).unwrap();
+                    let pend = l.engine.pending_docs(&p);
+                    eprintln!(
+                        "  {} has {d} heads {:?} (its own pending: {pend:?})",
+                        p.0,
+                        l.till.document_heads(&d).unwrap()
+                    );
+                }
+            }
+            assert!(
+                self.net.now() - start < limit,
+                "no convergence after {limit:?}: {pending} pending, {} in flight",
+                self.net.in_flight()
+            );
+        }
+    }
+
+    fn sell_random(&mut self, i: usize, rng: &mut impl Rng) -> String {
+        let lane = &mut self.lanes[i];
+        for _ in 0..rng.random_range(1..=4) {
+            let sku = format!("P{:06}", rng.random_range(0..40));
+            let qty = if lane.till.product(&sku).unwrap().unwrap().unit
+                == kasir_node::schema::domain::SaleUnit::Kilogram
+            {
+                Decimal::new(500, 3)
+            } else {
+                Decimal::ONE
+            };
+            lane.till.add_sku(&sku, qty).unwrap();
+        }
+        let r = lane
+            .till
+            .pay(&[Tender::cash(Decimal::from(10_000_000))])
+            .unwrap();
+        self.offer_changes(i);
+        r.number
+    }
+
+    fn assert_converged(&mut self) {
+        let manifests: Vec<_> = self
+            .lanes
+            .iter()
+            .map(|l| l.till.document_manifest().unwrap())
+            .collect();
+        for (i, m) in manifests.iter().enumerate() {
+            assert_eq!(
+                m,
+                &manifests[0],
+                "lane {} holds different documents than lane 1",
+                i + 1
+            );
+        }
+        let facts = |t: &Till| -> (Vec<String>, Vec<(String, i64)>) {
+            let c = t.connection();
+            let sales = c
+                .prepare("SELECT sale_id FROM transactions ORDER BY sale_id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let stock = c
+                .prepare("SELECT sku, stock_quantity FROM products ORDER BY sku")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (sales, stock)
+        };
+        let first = facts(&self.lanes[0].till);
+        for (i, l) in self.lanes.iter().enumerate() {
+            assert_eq!(facts(&l.till), first, "lane {} differs from lane 1", i + 1);
+            assert!(
+                l.till.stock_discrepancies().unwrap().is_empty(),
+                "lane {}: stock ≠ Σ movements",
+                i + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn three_lanes_selling_at_once_converge_over_a_hostile_network() {
+    for seed in 1..=4 {
+        three_lanes_hostile(seed);
+    }
+}
+
+#[test]
+fn eight_lanes_converge() {
+    let mut c = Cluster::new(8, 11, LinkConfig::lan());
+    c.connect_all();
+    c.settle(Duration::from_secs(120));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    for _ in 0..5 {
+        for i in 0..8 {
+            c.sell_random(i, &mut rng);
+        }
+        c.run_for(Duration::from_millis(5));
+    }
+    c.settle(Duration::from_secs(120));
+    c.assert_converged();
+    let sales: i64 = c.lanes[7]
+        .till
+        .connection()
+        .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sales, 40);
+    assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+}
+
+fn three_lanes_hostile(seed: u64) {
+    let mut c = Cluster::new(3, seed, LinkConfig::hostile());
+    c.connect_all();
+    c.settle(Duration::from_secs(120));
+    // The catalog reached lanes 2 and 3 through replication alone.
+    assert_eq!(
+        c.lanes[2].till.product("P000007").unwrap().unwrap().stock,
+        Decimal::from(30)
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed + 100);
+    let mut numbers = Vec::new();
+    for round in 0..30 {
+        for i in 0..3 {
+            numbers.push(c.sell_random(i, &mut rng));
+        }
+        if round % 3 == 0 {
+            c.run_for(Duration::from_millis(20));
+        }
+    }
+    c.settle(Duration::from_secs(300));
+    c.assert_converged();
+    let sales: i64 = c.lanes[1]
+        .till
+        .connection()
+        .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sales, 90);
+    numbers.sort();
+    numbers.dedup();
+    assert_eq!(
+        numbers.len(),
+        90,
+        "transaction numbers are unique across lanes (I5)"
+    );
+    assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+    assert!(c.net.dropped > 0, "the network did lose messages");
+}
+
+#[test]
+fn a_partitioned_lane_sells_alone_and_everything_counts_after_healing() {
+    let mut c = Cluster::new(3, 2, LinkConfig::lan());
+    c.connect_all();
+    c.settle(Duration::from_secs(60));
+    let (l1, l3) = (c.lanes[0].id.clone(), c.lanes[2].id.clone());
+    let l2 = c.lanes[1].id.clone();
+    c.net.partition(&l3, &l1);
+    c.net.partition(&l3, &l2);
+    // Both sides sell the same product, 20 units each, from a stock of 30: together they
+    // oversell by 10, which nobody can see until the partition heals.
+    for _ in 0..20 {
+        for i in [0, 2] {
+            let lane = &mut c.lanes[i];
+            lane.till.add_sku("P000001", Decimal::ONE).unwrap();
+            lane.till
+                .pay(&[Tender::cash(Decimal::from(1_000_000))])
+                .unwrap();
+            c.offer_changes(i);
+        }
+        c.run_for(Duration::from_millis(50));
+    }
+    assert_eq!(
+        c.lanes[0].till.product("P000001").unwrap().unwrap().stock,
+        Decimal::from(10)
+    );
+    assert_eq!(
+        c.lanes[2].till.product("P000001").unwrap().unwrap().stock,
+        Decimal::from(10)
+    );
+    c.net.heal();
+    c.settle(Duration::from_secs(120));
+    c.assert_converged();
+    for l in &c.lanes {
+        let p = l.till.product("P000001").unwrap().unwrap();
+        assert_eq!(
+            p.stock,
+            Decimal::from(-10),
+            "40 sold of 30: counted, not lost"
+        );
+        assert!(
+            l.till
+                .oversold_products()
+                .unwrap()
+                .iter()
+                .any(|o| o.sku == "P000001")
+        );
+    }
+}
+
+#[test]
+fn garbage_from_a_member_is_refused_and_changes_nothing() {
+    let mut c = Cluster::new(2, 3, LinkConfig::lan());
+    c.connect_all();
+    c.settle(Duration::from_secs(60));
+    let before = c.lanes[1].till.document_manifest().unwrap();
+    let from = c.lanes[0].id.clone();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let valid = kasir_node::sync::WireMessage::Sync {
+        doc: "catalog/01".into(),
+        data: vec![0x42, 1, 2, 3],
+    }
+    .encode();
+    let mut refused = 0;
+    for k in 0..10_000 {
+        let bytes: Vec<u8> = if k % 2 == 0 {
+            (0..rng.random_range(0..80)).map(|_| rng.random()).collect()
+        } else {
+            let mut b = valid.clone();
+            let i = rng.random_range(0..b.len());
+            b[i] = rng.random();
+            b
+        };
+        let lane = &mut c.lanes[1];
+        let out = lane
+            .engine
+            .received(&from, &bytes, &mut lane.till, c.net.now());
+        refused += out
+            .iter()
+            .filter(|o| matches!(o, Output::Event(SyncEvent::Rejected { .. })))
+            .count();
+        // Replies to garbage go nowhere (the sender is not listening).
+        let _ = out;
+    }
+    assert!(refused > 9_000, "only {refused} of 10000 refused");
+    assert_eq!(c.lanes[1].till.document_manifest().unwrap(), before);
+}
