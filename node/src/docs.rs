@@ -225,13 +225,10 @@ impl DocStore {
                 continue;
             }
             let bytes = doc.save_after(saved);
-            conn.prepare_cached("INSERT INTO crdt_changes (doc_id, bytes) VALUES (?1, ?2)")?
-                .execute(params![id.name(), bytes])?;
             conn.prepare_cached(
-                "INSERT INTO crdt_heads (doc_id, heads) VALUES (?1, ?2)
-                 ON CONFLICT(doc_id) DO UPDATE SET heads = excluded.heads",
+                "INSERT INTO crdt_changes (doc_id, bytes, heads) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![id.name(), encode_heads(&heads)])?;
+            .execute(params![id.name(), bytes, encode_heads(&heads)])?;
             *saved = heads;
             *self.pending_rows.entry(id).or_default() += 1;
             self.moved.insert(id);
@@ -298,11 +295,15 @@ impl DocStore {
         if self.pending_rows.get(&id).copied().unwrap_or(0) < min_changes {
             return Ok(false);
         }
-        let bytes = self.get(conn, id)?.save();
+        let doc = self.get(conn, id)?;
+        let heads = encode_heads(&doc.get_heads());
+        let bytes = doc.save();
         conn.execute(
-            "INSERT INTO crdt_docs (doc_id, snapshot, updated_at) VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, updated_at = excluded.updated_at",
-            params![name, bytes],
+            "INSERT INTO crdt_docs (doc_id, snapshot, heads, updated_at)
+             VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads,
+                updated_at = excluded.updated_at",
+            params![name, bytes, heads],
         )?;
         conn.execute("DELETE FROM crdt_changes WHERE doc_id = ?1", [&name])?;
         self.pending_rows.insert(id, 0);
@@ -311,7 +312,9 @@ impl DocStore {
 
     /// Ids of every document stored on this lane.
     pub fn stored_ids(conn: &Connection) -> Result<Vec<DocId>> {
-        let mut stmt = conn.prepare_cached("SELECT doc_id FROM crdt_heads ORDER BY 1")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id FROM crdt_docs UNION SELECT DISTINCT doc_id FROM crdt_changes ORDER BY 1",
+        )?;
         let names: Vec<String> = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
@@ -319,7 +322,8 @@ impl DocStore {
     }
 }
 
-/// Heads as stored in `crdt_heads`: the 32-byte hashes, sorted, concatenated.
+/// Heads as stored with each change row and snapshot: the 32-byte hashes, sorted,
+/// concatenated.
 pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
     let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
     sorted.sort();
@@ -328,7 +332,16 @@ pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
 
 /// Every stored document with its heads (as [`encode_heads`]), without loading any of them.
 pub fn all_heads(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
-    let mut stmt = conn.prepare_cached("SELECT doc_id, heads FROM crdt_heads ORDER BY doc_id")?;
+    // A document's heads are those of its latest change row, or of its snapshot when it has
+    // none since the last compaction.
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.doc_id, c.heads FROM crdt_changes c
+           WHERE c.id = (SELECT MAX(id) FROM crdt_changes WHERE doc_id = c.doc_id)
+         UNION ALL
+         SELECT d.doc_id, d.heads FROM crdt_docs d
+           WHERE NOT EXISTS (SELECT 1 FROM crdt_changes c WHERE c.doc_id = d.doc_id)
+         ORDER BY 1",
+    )?;
     Ok(stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?)

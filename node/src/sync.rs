@@ -6,7 +6,7 @@
 //!
 //! Protocol, per connected peer:
 //! 1. each side sends a [`WireMessage::Manifest`]: every document it has with a digest of its
-//!    heads (read from `crdt_heads`, no document is loaded);
+//!    heads (kept in the rows that store its changes; no document is loaded);
 //! 2. for every document whose digest differs, or that one side lacks, the two run the
 //!    Automerge sync protocol ([`WireMessage::Sync`]) with one sync state per peer and document
 //!    until both have the same heads; a side with nothing more to send answers with a

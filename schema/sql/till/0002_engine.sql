@@ -91,23 +91,20 @@ CREATE TABLE IF NOT EXISTS return_lines (
 
 -- Automerge documents: a compacted snapshot plus the incremental changes saved since, each
 -- appended in the same transaction as the ledger rows it belongs to.
+-- `heads` (the document's heads after that snapshot or change: sorted 32-byte hashes,
+-- concatenated) lets a lane tell a peer what it has without loading any document.
 CREATE TABLE IF NOT EXISTS crdt_docs (
     doc_id TEXT PRIMARY KEY,
     snapshot BLOB NOT NULL,
+    heads BLOB NOT NULL,
     updated_at TEXT NOT NULL
-);
-
--- The current heads of every document (concatenated 32-byte change hashes), kept in step with
--- crdt_changes, so a lane can tell a peer what it has without loading any document.
-CREATE TABLE IF NOT EXISTS crdt_heads (
-    doc_id TEXT PRIMARY KEY,
-    heads BLOB NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS crdt_changes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL,
-    bytes BLOB NOT NULL
+    bytes BLOB NOT NULL,
+    heads BLOB NOT NULL
 );
 
 -- Substring name search over 100k products (trigram index, kept in step by triggers).
