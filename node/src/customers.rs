@@ -281,13 +281,11 @@ impl Till {
 
     /// Checks I4 on this lane: every customer's points equal the sum of their entries.
     pub fn loyalty_discrepancies(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
+        db::strings(
+            &self.conn,
             "SELECT c.customer_uuid FROM customers c WHERE c.loyalty_points !=
                (SELECT COALESCE(SUM(points), 0) FROM loyalty_entries l WHERE l.customer_uuid = c.customer_uuid)",
-        )?;
-        Ok(stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
+        )
     }
 }
 

@@ -252,13 +252,10 @@ impl Till {
     /// Products sold below zero (oversold while lanes were apart, or miscounted).
     pub fn oversold_products(&self) -> Result<Vec<ProductView>> {
         let mut out = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT sku FROM products WHERE stock_quantity < 0 ORDER BY sku")?;
-        let skus: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        for sku in skus {
+        for sku in db::strings(
+            &self.conn,
+            "SELECT sku FROM products WHERE stock_quantity < 0 ORDER BY sku",
+        )? {
             out.extend(self.product(&sku)?);
         }
         Ok(out)
@@ -267,13 +264,11 @@ impl Till {
     /// Checks I3 on this lane: every product's stock equals the sum of its movements
     /// (stand-alone movements, sale lines and return lines). Returns the SKUs where it does not.
     pub fn stock_discrepancies(&self) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(
+        db::strings(
+            &self.conn,
             "SELECT p.sku FROM products p
              WHERE p.stock_quantity != (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger l WHERE l.sku = p.sku)",
-        )?;
-        Ok(stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
+        )
     }
 }
 

@@ -27,31 +27,37 @@ struct Cluster {
 
 const TICK: Duration = Duration::from_millis(100);
 
+/// A set-up lane of store JKT01 with its manager, nothing else.
+fn lane_till(dir: &std::path::Path, lane: u32) -> Till {
+    let mut till = Till::open(
+        dir.join(format!("lane{lane}.db")),
+        TillOptions {
+            auth: AuthParams::fast_for_tests(),
+            ..TillOptions::default()
+        },
+    )
+    .unwrap();
+    till.set_up(
+        default_store_config("JKT01", "Toko").unwrap(),
+        LaneNo::new(lane).unwrap(),
+        NewUser {
+            username: "maya".into(),
+            full_name: "Maya".into(),
+            role: Role::Manager,
+            pin: "9999".into(),
+        },
+    )
+    .unwrap();
+    till
+}
+
 impl Cluster {
     /// `n` lanes of store JKT01; lane 1 holds the catalog (200 products, 30 in stock each).
     fn new(n: u32, seed: u64, config: LinkConfig) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut lanes = Vec::new();
         for lane in 1..=n {
-            let mut till = Till::open(
-                dir.path().join(format!("lane{lane}.db")),
-                TillOptions {
-                    auth: AuthParams::fast_for_tests(),
-                    ..TillOptions::default()
-                },
-            )
-            .unwrap();
-            till.set_up(
-                default_store_config("JKT01", "Toko").unwrap(),
-                LaneNo::new(lane).unwrap(),
-                NewUser {
-                    username: "maya".into(),
-                    full_name: "Maya".into(),
-                    role: Role::Manager,
-                    pin: "9999".into(),
-                },
-            )
-            .unwrap();
+            let mut till = lane_till(dir.path(), lane);
             till.login("maya", "9999").unwrap();
             if lane == 1 {
                 let products = demo::products(200, 5);
@@ -488,25 +494,7 @@ impl Cluster {
     }
 
     fn add_lane(&mut self, lane: u32) {
-        let mut till = Till::open(
-            self._dir.path().join(format!("lane{lane}.db")),
-            TillOptions {
-                auth: AuthParams::fast_for_tests(),
-                ..TillOptions::default()
-            },
-        )
-        .unwrap();
-        till.set_up(
-            default_store_config("JKT01", "Toko").unwrap(),
-            LaneNo::new(lane).unwrap(),
-            NewUser {
-                username: "maya".into(),
-                full_name: "Maya".into(),
-                role: Role::Manager,
-                pin: "9999".into(),
-            },
-        )
-        .unwrap();
+        let till = lane_till(self._dir.path(), lane);
         self.lanes.push(Lane {
             id: PeerId(format!("lane-{lane}")),
             till,
