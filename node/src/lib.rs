@@ -16,6 +16,7 @@ pub mod db;
 pub mod demo;
 pub mod docs;
 pub mod error;
+pub mod lan;
 pub mod memnet;
 pub mod outbox;
 pub mod returns;
