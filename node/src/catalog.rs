@@ -359,6 +359,16 @@ impl Till {
             .optional()?)
     }
 
+    /// Active products in SKU order, at most `limit` (a quick pick list, the simulator).
+    pub fn active_products(&self, limit: usize) -> Result<Vec<ProductView>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {VIEW_COLUMNS} FROM products WHERE is_active = 1 ORDER BY sku LIMIT ?1"
+        ))?;
+        Ok(stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], view_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Looks a product up by its barcode key (see `kasir_schema::barcode::Gtin::key`).
     pub fn product_by_barcode(&self, key: &str) -> Result<Option<ProductView>> {
         Ok(self

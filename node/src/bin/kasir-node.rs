@@ -1,0 +1,222 @@
+//! `kasir-node`: one lane without a screen. It opens (or sets up) the lane's database, joins
+//! the store LAN over iroh with the given peers, and replicates; with `--simulate-sales RATE`
+//! it also sells random baskets, which the demo store and benchmarks use.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use iroh::{EndpointAddr, EndpointId};
+use kasir_node::lan::{LanConfig, load_or_create_key, start};
+use kasir_node::schema::Decimal;
+use kasir_node::schema::payment::Tender;
+use kasir_node::schema::roles::Role;
+use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::{NewUser, Till, TillOptions, default_store_config, demo};
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kasir-node",
+    about = "Run one kasir lane without a screen",
+    version
+)]
+struct Args {
+    /// Directory holding the lane's database (lane.db) and identity key (lane.key).
+    #[arg(long, default_value = "kasir-lane")]
+    data: PathBuf,
+    /// Store code (2–16 characters A–Z, 0–9); used when the lane is set up for the first time.
+    #[arg(long, default_value = "DEMO01")]
+    store: String,
+    /// Lane number in the store (1–999); used at first set-up.
+    #[arg(long, default_value_t = 1)]
+    lane: u32,
+    /// Address to listen on for other lanes.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// A peer lane as NODE_ID@IP:PORT; repeat for each. Peers are also the enrolled members.
+    #[arg(long = "peer")]
+    peers: Vec<String>,
+    /// Additional enrolled member (NODE_ID) that dials us; repeat for each.
+    #[arg(long = "member")]
+    members: Vec<String>,
+    /// Load a demo catalog of this many products at first set-up (0: none).
+    #[arg(long, default_value_t = 0)]
+    demo_products: usize,
+    /// Sell random baskets at this many sales per second (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    simulate_sales: f64,
+    /// Stop after this many seconds (0: run until interrupted).
+    #[arg(long, default_value_t = 0)]
+    seconds: u64,
+}
+
+fn parse_peer(s: &str) -> Result<EndpointAddr, String> {
+    let (id, addr) = s
+        .split_once('@')
+        .ok_or_else(|| format!("peer {s:?}: expected NODE_ID@IP:PORT"))?;
+    let id: EndpointId = id
+        .parse()
+        .map_err(|e| format!("peer {s:?}: node id: {e}"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("peer {s:?}: address: {e}"))?;
+    Ok(EndpointAddr::new(id).with_ip_addr(addr))
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args).await {
+        eprintln!("kasir-node: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
+    let peers = args
+        .peers
+        .iter()
+        .map(|p| parse_peer(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut members: BTreeSet<EndpointId> = peers.iter().map(|p| p.id).collect();
+    for m in &args.members {
+        members.insert(m.parse().map_err(|e| format!("member {m:?}: {e}"))?);
+    }
+    let key = load_or_create_key(&args.data.join("lane.key"))?;
+    let mut till = Till::open(args.data.join("lane.db"), TillOptions::default())?;
+    if !till.is_set_up() {
+        till.set_up(
+            default_store_config(&args.store, &format!("Toko {}", args.store))?,
+            LaneNo::new(args.lane)?,
+            NewUser {
+                username: "manager".into(),
+                full_name: "Store manager".into(),
+                role: Role::Manager,
+                pin: "9999".into(),
+            },
+        )?;
+        println!(
+            "set up lane {} of store {} (manager PIN 9999: change it)",
+            args.lane, args.store
+        );
+        if args.demo_products > 0 {
+            till.import_products(&demo::products(args.demo_products, 1))?;
+        }
+    }
+    till.login("manager", "9999").ok();
+    if args.simulate_sales > 0.0 && till.current_shift()?.is_none() {
+        till.open_shift(Decimal::from(500_000))?;
+    }
+    let (lane, mut log) = start(
+        till,
+        LanConfig {
+            secret_key: key,
+            bind: args.listen,
+            members,
+        },
+    )
+    .await?;
+    let listening: Vec<String> = lane.addr.ip_addrs().map(ToString::to_string).collect();
+    println!("node id {}", lane.id);
+    println!("listening on {}", listening.join(", "));
+    println!(
+        "peers of this lane start it with --peer {}@{}",
+        lane.id,
+        listening.first().map_or("?", String::as_str)
+    );
+    for p in peers {
+        lane.dial(p).await?;
+    }
+    tokio::spawn(async move {
+        while let Some(entry) = log.recv().await {
+            for e in entry.events {
+                println!("{e:?}");
+            }
+            for r in entry.refused {
+                println!("refused: {r}");
+            }
+        }
+    });
+    let deadline =
+        (args.seconds > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(args.seconds));
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let interval =
+        (args.simulate_sales > 0.0).then(|| Duration::from_secs_f64(args.simulate_sales.recip()));
+    let mut sold = 0u64;
+    loop {
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            break;
+        }
+        match interval {
+            Some(every) => {
+                let pick: u64 = rng.random();
+                let lines = 1 + (pick % 5);
+                let result = lane
+                    .run(move |t| -> Result<String, String> {
+                        let skus = t.active_products(200).map_err(|e| e.to_string())?;
+                        if skus.is_empty() {
+                            return Err(
+                                "no products to sell: start one lane with --demo-products N".into(),
+                            );
+                        }
+                        for k in 0..lines {
+                            let p = &skus[usize::try_from((pick / 7 + k * 13) % skus.len() as u64)
+                                .unwrap_or(0)];
+                            let q = if p.unit == kasir_node::schema::domain::SaleUnit::Kilogram {
+                                Decimal::new(500, 3)
+                            } else {
+                                Decimal::ONE
+                            };
+                            t.add_sku(&p.sku, q).map_err(|e| e.to_string())?;
+                        }
+                        let r = t
+                            .pay(&[Tender::cash(Decimal::from(10_000_000))])
+                            .map_err(|e| e.to_string())?;
+                        if pick % 50 == 0 {
+                            let _ = t.maintenance();
+                        }
+                        Ok(r.number)
+                    })
+                    .await?;
+                match result {
+                    Ok(number) => {
+                        sold += 1;
+                        if sold % 100 == 0 {
+                            println!("{sold} sales, last {number}");
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("simulated sale: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+            None => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+    let summary = lane
+        .run(|t| {
+            let sales: i64 = t
+                .connection()
+                .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+                .unwrap_or(0);
+            (sales, t.document_names().map(|d| d.len()).unwrap_or(0))
+        })
+        .await?;
+    println!(
+        "stopping: {} sales on this lane's books, {} documents",
+        summary.0, summary.1
+    );
+    lane.shutdown().await;
+    Ok(())
+}
