@@ -176,7 +176,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         let r = t
                             .pay(&[Tender::cash(Decimal::from(10_000_000))])
                             .map_err(|e| e.to_string())?;
-                        if pick % 50 == 0 {
+                        if pick.is_multiple_of(50) {
                             let _ = t.maintenance();
                         }
                         Ok(r.number)
@@ -185,7 +185,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 match result {
                     Ok(number) => {
                         sold += 1;
-                        if sold % 100 == 0 {
+                        if sold.is_multiple_of(100) {
                             println!("{sold} sales, last {number}");
                         }
                     }
