@@ -1,6 +1,8 @@
 //! Real iroh on loopback: three lanes sell concurrently and converge (I1, I3); a node that is
 //! not enrolled in the store is refused.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -8,31 +10,11 @@ use iroh::SecretKey;
 use kasir_node::lan::{LanConfig, Lane, LaneLog, start};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
-use kasir_node::schema::roles::Role;
-use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config, demo};
+use kasir_node::{Till, demo};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 fn lane_till(dir: &std::path::Path, lane: u32) -> Till {
-    let mut till = Till::open(
-        dir.join(format!("lane{lane}.db")),
-        TillOptions {
-            auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
-        },
-    )
-    .unwrap();
-    till.set_up(
-        default_store_config("JKT01", "Toko").unwrap(),
-        LaneNo::new(lane).unwrap(),
-        NewUser {
-            username: "maya".into(),
-            full_name: "Maya".into(),
-            role: Role::Manager,
-            pin: "9999".into(),
-        },
-    )
-    .unwrap();
+    let mut till = common::bare_lane(dir, lane);
     till.login("maya", "9999").unwrap();
     till.open_shift(Decimal::from(100_000)).unwrap();
     till

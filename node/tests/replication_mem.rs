@@ -1,15 +1,15 @@
 //! Lanes converge over the in-memory network (I1, I3): real `Till`s with their `SyncEngine`s,
 //! messages delayed, reordered, lost, duplicated and partitioned by a seeded `MemNet`.
 
+mod common;
+
 use std::time::Duration;
 
 use kasir_node::memnet::{LinkConfig, MemNet};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
-use kasir_node::schema::roles::Role;
-use kasir_node::schema::txn_number::LaneNo;
 use kasir_node::sync::{Output, PeerId, SyncEngine, SyncEvent};
-use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config, demo};
+use kasir_node::{Till, demo};
 use rand::{Rng, SeedableRng};
 
 struct Lane {
@@ -27,37 +27,13 @@ struct Cluster {
 
 const TICK: Duration = Duration::from_millis(100);
 
-/// A set-up lane of store JKT01 with its manager, nothing else.
-fn lane_till(dir: &std::path::Path, lane: u32) -> Till {
-    let mut till = Till::open(
-        dir.join(format!("lane{lane}.db")),
-        TillOptions {
-            auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
-        },
-    )
-    .unwrap();
-    till.set_up(
-        default_store_config("JKT01", "Toko").unwrap(),
-        LaneNo::new(lane).unwrap(),
-        NewUser {
-            username: "maya".into(),
-            full_name: "Maya".into(),
-            role: Role::Manager,
-            pin: "9999".into(),
-        },
-    )
-    .unwrap();
-    till
-}
-
 impl Cluster {
     /// `n` lanes of store JKT01; lane 1 holds the catalog (200 products, 30 in stock each).
     fn new(n: u32, seed: u64, config: LinkConfig) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut lanes = Vec::new();
         for lane in 1..=n {
-            let mut till = lane_till(dir.path(), lane);
+            let mut till = common::bare_lane(dir.path(), lane);
             till.login("maya", "9999").unwrap();
             if lane == 1 {
                 let products = demo::products(200, 5);
@@ -494,7 +470,7 @@ impl Cluster {
     }
 
     fn add_lane(&mut self, lane: u32) {
-        let till = lane_till(self._dir.path(), lane);
+        let till = common::bare_lane(self._dir.path(), lane);
         self.lanes.push(Lane {
             id: PeerId(format!("lane-{lane}")),
             till,

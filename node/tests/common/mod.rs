@@ -147,3 +147,24 @@ pub fn cashier_on_shift(till: &mut Till) {
 pub fn d(v: i64) -> Decimal {
     Decimal::from(v)
 }
+
+/// A lane of store JKT01 set up with its manager (maya/9999) and nothing else.
+pub fn bare_lane(dir: &Path, lane: u32) -> Till {
+    let options = TillOptions {
+        auth: AuthParams::fast_for_tests(),
+        ..TillOptions::default()
+    };
+    let mut till = Till::open(dir.join(format!("lane{lane}.db")), options).unwrap();
+    till.set_up(
+        default_store_config("JKT01", "Toko").unwrap(),
+        LaneNo::new(lane).unwrap(),
+        NewUser {
+            username: MANAGER.0.into(),
+            full_name: "Maya Manager".into(),
+            role: Role::Manager,
+            pin: MANAGER.1.into(),
+        },
+    )
+    .unwrap();
+    till
+}
