@@ -1,0 +1,259 @@
+//! LAN replication benchmarks over real iroh on loopback (issue #4). Run in release:
+//!
+//! ```sh
+//! cargo run --release -p kasir-node --example lan_bench -- [--lanes N] [--sales S] [--throughput-secs T]
+//! ```
+//!
+//! - latency: one sale at a time, from each lane in turn; the time from `pay` returning on the
+//!   selling lane until every other lane has applied it (its ledger document changed there);
+//!   p50/p99 over S sales;
+//! - throughput: every lane sells as fast as it can for T seconds while replicating; sales per
+//!   second across all lanes, and how long the lanes then need to converge.
+// Floats here are timings for a report, never money.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    clippy::float_arithmetic
+)]
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use iroh::SecretKey;
+use kasir_node::lan::{LanConfig, Lane, start};
+use kasir_node::schema::Decimal;
+use kasir_node::schema::payment::Tender;
+use kasir_node::schema::roles::Role;
+use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::sync::SyncEvent;
+use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config, demo};
+use tokio::sync::mpsc;
+
+struct Args {
+    lanes: usize,
+    sales: usize,
+    throughput_secs: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        lanes: 3,
+        sales: 300,
+        throughput_secs: 10,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut num = || {
+            it.next()
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("a number")
+        };
+        match x.as_str() {
+            "--lanes" => a.lanes = num(),
+            "--sales" => a.sales = num(),
+            "--throughput-secs" => a.throughput_secs = num() as u64,
+            other => panic!("unknown argument {other} (--lanes N --sales S --throughput-secs T)"),
+        }
+    }
+    a
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn sell(lane: &Lane, sku: String) -> String {
+    lane.run(move |t| {
+        t.add_sku(&sku, Decimal::ONE).unwrap();
+        let r = t.pay(&[Tender::cash(Decimal::from(10_000_000))]).unwrap();
+        r.number
+    })
+    .await
+    .unwrap()
+}
+
+async fn count_sales(lane: &Lane) -> i64 {
+    lane.run(|t| {
+        t.connection()
+            .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let a = args();
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<SecretKey> = (0..a.lanes).map(|_| SecretKey::generate()).collect();
+    let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
+    // (lane index, document, when) for every document a peer's message changed.
+    let (changed_tx, mut changed_rx) = mpsc::unbounded_channel::<(usize, String, Instant)>();
+    let mut lanes = Vec::new();
+    let products = demo::products(500, 3);
+    for (i, key) in keys.iter().enumerate() {
+        let mut till = Till::open(
+            dir.path().join(format!("lane{}.db", i + 1)),
+            TillOptions {
+                auth: AuthParams::fast_for_tests(),
+                ..TillOptions::default()
+            },
+        )
+        .unwrap();
+        till.set_up(
+            default_store_config("JKT01", "Bench").unwrap(),
+            LaneNo::new(i as u32 + 1).unwrap(),
+            NewUser {
+                username: "maya".into(),
+                full_name: "Maya".into(),
+                role: Role::Manager,
+                pin: "9999".into(),
+            },
+        )
+        .unwrap();
+        till.login("maya", "9999").unwrap();
+        till.open_shift(Decimal::ZERO).unwrap();
+        if i == 0 {
+            till.import_products(&products).unwrap();
+        }
+        let (lane, mut log) = start(
+            till,
+            LanConfig {
+                secret_key: key.clone(),
+                bind: "127.0.0.1:0".parse().unwrap(),
+                members: members.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let tx = changed_tx.clone();
+        tokio::spawn(async move {
+            while let Some(entry) = log.recv().await {
+                for e in entry.events {
+                    if let SyncEvent::Changed { doc, .. } = e {
+                        let _ = tx.send((i, doc, Instant::now()));
+                    }
+                }
+            }
+        });
+        lanes.push(lane);
+    }
+    for x in &lanes {
+        for y in &lanes {
+            if x.id != y.id {
+                x.dial(y.addr.clone()).await.unwrap();
+            }
+        }
+    }
+    // Wait for the catalog everywhere.
+    let start_wait = Instant::now();
+    loop {
+        let mut ok = true;
+        for l in &lanes {
+            ok &= l
+                .run(|t| t.product("P000499").unwrap().is_some())
+                .await
+                .unwrap();
+        }
+        if ok {
+            break;
+        }
+        assert!(
+            start_wait.elapsed() < Duration::from_secs(120),
+            "catalog did not replicate"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "{} lanes on loopback, catalog of 500 products replicated in {:.2?}",
+        a.lanes,
+        start_wait.elapsed()
+    );
+
+    // Latency: one sale at a time.
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let mut latencies = Vec::with_capacity(a.sales);
+    for k in 0..a.sales {
+        let seller = k % a.lanes;
+        let doc = format!("ledger/{today}/{:03}", seller + 1);
+        while changed_rx.try_recv().is_ok() {}
+        sell(&lanes[seller], format!("P{:06}", k % 500)).await;
+        let t0 = Instant::now();
+        let mut seen: BTreeSet<usize> = BTreeSet::new();
+        let mut last = t0;
+        while seen.len() < a.lanes - 1 {
+            let (i, d, at) = tokio::time::timeout(Duration::from_secs(30), changed_rx.recv())
+                .await
+                .expect("a sale did not replicate within 30 s")
+                .unwrap();
+            if d == doc && i != seller && seen.insert(i) {
+                last = last.max(at);
+            }
+        }
+        latencies.push(last.saturating_duration_since(t0));
+    }
+    latencies.sort();
+    println!(
+        "sale committed on one lane → applied on all {} others: n={} p50={:.2?} p99={:.2?} max={:.2?}",
+        a.lanes - 1,
+        latencies.len(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1]
+    );
+
+    // Throughput: everyone sells flat out.
+    let before: i64 = count_sales(&lanes[0]).await;
+    let started = Instant::now();
+    let stop = started + Duration::from_secs(a.throughput_secs);
+    let mut tasks = Vec::new();
+    for (i, lane) in lanes.iter().enumerate() {
+        let lane = lane.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0usize;
+            while Instant::now() < stop {
+                sell(&lane, format!("P{:06}", (i * 31 + n) % 500)).await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut sold = 0usize;
+    for t in tasks {
+        sold += t.await.unwrap();
+    }
+    let selling = started.elapsed();
+    let expected = before + sold as i64;
+    loop {
+        let mut all = true;
+        for l in &lanes {
+            all &= count_sales(l).await == expected;
+        }
+        if all {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "lanes did not converge"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let converged = started.elapsed();
+    println!(
+        "throughput: {} sales in {:.1?} across {} lanes = {:.0} sales/s; every lane had all of them {:.2?} after selling stopped ({:.0} sales/s end to end)",
+        sold,
+        selling,
+        a.lanes,
+        sold as f64 / selling.as_secs_f64(),
+        converged.saturating_sub(selling),
+        sold as f64 / converged.as_secs_f64()
+    );
+    for l in &lanes {
+        l.shutdown().await;
+    }
+}
