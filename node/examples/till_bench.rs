@@ -433,11 +433,11 @@ fn bench_cold_start(a: &Args) {
         })
         .unwrap()
     {
-        let (kind, n, total, max) = row.unwrap();
+        let (kind, n, total_bytes, max_bytes) = row.unwrap();
         println!(
             "  documents {kind:<10} {n:>5} docs, {:>8.1} KiB total, largest {:>7.1} KiB",
-            total as f64 / 1024.0,
-            max as f64 / 1024.0
+            total_bytes as f64 / 1024.0,
+            max_bytes as f64 / 1024.0
         );
     }
 }

@@ -96,18 +96,7 @@ pub fn store(dir: &Path, clock: Arc<ManualClock>) -> Till {
 }
 
 pub fn store_lane(dir: &Path, clock: Arc<ManualClock>, lane: u32) -> Till {
-    let mut till = Till::open(dir.join(format!("lane{lane}.db")), options(clock)).unwrap();
-    till.set_up(
-        default_store_config("JKT01", "Toko Sejahtera").unwrap(),
-        LaneNo::new(lane).unwrap(),
-        NewUser {
-            username: MANAGER.0.into(),
-            full_name: "Maya Manager".into(),
-            role: Role::Manager,
-            pin: MANAGER.1.into(),
-        },
-    )
-    .unwrap();
+    let mut till = set_up_lane(dir, lane, options(clock));
     till.login(MANAGER.0, MANAGER.1).unwrap();
     for (u, full, role) in [
         (SUPERVISOR, "Budi Supervisor", Role::Supervisor),
@@ -148,15 +137,23 @@ pub fn d(v: i64) -> Decimal {
     Decimal::from(v)
 }
 
-/// A lane of store JKT01 set up with its manager (maya/9999) and nothing else.
+/// A lane of store JKT01 set up with its manager (maya/9999) and nothing else, on the system
+/// clock.
 pub fn bare_lane(dir: &Path, lane: u32) -> Till {
-    let options = TillOptions {
-        auth: AuthParams::fast_for_tests(),
-        ..TillOptions::default()
-    };
+    set_up_lane(
+        dir,
+        lane,
+        TillOptions {
+            auth: AuthParams::fast_for_tests(),
+            ..TillOptions::default()
+        },
+    )
+}
+
+fn set_up_lane(dir: &Path, lane: u32, options: TillOptions) -> Till {
     let mut till = Till::open(dir.join(format!("lane{lane}.db")), options).unwrap();
     till.set_up(
-        default_store_config("JKT01", "Toko").unwrap(),
+        default_store_config("JKT01", "Toko Sejahtera").unwrap(),
         LaneNo::new(lane).unwrap(),
         NewUser {
             username: MANAGER.0.into(),
