@@ -2,13 +2,19 @@
 //!
 //! ```sh
 //! cargo run --release -p kasir-node --example lan_bench -- [--lanes N] [--sales S] [--throughput-secs T]
+//! cargo run --release -p kasir-node --example lan_bench -- --bootstrap [--products P] [--customers C] [--per-day S]
 //! ```
 //!
 //! - latency: one sale at a time, from each lane in turn; the time from `pay` returning on the
 //!   selling lane until every other lane has applied it (its ledger document changed there);
 //!   p50/p99 over S sales;
 //! - throughput: every lane sells as fast as it can for T seconds while replicating; sales per
-//!   second across all lanes, and how long the lanes then need to converge.
+//!   second across all lanes, and how long the lanes then need to converge;
+//! - bytes on the wire per sale, in both phases: UDP bytes all endpoints sent (QUIC, gossip
+//!   announcements and acknowledgements included) divided by the sales sold;
+//! - bootstrap (`--bootstrap`): a store with P products, C customers and a day of sales of four
+//!   lanes (S each) on lane 1; a lane with an empty disk joins, and the time until it holds
+//!   every document, product, customer and sale.
 // Floats here are timings for a report, never money.
 #![allow(
     clippy::cast_possible_truncation,
@@ -21,7 +27,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use iroh::SecretKey;
-use kasir_node::lan::{LanConfig, Lane, start};
+use kasir_node::lan::{LanConfig, Lane, LaneEvent, start};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
@@ -34,6 +40,10 @@ struct Args {
     lanes: usize,
     sales: usize,
     throughput_secs: u64,
+    bootstrap: bool,
+    products: usize,
+    customers: usize,
+    per_day: u32,
 }
 
 fn args() -> Args {
@@ -41,6 +51,10 @@ fn args() -> Args {
         lanes: 3,
         sales: 300,
         throughput_secs: 10,
+        bootstrap: false,
+        products: 100_000,
+        customers: 50_000,
+        per_day: 1_096,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -53,7 +67,13 @@ fn args() -> Args {
             "--lanes" => a.lanes = num(),
             "--sales" => a.sales = num(),
             "--throughput-secs" => a.throughput_secs = num() as u64,
-            other => panic!("unknown argument {other} (--lanes N --sales S --throughput-secs T)"),
+            "--bootstrap" => a.bootstrap = true,
+            "--products" => a.products = num(),
+            "--customers" => a.customers = num(),
+            "--per-day" => a.per_day = num() as u32,
+            other => panic!(
+                "unknown argument {other} (--lanes N --sales S --throughput-secs T | --bootstrap --products P --customers C --per-day S)"
+            ),
         }
     }
     a
@@ -86,6 +106,10 @@ async fn count_sales(lane: &Lane) -> i64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let a = args();
+    if a.bootstrap {
+        bootstrap(&a).await;
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let keys: Vec<SecretKey> = (0..a.lanes).map(|_| SecretKey::generate()).collect();
     let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
@@ -118,34 +142,19 @@ async fn main() {
         if i == 0 {
             till.import_products(&products).unwrap();
         }
-        let (lane, mut log) = start(
-            till,
-            LanConfig {
-                secret_key: key.clone(),
-                bind: "127.0.0.1:0".parse().unwrap(),
-                members: members.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let mut config = LanConfig::new(key.clone(), "127.0.0.1:0".parse().unwrap());
+        config.members = members.clone();
+        config.peers = lanes.iter().map(|l: &Lane| l.addr.clone()).collect();
+        let (lane, mut log) = start(till, config).await.unwrap();
         let tx = changed_tx.clone();
         tokio::spawn(async move {
-            while let Some(entry) = log.recv().await {
-                for e in entry.events {
-                    if let SyncEvent::Changed { doc, .. } = e {
-                        let _ = tx.send((i, doc, Instant::now()));
-                    }
+            while let Some(e) = log.recv().await {
+                if let LaneEvent::Sync(SyncEvent::Changed { doc, .. }) = e {
+                    let _ = tx.send((i, doc, Instant::now()));
                 }
             }
         });
         lanes.push(lane);
-    }
-    for x in &lanes {
-        for y in &lanes {
-            if x.id != y.id {
-                x.dial(y.addr.clone()).await.unwrap();
-            }
-        }
     }
     // Wait for the catalog everywhere.
     let start_wait = Instant::now();
@@ -177,6 +186,7 @@ async fn main() {
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();
+    let wire_before: u64 = lanes.iter().map(Lane::udp_bytes_sent).sum();
     let mut latencies = Vec::with_capacity(a.sales);
     for k in 0..a.sales {
         let seller = k % a.lanes;
@@ -197,6 +207,9 @@ async fn main() {
         }
         latencies.push(last.saturating_duration_since(t0));
     }
+    // Let the last acknowledgements and one round of announcements go out.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let wire_quiet = lanes.iter().map(Lane::udp_bytes_sent).sum::<u64>() - wire_before;
     latencies.sort();
     println!(
         "sale committed on one lane → applied on all {} others: n={} p50={:.2?} p99={:.2?} max={:.2?}",
@@ -207,8 +220,17 @@ async fn main() {
         latencies[latencies.len() - 1]
     );
 
+    println!(
+        "wire, one sale at a time: {} UDP bytes for {} sales = {} bytes per sale ({} per receiving lane)",
+        wire_quiet,
+        a.sales,
+        wire_quiet / a.sales as u64,
+        wire_quiet / (a.sales as u64 * (a.lanes as u64 - 1))
+    );
+
     // Throughput: everyone sells flat out.
     let before: i64 = count_sales(&lanes[0]).await;
+    let wire_before: u64 = lanes.iter().map(Lane::udp_bytes_sent).sum();
     let started = Instant::now();
     let stop = started + Duration::from_secs(a.throughput_secs);
     let mut tasks = Vec::new();
@@ -244,6 +266,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let converged = started.elapsed();
+    let wire_busy = lanes.iter().map(Lane::udp_bytes_sent).sum::<u64>() - wire_before;
     println!(
         "throughput: {} sales in {:.1?} across {} lanes = {:.0} sales/s; every lane had all of them {:.2?} after selling stopped ({:.0} sales/s end to end)",
         sold,
@@ -253,7 +276,120 @@ async fn main() {
         converged.saturating_sub(selling),
         sold as f64 / converged.as_secs_f64()
     );
+    println!(
+        "wire, flat out: {} UDP bytes for {} sales = {} bytes per sale ({} per receiving lane)",
+        wire_busy,
+        sold,
+        wire_busy / sold as u64,
+        wire_busy / (sold as u64 * (a.lanes as u64 - 1))
+    );
     for l in &lanes {
         l.shutdown().await;
     }
+}
+
+async fn bootstrap(a: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = || TillOptions {
+        auth: AuthParams::fast_for_tests(),
+        ..TillOptions::default()
+    };
+    let manager = || NewUser {
+        username: "maya".into(),
+        full_name: "Maya".into(),
+        role: Role::Manager,
+        pin: "9999".into(),
+    };
+    let cfg = default_store_config("JKT01", "Bench").unwrap();
+    let t = Instant::now();
+    let mut first = Till::open(dir.path().join("lane1.db"), options()).unwrap();
+    first
+        .set_up(cfg.clone(), LaneNo::new(1).unwrap(), manager())
+        .unwrap();
+    let products = demo::products(a.products, 1);
+    first.import_products(&products).unwrap();
+    first
+        .import_customers(&demo::customers(a.customers, 1))
+        .unwrap();
+    let mut day = 0;
+    for lane in 1..=4u32 {
+        let sales = demo::sales(&demo::SalesPlan {
+            catalog: &products,
+            store: cfg.code.clone(),
+            lane: LaneNo::new(lane).unwrap(),
+            first_seq: 1,
+            days: 1,
+            per_day: a.per_day,
+            until: chrono::Utc::now(),
+            seed: u64::from(lane),
+        })
+        .unwrap();
+        day += sales.len();
+        first.import_sales(&sales).unwrap();
+    }
+    first.maintenance().unwrap();
+    let docs = first.document_names().unwrap().len();
+    let lines: i64 = first
+        .connection()
+        .query_row("SELECT count(*) FROM transaction_details", [], |r| r.get(0))
+        .unwrap();
+    println!(
+        "store on lane 1: {} products, {} customers, {} sales ({} lines) of today from 4 lanes, {} documents; built in {:.1?}",
+        a.products,
+        a.customers,
+        day,
+        lines,
+        docs,
+        t.elapsed()
+    );
+    let k1 = SecretKey::generate();
+    let k2 = SecretKey::generate();
+    let mut c1 = LanConfig::new(k1.clone(), "127.0.0.1:0".parse().unwrap());
+    c1.members = BTreeSet::from([k2.public()]);
+    let (lane1, _log1) = start(first, c1).await.unwrap();
+    let expected = lane1.run(|t| t.document_manifest().unwrap()).await.unwrap();
+
+    let mut newcomer = Till::open(dir.path().join("lane5.db"), options()).unwrap();
+    newcomer
+        .set_up(cfg.clone(), LaneNo::new(5).unwrap(), manager())
+        .unwrap();
+    let mut c2 = LanConfig::new(k2, "127.0.0.1:0".parse().unwrap());
+    c2.peers = vec![lane1.addr.clone()];
+    let started = Instant::now();
+    let (lane5, _log5) = start(newcomer, c2).await.unwrap();
+    loop {
+        let (manifest, counts) = lane5
+            .run(|t| {
+                let c = t.connection();
+                let n = |sql: &'static str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+                (
+                    t.document_manifest().unwrap(),
+                    (
+                        n("SELECT count(*) FROM products"),
+                        n("SELECT count(*) FROM customers"),
+                        n("SELECT count(*) FROM transactions"),
+                    ),
+                )
+            })
+            .await
+            .unwrap();
+        let have_all = counts == (a.products as i64, a.customers as i64, day as i64)
+            && expected.iter().all(|d| manifest.contains(d));
+        if have_all {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no bootstrap after 10 minutes: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    println!(
+        "bootstrap of an empty lane: every document, product, customer and sale in {:.2?} ({} UDP bytes sent by lane 1)",
+        took,
+        lane1.udp_bytes_sent()
+    );
+    lane5.shutdown().await;
+    lane1.shutdown().await;
 }

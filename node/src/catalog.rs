@@ -1,7 +1,7 @@
 //! The catalog: products in sharded documents (`catalog/NN`, one field per key) projected into
 //! the `products` table for microsecond lookups by barcode and SKU and trigram name search.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use automerge::AutoCommit;
@@ -183,9 +183,15 @@ pub(crate) fn project_product(conn: &Connection, p: &Product) -> Result<()> {
 }
 
 /// Re-projects every product of a catalog shard (after a merge of remote changes).
-pub(crate) fn reproject_shard(conn: &Connection, doc: &AutoCommit) -> Result<usize> {
+/// Projects the records under `keys` (what a merge wrote), or all of them when `None`.
+pub(crate) fn reproject_shard(
+    conn: &Connection,
+    doc: &AutoCommit,
+    keys: Option<&BTreeSet<String>>,
+) -> Result<usize> {
+    let records = keys.map_or_else(|| docs::record_keys(doc), docs::records_of);
     let mut n = 0;
-    for sku in docs::record_keys(doc) {
+    for sku in records {
         if let Some(p) = product_from_fields(&sku, &docs::get_fields(doc, &sku)) {
             project_product(conn, &p)?;
             n += 1;

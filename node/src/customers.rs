@@ -2,7 +2,7 @@
 //! ledger of entries with their own ids: points = Σ entries (I4), kept in
 //! `customers.loyalty_points` incrementally.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::AutoCommit;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -132,9 +132,15 @@ pub(crate) fn project_customer(conn: &Connection, c: &Customer) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn reproject_shard(conn: &Connection, doc: &AutoCommit) -> Result<usize> {
+/// Projects the records under `keys` (what a merge wrote), or all of them when `None`.
+pub(crate) fn reproject_shard(
+    conn: &Connection,
+    doc: &AutoCommit,
+    keys: Option<&BTreeSet<String>>,
+) -> Result<usize> {
+    let records = keys.map_or_else(|| docs::record_keys(doc), docs::records_of);
     let mut n = 0;
-    for id in docs::record_keys(doc) {
+    for id in records {
         if let Some(c) = customer_from_fields(&id, &docs::get_fields(doc, &id)) {
             project_customer(conn, &c)?;
             n += 1;

@@ -45,6 +45,8 @@ pub enum DocId {
     Customers(u32),
     /// The records one origin created on one UTC day.
     Ledger(NaiveDate, Origin),
+    /// The store's enrolled lanes (iroh node ids), for the LAN's admission checks.
+    Members,
 }
 
 /// Who creates the records of a ledger document: one lane (its sales, returns, receipts and
@@ -70,6 +72,7 @@ impl DocId {
         match self {
             DocId::Catalog(n) => format!("catalog/{n:02}"),
             DocId::Categories => "categories".to_string(),
+            DocId::Members => "members".to_string(),
             DocId::Customers(n) => format!("customers/{n:02}"),
             DocId::Ledger(d, Origin::Lane(n)) => format!("ledger/{}/{n:03}", d.format("%Y-%m-%d")),
             DocId::Ledger(d, Origin::Hq) => format!("ledger/{}/hq", d.format("%Y-%m-%d")),
@@ -77,8 +80,10 @@ impl DocId {
     }
 
     pub fn parse(s: &str) -> Option<DocId> {
-        if s == "categories" {
-            return Some(DocId::Categories);
+        match s {
+            "categories" => return Some(DocId::Categories),
+            "members" => return Some(DocId::Members),
+            _ => {}
         }
         let (kind, rest) = s.split_once('/')?;
         match kind {
@@ -398,6 +403,40 @@ fn strings_under(doc: &AutoCommit, prefix: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The root keys written by the changes a document gained since `before` (what a merge
+/// brought in), or `None` when `before` is empty and everything is new. Reading the new
+/// changes is proportional to what arrived, not to the document, so projecting a peer's sale
+/// into a day ledger of thousands stays as cheap as the first.
+pub fn keys_changed_since(
+    doc: &mut AutoCommit,
+    before: &[automerge::ChangeHash],
+) -> Option<BTreeSet<String>> {
+    if before.is_empty() {
+        return None;
+    }
+    let mut keys = BTreeSet::new();
+    for change in doc.get_changes(before) {
+        for op in change.decode().operations {
+            if let (automerge::legacy::ObjectId::Root, automerge::legacy::Key::Map(k)) =
+                (&op.obj, &op.key)
+            {
+                keys.insert(k.to_string());
+            }
+        }
+    }
+    Some(keys)
+}
+
+/// The distinct record names (the part before the first separator) of some keys.
+pub fn records_of(keys: &BTreeSet<String>) -> Vec<String> {
+    let mut out: Vec<String> = keys
+        .iter()
+        .map(|k| k.split(SEP).next().unwrap_or("").to_string())
+        .collect();
+    out.dedup();
+    out
+}
+
 /// The distinct record keys (the part before the first separator) in a document.
 pub fn record_keys(doc: &AutoCommit) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
@@ -473,6 +512,7 @@ mod tests {
                 Origin::Lane(7),
             ),
             DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), Origin::Hq),
+            DocId::Members,
         ] {
             assert_eq!(DocId::parse(&id.name()), Some(id));
         }

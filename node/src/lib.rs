@@ -17,6 +17,8 @@ pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod lan;
+pub mod live;
+pub mod members;
 pub mod memnet;
 pub mod outbox;
 pub mod returns;

@@ -3,6 +3,8 @@
 //! document change. Once `pay` returns, the sale is durable (I2). Also: receipts, and merging
 //! document changes from other lanes into the projections.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
 use kasir_schema::checkout::compute_totals;
@@ -514,10 +516,26 @@ impl Till {
     pub fn merge_remote(&mut self, doc_name: &str, changes: &[u8]) -> Result<MergeOutcome> {
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
-        self.write(|tx, docs| {
-            let changed = docs.merge_remote(tx, id, changes)?;
-            reproject(tx, docs, id, changed)
+        self.as_merge_of(id, |till| {
+            till.write(|tx, docs| {
+                let before = docs.get(tx, id)?.get_heads();
+                let changed = docs.merge_remote(tx, id, changes)?;
+                reproject(tx, docs, id, changed, &before)
+            })
         })
+    }
+
+    /// Runs a merge into `id`, attributing its live events to the lane (or HQ) whose ledger it
+    /// is.
+    fn as_merge_of<T>(&mut self, id: DocId, f: impl FnOnce(&mut Till) -> T) -> T {
+        if let (Some(live), DocId::Ledger(_, origin)) = (&mut self.live, id) {
+            live.origin = Some(origin);
+        }
+        let out = f(self);
+        if let Some(live) = &mut self.live {
+            live.origin = None;
+        }
+        out
     }
 
     /// Applies one Automerge sync message from a peer to a document, stores it and brings the
@@ -534,15 +552,20 @@ impl Till {
         let message = automerge::sync::Message::decode(message)
             .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
         let before = state.clone();
-        let result = self.write(|tx, docs| {
-            let changed = docs.edit(tx, id, |doc| {
-                let heads = doc.get_heads();
-                doc.sync()
-                    .receive_sync_message(state, message)
-                    .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
-                Ok(doc.get_heads() != heads)
-            })?;
-            reproject(tx, docs, id, changed)
+        let result = self.as_merge_of(id, |till| {
+            till.write_replica(|tx, docs| {
+                let before = docs.get(tx, id)?.get_heads();
+                let changed = docs.edit(tx, id, |doc| {
+                    let heads = doc.get_heads();
+                    doc.sync()
+                        .receive_sync_message(state, message)
+                        .map_err(|e| {
+                            NodeError::Invalid(format!("sync message for {doc_name}: {e}"))
+                        })?;
+                    Ok(doc.get_heads() != heads)
+                })?;
+                reproject(tx, docs, id, changed, &before)
+            })
         });
         if result.is_err() {
             *state = before;
@@ -584,12 +607,15 @@ impl Till {
     }
 }
 
-/// Brings the projections up to date after a document changed through a merge.
+/// Brings the projections up to date after a document changed through a merge: only the
+/// records the new changes wrote (`before` are the heads the document had), or all of them
+/// when the document is new to this lane.
 fn reproject(
     tx: &Connection,
     docs: &mut DocStore,
     id: DocId,
     changed: bool,
+    before: &[automerge::ChangeHash],
 ) -> Result<MergeOutcome> {
     let mut out = MergeOutcome {
         changed,
@@ -599,38 +625,60 @@ fn reproject(
         return Ok(out);
     }
     let doc = docs.get(tx, id)?;
+    let keys = docs::keys_changed_since(doc, before);
+    let keys = keys.as_ref();
     match id {
-        DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc)?,
+        DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc, keys)?,
         DocId::Categories => out.categories = crate::catalog::reproject_categories(tx, doc)?,
-        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc)?,
-        DocId::Ledger(..) => reproject_ledger(tx, doc, &mut out)?,
+        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc, keys)?,
+        DocId::Ledger(..) => reproject_ledger(tx, doc, keys, &mut out)?,
+        // Read straight from the document when the LAN needs it; nothing to project.
+        DocId::Members => {}
     }
     Ok(out)
 }
 
-/// Projects every record of a ledger document that this lane does not have yet.
+/// Projects the records of a ledger document that this lane does not have yet: those under
+/// `keys` (what a merge wrote), or every record when `keys` is `None`.
 fn reproject_ledger(
     conn: &Connection,
     doc: &automerge::AutoCommit,
+    keys: Option<&BTreeSet<String>>,
     out: &mut MergeOutcome,
 ) -> Result<()> {
     fn parse<T: serde::de::DeserializeOwned>(kind: &str, id: &str, json: &str) -> Result<T> {
         serde_json::from_str(json)
             .map_err(|e| NodeError::Invalid(format!("{kind} record {id}: {e}")))
     }
-    for (id, json) in docs::records(doc, "s") {
+    let of_kind = |kind: &str| -> Vec<(String, String)> {
+        match keys {
+            None => docs::records(doc, kind),
+            Some(keys) => keys
+                .iter()
+                .filter_map(|k| {
+                    let (k_kind, id) = k.split_once(docs::SEP)?;
+                    if k_kind != kind {
+                        return None;
+                    }
+                    Some((id.to_string(), docs::get_str(doc, k)?))
+                })
+                .collect(),
+        }
+    };
+    // Sales before movements and returns, which may refer to them.
+    for (id, json) in of_kind("s") {
         let sale: Sale = parse("sale", &id, &json)?;
         if record_sale(conn, &sale, &json)? {
             out.new_sales += 1;
         }
     }
-    for (id, json) in docs::records(doc, "m") {
+    for (id, json) in of_kind("m") {
         let m: StockMovement = parse("movement", &id, &json)?;
         if record_movement(conn, &m)? {
             out.new_movements += 1;
         }
     }
-    for (id, json) in docs::records(doc, "r") {
+    for (id, json) in of_kind("r") {
         let r: ReturnRecord = parse("return", &id, &json)?;
         if returns::record_return(conn, &r, &json)? {
             out.new_returns += 1;

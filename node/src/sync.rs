@@ -240,6 +240,10 @@ struct DocSync {
     state: State,
     /// When the last exchange for this document happened; `None` when converged.
     pending_since: Option<Duration>,
+    /// We sent a sync message the peer has not answered yet. Local changes made meanwhile wait
+    /// for the answer and then travel together in one message, so a busy lane sends one
+    /// message per round trip, not one per sale, and the peer applies them in one transaction.
+    awaiting: bool,
 }
 
 #[derive(Debug, Default)]
@@ -282,6 +286,56 @@ impl SyncEngine {
                 .map(|(n, _)| n.clone())
                 .collect()
         })
+    }
+
+    /// How long the oldest unconverged document with `peer` has waited (the per-peer lag of
+    /// the live view); `None` when everything is converged.
+    pub fn behind_for(&self, peer: &PeerId, now: Duration) -> Option<Duration> {
+        self.peers
+            .get(peer)?
+            .docs
+            .values()
+            .filter_map(|d| d.pending_since)
+            .min()
+            .map(|t| now.saturating_sub(t))
+    }
+
+    /// A peer announced (over gossip) the heads digests of some documents. Those that differ
+    /// from ours and are not already being exchanged with that peer start an exchange: a hint
+    /// that costs nothing when the direct connection already carried everything.
+    pub fn announced<D: DocAccess>(
+        &mut self,
+        peer: &PeerId,
+        docs: &[(String, [u8; 32])],
+        store: &mut D,
+        now: Duration,
+    ) -> Vec<Output> {
+        let mut out = Vec::new();
+        let Some(p) = self.peers.get(peer) else {
+            return out;
+        };
+        let idle: Vec<&(String, [u8; 32])> = docs
+            .iter()
+            .filter(|(d, _)| p.docs.get(d).is_none_or(|s| s.pending_since.is_none()))
+            .collect();
+        for (doc, digest) in idle {
+            match store.heads(doc) {
+                Ok(h) if digest_of(&h) == *digest => {}
+                Ok(_) => {
+                    if !self.exchange(peer, doc, store, now, &mut out) {
+                        // Our state thinks the peer is up to date; it is not: start over.
+                        if let Some(d) = self.peers.get_mut(peer).and_then(|p| p.docs.get_mut(doc))
+                        {
+                            d.state = State::new();
+                            d.awaiting = false;
+                        }
+                        self.exchange(peer, doc, store, now, &mut out);
+                    }
+                }
+                Err(e) => out.push(reject(peer, format!("{doc}: {e}"))),
+            }
+        }
+        out
     }
 
     pub fn connected<D: DocAccess>(
@@ -353,6 +407,9 @@ impl SyncEngine {
                 }
             }
             WireMessage::Ack { doc, digest } => {
+                if let Some(d) = self.peers.get_mut(from).and_then(|p| p.docs.get_mut(&doc)) {
+                    d.awaiting = false;
+                }
                 let mine = match store.heads(&doc) {
                     Ok(h) => digest_of(&h),
                     Err(e) => {
@@ -386,6 +443,7 @@ impl SyncEngine {
                     return out;
                 };
                 let entry = peer.docs.entry(doc.clone()).or_default();
+                entry.awaiting = false;
                 match store.receive(&doc, &mut entry.state, &data) {
                     Ok(changed) => {
                         entry.pending_since = Some(now);
@@ -419,7 +477,8 @@ impl SyncEngine {
         out
     }
 
-    /// Local documents changed: offer them to every peer.
+    /// Local documents changed: offer them to every peer. A document with a message still
+    /// unanswered by a peer is only marked pending there; the answer carries the exchange on.
     pub fn local_change<D: DocAccess>(
         &mut self,
         docs: &[String],
@@ -430,7 +489,19 @@ impl SyncEngine {
         let peers: Vec<PeerId> = self.peers.keys().cloned().collect();
         for peer in &peers {
             for doc in docs {
-                self.exchange(peer, doc, store, now, &mut out);
+                let awaiting = self
+                    .peers
+                    .get_mut(peer)
+                    .map(|p| p.docs.entry(doc.clone()).or_default())
+                    .is_some_and(|d| {
+                        if d.awaiting {
+                            d.pending_since.get_or_insert(now);
+                        }
+                        d.awaiting
+                    });
+                if !awaiting {
+                    self.exchange(peer, doc, store, now, &mut out);
+                }
             }
         }
         out
@@ -455,6 +526,7 @@ impl SyncEngine {
         for (peer, doc) in stalled {
             if let Some(d) = self.peers.get_mut(&peer).and_then(|p| p.docs.get_mut(&doc)) {
                 d.state = State::new();
+                d.awaiting = false;
             }
             self.exchange(&peer, &doc, store, now, &mut out);
         }
@@ -489,6 +561,7 @@ impl SyncEngine {
         match store.generate(doc, &mut entry.state) {
             Ok(Some(data)) => {
                 entry.pending_since = Some(now);
+                entry.awaiting = true;
                 out.push(Output::Send {
                     to: peer.clone(),
                     message: WireMessage::Sync {
@@ -507,7 +580,8 @@ impl SyncEngine {
     }
 }
 
-fn digest_of(heads: &[ChangeHash]) -> [u8; 32] {
+/// The digest a manifest, an Ack or an announcement carries for these heads.
+pub fn digest_of(heads: &[ChangeHash]) -> [u8; 32] {
     let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
     sorted.sort();
     let bytes: Vec<u8> = sorted.iter().flat_map(|h| h.0).collect();

@@ -1,23 +1,54 @@
-//! Real iroh on loopback: three lanes sell concurrently and converge (I1, I3); a node that is
-//! not enrolled in the store is refused.
+//! Real iroh on loopback (issue #4): 3 and 8 lanes selling at once converge (I1, I3); a lane
+//! stopped while both sides sell, then restarted from disk, catches up and the oversold units
+//! are counted and flagged; a till enrolls with a one-time ticket, bootstraps the whole store
+//! from an empty disk, and is refused everywhere once removed; strangers are refused.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use iroh::SecretKey;
-use kasir_node::lan::{LanConfig, Lane, LaneLog, start};
+use iroh::{EndpointAddr, SecretKey};
+use kasir_node::lan::{LanConfig, Lane, LaneEvent, PeerStatus, enroll, start};
+use kasir_node::live::LiveEvent;
+use kasir_node::members::Ticket;
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
+use kasir_node::schema::txn_number::LaneNo;
 use kasir_node::{Till, demo};
 use tokio::sync::mpsc::UnboundedReceiver;
+
+const LOOPBACK: &str = "127.0.0.1:0";
 
 fn lane_till(dir: &std::path::Path, lane: u32) -> Till {
     let mut till = common::bare_lane(dir, lane);
     till.login("maya", "9999").unwrap();
     till.open_shift(Decimal::from(100_000)).unwrap();
     till
+}
+
+/// Lane 1 of a store: 100 products, 50 of each in stock.
+fn first_lane(dir: &std::path::Path) -> Till {
+    let mut till = lane_till(dir, 1);
+    let products = demo::products(100, 8);
+    till.import_products(&products).unwrap();
+    for p in &products {
+        till.receive_stock(&p.sku, Decimal::from(50), None, None)
+            .unwrap();
+    }
+    till
+}
+
+fn config(
+    key: &SecretKey,
+    members: &BTreeSet<iroh::EndpointId>,
+    peers: Vec<EndpointAddr>,
+) -> LanConfig {
+    let mut c = LanConfig::new(key.clone(), LOOPBACK.parse().unwrap());
+    c.members = members.clone();
+    c.peers = peers;
+    c.status_every = Duration::from_millis(200);
+    c
 }
 
 async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -28,7 +59,9 @@ async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> b
     }
 }
 
-async fn facts(lane: &Lane) -> (Vec<(String, [u8; 32])>, Vec<(String, i64)>, i64) {
+type Facts = (Vec<(String, [u8; 32])>, Vec<(String, i64)>, i64);
+
+async fn facts(lane: &Lane) -> Facts {
     lane.run(|t| {
         let manifest = t.document_manifest().unwrap();
         let stock = t
@@ -49,55 +82,58 @@ async fn facts(lane: &Lane) -> (Vec<(String, [u8; 32])>, Vec<(String, i64)>, i64
     .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys: Vec<SecretKey> = (0..3).map(|_| SecretKey::generate()).collect();
-    let members: BTreeSet<_> = keys.iter().map(|k| k.public()).collect();
-    let mut lanes = Vec::new();
-    let mut logs: Vec<UnboundedReceiver<LaneLog>> = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let mut till = lane_till(dir.path(), u32::try_from(i).unwrap() + 1);
-        if i == 0 {
-            let products = demo::products(100, 8);
-            till.import_products(&products).unwrap();
-            for p in &products {
-                till.receive_stock(&p.sku, Decimal::from(50), None, None)
-                    .unwrap();
-            }
+/// Waits until every lane holds the same documents, stock and `sales` sales.
+async fn converged(lanes: &[Lane], sales: i64, limit: Duration) {
+    wait_for("convergence", limit, async || {
+        let f0 = facts(&lanes[0]).await;
+        let mut same = f0.2 == sales;
+        for l in &lanes[1..] {
+            same &= facts(l).await == f0;
         }
-        let (lane, log) = start(
-            till,
-            LanConfig {
-                secret_key: key.clone(),
-                bind: "127.0.0.1:0".parse().unwrap(),
-                members: members.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        lanes.push(lane);
-        logs.push(log);
+        same
+    })
+    .await;
+    for l in lanes {
+        assert!(
+            l.run(|t| t.stock_discrepancies().unwrap())
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
-    for a in &lanes {
-        for b in &lanes {
-            if a.id != b.id {
-                a.dial(b.addr.clone()).await.unwrap();
-            }
-        }
-    }
-    // The catalog reaches lanes 2 and 3.
+}
+
+async fn sell(lane: &Lane, sku: String) {
+    lane.run(move |t| {
+        let qty = if t.product(&sku).unwrap().unwrap().unit
+            == kasir_node::schema::domain::SaleUnit::Kilogram
+        {
+            Decimal::new(250, 3)
+        } else {
+            Decimal::ONE
+        };
+        t.add_sku(&sku, qty).unwrap();
+        t.pay(&[Tender::cash(Decimal::from(10_000_000))]).unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Every lane sells `each` sales at once, once the catalog and stock have reached them all.
+async fn everyone_sells(lanes: &[Lane], each: usize) {
     wait_for(
         "the catalog on every lane",
         Duration::from_secs(60),
         async || {
             let mut ok = true;
-            for l in &lanes {
+            for l in lanes {
                 ok &= l
                     .run(|t| {
-                        t.product("P000007")
-                            .unwrap()
-                            .is_some_and(|p| p.stock == Decimal::from(50))
+                        (0..100).all(|k| {
+                            t.product(&format!("P{k:06}"))
+                                .unwrap()
+                                .is_some_and(|p| p.stock == Decimal::from(50))
+                        })
                     })
                     .await
                     .unwrap();
@@ -106,100 +142,332 @@ async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
         },
     )
     .await;
-
-    // Everyone sells at once.
     let mut tasks = Vec::new();
     for (i, lane) in lanes.iter().enumerate() {
         let lane = lane.clone();
         tasks.push(tokio::spawn(async move {
-            for k in 0..10usize {
-                let sku = format!("P{:06}", (i * 7 + k) % 30);
-                lane.run(move |t| {
-                    let qty = if t.product(&sku).unwrap().unwrap().unit
-                        == kasir_node::schema::domain::SaleUnit::Kilogram
-                    {
-                        Decimal::new(250, 3)
-                    } else {
-                        Decimal::ONE
-                    };
-                    t.add_sku(&sku, qty).unwrap();
-                    t.pay(&[Tender::cash(Decimal::from(10_000_000))]).unwrap();
-                })
-                .await
-                .unwrap();
+            for k in 0..each {
+                sell(&lane, format!("P{:06}", (i * 7 + k) % 30)).await;
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    wait_for("convergence", Duration::from_secs(60), async || {
-        let f0 = facts(&lanes[0]).await;
-        let mut same = f0.2 == 30;
-        for l in &lanes[1..] {
-            same &= facts(l).await == f0;
-        }
-        same
+}
+
+fn drain(log: &mut UnboundedReceiver<LaneEvent>, into: &mut Vec<LaneEvent>) {
+    while let Ok(e) = log.try_recv() {
+        into.push(e);
+    }
+}
+
+/// Starts `n` lanes of one store (lane 1 with the catalog), all static members of each other;
+/// lane `i` is given the addresses `peers(started lanes)` returns.
+async fn start_store(
+    dir: &std::path::Path,
+    n: usize,
+    peers: impl Fn(&[Lane]) -> Vec<EndpointAddr>,
+) -> (Vec<Lane>, Vec<UnboundedReceiver<LaneEvent>>, Vec<SecretKey>) {
+    let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
+    let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
+    let mut lanes: Vec<Lane> = Vec::new();
+    let mut logs = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let till = if i == 0 {
+            first_lane(dir)
+        } else {
+            lane_till(dir, u32::try_from(i).unwrap() + 1)
+        };
+        let (lane, log) = start(till, config(key, &members, peers(&lanes)))
+            .await
+            .unwrap();
+        lanes.push(lane);
+        logs.push(log);
+    }
+    (lanes, logs, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each lane is given the lanes started before it (a static peer list).
+    let (lanes, mut logs, keys) = start_store(dir.path(), 3, |started| {
+        started.iter().map(|l| l.addr.clone()).collect()
     })
     .await;
-    for l in &lanes {
-        assert!(
-            l.run(|t| t.stock_discrepancies().unwrap())
-                .await
-                .unwrap()
-                .is_empty()
-        );
-    }
+    let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
+    everyone_sells(&lanes, 10).await;
+    converged(&lanes, 30, Duration::from_secs(60)).await;
 
-    // A stranger (not enrolled) dials the members; those it reaches refuse it.
-    let stranger_key = loop {
-        let k = SecretKey::generate();
-        if members.iter().any(|m| *m > k.public()) {
-            break k;
-        }
-    };
+    // The live view of lane 1 saw lane 2's sales arrive and stock move because of them.
+    let mut events = Vec::new();
+    drain(&mut logs[0], &mut events);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LaneEvent::Live(LiveEvent::Sale { lane: 2, .. })))
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        LaneEvent::Live(LiveEvent::StockChanged {
+            from: kasir_node::docs::Origin::Lane(3),
+            ..
+        })
+    )));
+    // Per-peer status: both peers connected, known by lane number, nothing behind.
+    wait_for("peer status", Duration::from_secs(10), async || {
+        drain(&mut logs[0], &mut events);
+        events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                LaneEvent::Peers(p) => Some(p.clone()),
+                _ => None,
+            })
+            .is_some_and(|p: Vec<PeerStatus>| {
+                p.len() == 2
+                    && p.iter()
+                        .all(|s| s.connected && s.pending_docs == 0 && s.bytes_sent > 0)
+                    && p.iter().filter_map(|s| s.lane).collect::<BTreeSet<_>>()
+                        == BTreeSet::from([2, 3])
+            })
+    })
+    .await;
+
+    // A stranger (not enrolled) dials the members; they refuse it and it learns nothing.
+    let stranger_key = SecretKey::generate();
     let stranger_till = lane_till(dir.path(), 9);
+    let mut everyone = members.clone();
+    everyone.insert(stranger_key.public());
     let (stranger, _stranger_log) = start(
         stranger_till,
-        LanConfig {
-            secret_key: stranger_key,
-            bind: "127.0.0.1:0".parse().unwrap(),
-            members: members.clone(),
-        },
+        config(
+            &stranger_key,
+            &everyone,
+            lanes.iter().map(|l| l.addr.clone()).collect(),
+        ),
     )
     .await
     .unwrap();
-    for l in &lanes {
-        stranger.dial(l.addr.clone()).await.unwrap();
-    }
-    let start_wait = Instant::now();
     let mut refused = 0;
-    while refused == 0 && start_wait.elapsed() < Duration::from_secs(20) {
-        for log in &mut logs {
-            while let Ok(entry) = log.try_recv() {
-                refused += entry
-                    .refused
-                    .iter()
-                    .filter(|r| r.contains("incoming from"))
-                    .count();
+    wait_for(
+        "the members refusing the stranger",
+        Duration::from_secs(20),
+        async || {
+            for log in &mut logs {
+                while let Ok(e) = log.try_recv() {
+                    if matches!(&e, LaneEvent::Refused(r) if r.contains("non-member")) {
+                        refused += 1;
+                    }
+                }
             }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            refused >= 3
+        },
+    )
+    .await;
+    assert_eq!(facts(&stranger).await.2, 0);
+    stranger.shutdown().await;
+    for l in &lanes {
+        l.shutdown().await;
     }
-    assert!(refused > 0, "no member refused the stranger");
-    // And it learned nothing.
-    let stranger_sales = stranger
-        .run(|t| {
-            t.connection()
-                .query_row("SELECT count(*) FROM transactions", [], |r| {
-                    r.get::<_, i64>(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_lanes_find_each_other_through_announcements_and_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only lane 1's address is configured; the others are learned from announcements.
+    let (lanes, mut logs, _) = start_store(dir.path(), 8, |started| {
+        started
+            .first()
+            .map(|l| vec![l.addr.clone()])
+            .unwrap_or_default()
+    })
+    .await;
+    everyone_sells(&lanes, 5).await;
+    converged(&lanes, 40, Duration::from_secs(120)).await;
+    // Every lane ends up connected to all seven others directly.
+    let mut events: Vec<Vec<LaneEvent>> = vec![Vec::new(); 8];
+    wait_for("a full mesh", Duration::from_secs(30), async || {
+        let mut full = true;
+        for (log, ev) in logs.iter_mut().zip(events.iter_mut()) {
+            drain(log, ev);
+            full &= ev
+                .iter()
+                .rev()
+                .find_map(|e| match e {
+                    LaneEvent::Peers(p) => Some(p.iter().filter(|s| s.connected).count()),
+                    _ => None,
                 })
-                .unwrap()
-        })
+                .is_some_and(|n| n == 7);
+        }
+        full
+    })
+    .await;
+    for l in &lanes {
+        l.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_lane_sells_alone_restarts_from_disk_and_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut lanes, _logs, keys) = start_store(dir.path(), 3, |started| {
+        started.iter().map(|l| l.addr.clone()).collect()
+    })
+    .await;
+    let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
+    everyone_sells(&lanes, 3).await;
+    converged(&lanes, 9, Duration::from_secs(60)).await;
+
+    // Lane 3 goes off the network (its endpoint stops; its disk stays).
+    let lane3 = lanes.pop().unwrap();
+    lane3.shutdown().await;
+    // Both sides sell P000040 (50 in stock): 30 on lane 1 while lane 3 is away, 30 on lane 3
+    // offline. Together they oversell by 10, which nobody can see yet.
+    for _ in 0..30 {
+        sell(&lanes[0], "P000040".into()).await;
+    }
+    let mut offline = common::reopen_lane(dir.path(), 3);
+    offline.login("maya", "9999").unwrap();
+    for _ in 0..30 {
+        offline.add_sku("P000040", Decimal::ONE).unwrap();
+        offline
+            .pay(&[Tender::cash(Decimal::from(10_000_000))])
+            .unwrap();
+    }
+    assert_eq!(
+        offline.product("P000040").unwrap().unwrap().stock,
+        Decimal::from(20)
+    );
+    drop(offline);
+
+    // Lane 3 restarts from disk and rejoins while lane 2 keeps selling.
+    let seller = lanes[1].clone();
+    let selling = tokio::spawn(async move {
+        for k in 0..20 {
+            sell(&seller, format!("P{:06}", k % 30)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let mut restarted = common::reopen_lane(dir.path(), 3);
+    restarted.login("maya", "9999").unwrap();
+    let peers = lanes.iter().map(|l| l.addr.clone()).collect();
+    let (lane3, _log) = start(restarted, config(&keys[2], &members, peers))
         .await
         .unwrap();
-    assert_eq!(stranger_sales, 0);
-    stranger.shutdown().await;
+    lanes.push(lane3);
+    selling.await.unwrap();
+    converged(&lanes, 9 + 30 + 30 + 20, Duration::from_secs(60)).await;
+    for l in &lanes {
+        let (stock, flagged) = l
+            .run(|t| {
+                (
+                    t.product("P000040").unwrap().unwrap().stock,
+                    t.oversold_products()
+                        .unwrap()
+                        .iter()
+                        .any(|o| o.sku == "P000040"),
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            stock,
+            Decimal::from(-10),
+            "60 sold of 50: counted, not lost"
+        );
+        assert!(flagged, "the oversold product is flagged");
+    }
+    for l in &lanes {
+        l.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_till_enrolls_with_a_ticket_bootstraps_and_is_refused_once_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let k1 = SecretKey::generate();
+    let k2 = SecretKey::generate();
+    // Lane 2 is a static member of lane 1; lane 4 will come with a ticket only.
+    let (lane1, mut log1) = start(
+        first_lane(dir.path()),
+        config(&k1, &BTreeSet::from([k2.public()]), vec![]),
+    )
+    .await
+    .unwrap();
+    let (lane2, _log2) = start(
+        lane_till(dir.path(), 2),
+        config(&k2, &BTreeSet::new(), vec![lane1.addr.clone()]),
+    )
+    .await
+    .unwrap();
+    everyone_sells(&[lane1.clone(), lane2.clone()], 5).await;
+
+    let (issuer, addrs) = (lane1.id.to_string(), lane1.listen_addrs());
+    let ticket: Ticket = lane1
+        .run(move |t| {
+            t.issue_enrollment_ticket(
+                LaneNo::new(4).unwrap(),
+                Duration::from_secs(900),
+                &issuer,
+                &addrs,
+            )
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let ticket: Ticket = ticket.to_string().parse().unwrap();
+    assert_eq!(ticket.lane.get(), 4);
+
+    // A till with an empty disk: a wrong secret is refused, the real one admits it once.
+    let k4 = SecretKey::generate();
+    let mut forged = ticket.clone();
+    forged.secret[0] ^= 1;
+    let e = enroll(&k4, &forged).await.unwrap_err().to_string();
+    assert!(e.contains("unknown ticket"), "{e}");
+    assert_eq!(enroll(&k4, &ticket).await.unwrap(), 4);
+    let e = enroll(&SecretKey::generate(), &ticket)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("already used"), "{e}");
+
+    let till4 = lane_till(dir.path(), u32::from(ticket.lane.get()));
+    let (lane4, _log4) = start(
+        till4,
+        config(&k4, &BTreeSet::new(), vec![lane1.addr.clone()]),
+    )
+    .await
+    .unwrap();
+    let lanes = [lane1.clone(), lane2.clone(), lane4.clone()];
+    // It receives the catalog, the stock and every sale, and lane 2 (which never heard of it)
+    // admits it through the replicated members document.
+    converged(&lanes, 10, Duration::from_secs(60)).await;
+    sell(&lane4, "P000001".into()).await;
+    converged(&lanes, 11, Duration::from_secs(60)).await;
+
+    // The manager removes lane 4: every lane closes it out; its new sales reach nobody.
+    let node4 = lane4.id.to_string();
+    lane1
+        .run(move |t| t.remove_member(&node4))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut events = Vec::new();
+    wait_for("lane 4 closed out", Duration::from_secs(20), async || {
+        drain(&mut log1, &mut events);
+        events
+            .iter()
+            .any(|e| matches!(e, LaneEvent::Refused(r) if r.contains("removed from the store")))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sell(&lane4, "P000002".into()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(facts(&lane1).await.2, 11);
+    assert_eq!(facts(&lane2).await.2, 11);
+    assert_eq!(facts(&lane4).await.2, 12);
     for l in &lanes {
         l.shutdown().await;
     }

@@ -249,6 +249,17 @@ impl Cluster {
                 "lane {}: stock ≠ Σ movements",
                 i + 1
             );
+            let synchronous: i64 = l
+                .till
+                .connection()
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                synchronous,
+                2,
+                "lane {}: merges left the connection without FULL durability",
+                i + 1
+            );
         }
     }
 }
@@ -407,6 +418,7 @@ fn garbage_from_a_member_is_refused_and_changes_nothing() {
     }
     assert!(refused > 9_000, "only {refused} of 10000 refused");
     assert_eq!(c.lanes[1].till.document_manifest().unwrap(), before);
+    c.assert_converged();
 }
 
 #[test]
@@ -477,4 +489,62 @@ impl Cluster {
             engine: SyncEngine::new(),
         });
     }
+}
+
+#[test]
+fn the_live_view_reports_committed_stock_and_sales_with_the_lane_they_came_from() {
+    use kasir_node::docs::Origin;
+    use kasir_node::live::LiveEvent;
+    let mut c = Cluster::new(2, 5, LinkConfig::lan());
+    c.connect_all();
+    c.settle(Duration::from_secs(60));
+    c.lanes[1].till.watch_live().unwrap();
+    // Lane 1 sells two P000003; lane 2 sees the sale arrive and the stock fall, from lane 1.
+    {
+        let t = &mut c.lanes[0].till;
+        t.add_sku("P000003", Decimal::from(2)).unwrap();
+        t.pay(&[Tender::cash(Decimal::from(1_000_000))]).unwrap();
+    }
+    c.offer_changes(0);
+    c.settle(Duration::from_secs(60));
+    let (events, dropped) = c.lanes[1].till.take_live_events();
+    assert_eq!(dropped, 0);
+    let stock_3 = c.lanes[1].till.product("P000003").unwrap().unwrap().stock;
+    assert_eq!(stock_3, Decimal::from(28));
+    assert!(
+        events.contains(&LiveEvent::StockChanged {
+            sku: "P000003".into(),
+            stock: Decimal::from(28),
+            from: Origin::Lane(1),
+        }),
+        "{events:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, LiveEvent::Sale { lane: 1, .. }))
+            .count(),
+        1,
+        "{events:?}"
+    );
+    // A sale on lane 2 itself is reported as from lane 2; a refused operation reports nothing.
+    {
+        let t = &mut c.lanes[1].till;
+        t.add_sku("P000004", Decimal::ONE).unwrap();
+        t.pay(&[Tender::cash(Decimal::from(1_000_000))]).unwrap();
+        assert!(t.pay(&[Tender::cash(Decimal::from(1))]).is_err());
+    }
+    let (events, _) = c.lanes[1].till.take_live_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(matches!(&events[0], LiveEvent::Sale { lane: 2, .. }));
+    assert_eq!(
+        events[1],
+        LiveEvent::StockChanged {
+            sku: "P000004".into(),
+            stock: Decimal::from(29),
+            from: Origin::Lane(2),
+        }
+    );
+    // Draining leaves nothing behind.
+    assert!(c.lanes[1].till.take_live_events().0.is_empty());
 }

@@ -39,6 +39,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "engine",
         sql: include_str!("../sql/till/0002_engine.sql"),
     },
+    Migration {
+        version: 3,
+        name: "lan",
+        sql: include_str!("../sql/till/0003_lan.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use iroh::{EndpointAddr, EndpointId};
-use kasir_node::lan::{LanConfig, load_or_create_key, start};
+use kasir_node::lan::{LanConfig, LaneEvent, enroll, load_or_create_key, start};
+use kasir_node::members::Ticket;
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::sync::SyncEvent;
 use kasir_node::{NewUser, Till, TillOptions, default_store_config, demo};
 use rand::{Rng, SeedableRng};
 
@@ -36,12 +38,28 @@ struct Args {
     /// Address to listen on for other lanes.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
-    /// A peer lane as NODE_ID@IP:PORT; repeat for each. Peers are also the enrolled members.
+    /// A peer lane as NODE_ID@IP:PORT; repeat for each. Static peers are admitted as members.
     #[arg(long = "peer")]
     peers: Vec<String>,
     /// Additional enrolled member (NODE_ID) that dials us; repeat for each.
     #[arg(long = "member")]
     members: Vec<String>,
+    /// Join a store with a one-time ticket printed by one of its lanes (`--issue-ticket`).
+    /// Only on first start; the store code and lane number come from the ticket.
+    #[arg(long)]
+    ticket: Option<String>,
+    /// Print a one-time ticket (valid 15 minutes) that enrolls a new till as lane LANE.
+    #[arg(long, value_name = "LANE")]
+    issue_ticket: Option<u32>,
+    /// Remove an enrolled lane (by node id) from the store; every lane refuses it from then on.
+    #[arg(long, value_name = "NODE_ID")]
+    remove_lane: Option<String>,
+    /// Find the store's other lanes on the LAN by mDNS (multicast on the local network).
+    #[arg(long)]
+    mdns: bool,
+    /// Print every live event (stock changes, sales from other lanes), not just peers.
+    #[arg(long)]
+    live: bool,
     /// Load a demo catalog of this many products at first set-up (0: none).
     #[arg(long, default_value_t = 0)]
     demo_products: usize,
@@ -77,21 +95,43 @@ async fn main() {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
-    let peers = args
+    let mut peers = args
         .peers
         .iter()
         .map(|p| parse_peer(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut members: BTreeSet<EndpointId> = peers.iter().map(|p| p.id).collect();
+    let mut members: BTreeSet<EndpointId> = BTreeSet::new();
     for m in &args.members {
         members.insert(m.parse().map_err(|e| format!("member {m:?}: {e}"))?);
     }
     let key = load_or_create_key(&args.data.join("lane.key"))?;
     let mut till = Till::open(args.data.join("lane.db"), TillOptions::default())?;
+    let (mut store, mut lane_no) = (args.store.clone(), args.lane);
+    if let Some(text) = &args.ticket {
+        if till.is_set_up() {
+            return Err(format!(
+                "{} already holds a lane of store {}; a ticket is for a new till's empty data directory",
+                args.data.display(),
+                till.store_code().unwrap_or_default()
+            )
+            .into());
+        }
+        let ticket: Ticket = text.parse()?;
+        println!(
+            "enrolling as lane {:03} of store {} ...",
+            ticket.lane.get(),
+            ticket.store
+        );
+        lane_no = u32::from(enroll(&key, &ticket).await?);
+        store.clone_from(&ticket.store);
+        for a in &ticket.addrs {
+            peers.push(EndpointAddr::new(ticket.issuer.parse()?).with_ip_addr(*a));
+        }
+    }
     if !till.is_set_up() {
         till.set_up(
-            default_store_config(&args.store, &format!("Toko {}", args.store))?,
-            LaneNo::new(args.lane)?,
+            default_store_config(&store, &format!("Toko {store}"))?,
+            LaneNo::new(lane_no)?,
             NewUser {
                 username: "manager".into(),
                 full_name: "Store manager".into(),
@@ -99,10 +139,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 pin: "9999".into(),
             },
         )?;
-        println!(
-            "set up lane {} of store {} (manager PIN 9999: change it)",
-            args.lane, args.store
-        );
+        println!("set up lane {lane_no} of store {store} (manager PIN 9999: change it)");
         if args.demo_products > 0 {
             till.import_products(&demo::products(args.demo_products, 1))?;
         }
@@ -111,15 +148,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if args.simulate_sales > 0.0 && till.current_shift()?.is_none() {
         till.open_shift(Decimal::from(500_000))?;
     }
-    let (lane, mut log) = start(
-        till,
-        LanConfig {
-            secret_key: key,
-            bind: args.listen,
-            members,
-        },
-    )
-    .await?;
+    let mut config = LanConfig::new(key, args.listen);
+    config.members = members;
+    config.peers = peers;
+    config.mdns = args.mdns;
+    let (lane, mut log) = start(till, config).await?;
     let listening: Vec<String> = lane.addr.ip_addrs().map(ToString::to_string).collect();
     println!("node id {}", lane.id);
     println!("listening on {}", listening.join(", "));
@@ -128,16 +161,63 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         lane.id,
         listening.first().map_or("?", String::as_str)
     );
-    for p in peers {
-        lane.dial(p).await?;
+    if let Some(new_lane) = args.issue_ticket {
+        let (issuer, addrs) = (lane.id.to_string(), lane.listen_addrs());
+        let new_lane_no = LaneNo::new(new_lane)?;
+        let ticket = lane
+            .run(move |t| {
+                t.issue_enrollment_ticket(
+                    new_lane_no,
+                    Duration::from_secs(15 * 60),
+                    &issuer,
+                    &addrs,
+                )
+            })
+            .await??;
+        println!(
+            "one-time ticket for lane {new_lane:03} (valid 15 minutes; start the new till with --ticket):"
+        );
+        println!("{ticket}");
     }
+    if let Some(node) = args.remove_lane.clone() {
+        lane.run(move |t| t.remove_member(&node)).await??;
+        println!(
+            "lane {} removed from the store",
+            args.remove_lane.unwrap_or_default()
+        );
+    }
+    let live = args.live;
     tokio::spawn(async move {
-        while let Some(entry) = log.recv().await {
-            for e in entry.events {
-                println!("{e:?}");
-            }
-            for r in entry.refused {
-                println!("refused: {r}");
+        let mut last_status = std::time::Instant::now();
+        while let Some(event) = log.recv().await {
+            match event {
+                LaneEvent::Live(e) if live => println!("{e:?}"),
+                LaneEvent::Live(_) => {}
+                LaneEvent::Peers(peers) => {
+                    if last_status.elapsed() >= Duration::from_secs(10) {
+                        last_status = std::time::Instant::now();
+                        for p in peers {
+                            println!(
+                                "peer {} lane {}: {}, {} documents behind{}, {} B sent, {} B received",
+                                &p.peer.0[..8.min(p.peer.0.len())],
+                                p.lane.map_or("?".into(), |l| format!("{l:03}")),
+                                if p.connected {
+                                    "connected"
+                                } else {
+                                    "not connected"
+                                },
+                                p.pending_docs,
+                                p.behind_for
+                                    .map(|d| format!(" (for {d:.1?})"))
+                                    .unwrap_or_default(),
+                                p.bytes_sent,
+                                p.bytes_received
+                            );
+                        }
+                    }
+                }
+                LaneEvent::Sync(SyncEvent::Changed { .. }) => {}
+                other => println!("{other:?}"),
             }
         }
     });

@@ -165,3 +165,15 @@ fn set_up_lane(dir: &Path, lane: u32, options: TillOptions) -> Till {
     .unwrap();
     till
 }
+
+/// Opens a lane set up earlier by [`bare_lane`] again (a restart from disk).
+pub fn reopen_lane(dir: &Path, lane: u32) -> Till {
+    Till::open(
+        dir.join(format!("lane{lane}.db")),
+        TillOptions {
+            auth: AuthParams::fast_for_tests(),
+            ..TillOptions::default()
+        },
+    )
+    .unwrap()
+}
