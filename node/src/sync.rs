@@ -33,8 +33,13 @@ pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 const MAX_NAME: usize = 64;
 /// Most documents in one manifest (a decade of days × lanes, and then some).
 const MAX_MANIFEST: usize = 200_000;
-/// A document not converged with a peer this long after the last exchange starts over.
+/// A document not converged with a peer this long after the last exchange starts over, once
+/// the peer has also been silent for [`PEER_QUIET`] (a peer busy applying a backlog, e.g. a new
+/// lane taking in the whole store, is not stalled: restarting would resend whole documents and
+/// bury it deeper) or, at the latest, after [`GIVE_UP_WAITING`].
 pub const RESYNC_AFTER: Duration = Duration::from_millis(1500);
+pub const PEER_QUIET: Duration = Duration::from_millis(500);
+pub const GIVE_UP_WAITING: Duration = Duration::from_secs(15);
 
 /// A peer lane: its iroh node id (hex) in production, any name in tests.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,6 +254,16 @@ struct DocSync {
 #[derive(Debug, Default)]
 struct PeerSync {
     docs: BTreeMap<String, DocSync>,
+    /// When the peer last sent anything.
+    last_heard: Duration,
+}
+
+impl PeerSync {
+    /// When a pending document is due to start over (see [`RESYNC_AFTER`]).
+    fn due(&self, pending_since: Duration) -> Duration {
+        (pending_since + RESYNC_AFTER)
+            .max((self.last_heard + PEER_QUIET).min(pending_since + GIVE_UP_WAITING))
+    }
 }
 
 /// The replication state machine of one lane. Time is whatever monotonic `now` the driver
@@ -342,9 +357,15 @@ impl SyncEngine {
         &mut self,
         peer: PeerId,
         store: &mut D,
-        _now: Duration,
+        now: Duration,
     ) -> Vec<Output> {
-        self.peers.insert(peer.clone(), PeerSync::default());
+        self.peers.insert(
+            peer.clone(),
+            PeerSync {
+                docs: BTreeMap::new(),
+                last_heard: now,
+            },
+        );
         let mut out = vec![Output::Event(SyncEvent::PeerUp(peer.clone()))];
         match store.manifest() {
             Ok(m) => out.push(Output::Send {
@@ -375,9 +396,10 @@ impl SyncEngine {
         now: Duration,
     ) -> Vec<Output> {
         let mut out = Vec::new();
-        if !self.peers.contains_key(from) {
+        let Some(peer) = self.peers.get_mut(from) else {
             return out;
-        }
+        };
+        peer.last_heard = now;
         let message = match WireMessage::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -516,10 +538,7 @@ impl SyncEngine {
             .flat_map(|(p, s)| {
                 s.docs
                     .iter()
-                    .filter(|(_, d)| {
-                        d.pending_since
-                            .is_some_and(|t| now.saturating_sub(t) >= RESYNC_AFTER)
-                    })
+                    .filter(|(_, d)| d.pending_since.is_some_and(|t| now >= s.due(t)))
                     .map(move |(doc, _)| (p.clone(), doc.clone()))
             })
             .collect();
@@ -537,10 +556,12 @@ impl SyncEngine {
     pub fn next_deadline(&self) -> Option<Duration> {
         self.peers
             .values()
-            .flat_map(|p| p.docs.values())
-            .filter_map(|d| d.pending_since)
+            .flat_map(|p| {
+                p.docs
+                    .values()
+                    .filter_map(|d| d.pending_since.map(|t| p.due(t)))
+            })
             .min()
-            .map(|t| t + RESYNC_AFTER)
     }
 
     /// Sends the next sync message for `doc` to `peer`, if there is one, and marks the document
