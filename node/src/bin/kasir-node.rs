@@ -240,7 +240,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         let skus = t.active_products(200).map_err(|e| e.to_string())?;
                         if skus.is_empty() {
                             return Err(
-                                "no products to sell: start one lane with --demo-products N".into(),
+                                "no products yet: waiting for the catalog from the other lanes (one lane must start with --demo-products N)".into(),
                             );
                         }
                         for k in 0..lines {
