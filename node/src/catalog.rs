@@ -182,18 +182,16 @@ pub(crate) fn project_product(conn: &Connection, p: &Product) -> Result<()> {
     crate::stock::recompute_stock(conn, &p.sku)
 }
 
-/// Re-projects every product of a catalog shard (after a merge of remote changes).
 /// Projects the records under `keys` (what a merge wrote), or all of them when `None`.
 pub(crate) fn reproject_shard(
     conn: &Connection,
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
 ) -> Result<usize> {
-    let records = keys.map_or_else(|| docs::record_keys(doc), docs::records_of);
     let mut n = 0;
-    for sku in records {
-        if let Some(p) = product_from_fields(&sku, &docs::get_fields(doc, &sku)) {
-            project_product(conn, &p)?;
+    for (sku, fields) in docs::records_with_fields(doc, keys) {
+        if let Some(x) = product_from_fields(&sku, &fields) {
+            project_product(conn, &x)?;
             n += 1;
         }
     }

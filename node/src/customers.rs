@@ -138,11 +138,10 @@ pub(crate) fn reproject_shard(
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
 ) -> Result<usize> {
-    let records = keys.map_or_else(|| docs::record_keys(doc), docs::records_of);
     let mut n = 0;
-    for id in records {
-        if let Some(c) = customer_from_fields(&id, &docs::get_fields(doc, &id)) {
-            project_customer(conn, &c)?;
+    for (id, fields) in docs::records_with_fields(doc, keys) {
+        if let Some(x) = customer_from_fields(&id, &fields) {
+            project_customer(conn, &x)?;
             n += 1;
         }
     }

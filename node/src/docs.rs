@@ -427,14 +427,30 @@ pub fn keys_changed_since(
     Some(keys)
 }
 
-/// The distinct record names (the part before the first separator) of some keys.
-pub fn records_of(keys: &BTreeSet<String>) -> Vec<String> {
-    let mut out: Vec<String> = keys
-        .iter()
-        .map(|k| k.split(SEP).next().unwrap_or("").to_string())
-        .collect();
-    out.dedup();
-    out
+/// The records (the part of a key before the first separator) under `keys`, or every record
+/// of the document when `keys` is `None`, each with its fields.
+pub fn records_with_fields(
+    doc: &AutoCommit,
+    keys: Option<&BTreeSet<String>>,
+) -> Vec<(String, BTreeMap<String, String>)> {
+    let names = match keys {
+        None => record_keys(doc),
+        Some(keys) => {
+            let mut out: Vec<String> = keys
+                .iter()
+                .map(|k| k.split(SEP).next().unwrap_or("").to_string())
+                .collect();
+            out.dedup();
+            out
+        }
+    };
+    names
+        .into_iter()
+        .map(|id| {
+            let fields = get_fields(doc, &id);
+            (id, fields)
+        })
+        .collect()
 }
 
 /// The distinct record keys (the part before the first separator) in a document.

@@ -527,7 +527,7 @@ struct EnrollHandler {
 impl ProtocolHandler for EnrollHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let node = conn.remote_id();
-        let addr = conn.remote_addr().ok();
+        let addr = remote_ip(&conn);
         let Ok(Ok((mut send, mut recv))) =
             tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await
         else {
@@ -573,22 +573,16 @@ impl ProtocolHandler for EnrollHandler {
     }
 }
 
-/// Reads `conn`'s answer to the remote side's transport address, if known.
-trait RemoteAddr {
-    fn remote_addr(&self) -> std::result::Result<SocketAddr, ()>;
-}
-
-impl RemoteAddr for Connection {
-    fn remote_addr(&self) -> std::result::Result<SocketAddr, ()> {
-        let paths = self.paths();
-        let selected = paths
-            .iter()
-            .find(|p| p.is_selected())
-            .map(|p| p.remote_addr().clone());
-        match selected {
-            Some(iroh::TransportAddr::Ip(a)) => Ok(a),
-            _ => Err(()),
-        }
+/// The remote side's IP address on the path in use, if known.
+fn remote_ip(conn: &Connection) -> Option<SocketAddr> {
+    let paths = conn.paths();
+    let selected = paths
+        .iter()
+        .find(|p| p.is_selected())
+        .map(|p| p.remote_addr().clone());
+    match selected {
+        Some(iroh::TransportAddr::Ip(a)) => Some(a),
+        _ => None,
     }
 }
 
@@ -913,7 +907,7 @@ impl Driver {
                     existing.conn.close(4u32.into(), b"duplicate connection");
                     let _ = self.engine.disconnected(&peer);
                 }
-                if let Ok(a) = conn.remote_addr() {
+                if let Some(a) = remote_ip(&conn) {
                     self.lookup
                         .add_endpoint_info(EndpointAddr::new(conn.remote_id()).with_ip_addr(a));
                 }

@@ -339,12 +339,7 @@ impl SyncEngine {
                 Ok(_) => {
                     if !self.exchange(peer, doc, store, now, &mut out) {
                         // Our state thinks the peer is up to date; it is not: start over.
-                        if let Some(d) = self.peers.get_mut(peer).and_then(|p| p.docs.get_mut(doc))
-                        {
-                            d.state = State::new();
-                            d.awaiting = false;
-                        }
-                        self.exchange(peer, doc, store, now, &mut out);
+                        self.restart(peer, doc, store, now, &mut out);
                     }
                 }
                 Err(e) => out.push(reject(peer, format!("{doc}: {e}"))),
@@ -454,10 +449,7 @@ impl SyncEngine {
                     }
                 } else if !self.exchange(from, &doc, store, now, &mut out) {
                     // Both sides think they are done but differ: our sync state is stale.
-                    if let Some(d) = self.peers.get_mut(from).and_then(|p| p.docs.get_mut(&doc)) {
-                        d.state = State::new();
-                    }
-                    self.exchange(from, &doc, store, now, &mut out);
+                    self.restart(from, &doc, store, now, &mut out);
                 }
             }
             WireMessage::Sync { doc, data } => {
@@ -543,13 +535,25 @@ impl SyncEngine {
             })
             .collect();
         for (peer, doc) in stalled {
-            if let Some(d) = self.peers.get_mut(&peer).and_then(|p| p.docs.get_mut(&doc)) {
-                d.state = State::new();
-                d.awaiting = false;
-            }
-            self.exchange(&peer, &doc, store, now, &mut out);
+            self.restart(&peer, &doc, store, now, &mut out);
         }
         out
+    }
+
+    /// Starts `doc` over with `peer` from a fresh sync state.
+    fn restart<D: DocAccess>(
+        &mut self,
+        peer: &PeerId,
+        doc: &str,
+        store: &mut D,
+        now: Duration,
+        out: &mut Vec<Output>,
+    ) {
+        if let Some(d) = self.peers.get_mut(peer).and_then(|p| p.docs.get_mut(doc)) {
+            d.state = State::new();
+            d.awaiting = false;
+        }
+        self.exchange(peer, doc, store, now, out);
     }
 
     /// The earliest moment `tick` has work, if any.

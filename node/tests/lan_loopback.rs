@@ -64,14 +64,7 @@ type Facts = (Vec<(String, [u8; 32])>, Vec<(String, i64)>, i64);
 async fn facts(lane: &Lane) -> Facts {
     lane.run(|t| {
         let manifest = t.document_manifest().unwrap();
-        let stock = t
-            .connection()
-            .prepare("SELECT sku, stock_quantity FROM products ORDER BY sku")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let stock = common::stock_by_sku(t);
         let sales = t
             .connection()
             .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))

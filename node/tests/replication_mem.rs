@@ -232,14 +232,7 @@ impl Cluster {
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            let stock = c
-                .prepare("SELECT sku, stock_quantity FROM products ORDER BY sku")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            (sales, stock)
+            (sales, common::stock_by_sku(t))
         };
         let first = facts(&self.lanes[0].till);
         for (i, l) in self.lanes.iter().enumerate() {

@@ -177,3 +177,14 @@ pub fn reopen_lane(dir: &Path, lane: u32) -> Till {
     )
     .unwrap()
 }
+
+/// Every product's stock as stored (thousandths), by SKU: what converged lanes must agree on.
+pub fn stock_by_sku(t: &Till) -> Vec<(String, i64)> {
+    t.connection()
+        .prepare("SELECT sku, stock_quantity FROM products ORDER BY sku")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
