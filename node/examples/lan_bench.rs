@@ -14,7 +14,8 @@
 //!   announcements and acknowledgements included) divided by the sales sold;
 //! - bootstrap (`--bootstrap`): a store with P products, C customers and a day of sales of four
 //!   lanes (S each) on lane 1; a lane with an empty disk joins, and the time until it holds
-//!   every document, product, customer and sale.
+//!   every product, customer and sale and both lanes hold the same heads of every document
+//!   (progress printed each second).
 // Floats here are timings for a report, never money.
 #![allow(
     clippy::cast_possible_truncation,
@@ -347,7 +348,6 @@ async fn bootstrap(a: &Args) {
     let mut c1 = LanConfig::new(k1.clone(), "127.0.0.1:0".parse().unwrap());
     c1.members = BTreeSet::from([k2.public()]);
     let (lane1, _log1) = start(first, c1).await.unwrap();
-    let expected = lane1.run(|t| t.document_manifest().unwrap()).await.unwrap();
 
     let mut newcomer = Till::open(dir.path().join("lane5.db"), options()).unwrap();
     newcomer
@@ -357,6 +357,7 @@ async fn bootstrap(a: &Args) {
     c2.peers = vec![lane1.addr.clone()];
     let started = Instant::now();
     let (lane5, _log5) = start(newcomer, c2).await.unwrap();
+    let mut last_report = Instant::now();
     loop {
         let (manifest, counts) = lane5
             .run(|t| {
@@ -373,16 +374,33 @@ async fn bootstrap(a: &Args) {
             })
             .await
             .unwrap();
+        // Converged: the newcomer holds every row, and both lanes hold the same changes of every
+        // document (the newcomer's own set-up changes reach lane 1 too, so compare with lane 1
+        // now, not with a snapshot taken before the newcomer started).
+        let expected = lane1.run(|t| t.document_manifest().unwrap()).await.unwrap();
         let have_all = counts == (a.products as i64, a.customers as i64, day as i64)
+            && expected.len() == manifest.len()
             && expected.iter().all(|d| manifest.contains(d));
         if have_all {
             break;
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            println!(
+                "  {:.1?}: {} of {} documents the same on both lanes, {} products, {} customers, {} sales",
+                started.elapsed(),
+                expected.iter().filter(|d| manifest.contains(d)).count(),
+                expected.len(),
+                counts.0,
+                counts.1,
+                counts.2
+            );
         }
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "no bootstrap after 10 minutes: {counts:?}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = started.elapsed();
     println!(

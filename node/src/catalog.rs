@@ -144,42 +144,91 @@ fn product_from_fields(sku: &str, f: &BTreeMap<String, String>) -> Option<Produc
     })
 }
 
-/// Writes one product into the `products` projection (insert or update by SKU). Its stock is
-/// the sum of the movements known for the SKU, also when they arrived before the product.
-pub(crate) fn project_product(conn: &Connection, p: &Product) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO products (server_id, barcode, sku, name, description, category_id, unit,
-            cost_price, selling_price, min_stock, max_stock, is_active, sync_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'synced')
-         ON CONFLICT(sku) DO UPDATE SET server_id = excluded.server_id, barcode = excluded.barcode,
-            name = excluded.name, description = excluded.description, category_id = excluded.category_id,
-            unit = excluded.unit, cost_price = excluded.cost_price, selling_price = excluded.selling_price,
-            min_stock = excluded.min_stock, max_stock = excluded.max_stock, is_active = excluded.is_active,
-            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    )?
-    .execute(params![
-        p.server_id.map(|s| s as i64),
-        p.barcode,
-        p.sku,
-        p.name,
-        p.description,
-        p.category_id.map(|c| c as i64),
-        unit_str(p.unit),
-        db::money(p.cost_price)?,
-        db::money(p.selling_price)?,
-        db::qty(p.min_stock)?,
-        db::qty(p.max_stock)?,
-        p.is_active,
-    ])
-    .map_err(|e| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) if e.to_string().contains("products.barcode") => NodeError::Invalid(format!(
-            "{}: barcode {} already belongs to another product",
-            p.sku,
-            p.barcode.as_deref().unwrap_or("")
-        )),
-        _ => e.into(),
-    })?;
-    crate::stock::recompute_stock(conn, &p.sku)
+/// Writes products into the `products` projection (insert or update by SKU) and their names
+/// into the trigram index. A new row's stock is the sum of the movements already known for
+/// the SKU (they can arrive before the product); an existing row's stock is left alone, since
+/// every movement keeps it in step.
+///
+/// The name index is written after all rows, one statement per changed name: an FTS5 table
+/// written between statements that open a savepoint (every upsert here does) flushes a new
+/// segment each time, which made receiving 100k products three times slower.
+pub(crate) fn project_products<'a>(
+    conn: &Connection,
+    products: impl IntoIterator<Item = &'a Product>,
+) -> Result<usize> {
+    // rowid -> (the name the index holds for it, if any; the name it must hold)
+    let mut names: BTreeMap<i64, (Option<String>, String)> = BTreeMap::new();
+    let mut n = 0;
+    for p in products {
+        let before: Option<(i64, String)> = conn
+            .prepare_cached("SELECT id, name FROM products WHERE sku = ?1")?
+            .query_row([&p.sku], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let id: i64 = conn
+            .prepare_cached(
+                "INSERT INTO products (server_id, barcode, sku, name, description, category_id, unit,
+                    cost_price, selling_price, min_stock, max_stock, is_active, sync_status,
+                    stock_quantity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'synced',
+                    (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger WHERE sku = ?3))
+                 ON CONFLICT(sku) DO UPDATE SET server_id = excluded.server_id, barcode = excluded.barcode,
+                    name = excluded.name, description = excluded.description, category_id = excluded.category_id,
+                    unit = excluded.unit, cost_price = excluded.cost_price, selling_price = excluded.selling_price,
+                    min_stock = excluded.min_stock, max_stock = excluded.max_stock, is_active = excluded.is_active,
+                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 RETURNING id",
+            )?
+            .query_row(
+                params![
+                    p.server_id.map(|s| s as i64),
+                    p.barcode,
+                    p.sku,
+                    p.name,
+                    p.description,
+                    p.category_id.map(|c| c as i64),
+                    unit_str(p.unit),
+                    db::money(p.cost_price)?,
+                    db::money(p.selling_price)?,
+                    db::qty(p.min_stock)?,
+                    db::qty(p.max_stock)?,
+                    p.is_active,
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation)
+                    if e.to_string().contains("products.barcode") =>
+                {
+                    NodeError::Invalid(format!(
+                        "{}: barcode {} already belongs to another product",
+                        p.sku,
+                        p.barcode.as_deref().unwrap_or("")
+                    ))
+                }
+                _ => e.into(),
+            })?;
+        let indexed = before.map(|(_, name)| name);
+        names
+            .entry(id)
+            .or_insert_with(|| (indexed, String::new()))
+            .1
+            .clone_from(&p.name);
+        n += 1;
+    }
+    for (id, (indexed, name)) in names {
+        if indexed.as_deref() == Some(name.as_str()) {
+            continue;
+        }
+        if let Some(old) = indexed {
+            conn.prepare_cached(
+                "INSERT INTO products_fts(products_fts, rowid, name) VALUES ('delete', ?1, ?2)",
+            )?
+            .execute(params![id, old])?;
+        }
+        conn.prepare_cached("INSERT INTO products_fts(rowid, name) VALUES (?1, ?2)")?
+            .execute(params![id, name])?;
+    }
+    Ok(n)
 }
 
 /// Projects the records under `keys` (what a merge wrote), or all of them when `None`.
@@ -188,14 +237,11 @@ pub(crate) fn reproject_shard(
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
 ) -> Result<usize> {
-    let mut n = 0;
-    for (sku, fields) in docs::records_with_fields(doc, keys) {
-        if let Some(x) = product_from_fields(&sku, &fields) {
-            project_product(conn, &x)?;
-            n += 1;
-        }
-    }
-    Ok(n)
+    let products: Vec<Product> = docs::records_with_fields(doc, keys)
+        .into_iter()
+        .filter_map(|(sku, fields)| product_from_fields(&sku, &fields))
+        .collect();
+    project_products(conn, &products)
 }
 
 pub(crate) fn write_products(
@@ -218,9 +264,7 @@ pub(crate) fn write_products(
             }
             Ok(())
         })?;
-        for p in group {
-            project_product(conn, p)?;
-        }
+        project_products(conn, group)?;
     }
     Ok(())
 }
@@ -459,7 +503,7 @@ impl Till {
             })?;
             let product =
                 product.ok_or_else(|| NodeError::Corrupt(format!("catalog entry {sku}")))?;
-            project_product(tx, &product)?;
+            project_products(tx, [&product])?;
             Till::log(
                 tx,
                 "info",

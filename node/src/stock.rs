@@ -24,16 +24,6 @@ pub(crate) fn ledger_doc(at: DateTime<Utc>, origin: Origin) -> DocId {
     DocId::Ledger(at.date_naive(), origin)
 }
 
-pub(crate) fn recompute_stock(conn: &Connection, sku: &str) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE products SET stock_quantity =
-            (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger WHERE sku = ?1)
-         WHERE sku = ?1",
-    )?
-    .execute([sku])?;
-    Ok(())
-}
-
 /// Adds `quantity` (signed) to a SKU's projected stock.
 pub(crate) fn add_stock(conn: &Connection, sku: &str, quantity: i64) -> Result<()> {
     conn.prepare_cached("UPDATE products SET stock_quantity = stock_quantity + ?2 WHERE sku = ?1")?

@@ -253,6 +253,7 @@ impl Cluster {
                 "lane {}: merges left the connection without FULL durability",
                 i + 1
             );
+            common::assert_name_index_matches(&l.till);
         }
     }
 }
@@ -540,4 +541,66 @@ fn the_live_view_reports_committed_stock_and_sales_with_the_lane_they_came_from(
     );
     // Draining leaves nothing behind.
     assert!(c.lanes[1].till.take_live_events().0.is_empty());
+}
+
+#[test]
+fn renames_on_two_lanes_at_once_leave_one_name_that_every_lane_finds() {
+    let mut c = Cluster::new(3, 31, LinkConfig::lan());
+    c.connect_all();
+    c.settle(Duration::from_secs(60));
+    let original = c.lanes[0].till.product("P000007").unwrap().unwrap().name;
+    let renamed = |name: &str| {
+        let mut p = demo::products(200, 5)
+            .into_iter()
+            .find(|p| p.sku == "P000007")
+            .unwrap();
+        p.name = name.to_string();
+        p
+    };
+    // Lane 1 renames twice in one import (the index must end with the last name only); lane 2
+    // renames the same product concurrently; lane 3 renames another one.
+    c.lanes[0]
+        .till
+        .import_products(&[renamed("Kopi Tubruk Bima"), renamed("Kopi Tubruk Arjuna")])
+        .unwrap();
+    c.lanes[1]
+        .till
+        .import_products(&[renamed("Teh Melati Srikandi")])
+        .unwrap();
+    let mut other = demo::products(200, 5)
+        .into_iter()
+        .find(|p| p.sku == "P000011")
+        .unwrap();
+    other.name = "Gula Aren Nakula".into();
+    c.lanes[2].till.import_products(&[other]).unwrap();
+    for i in 0..3 {
+        c.offer_changes(i);
+    }
+    c.settle(Duration::from_secs(60));
+    c.assert_converged();
+    let winner = c.lanes[0].till.product("P000007").unwrap().unwrap().name;
+    assert!(
+        winner == "Kopi Tubruk Arjuna" || winner == "Teh Melati Srikandi",
+        "{winner}"
+    );
+    let loser = if winner.starts_with("Kopi") {
+        "Srikandi"
+    } else {
+        "Arjuna"
+    };
+    let hits = |t: &Till, q: &str| -> Vec<String> {
+        t.search_products(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.sku)
+            .collect()
+    };
+    for l in &c.lanes {
+        let word = winner.split(' ').next_back().unwrap();
+        assert_eq!(hits(&l.till, word), vec!["P000007"], "{winner}");
+        assert!(hits(&l.till, loser).is_empty());
+        assert!(hits(&l.till, "Bima").is_empty());
+        assert!(hits(&l.till, &original).is_empty(), "{original}");
+        assert_eq!(hits(&l.till, "Nakula"), vec!["P000011"]);
+    }
 }

@@ -506,6 +506,38 @@ fn name_search_finds_substrings_prefixes_and_skus() {
         till.search_products("teh", 10).unwrap()[0].sku,
         "TEH-BTL-350"
     );
+    assert_name_index_matches(&till);
+}
+
+#[test]
+fn a_renamed_product_is_found_by_its_new_name_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    till.login("maya", "9999").unwrap();
+    let mut p = catalog()
+        .into_iter()
+        .find(|p| p.sku == "IDM-GRG-85")
+        .unwrap();
+    p.name = "Mie Rebus Ayam Bawang".into();
+    till.import_products(&[p]).unwrap();
+    let hits = |q: &str| -> Vec<String> {
+        till.search_products(q, 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.sku)
+            .collect()
+    };
+    assert!(hits("goreng").is_empty());
+    assert_eq!(hits("rebus ayam"), vec!["IDM-GRG-85"]);
+    assert_name_index_matches(&till);
+    // Reopened from disk, same answers.
+    drop(till);
+    let till = reopen_lane(dir.path(), 1);
+    assert_eq!(
+        till.search_products("bawang", 10).unwrap()[0].sku,
+        "IDM-GRG-85"
+    );
+    assert_name_index_matches(&till);
 }
 
 #[test]

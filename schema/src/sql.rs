@@ -44,6 +44,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "lan",
         sql: include_str!("../sql/till/0003_lan.sql"),
     },
+    Migration {
+        version: 4,
+        name: "fts",
+        sql: include_str!("../sql/till/0004_fts.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

@@ -188,3 +188,14 @@ pub fn stock_by_sku(t: &Till) -> Vec<(String, i64)> {
         .map(Result::unwrap)
         .collect()
 }
+
+/// The trigram name index holds exactly the names in `products` (FTS5's own check, against the
+/// content table).
+pub fn assert_name_index_matches(t: &Till) {
+    t.connection()
+        .execute(
+            "INSERT INTO products_fts(products_fts, rank) VALUES ('integrity-check', 1)",
+            [],
+        )
+        .expect("the product name index differs from the products table");
+}
