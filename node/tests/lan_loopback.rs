@@ -465,3 +465,64 @@ async fn a_till_enrolls_with_a_ticket_bootstraps_and_is_refused_once_removed() {
         l.shutdown().await;
     }
 }
+
+/// Discovery by mDNS: two lanes given no addresses at all find each other and converge. It runs
+/// in a network namespace of its own whose only interface is loopback with multicast on (the
+/// test re-runs itself inside `unshare --net`), so no packet leaves the machine's loopback.
+#[test]
+fn lanes_given_no_addresses_find_each_other_by_mdns() {
+    const NAME: &str = "lanes_given_no_addresses_find_each_other_by_mdns";
+    const INSIDE: &str = "KASIR_TEST_INSIDE_NETNS";
+    if std::env::var_os(INSIDE).is_none() {
+        let out = std::process::Command::new("unshare")
+            .args([
+                "--net",
+                "sh",
+                "-c",
+                "ip link set lo up && ip link set lo multicast on \
+                 && ip route add 224.0.0.0/4 dev lo && exec \"$0\" \"$@\"",
+            ])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env(INSIDE, "1")
+            .output()
+            .expect("unshare (util-linux) must be installed; the test needs a network namespace");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "the mDNS test inside its network namespace failed (creating one needs root or \
+             CAP_SYS_ADMIN):\n{stdout}\n{stderr}"
+        );
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let keys = [SecretKey::generate(), SecretKey::generate()];
+            let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
+            let mut lanes = Vec::new();
+            let mut logs = Vec::new();
+            for (i, key) in keys.iter().enumerate() {
+                let till = if i == 0 {
+                    first_lane(dir.path())
+                } else {
+                    lane_till(dir.path(), 2)
+                };
+                let mut c = config(key, &members, Vec::new());
+                c.mdns = true;
+                let (lane, log) = start(till, c).await.unwrap();
+                lanes.push(lane);
+                logs.push(log);
+            }
+            everyone_sells(&lanes, 5).await;
+            converged(&lanes, 10, Duration::from_secs(60)).await;
+            for l in lanes {
+                l.shutdown().await;
+            }
+        });
+}
