@@ -1,6 +1,186 @@
 //! kasir-gateway: the HQ REST API (axum) over MySQL/MariaDB, with SQLite as embedded default.
 //!
-//! Not built yet (issue #5). Its request and response bodies are already defined in
-//! `kasir_schema::wire`, its MySQL schema in `schema/sql/hq/`.
+//! Request and response bodies are `kasir_schema::wire`; the schema is `schema/sql/hq/` (MySQL)
+//! and its SQLite twin. See ARCHITECTURE.md ("HQ gateway") for the boundaries.
 
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod ratelimit;
+pub mod stores;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
 pub use kasir_schema as schema;
+
+use crate::auth::{PasswordParams, Tokens};
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::ratelimit::Limiter;
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub tokens: Arc<Tokens>,
+    pub config: Arc<Config>,
+    pub passwords: PasswordParams,
+    pub limiter: Arc<Limiter>,
+    pub login_limiter: Arc<Limiter>,
+}
+
+impl AppState {
+    /// Connects, migrates and loads the shared signing key.
+    pub async fn open(config: Config) -> Result<AppState, String> {
+        config.check()?;
+        let db = Db::connect(&config.database_url, config.max_connections).await?;
+        let tokens = Tokens::load(
+            &db,
+            Duration::from_secs(config.access_ttl_secs),
+            Duration::from_secs(config.refresh_ttl_secs),
+        )
+        .await?;
+        error::set_debug(config.debug);
+        Ok(AppState {
+            db,
+            tokens: Arc::new(tokens),
+            passwords: PasswordParams {
+                memory_kib: config.argon2_memory_kib,
+                iterations: config.argon2_iterations,
+            },
+            limiter: Arc::new(Limiter::new(config.rate_limit_per_minute)),
+            login_limiter: Arc::new(Limiter::new(config.login_rate_per_minute)),
+            config: Arc::new(config),
+        })
+    }
+}
+
+/// Every route of the API (also what `GET /api/openapi.json` describes).
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.body_limit_bytes;
+    Router::new()
+        .route("/health", get(handlers::health))
+        .route("/api/auth/login", post(handlers::login))
+        .route("/api/auth/refresh", post(handlers::refresh))
+        .route("/api/auth/logout", post(handlers::logout))
+        .route("/api/sync/upload", post(sync::upload))
+        .route("/api/sync/download/{store_id}", get(sync::download))
+        .route("/api/sync/status/{store_id}", get(sync::status))
+        .route(
+            "/api/products",
+            get(stores::list_products).post(stores::create_product),
+        )
+        .route(
+            "/api/products/barcode/{barcode}",
+            get(stores::product_by_barcode),
+        )
+        .route("/api/products/{id}/stock", put(stores::update_stock))
+        .route("/api/stores", post(stores::create_store))
+        .route("/api/stores/{id}/devices", post(stores::create_device))
+        .route(
+            "/api/stores/{id}/products/{product_id}",
+            put(stores::set_store_product),
+        )
+        .fallback(|| async { ApiError::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        })
+        .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Per client address and per bearer token; login attempts have their own, stricter budget.
+async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "local".into());
+    let path = req.uri().path();
+    if path == "/health" {
+        return next.run(req).await;
+    }
+    if path == "/api/auth/login"
+        && let Err(retry) = state.login_limiter.hit(&format!("login:{ip}"))
+    {
+        tracing::warn!(target: "kasir::security", %ip, "login rate limit hit");
+        return ApiError::too_many(retry).into_response();
+    }
+    if let Err(retry) = state.limiter.hit(&format!("ip:{ip}")) {
+        return ApiError::too_many(retry).into_response();
+    }
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(auth::sha256_hex);
+    if let Some(t) = token
+        && let Err(retry) = state.limiter.hit(&format!("token:{t}"))
+    {
+        return ApiError::too_many(retry).into_response();
+    }
+    next.run(req).await
+}
+
+/// On an empty database, creates the first administrator from `KASIR_ADMIN_USERNAME` and
+/// `KASIR_ADMIN_PASSWORD`. Returns what to tell the operator.
+pub async fn bootstrap_admin(
+    state: &AppState,
+    username: Option<String>,
+    password: Option<String>,
+) -> Result<Option<String>, String> {
+    let users = handlers::count_users(&state.db)
+        .await
+        .map_err(|e| e.message)?;
+    if users > 0 {
+        return Ok(None);
+    }
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(
+            "the database has no users: set KASIR_ADMIN_USERNAME and KASIR_ADMIN_PASSWORD to create the first administrator"
+                .into(),
+        );
+    };
+    auth::check_password_strength(&password, &username)
+        .map_err(|e| format!("KASIR_ADMIN_PASSWORD {e}"))?;
+    handlers::create_user(
+        state,
+        &username,
+        &format!("{username}@localhost"),
+        "Administrator",
+        kasir_schema::roles::Role::SuperAdmin,
+        None,
+        &password,
+    )
+    .await
+    .map_err(|e| e.message)?;
+    Ok(Some(format!(
+        "created administrator {username:?}; log in with POST /api/auth/login {{\"username\": \"{username}\", \"password\": \"…\"}}"
+    )))
+}
+
+/// Serves until ctrl-c.
+pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -52,11 +52,33 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.
-pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sql: include_str!("../sql/hq/0001_core.sql"),
-}];
+pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sql: include_str!("../sql/hq/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "gateway",
+        sql: include_str!("../sql/hq/0002_gateway.sql"),
+    },
+];
+
+/// The SQLite twin of [`HQ_MYSQL_MIGRATIONS`] (same versions and tables; money and quantities
+/// as scaled integers, see [`scaled`]): the gateway's embedded default.
+pub const HQ_SQLITE_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sql: include_str!("../sql/hq/sqlite/0001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "gateway",
+        sql: include_str!("../sql/hq/sqlite/0002_gateway.sql"),
+    },
+];
 
 /// The table a runner records applied migrations in (same name in both databases).
 pub const MIGRATIONS_TABLE: &str = "kasir_migrations";
@@ -264,12 +286,30 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_non_empty() {
-        for set in [TILL_MIGRATIONS, HQ_MYSQL_MIGRATIONS] {
+        for set in [TILL_MIGRATIONS, HQ_MYSQL_MIGRATIONS, HQ_SQLITE_MIGRATIONS] {
             for (i, m) in set.iter().enumerate() {
                 assert_eq!(m.version as usize, i + 1);
                 assert!(!m.statements().is_empty());
                 assert_eq!(m.checksum().len(), 64);
             }
+        }
+    }
+
+    #[test]
+    fn hq_twins_have_the_same_versions_and_tables() {
+        assert_eq!(HQ_MYSQL_MIGRATIONS.len(), HQ_SQLITE_MIGRATIONS.len());
+        let tables = |sql: &str| -> Vec<String> {
+            let mut t: Vec<String> = sql
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("CREATE TABLE IF NOT EXISTS "))
+                .map(|rest| rest.split([' ', '(']).next().unwrap_or("").to_string())
+                .collect();
+            t.sort();
+            t
+        };
+        for (m, l) in HQ_MYSQL_MIGRATIONS.iter().zip(HQ_SQLITE_MIGRATIONS) {
+            assert_eq!(m.version, l.version);
+            assert_eq!(tables(m.sql), tables(l.sql), "migration {}", m.version);
         }
     }
 

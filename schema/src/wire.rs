@@ -13,10 +13,12 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    CustomerId, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType, SaleId,
+    CustomerId, LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType,
+    Sale, SaleId, StockMovement, derived_id,
 };
 use crate::payment::{PaymentMethod, TransactionPaymentMethod};
 use crate::roles::Role;
+use crate::txn_number::StoreCode;
 
 // ---------------------------------------------------------------- §3.1 authentication
 
@@ -239,6 +241,120 @@ pub struct UploadTransaction {
     pub rounding_amount: Decimal,
     pub details: Vec<UploadTransactionDetail>,
     pub payments: Vec<UploadPaymentDetail>,
+    /// *(kasir)* The lane that sold it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lane_no: Option<u16>,
+    /// *(kasir)* Loyalty points the sale earned and redeemed (its customer's entries are
+    /// derived from them, with the ids every lane derives).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub loyalty_points_earned: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub loyalty_points_redeemed: i64,
+}
+
+impl UploadTransaction {
+    /// The line numbers of the details: their own, or their position (1-based).
+    pub fn line_no(&self, index: usize) -> u16 {
+        self.details
+            .get(index)
+            .and_then(|d| d.line_no)
+            .unwrap_or_else(|| u16::try_from(index + 1).unwrap_or(u16::MAX))
+    }
+
+    /// The stock movements and loyalty entries this sale implies, with exactly the ids
+    /// [`Sale::effects`] gives on the lanes, so HQ counts each once however it arrives.
+    pub fn effects(&self, store: &StoreCode) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+        let movements = self
+            .details
+            .iter()
+            .enumerate()
+            .map(|(i, d)| StockMovement {
+                id: MovementId(derived_id(
+                    self.sale_id.0,
+                    &format!("line-{}", self.line_no(i)),
+                )),
+                store: store.clone(),
+                sku: d.sku.clone(),
+                movement_type: MovementType::Out,
+                reference_type: ReferenceType::Sale,
+                quantity: -d.quantity,
+                sale: Some(self.sale_id),
+                notes: None,
+                created_by: Some(self.cashier_id),
+                created_at: self.transaction_date,
+            })
+            .collect();
+        let mut loyalty = Vec::new();
+        if let Some(c) = self.customer_uuid {
+            for (tag, kind, points) in [
+                ("redeem", LoyaltyKind::Redeem, -self.loyalty_points_redeemed),
+                ("earn", LoyaltyKind::Earn, self.loyalty_points_earned),
+            ] {
+                if points != 0 {
+                    loyalty.push(LoyaltyEntry {
+                        id: LoyaltyEntryId(derived_id(self.sale_id.0, tag)),
+                        customer: c,
+                        kind,
+                        points,
+                        sale: Some(self.sale_id),
+                        created_at: self.transaction_date,
+                    });
+                }
+            }
+        }
+        (movements, loyalty)
+    }
+}
+
+impl From<&Sale> for UploadTransaction {
+    /// How a lane forwards a committed sale to HQ.
+    fn from(s: &Sale) -> Self {
+        UploadTransaction {
+            sale_id: s.id,
+            local_id: None,
+            transaction_number: s.number.to_string(),
+            customer_uuid: s.customer,
+            cashier_id: s.cashier_id,
+            transaction_date: s.created_at,
+            subtotal: s.subtotal,
+            tax_amount: s.tax_amount,
+            discount_amount: s.discount_amount,
+            total_amount: s.total_amount,
+            payment_method: s.payment_method,
+            payment_status: PaymentStatus::Paid,
+            notes: s.notes.clone(),
+            change_amount: s.change_amount,
+            rounding_amount: s.rounding_amount,
+            details: s
+                .lines
+                .iter()
+                .map(|l| UploadTransactionDetail {
+                    product_id: None,
+                    line_no: Some(l.line_no),
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                    unit_price: l.unit_price,
+                    discount_amount: l.discount_amount + l.transaction_discount_share,
+                    total_price: l.amount_due,
+                    tax_amount: l.tax_amount,
+                    notes: None,
+                })
+                .collect(),
+            payments: s
+                .payments
+                .iter()
+                .map(|p| UploadPaymentDetail {
+                    payment_method: p.method,
+                    amount: p.amount,
+                    reference_number: p.reference.clone(),
+                    payment_status: TenderStatus::Success,
+                })
+                .collect(),
+            lane_no: Some(s.lane.get()),
+            loyalty_points_earned: s.loyalty_points_earned,
+            loyalty_points_redeemed: s.loyalty_points_redeemed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +362,9 @@ pub struct UploadTransaction {
 pub struct UploadTransactionDetail {
     #[serde(default)]
     pub product_id: Option<u64>,
+    /// *(kasir)* The line's number in the sale (default: its position, from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_no: Option<u16>,
     pub sku: String,
     pub quantity: Decimal,
     pub unit_price: Decimal,
@@ -289,6 +408,10 @@ pub struct UploadCustomer {
     #[serde(default = "default_true")]
     pub is_active: bool,
     pub updated_at: DateTime<Utc>,
+}
+
+fn is_zero(v: &i64) -> bool {
+    *v == 0
 }
 
 fn default_true() -> bool {
@@ -521,4 +644,72 @@ pub struct HealthCheck {
     /// `ok` or `error`.
     pub status: String,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SaleLine, SalePayment};
+    use crate::txn_number::{LaneNo, TxnNumber};
+    use rust_decimal_macros::dec;
+    use uuid::Uuid;
+
+    fn sale() -> Sale {
+        let store = StoreCode::new("JKT01").unwrap();
+        let lane = LaneNo::new(3).unwrap();
+        let line = |n: u16, sku: &str, q: Decimal| SaleLine {
+            line_no: n,
+            sku: sku.into(),
+            name: sku.into(),
+            quantity: q,
+            unit_price: dec!(1000),
+            discount_amount: Decimal::ZERO,
+            total_price: dec!(1000) * q,
+            transaction_discount_share: Decimal::ZERO,
+            tax_amount: Decimal::ZERO,
+            amount_due: dec!(1000) * q,
+            price_override_by: None,
+        };
+        Sale {
+            id: SaleId(Uuid::now_v7()),
+            number: TxnNumber::new(store.clone(), lane, 42).unwrap(),
+            store,
+            lane,
+            shift: None,
+            cashier_id: 7,
+            customer: Some(CustomerId(Uuid::now_v7())),
+            created_at: DateTime::parse_from_rfc3339("2026-11-24T03:00:00Z")
+                .unwrap()
+                .to_utc(),
+            // Line numbers need not be positions (a voided line leaves a gap).
+            lines: vec![line(1, "A", dec!(2)), line(3, "B", dec!(0.5))],
+            payments: vec![SalePayment {
+                method: PaymentMethod::Cash,
+                amount: dec!(2500),
+                reference: None,
+            }],
+            payment_method: TransactionPaymentMethod::Cash,
+            subtotal: dec!(2500),
+            discount_amount: Decimal::ZERO,
+            tax_amount: Decimal::ZERO,
+            total_amount: dec!(2500),
+            cash_tendered: dec!(2500),
+            change_amount: Decimal::ZERO,
+            rounding_amount: Decimal::ZERO,
+            loyalty_points_earned: 2,
+            loyalty_points_redeemed: 1,
+            notes: None,
+        }
+    }
+
+    #[test]
+    fn hq_derives_the_same_movements_and_entries_as_the_lanes() {
+        let s = sale();
+        let upload = UploadTransaction::from(&s);
+        assert_eq!(upload.effects(&s.store), s.effects());
+        // Also after the JSON round trip HQ actually receives.
+        let json = serde_json::to_string(&upload).unwrap();
+        let back: UploadTransaction = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.effects(&s.store), s.effects());
+    }
 }

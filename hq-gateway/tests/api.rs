@@ -1,0 +1,738 @@
+//! The gateway over HTTP on loopback, on SQLite and (with `KASIR_TEST_MYSQL_URL`) MariaDB:
+//! auth (rotation, reuse, logout), exactly-once uploads (also 8 at once, overlapping), stock
+//! following movements once, HQ adjustments downloaded by the store, store scoping, bad input.
+
+mod common;
+
+use common::{Gateway, backends, sale};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn assert_error_body(v: &Value) {
+    assert_eq!(v["error"], json!(true), "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(v["timestamp"].as_str().is_some(), "{v}");
+    assert!(v.get("trace").is_none(), "internals leaked: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_refresh_rotation_reuse_and_logout() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "auth", |_| {}).await;
+        // Wrong password and unknown user look the same.
+        for (u, p) in [
+            (common::ADMIN.0, "nope-nope-nope-1"),
+            ("ghost", "whatever-123456"),
+        ] {
+            let (s, v) = gw
+                .call(
+                    Method::POST,
+                    "/api/auth/login",
+                    None,
+                    Some(json!({ "username": u, "password": p })),
+                )
+                .await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{backend}");
+            assert_error_body(&v);
+            assert_eq!(v["message"], "Invalid username or password");
+        }
+        let (s, v) = gw
+            .call(
+                Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!({ "username": common::ADMIN.0, "password": common::ADMIN.1 })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["expires_in"], 3600);
+        assert_eq!(v["user"]["role"], "super_admin");
+        let access = v["access_token"].as_str().unwrap().to_string();
+        let r1 = v["refresh_token"].as_str().unwrap().to_string();
+        let (s, _) = gw.get("/api/sync/status/1", &access).await;
+        assert_eq!(
+            s,
+            StatusCode::NOT_FOUND,
+            "{backend}: no store 1 yet, but authenticated"
+        );
+
+        // Rotation: r1 → (a2, r2); r1 is spent.
+        let (s, v) = gw
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": r1 })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let a2 = v["access_token"].as_str().unwrap().to_string();
+        let r2 = v["refresh_token"].as_str().unwrap().to_string();
+        assert_ne!(r1, r2);
+        // The seed's form: the refresh token as bearer.
+        let (s, v) = gw
+            .call(Method::POST, "/api/auth/refresh", Some(&r2), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let a3 = v["access_token"].as_str().unwrap().to_string();
+        let r3 = v["refresh_token"].as_str().unwrap().to_string();
+        assert_eq!(
+            gw.get("/api/products?store_id=1", &a3).await.0,
+            StatusCode::OK
+        );
+        // Reusing the spent r1 revokes the whole family: a2, a3 and r3 stop working.
+        let (s, v) = gw
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": r1 })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+        assert_error_body(&v);
+        for a in [&a2, &a3, &access] {
+            assert_eq!(
+                gw.get("/api/products?store_id=1", a).await.0,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        let (s, _) = gw
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": r3 })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+        // Logout revokes the session of the token it is called with.
+        let (a, _) = gw.login(common::ADMIN.0, common::ADMIN.1).await;
+        let (s, v) = gw
+            .call(Method::POST, "/api/auth/logout", Some(&a), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["message"], "Successfully logged out");
+        assert_eq!(
+            gw.get("/api/products?store_id=1", &a).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        // A forged or garbled token.
+        let forged = format!("{}0", &a[..a.len() - 1]);
+        assert_eq!(
+            gw.get("/api/products?store_id=1", &forged).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            gw.get("/api/products?store_id=1", "kd1.nothing").await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_store_each_sale_once_and_stock_follows() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "upload", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "JKT01", 10, 100).await;
+        let sales: Vec<Value> = (1..=20).map(|n| sale("JKT01", n, 3, 10)).collect();
+        let body = json!({ "store_id": "JKT01", "data": { "transactions": sales } });
+        let (s, v) = gw.post("/api/sync/upload", &device, body.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(v["success"], true);
+        assert_eq!(v["processed"]["transactions"]["success"], 20);
+        assert!(
+            v["processed"]["transactions"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "stored")
+        );
+        // A replay: same results as duplicates, nothing changes.
+        let (s, v) = gw.post("/api/sync/upload", &device, body).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            v["processed"]["transactions"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "duplicate"),
+            "{v}"
+        );
+        // The same id with different content is a conflict; the same content with numbers
+        // written differently (1000 vs 1000.00) is the same sale.
+        let mut changed = sale("JKT01", 1, 3, 10);
+        changed["notes"] = json!("edited");
+        let mut respelled = sale("JKT01", 2, 3, 10);
+        respelled["total_amount"] = json!(3000.00);
+        let (_, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                json!({ "store_id": "JKT01", "data": { "transactions": [changed, respelled] } }),
+            )
+            .await;
+        let results = &v["processed"]["transactions"]["results"];
+        assert_eq!(results[0]["status"], "conflict", "{v}");
+        assert_eq!(results[1]["status"], "duplicate", "{v}");
+        assert_eq!(v["success"], false);
+        // An unknown SKU is refused for that sale only.
+        let mut bad = sale("JKT01", 99, 1, 10);
+        bad["details"][0]["sku"] = json!("NOPE'; DROP TABLE products; --");
+        let (_, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                json!({ "store_id": "JKT01", "data": { "transactions": [bad, sale("JKT01", 21, 1, 10)] } }),
+            )
+            .await;
+        assert_eq!(
+            v["processed"]["transactions"]["results"][0]["status"], "invalid",
+            "{v}"
+        );
+        assert_eq!(
+            v["processed"]["transactions"]["results"][1]["status"], "stored",
+            "{v}"
+        );
+
+        assert_eq!(gw.scalar("SELECT COUNT(*) FROM transactions").await, 21);
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transaction_details").await,
+            61
+        );
+        // 10 opening receipts + one movement per sale line.
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM stock_movements").await,
+            10 + 61
+        );
+        // Stock = 100 each − units sold; HQ's figure equals the sum of its movements.
+        let (s, v) = gw
+            .get(
+                &format!("/api/products?store_id={store}&per_page=50"),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let total: i64 = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["stock_quantity"]
+                    .as_i64()
+                    .unwrap_or_else(|| p["stock_quantity"].to_string().parse().unwrap())
+            })
+            .sum();
+        assert_eq!(total, 1000 - 61, "{backend}");
+        assert_eq!(v["meta"]["total"], 10);
+        // One sync log per upload (4 uploads).
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM sync_logs WHERE sync_type = 'upload'")
+                .await,
+            4
+        );
+        assert!(
+            gw.scalar("SELECT COUNT(*) FROM audit_logs WHERE action = 'sync.upload'")
+                .await
+                >= 2
+        );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_parallel_overlapping_uploads_store_each_sale_once() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "parallel", |c| c.max_connections = 8).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "BDG02", 20, 1000).await;
+        // Upload k carries sales 25k+1 ..= 25k+100: every sale is in up to four uploads.
+        let mut tasks = Vec::new();
+        for k in 0..8u64 {
+            let client = gw.client.clone();
+            let url = format!("{}/api/sync/upload", gw.base);
+            let device = device.clone();
+            tasks.push(tokio::spawn(async move {
+                let sales: Vec<Value> = (25 * k + 1..=25 * k + 100)
+                    .map(|n| sale("BDG02", n, 2, 20))
+                    .collect();
+                let r = client
+                    .post(url)
+                    .bearer_auth(device)
+                    .json(&json!({ "store_id": "BDG02", "data": { "transactions": sales } }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(status, StatusCode::OK, "{v}");
+                assert_eq!(v["processed"]["transactions"]["failed"], 0, "{v}");
+                v
+            }));
+        }
+        let mut stored = 0;
+        for t in tasks {
+            let v = t.await.unwrap();
+            stored += v["processed"]["transactions"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["status"] == "stored")
+                .count();
+        }
+        let distinct = 25 * 7 + 100;
+        assert_eq!(
+            stored, distinct,
+            "{backend}: each sale stored by exactly one upload"
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transactions").await,
+            distinct as i64
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transaction_details").await,
+            2 * distinct as i64
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM stock_movements WHERE reference_type = 'sale'")
+                .await,
+            2 * distinct as i64
+        );
+        let (_, v) = gw
+            .get(
+                &format!("/api/products?store_id={store}&per_page=50"),
+                &device,
+            )
+            .await;
+        let total: i64 = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["stock_quantity"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 20 * 1000 - 2 * distinct as i64, "{backend}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hq_adjustment_counts_once_and_the_store_downloads_it() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "adjust", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "SBY03", 3, 10).await;
+        let pid = gw.product_id_by_sku("P0001").await;
+        let movement = "0192f1a2-0000-7000-8000-000000000001";
+        let body = json!({ "store_id": store, "quantity": -4, "movement_type": "adjustment",
+                           "notes": "rusak", "movement_id": movement });
+        for _ in 0..3 {
+            let (s, v) = gw
+                .put(&format!("/api/products/{pid}/stock"), &admin, body.clone())
+                .await;
+            assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+            assert_eq!(v["data"]["stock_quantity"], 6, "{v}");
+        }
+        let mut other = body.clone();
+        other["quantity"] = json!(-5);
+        let (s, v) = gw
+            .put(&format!("/api/products/{pid}/stock"), &admin, other)
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert_error_body(&v);
+        // The device downloads the movement (and the opening receipts), with the settings.
+        let (s, v) = gw
+            .get(&format!("/api/sync/download/{store}"), &device)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let moves = v["data"]["stock_movements"].as_array().unwrap();
+        assert_eq!(
+            moves
+                .iter()
+                .filter(|m| m["movement_id"] == movement)
+                .count(),
+            1,
+            "{v}"
+        );
+        assert_eq!(v["data"]["settings"]["store_code"], "SBY03");
+        assert_eq!(v["data"]["products"].as_array().unwrap().len(), 3);
+        // Incremental: nothing new since then except within the overlap window, and only the
+        // tables asked for.
+        let last = v["last_sync"].as_str().unwrap().to_string();
+        let (s, v) = gw
+            .get(
+                &format!(
+                    "/api/sync/download/SBY03?last_sync={}&tables=settings,stock_movements",
+                    urlenc(&last)
+                ),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["data"].get("products").is_none());
+        assert!(v["data"]["settings"].is_object());
+        let (s, v) = gw
+            .get(
+                &format!("/api/sync/download/{store}?tables=orders"),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_error_body(&v);
+        // A device may not adjust stock.
+        let (s, _) = gw
+            .put(&format!("/api/products/{pid}/stock"), &device, body)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        gw.stop().await;
+    }
+}
+
+fn urlenc(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_credential_cannot_touch_another_store() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "scope", |_| {}).await;
+        let admin = gw.admin().await;
+        let (a, device_a) = gw.store_with_products(&admin, "AAA01", 2, 5).await;
+        let (b, device_b) = gw.store_with_products(&admin, "BBB01", 2, 5).await;
+        let pid = gw.product_id_by_sku("P0000").await;
+        // Every route that takes a store, with store B's ids and store A's device.
+        let foreign: Vec<(Method, String, Option<Value>)> = vec![
+            (Method::GET, format!("/api/sync/download/{b}"), None),
+            (Method::GET, "/api/sync/download/BBB01".into(), None),
+            (Method::GET, format!("/api/sync/status/{b}"), None),
+            (
+                Method::POST,
+                "/api/sync/upload".into(),
+                Some(
+                    json!({ "store_id": "BBB01", "data": { "transactions": [sale("BBB01", 1, 1, 2)] } }),
+                ),
+            ),
+            (Method::GET, format!("/api/products?store_id={b}"), None),
+            (
+                Method::GET,
+                format!("/api/products/barcode/8990000000000?store_id={b}"),
+                None,
+            ),
+            (
+                Method::PUT,
+                format!("/api/products/{pid}/stock"),
+                Some(json!({ "store_id": b, "quantity": 1, "movement_type": "in" })),
+            ),
+            (
+                Method::POST,
+                format!("/api/stores/{b}/devices"),
+                Some(json!({ "name": "x" })),
+            ),
+            (
+                Method::PUT,
+                format!("/api/stores/{b}/products/{pid}"),
+                Some(json!({ "selling_price": 1 })),
+            ),
+        ];
+        for (m, path, body) in &foreign {
+            let (s, v) = gw
+                .call(m.clone(), path, Some(&device_a), body.clone())
+                .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{backend} {m} {path}: {v}");
+            assert_error_body(&v);
+        }
+        // Nothing of store B changed, and store A's own routes work.
+        assert_eq!(gw.scalar("SELECT COUNT(*) FROM transactions").await, 0);
+        let (s, _) = gw
+            .get(
+                &format!("/api/products/barcode/8990000000000?store_id={a}"),
+                &device_a,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = gw.get(&format!("/api/sync/status/{b}"), &device_b).await;
+        assert_eq!(s, StatusCode::OK);
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_4xx_with_the_error_body_never_a_5xx() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "bad", |c| c.body_limit_bytes = 64 * 1024).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "DPS04", 2, 5).await;
+        let cases: Vec<(Method, String, Option<Value>, StatusCode)> = vec![
+            // wrong types, missing and unknown fields
+            (
+                Method::POST,
+                "/api/sync/upload".into(),
+                Some(json!({ "store_id": 5, "data": {} })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::POST,
+                "/api/sync/upload".into(),
+                Some(json!({ "data": {} })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::POST,
+                "/api/sync/upload".into(),
+                Some(json!({ "store_id": "DPS04", "data": {}, "admin": true })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::POST,
+                "/api/sync/upload".into(),
+                Some(
+                    json!({ "store_id": "DPS04", "data": { "transactions": [{ "sale_id": "not-a-uuid" }] } }),
+                ),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::PUT,
+                "/api/products/1/stock".into(),
+                Some(json!({ "store_id": store, "quantity": "lots", "movement_type": "in" })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::PUT,
+                "/api/products/1/stock".into(),
+                Some(json!({ "store_id": store, "quantity": 1, "movement_type": "teleport" })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::PUT,
+                "/api/products/1/stock".into(),
+                Some(json!({ "store_id": store, "quantity": 0.0001, "movement_type": "in" })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::PUT,
+                "/api/products/1/stock".into(),
+                Some(json!({ "store_id": store, "quantity": 1e30, "movement_type": "in" })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::PUT,
+                "/api/products/abc/stock".into(),
+                Some(json!({ "store_id": store, "quantity": 1, "movement_type": "in" })),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::PUT,
+                "/api/products/99999999999999999999/stock".into(),
+                Some(json!({ "store_id": store, "quantity": 1, "movement_type": "in" })),
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::POST,
+                "/api/products".into(),
+                Some(json!({ "sku": "", "name": "x" })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::POST,
+                "/api/products".into(),
+                Some(json!({ "sku": "Ü-ñ-字", "name": "Kopi 字 ☕", "id": 7 })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::POST,
+                "/api/stores".into(),
+                Some(json!({ "store_code": "x y", "store_name": "n" })),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                format!("/api/products?store_id={store}&per_page=0"),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                format!("/api/products?store_id={store}&per_page=abc"),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                "/api/products?store_id=-1".into(),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                format!("/api/products?store_id={store}&colour=red"),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                "/api/products".into(),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                format!("/api/sync/download/{store}?last_sync=yesterday"),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                Method::GET,
+                "/api/sync/status/NOPE".into(),
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::GET,
+                "/api/nothing-here".into(),
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                Method::DELETE,
+                "/api/sync/upload".into(),
+                None,
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
+        ];
+        for (m, path, body, want) in cases {
+            let (s, v) = gw.call(m.clone(), &path, Some(&admin), body.clone()).await;
+            assert_eq!(s, want, "{backend} {m} {path} {body:?}: {v}");
+            assert_error_body(&v);
+        }
+        // SQL metacharacters and unicode in a search are just text.
+        for q in [
+            "%27%20OR%201%3D1%20--",
+            "%25",
+            "_",
+            "%E5%AD%97%E2%98%95",
+            "%5C",
+        ] {
+            let (s, v) = gw
+                .get(
+                    &format!("/api/products?store_id={store}&search={q}"),
+                    &device,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{backend} {q}: {v}");
+            assert_eq!(v["meta"]["total"], 0, "{q}: {v}");
+        }
+        let (s, v) = gw
+            .get(
+                &format!("/api/products?store_id={store}&search=Produk%201"),
+                &device,
+            )
+            .await;
+        assert_eq!(
+            (s, v["meta"]["total"].clone()),
+            (StatusCode::OK, json!(1)),
+            "{v}"
+        );
+        // Broken JSON, no JSON content type, a huge body, no credentials.
+        let raw = |body: &'static str, ct: Option<&'static str>| {
+            let mut r = gw
+                .client
+                .post(format!("{}/api/sync/upload", gw.base))
+                .bearer_auth(&admin)
+                .body(body);
+            if let Some(ct) = ct {
+                r = r.header("content-type", ct);
+            }
+            r
+        };
+        for (req, want) in [
+            (
+                raw("{\"store_id\": ", Some("application/json")),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                raw("store_id=1", Some("application/x-www-form-urlencoded")),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ),
+            (raw("{}", None), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        ] {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), want);
+            assert_error_body(&r.json().await.unwrap());
+        }
+        let huge = format!(
+            "{{\"store_id\": \"{}\", \"data\": {{}}}}",
+            "x".repeat(100 * 1024)
+        );
+        let r = gw
+            .client
+            .post(format!("{}/api/sync/upload", gw.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_error_body(&r.json().await.unwrap());
+        let (s, v) = gw
+            .call(
+                Method::GET,
+                &format!("/api/products?store_id={store}"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_error_body(&v);
+        // Health is fine throughout.
+        let (s, v) = gw.call(Method::GET, "/health", None, None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["status"], "healthy");
+        assert_eq!(v["checks"]["database"]["status"], "ok");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_rate_limit_is_429_with_retry_after() {
+    let gw = Gateway::start("sqlite", "rate", |c| {
+        c.rate_limit_per_minute = 5;
+        c.login_rate_per_minute = 2;
+    })
+    .await;
+    let body = json!({ "username": "ghost", "password": "whatever-123456" });
+    for _ in 0..2 {
+        let (s, _) = gw
+            .call(Method::POST, "/api/auth/login", None, Some(body.clone()))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    let r = gw
+        .client
+        .post(format!("{}/api/auth/login", gw.base))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let v: Value = r.json().await.unwrap();
+    assert_error_body(&v);
+    assert_eq!(v["message"], "Too many requests");
+    // Health is never limited.
+    for _ in 0..10 {
+        assert_eq!(
+            gw.call(Method::GET, "/health", None, None).await.0,
+            StatusCode::OK
+        );
+    }
+    gw.stop().await;
+}
