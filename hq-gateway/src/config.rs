@@ -29,6 +29,8 @@ pub struct Config {
     /// argon2id memory, KiB (OWASP: 19456).
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// How long a barcode lookup may be answered from memory, ms (0: never).
+    pub barcode_cache_ms: u64,
 }
 
 impl Default for Config {
@@ -45,6 +47,7 @@ impl Default for Config {
             debug: false,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            barcode_cache_ms: 1000,
         }
     }
 }
@@ -95,6 +98,7 @@ impl Config {
         set(&mut c.debug, "KASIR_DEBUG", &env)?;
         set(&mut c.argon2_memory_kib, "KASIR_ARGON2_MEMORY_KIB", &env)?;
         set(&mut c.argon2_iterations, "KASIR_ARGON2_ITERATIONS", &env)?;
+        set(&mut c.barcode_cache_ms, "KASIR_BARCODE_CACHE_MS", &env)?;
         c.check()?;
         Ok(c)
     }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod handlers;
+pub mod lookups;
 pub mod ratelimit;
 pub mod stores;
 pub mod sync;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub passwords: PasswordParams,
     pub limiter: Arc<Limiter>,
     pub login_limiter: Arc<Limiter>,
+    pub lookups: Arc<lookups::LookupCache>,
 }
 
 impl AppState {
@@ -63,6 +65,9 @@ impl AppState {
             },
             limiter: Arc::new(Limiter::new(config.rate_limit_per_minute)),
             login_limiter: Arc::new(Limiter::new(config.login_rate_per_minute)),
+            lookups: Arc::new(lookups::LookupCache::new(Duration::from_millis(
+                config.barcode_cache_ms,
+            ))),
             config: Arc::new(config),
         })
     }
@@ -175,6 +180,13 @@ pub async fn bootstrap_admin(
 
 /// Serves until ctrl-c.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Small JSON answers go out at once (no Nagle delay behind the previous answer's ACK).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),

@@ -115,23 +115,14 @@ pub async fn product_by_barcode(
     if barcode.is_empty() || barcode.len() > 255 {
         return Err(ApiError::not_found("product"));
     }
-    let item = on_db!(&state.db, |pool, B| {
-        let sql = format!(
-            "SELECT {ITEM_COLUMNS} FROM products p
-             JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
-             LEFT JOIN categories c ON c.id = p.category_id
-             WHERE p.barcode = ? AND p.is_active = 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to_i64(q.store_id))
-            .bind(&barcode)
-            .fetch_optional(pool)
-            .await?;
-        match row {
-            Some(r) => Some(item_from_row!(B, &r)),
-            None => None,
-        }
-    });
+    let item = if let Some(hit) = state.lookups.get(q.store_id, &barcode) {
+        hit
+    } else {
+        let seen = state.lookups.generations(q.store_id);
+        let item = lookup_barcode(&state.db, q.store_id, &barcode).await?;
+        state.lookups.put(q.store_id, &barcode, seen, item.clone());
+        item
+    };
     item.map(|data| axum::Json(ProductResponse { data }))
         .ok_or_else(|| {
             ApiError::not_found(format!(
@@ -139,6 +130,26 @@ pub async fn product_by_barcode(
                 q.store_id
             ))
         })
+}
+
+async fn lookup_barcode(db: &Db, store: u64, barcode: &str) -> ApiResult<Option<ProductListItem>> {
+    Ok(on_db!(db, |pool, B| {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM products p
+             JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
+             LEFT JOIN categories c ON c.id = p.category_id
+             WHERE p.barcode = ? AND p.is_active = 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64(store))
+            .bind(barcode)
+            .fetch_optional(pool)
+            .await?;
+        match row {
+            Some(r) => Some(item_from_row!(B, &r)),
+            None => None,
+        }
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,6 +372,7 @@ pub async fn update_stock(
         })
     })
     .await?;
+    state.lookups.store_changed(req.store_id);
     tracing::info!(target: "kasir::transactions", store = req.store_id, product = product_id, movement = %movement_id, "HQ stock movement");
     Ok(axum::Json(ProductResponse { data: item }))
 }
@@ -626,6 +638,7 @@ pub async fn create_product(
         tx.commit().await?;
         id
     });
+    state.lookups.catalog_changed();
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
@@ -707,5 +720,6 @@ pub async fn set_store_product(
         tx.commit().await?;
         item
     });
+    state.lookups.store_changed(store.id);
     Ok(axum::Json(ProductResponse { data: item }))
 }

@@ -36,7 +36,7 @@ pub const MAX_TRANSACTIONS: usize = 5_000;
 /// Most lines one sale may carry.
 pub const MAX_LINES: usize = 500;
 /// Rows per multi-row INSERT statement.
-const CHUNK: usize = 400;
+const CHUNK: usize = 1000;
 
 fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
@@ -260,6 +260,8 @@ pub async fn upload(
             c.iter().flatten().map(|c| c.failed as usize).sum(),
         )
     });
+    // Stock and prices of the store may have moved: its cached lookups are stale.
+    state.lookups.store_changed(store.id);
     write_sync_log(
         &state.db, store.id, records, ok, failed, status, detail, started,
     )
@@ -746,29 +748,40 @@ async fn ingest(
                 price.entry(*pid).or_insert(d.unit_price);
             }
         }
-        let upsert = if B::IS_MYSQL {
-            "INSERT INTO store_products (store_id, product_id, selling_price, stock_quantity, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON DUPLICATE KEY UPDATE stock_quantity = stock_quantity + VALUES(stock_quantity), updated_at = VALUES(updated_at)"
-        } else {
-            "INSERT INTO store_products (store_id, product_id, selling_price, stock_quantity, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT(store_id, product_id) DO UPDATE SET stock_quantity = stock_quantity + excluded.stock_quantity,
-                updated_at = excluded.updated_at"
-        };
-        for (pid, (d, _)) in &delta {
-            if d.is_zero() {
-                continue;
+        // One multi-row upsert per chunk of products (rows in product order, so two uploads
+        // lock them in the same order).
+        let changes: Vec<(i64, Decimal)> = delta
+            .iter()
+            .filter(|(_, (d, _))| !d.is_zero())
+            .map(|(pid, (d, _))| (*pid, *d))
+            .collect();
+        for chunk in changes.chunks(CHUNK) {
+            let sql = if B::IS_MYSQL {
+                format!(
+                    "INSERT INTO store_products (store_id, product_id, selling_price, stock_quantity, created_at, updated_at)
+                     VALUES {} ON DUPLICATE KEY UPDATE stock_quantity = stock_quantity + VALUES(stock_quantity),
+                        updated_at = VALUES(updated_at)",
+                    placeholders(chunk.len(), 6)
+                )
+            } else {
+                format!(
+                    "INSERT INTO store_products (store_id, product_id, selling_price, stock_quantity, created_at, updated_at)
+                     VALUES {} ON CONFLICT(store_id, product_id) DO UPDATE SET
+                        stock_quantity = stock_quantity + excluded.stock_quantity, updated_at = excluded.updated_at",
+                    placeholders(chunk.len(), 6)
+                )
+            };
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (pid, d) in chunk {
+                q = q
+                    .bind(sid)
+                    .bind(*pid)
+                    .bind(B::money(price.get(pid).copied().unwrap_or_default())?)
+                    .bind(B::qty(*d)?)
+                    .bind(now)
+                    .bind(now);
             }
-            sqlx::query(upsert)
-                .bind(sid)
-                .bind(*pid)
-                .bind(B::money(price.get(pid).copied().unwrap_or_default())?)
-                .bind(B::qty(*d)?)
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            q.execute(&mut *tx).await?;
         }
 
         // ---- loyalty: derived from the sales, plus stand-alone entries; balances follow.

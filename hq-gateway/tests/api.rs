@@ -736,3 +736,117 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
     }
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateway_instances_share_tokens_and_revocations() {
+    for backend in backends() {
+        let a = Gateway::start(backend, "multi", |_| {}).await;
+        // A second instance on the same database (its own caches and limits).
+        let b = a.second_instance().await;
+        let (access, refresh) = a.login(common::ADMIN.0, common::ADMIN.1).await;
+        assert_eq!(
+            b.get("/api/products?store_id=1", &access).await.0,
+            StatusCode::OK,
+            "{backend}"
+        );
+        // Rotation on B, reuse of the spent token on A: the family is revoked everywhere.
+        let (s, v) = b
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": refresh })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let a2 = v["access_token"].as_str().unwrap().to_string();
+        assert_eq!(
+            a.get("/api/products?store_id=1", &a2).await.0,
+            StatusCode::OK
+        );
+        let (s, _) = a
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({ "refresh_token": refresh })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        // B may have the session cached for up to a second.
+        tokio::time::sleep(
+            kasir_gateway::auth::SESSION_CACHE + std::time::Duration::from_millis(100),
+        )
+        .await;
+        for gw in [&a, &b] {
+            assert_eq!(
+                gw.get("/api/products?store_id=1", &a2).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{backend}"
+            );
+        }
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_barcode_lookup_sees_writes_through_the_same_instance_at_once() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "cache", |c| c.barcode_cache_ms = 60_000).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "MKS05", 2, 10).await;
+        let path = format!("/api/products/barcode/8990000000001?store_id={store}");
+        let (s, v) = gw.get(&path, &device).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["data"]["stock_quantity"], 10);
+        // A sale uploaded, an HQ adjustment, a price change: each visible on the next lookup.
+        let (s, _) = gw
+            .post("/api/sync/upload", &device, json!({ "store_id": "MKS05", "data": { "transactions": [sale("MKS05", 1, 1, 2)] } }))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            gw.get(&path, &device).await.1["data"]["stock_quantity"],
+            9,
+            "{backend}"
+        );
+        let pid = gw.product_id_by_sku("P0001").await;
+        gw.put(
+            &format!("/api/products/{pid}/stock"),
+            &admin,
+            json!({ "store_id": store, "quantity": 5, "movement_type": "in" }),
+        )
+        .await;
+        assert_eq!(gw.get(&path, &device).await.1["data"]["stock_quantity"], 14);
+        gw.put(
+            &format!("/api/stores/{store}/products/{pid}"),
+            &admin,
+            json!({ "selling_price": 1750 }),
+        )
+        .await;
+        assert_eq!(
+            gw.get(&path, &device).await.1["data"]["selling_price"],
+            1750
+        );
+        // An unknown barcode is a 404, also when asked again; a product created since is found.
+        let missing = format!("/api/products/barcode/8990000999999?store_id={store}");
+        assert_eq!(gw.get(&missing, &device).await.0, StatusCode::NOT_FOUND);
+        let (s, v) = gw
+            .post(
+                "/api/products",
+                &admin,
+                json!({ "sku": "NEW-1", "name": "Baru", "barcode": "8990000999999" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let id = v["id"].as_u64().unwrap();
+        gw.put(
+            &format!("/api/stores/{store}/products/{id}"),
+            &admin,
+            json!({ "selling_price": 500 }),
+        )
+        .await;
+        assert_eq!(gw.get(&missing, &device).await.0, StatusCode::OK);
+        gw.stop().await;
+    }
+}

@@ -102,6 +102,13 @@ impl Gateway {
         kasir_gateway::bootstrap_admin(&state, Some(ADMIN.0.into()), Some(ADMIN.1.into()))
             .await
             .unwrap();
+        let mut gw = Gateway::serve(state, backend).await;
+        gw._dir = dir;
+        gw.mysql_drop = mysql_drop;
+        gw
+    }
+
+    async fn serve(state: AppState, backend: &'static str) -> Gateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let s = state.clone();
@@ -113,10 +120,17 @@ impl Gateway {
             client: Client::new(),
             state,
             backend,
-            _dir: dir,
-            mysql_drop,
+            _dir: None,
+            mysql_drop: None,
             server,
         }
+    }
+
+    /// Another gateway instance over the same database, on its own port.
+    pub async fn second_instance(&self) -> Gateway {
+        let config = (*self.state.config).clone();
+        let state = AppState::open(config).await.unwrap();
+        Gateway::serve(state, self.backend).await
     }
 
     pub async fn stop(self) {
