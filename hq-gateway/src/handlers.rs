@@ -131,9 +131,7 @@ async fn find_user(state: &AppState, username: &str) -> ApiResult<Option<UserRow
             username: r.try_get("username")?,
             full_name: r.try_get("full_name")?,
             role: role.parse().map_err(ApiError::internal)?,
-            store_id: r
-                .try_get::<Option<i64>, _>("store_id")?
-                .and_then(|s| u64::try_from(s).ok()),
+            store_id: B::opt_int(&r, "store_id")?.and_then(|s| u64::try_from(s).ok()),
             store_code: r.try_get("store_code")?,
             hash: r.try_get("password_hash")?,
             active: B::int(&r, "is_active")? != 0,

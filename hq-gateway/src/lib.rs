@@ -3,6 +3,7 @@
 //! Request and response bodies are `kasir_schema::wire`; the schema is `schema/sql/hq/` (MySQL)
 //! and its SQLite twin. See ARCHITECTURE.md ("HQ gateway") for the boundaries.
 
+pub mod analytics;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod lookups;
+pub mod openapi;
 pub mod ratelimit;
 pub mod stores;
 pub mod sync;
@@ -23,7 +25,6 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 pub use kasir_schema as schema;
 
 use crate::auth::{PasswordParams, Tokens};
@@ -73,32 +74,58 @@ impl AppState {
     }
 }
 
-/// Every route of the API (also what `GET /api/openapi.json` describes).
+/// One route: what `GET /api/openapi.json` says of it.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// Who may call it: `public`, or the credential and role it needs.
+    pub access: &'static str,
+}
+
+/// Every route, written once: the router and the OpenAPI document both come from this list.
+macro_rules! api {
+    ($( $method:ident $path:literal => $handler:path, $access:literal, $summary:literal; )*) => {
+        /// Every route of the API, in the order the OpenAPI document lists them.
+        pub const ROUTES: &[RouteDoc] = &[
+            $( RouteDoc { method: stringify!($method), path: $path, summary: $summary, access: $access }, )*
+        ];
+
+        fn routes() -> Router<AppState> {
+            Router::new()
+                $( .route($path, axum::routing::$method($handler)) )*
+        }
+    };
+}
+
+api! {
+    get "/health" => handlers::health, "public", "Database and upload-queue checks; 503 when unhealthy (seed §10.1).";
+    get "/api/openapi.json" => openapi::document, "public", "This document.";
+    post "/api/auth/login" => handlers::login, "public", "Log in with username and password (seed §3.1).";
+    post "/api/auth/refresh" => handlers::refresh, "refresh token", "Spend a refresh token for a new pair; reusing a spent one revokes the session.";
+    post "/api/auth/logout" => handlers::logout, "user", "End the session of the access token.";
+    post "/api/sync/upload" => sync::upload, "device of the store, or store_manager and up", "Store sales, customers, stock movements and loyalty entries exactly once (seed §3.2).";
+    get "/api/sync/download/{store_id}" => sync::download, "device of the store, or store_manager and up", "What changed at HQ for the store since last_sync (seed §3.2).";
+    get "/api/sync/status/{store_id}" => sync::status, "device of the store, or store_manager and up", "Last successful upload and recent errors (seed §3.2).";
+    get "/api/products" => stores::list_products, "any credential of the store", "Products of a store with price and stock; category_id, search, page, per_page (seed §3.3).";
+    post "/api/products" => stores::create_product, "admin, super_admin", "Create a product (master data).";
+    get "/api/products/barcode/{barcode}" => stores::product_by_barcode, "any credential of the store", "One product by barcode in a store (seed §3.3).";
+    put "/api/products/{id}/stock" => stores::update_stock, "manager and up, of the store", "An HQ stock movement for a store, counted once by movement_id (seed §3.3).";
+    post "/api/stores" => stores::create_store, "admin, super_admin", "Create a store (master data).";
+    post "/api/stores/{id}/devices" => stores::create_device, "store_manager and up, of the store", "A device credential for one of the store's tills (token shown once).";
+    put "/api/stores/{id}/products/{product_id}" => stores::set_store_product, "admin, super_admin", "A store's price and stock limits for a product.";
+    get "/api/transactions" => analytics::transactions, "store_manager and up (own store if store-scoped)", "Transactions by store, date range (from, to), cashier_id, number.";
+    get "/api/analytics/sales" => analytics::sales, "store_manager and up (own store if store-scoped)", "Sales totals grouped by day, hour (UTC) or store.";
+    get "/api/analytics/payment-methods" => analytics::payment_methods, "store_manager and up (own store if store-scoped)", "Payment-method mix: payments and amount per method.";
+    get "/api/analytics/top-products" => analytics::top_products, "store_manager and up (own store if store-scoped)", "Products by revenue in a date range.";
+    get "/api/analytics/low-stock" => analytics::low_stock, "store_manager and up (own store if store-scoped)", "Products at or below their minimum stock, across stores.";
+}
+
+/// The whole API with its middleware.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.body_limit_bytes;
-    Router::new()
-        .route("/health", get(handlers::health))
-        .route("/api/auth/login", post(handlers::login))
-        .route("/api/auth/refresh", post(handlers::refresh))
-        .route("/api/auth/logout", post(handlers::logout))
-        .route("/api/sync/upload", post(sync::upload))
-        .route("/api/sync/download/{store_id}", get(sync::download))
-        .route("/api/sync/status/{store_id}", get(sync::status))
-        .route(
-            "/api/products",
-            get(stores::list_products).post(stores::create_product),
-        )
-        .route(
-            "/api/products/barcode/{barcode}",
-            get(stores::product_by_barcode),
-        )
-        .route("/api/products/{id}/stock", put(stores::update_stock))
-        .route("/api/stores", post(stores::create_store))
-        .route("/api/stores/{id}/devices", post(stores::create_device))
-        .route(
-            "/api/stores/{id}/products/{product_id}",
-            put(stores::set_store_product),
-        )
+    routes()
         .fallback(|| async { ApiError::not_found("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")

@@ -850,3 +850,144 @@ async fn a_barcode_lookup_sees_writes_through_the_same_instance_at_once() {
         gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_and_every_route_answers() {
+    let gw = Gateway::start("sqlite", "openapi", |_| {}).await;
+    let (s, doc) = gw.call(Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    for r in kasir_gateway::ROUTES {
+        let op = &doc["paths"][r.path][r.method];
+        assert!(op["summary"].is_string(), "{} {} missing", r.method, r.path);
+        // Routed: without credentials it is never "no such route".
+        let path = r
+            .path
+            .replace("{store_id}", "1")
+            .replace("{id}", "1")
+            .replace("{product_id}", "1")
+            .replace("{barcode}", "1");
+        let m = Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
+        let (s, v) = gw.call(m, &path, None, None).await;
+        assert_ne!(v["message"], "route not found", "{} {}", r.method, r.path);
+        assert!(s.as_u16() < 500, "{} {}: {s}", r.method, r.path);
+    }
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analytics_add_up_and_a_store_manager_sees_only_their_store() {
+    use kasir_gateway::schema::roles::Role;
+    for backend in backends() {
+        let gw = Gateway::start(backend, "analytics", |_| {}).await;
+        let admin = gw.admin().await;
+        let (a, device_a) = gw.store_with_products(&admin, "ANA01", 4, 3).await;
+        let (b, device_b) = gw.store_with_products(&admin, "ANB02", 4, 3).await;
+        for (code, device, n) in [("ANA01", &device_a, 6u64), ("ANB02", &device_b, 2)] {
+            let sales: Vec<Value> = (1..=n).map(|k| sale(code, k, 2, 4)).collect();
+            let (s, v) = gw
+                .post(
+                    "/api/sync/upload",
+                    device,
+                    json!({ "store_id": code, "data": { "transactions": sales } }),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+        }
+        kasir_gateway::handlers::create_user(
+            &gw.state,
+            "mgr-a",
+            "mgr-a@example.com",
+            "Manager A",
+            Role::StoreManager,
+            Some(a),
+            "Nasi-Goreng-2026-a",
+        )
+        .await
+        .unwrap();
+        let (mgr, _) = gw.login("mgr-a", "Nasi-Goreng-2026-a").await;
+        let range = "from=2026-11-01T00:00:00Z&to=2026-11-30T00:00:00Z";
+        // HQ-wide: by store.
+        let (s, v) = gw
+            .get(&format!("/api/analytics/sales?group=store&{range}"), &admin)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(
+            v,
+            json!([
+                { "key": "ANA01", "transactions": 6, "total_amount": 12000, "tax_amount": 0 },
+                { "key": "ANB02", "transactions": 2, "total_amount": 4000, "tax_amount": 0 }
+            ]),
+            "{backend}"
+        );
+        let (_, v) = gw
+            .get(
+                &format!("/api/analytics/sales?group=hour&store_id={a}&{range}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(v[0]["key"], "2026-11-24T03", "{v}");
+        let (_, v) = gw
+            .get(&format!("/api/analytics/payment-methods?{range}"), &admin)
+            .await;
+        assert_eq!(
+            v,
+            json!([{ "payment_method": "cash", "payments": 8, "amount": 16000 }]),
+            "{backend}"
+        );
+        let (_, v) = gw
+            .get(
+                &format!("/api/analytics/top-products?store_id={a}&limit=2&{range}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+        // Store A sold P0000 ×2, P0001 ×3, P0002 ×4, P0003 ×3 of 3 each: three at or below 0,
+        // the oversold one first.
+        let (_, v) = gw
+            .get(&format!("/api/analytics/low-stock?store_id={a}"), &admin)
+            .await;
+        assert_eq!(v.as_array().unwrap().len(), 3, "{backend}: {v}");
+        assert_eq!(
+            (v[0]["sku"].clone(), v[0]["stock_quantity"].clone()),
+            (json!("P0002"), json!(-1))
+        );
+        let (_, v) = gw
+            .get(
+                &format!("/api/transactions?store_id={a}&number=ANA01-01-000003&{range}"),
+                &admin,
+            )
+            .await;
+        assert_eq!(v["meta"]["total"], 1, "{v}");
+        assert_eq!(v["data"][0]["total_amount"], 2000);
+        // The store manager of A: their store by default, never B's.
+        let (s, v) = gw
+            .get(&format!("/api/analytics/sales?group=store&{range}"), &mgr)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v.as_array().unwrap().len(), 1, "{v}");
+        assert_eq!(v[0]["key"], "ANA01");
+        for path in [
+            format!("/api/analytics/sales?store_id={b}"),
+            format!("/api/transactions?store_id={b}"),
+            format!("/api/analytics/low-stock?store_id={b}"),
+            format!("/api/analytics/top-products?store_id={b}"),
+            format!("/api/analytics/payment-methods?store_id={b}"),
+        ] {
+            assert_eq!(gw.get(&path, &mgr).await.0, StatusCode::FORBIDDEN, "{path}");
+        }
+        // Devices have no analytics at all.
+        assert_eq!(
+            gw.get("/api/analytics/sales", &device_a).await.0,
+            StatusCode::FORBIDDEN
+        );
+        let (s, v) = gw
+            .get(
+                "/api/analytics/sales?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+                &admin,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        gw.stop().await;
+    }
+}

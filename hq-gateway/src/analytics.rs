@@ -1,0 +1,420 @@
+//! The transactions query and analytics for HQ roles (`Access::Analytics`): sales by store, day
+//! or hour, the payment-method mix, top products, low stock across stores. Times are UTC; a
+//! store-scoped role sees its own store only (`store_id` is then required).
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use kasir_schema::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::AppState;
+use crate::auth::{Access, Principal};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Query;
+use crate::on_db;
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A query whose first four parameters are `from`, `to` and the store filter (twice).
+macro_rules! in_range {
+    ($sql:expr, $from:expr, $to:expr, $store:expr) => {
+        sqlx::query($sql)
+            .bind($from)
+            .bind($to)
+            .bind($store)
+            .bind($store)
+    };
+}
+
+/// The store a request may look at: its own for a store-scoped role, else the one asked for
+/// (or all).
+fn scope(principal: &Principal, asked: Option<u64>) -> ApiResult<Option<u64>> {
+    principal.require(Access::Analytics)?;
+    match (principal.scope(), asked) {
+        (Some(own), Some(s)) if s != own => Err(ApiError::forbidden(
+            "This credential belongs to another store",
+        )),
+        (Some(own), _) => Ok(Some(own)),
+        (None, s) => Ok(s),
+    }
+}
+
+fn range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
+    let to = to.unwrap_or_else(Utc::now);
+    let from = from.unwrap_or(to - chrono::Duration::days(30));
+    if from > to {
+        return Err(ApiError::field("from", "must not be after to"));
+    }
+    if to - from > chrono::Duration::days(3660) {
+        return Err(ApiError::field(
+            "from",
+            "the range may span at most ten years",
+        ));
+    }
+    Ok((from, to))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransactionsQuery {
+    pub store_id: Option<u64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub cashier_id: Option<u64>,
+    pub number: Option<String>,
+    #[serde(default = "fifty")]
+    pub per_page: u32,
+    #[serde(default = "one")]
+    pub page: u32,
+}
+
+fn fifty() -> u32 {
+    50
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Serialize)]
+pub struct TransactionRow {
+    pub id: u64,
+    pub store_id: u64,
+    pub sale_id: String,
+    pub transaction_number: String,
+    pub cashier_id: u64,
+    pub lane_no: Option<i64>,
+    pub transaction_date: DateTime<Utc>,
+    pub total_amount: Decimal,
+    pub tax_amount: Decimal,
+    pub payment_method: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub meta: kasir_schema::wire::PageMeta,
+}
+
+/// `GET /api/transactions?store_id=&from=&to=&cashier_id=&number=&page=&per_page=`
+pub async fn transactions(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<TransactionsQuery>,
+) -> ApiResult<axum::Json<Page<TransactionRow>>> {
+    let store = scope(&principal, q.store_id)?;
+    let (from, to) = range(q.from, q.to)?;
+    if !(1..=200).contains(&q.per_page) {
+        return Err(ApiError::field("per_page", "must be between 1 and 200"));
+    }
+    if q.page == 0 || q.page > 1_000_000 {
+        return Err(ApiError::field("page", "must be between 1 and 1000000"));
+    }
+    if q.number.as_ref().is_some_and(|n| n.len() > 100) {
+        return Err(ApiError::field("number", "must be at most 100 characters"));
+    }
+    let filter = "FROM transactions WHERE transaction_date >= ? AND transaction_date <= ?
+        AND (? IS NULL OR store_id = ?) AND (? IS NULL OR cashier_id = ?) AND (? IS NULL OR transaction_number = ?)";
+    let store = store.map(to_i64);
+    let cashier = q.cashier_id.map(to_i64);
+    let offset = i64::from(q.page - 1) * i64::from(q.per_page);
+    let (total, data) = on_db!(&state.db, |pool, B| {
+        let total: i64 =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {filter}")))
+                .bind(from)
+                .bind(to)
+                .bind(store)
+                .bind(store)
+                .bind(cashier)
+                .bind(cashier)
+                .bind(&q.number)
+                .bind(&q.number)
+                .fetch_one(pool)
+                .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, store_id, sale_id, transaction_number, cashier_id, lane_no, transaction_date,
+                total_amount, tax_amount, payment_method {filter}
+             ORDER BY transaction_date DESC, id DESC LIMIT ? OFFSET ?"
+        )))
+        .bind(from)
+        .bind(to)
+        .bind(store)
+        .bind(store)
+        .bind(cashier)
+        .bind(cashier)
+        .bind(&q.number)
+        .bind(&q.number)
+        .bind(i64::from(q.per_page))
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let mut data = Vec::with_capacity(rows.len());
+        for r in &rows {
+            data.push(TransactionRow {
+                id: to_u64(B::int(r, "id")?),
+                store_id: to_u64(B::int(r, "store_id")?),
+                sale_id: r.try_get("sale_id")?,
+                transaction_number: r.try_get("transaction_number")?,
+                cashier_id: to_u64(B::int(r, "cashier_id")?),
+                lane_no: B::opt_int(r, "lane_no")?,
+                transaction_date: r.try_get("transaction_date")?,
+                total_amount: B::get_money(r, "total_amount")?,
+                tax_amount: B::get_money(r, "tax_amount")?,
+                payment_method: r.try_get("payment_method")?,
+            });
+        }
+        (total, data)
+    });
+    Ok(axum::Json(Page {
+        data,
+        meta: kasir_schema::wire::PageMeta {
+            current_page: q.page,
+            total: to_u64(total),
+            per_page: q.per_page,
+        },
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesQuery {
+    pub store_id: Option<u64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// `day` (default), `hour` or `store`.
+    #[serde(default)]
+    pub group: Group,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    #[default]
+    Day,
+    Hour,
+    Store,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SalesBucket {
+    /// `2026-11-24`, `2026-11-24T03` (UTC) or the store code.
+    pub key: String,
+    pub transactions: i64,
+    pub total_amount: Decimal,
+    pub tax_amount: Decimal,
+}
+
+/// `GET /api/analytics/sales?store_id=&from=&to=&group=day|hour|store`
+pub async fn sales(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<SalesQuery>,
+) -> ApiResult<axum::Json<Vec<SalesBucket>>> {
+    let store = scope(&principal, q.store_id)?.map(to_i64);
+    let (from, to) = range(q.from, q.to)?;
+    let out = on_db!(&state.db, |pool, B| {
+        let key = match (q.group, B::IS_MYSQL) {
+            (Group::Day, true) => "DATE_FORMAT(t.transaction_date, '%Y-%m-%d')",
+            (Group::Hour, true) => "DATE_FORMAT(t.transaction_date, '%Y-%m-%dT%H')",
+            (Group::Day, false) => "substr(t.transaction_date, 1, 10)",
+            (Group::Hour, false) => "substr(t.transaction_date, 1, 13)",
+            (Group::Store, _) => "s.store_code",
+        };
+        let sql = format!(
+            "SELECT {key} AS k, COUNT(*) AS n, SUM(t.total_amount) AS total, SUM(t.tax_amount) AS tax
+             FROM transactions t JOIN stores s ON s.id = t.store_id
+             WHERE t.transaction_date >= ? AND t.transaction_date <= ? AND (? IS NULL OR t.store_id = ?)
+             GROUP BY {key} ORDER BY {key}"
+        );
+        let rows = in_range!(sqlx::AssertSqlSafe(sql), from, to, store)
+            .fetch_all(pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(SalesBucket {
+                key: r.try_get("k")?,
+                transactions: B::int(r, "n")?,
+                total_amount: B::get_money(r, "total")?,
+                tax_amount: B::get_money(r, "tax")?,
+            });
+        }
+        out
+    });
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    pub store_id: Option<u64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    #[serde(default = "ten")]
+    pub limit: u32,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+#[derive(Debug, Serialize)]
+pub struct MethodShare {
+    pub payment_method: String,
+    pub payments: i64,
+    pub amount: Decimal,
+}
+
+/// `GET /api/analytics/payment-methods?store_id=&from=&to=`: the tender mix.
+pub async fn payment_methods(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<axum::Json<Vec<MethodShare>>> {
+    let store = scope(&principal, q.store_id)?.map(to_i64);
+    let (from, to) = range(q.from, q.to)?;
+    let out = on_db!(&state.db, |pool, B| {
+        let rows = in_range!(
+            "SELECT p.payment_method AS m, COUNT(*) AS n, SUM(p.amount) AS amount
+             FROM payment_details p JOIN transactions t ON t.id = p.transaction_id
+             WHERE t.transaction_date >= ? AND t.transaction_date <= ? AND (? IS NULL OR t.store_id = ?)
+             GROUP BY p.payment_method ORDER BY amount DESC",
+            from,
+            to,
+            store
+        )
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(MethodShare {
+                payment_method: r.try_get("m")?,
+                payments: B::int(r, "n")?,
+                amount: B::get_money(r, "amount")?,
+            });
+        }
+        out
+    });
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TopProduct {
+    pub product_id: u64,
+    pub sku: String,
+    pub name: String,
+    pub quantity: Decimal,
+    pub revenue: Decimal,
+}
+
+/// `GET /api/analytics/top-products?store_id=&from=&to=&limit=`: by revenue.
+pub async fn top_products(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<RangeQuery>,
+) -> ApiResult<axum::Json<Vec<TopProduct>>> {
+    let store = scope(&principal, q.store_id)?.map(to_i64);
+    let (from, to) = range(q.from, q.to)?;
+    if !(1..=500).contains(&q.limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    let out = on_db!(&state.db, |pool, B| {
+        let rows = in_range!(
+            "SELECT d.product_id AS pid, p.sku, p.name, SUM(d.quantity) AS qty, SUM(d.total_price) AS revenue
+             FROM transaction_details d JOIN transactions t ON t.id = d.transaction_id
+             JOIN products p ON p.id = d.product_id
+             WHERE t.transaction_date >= ? AND t.transaction_date <= ? AND (? IS NULL OR t.store_id = ?)
+             GROUP BY d.product_id, p.sku, p.name ORDER BY revenue DESC, p.sku LIMIT ?",
+            from,
+            to,
+            store
+        )
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(TopProduct {
+                product_id: to_u64(B::int(r, "pid")?),
+                sku: r.try_get("sku")?,
+                name: r.try_get("name")?,
+                quantity: B::get_qty(r, "qty")?,
+                revenue: B::get_money(r, "revenue")?,
+            });
+        }
+        out
+    });
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LowStockQuery {
+    pub store_id: Option<u64>,
+    #[serde(default = "hundred")]
+    pub limit: u32,
+}
+
+fn hundred() -> u32 {
+    100
+}
+
+#[derive(Debug, Serialize)]
+pub struct LowStock {
+    pub store_id: u64,
+    pub store_code: String,
+    pub product_id: u64,
+    pub sku: String,
+    pub name: String,
+    pub stock_quantity: Decimal,
+    pub min_stock: Decimal,
+}
+
+/// `GET /api/analytics/low-stock?store_id=&limit=`: products at or below their store's
+/// minimum, across the stores the caller may see, lowest first.
+pub async fn low_stock(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<LowStockQuery>,
+) -> ApiResult<axum::Json<Vec<LowStock>>> {
+    let store = scope(&principal, q.store_id)?.map(to_i64);
+    if !(1..=1000).contains(&q.limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 1000"));
+    }
+    let out = on_db!(&state.db, |pool, B| {
+        let rows = sqlx::query(
+            "SELECT sp.store_id, s.store_code, sp.product_id, p.sku, p.name, sp.stock_quantity, sp.min_stock
+             FROM store_products sp JOIN products p ON p.id = sp.product_id JOIN stores s ON s.id = sp.store_id
+             WHERE sp.stock_quantity <= sp.min_stock AND p.is_active = 1 AND (? IS NULL OR sp.store_id = ?)
+             ORDER BY sp.stock_quantity - sp.min_stock, sp.store_id, p.sku LIMIT ?",
+        )
+        .bind(store)
+        .bind(store)
+        .bind(i64::from(q.limit))
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(LowStock {
+                store_id: to_u64(B::int(r, "store_id")?),
+                store_code: r.try_get("store_code")?,
+                product_id: to_u64(B::int(r, "product_id")?),
+                sku: r.try_get("sku")?,
+                name: r.try_get("name")?,
+                stock_quantity: B::get_qty(r, "stock_quantity")?,
+                min_stock: B::get_qty(r, "min_stock")?,
+            });
+        }
+        out
+    });
+    Ok(axum::Json(out))
+}
