@@ -426,6 +426,7 @@ async fn a_store_credential_cannot_touch_another_store() {
                 format!("/api/products/{pid}/stock"),
                 Some(json!({ "store_id": b, "quantity": 1, "movement_type": "in" })),
             ),
+            (Method::DELETE, format!("/api/stores/{b}/devices/1"), None),
             (
                 Method::POST,
                 format!("/api/stores/{b}/devices"),
@@ -437,12 +438,41 @@ async fn a_store_credential_cannot_touch_another_store() {
                 Some(json!({ "selling_price": 1 })),
             ),
         ];
-        for (m, path, body) in &foreign {
-            let (s, v) = gw
-                .call(m.clone(), path, Some(&device_a), body.clone())
-                .await;
-            assert_eq!(s, StatusCode::FORBIDDEN, "{backend} {m} {path}: {v}");
-            assert_error_body(&v);
+        // Store A's manager (sync, stock, devices and analytics rights, but only in store A).
+        kasir_gateway::handlers::create_user(
+            &gw.state,
+            "mgr-aaa",
+            "mgr-aaa@example.com",
+            "Manager AAA",
+            kasir_gateway::schema::roles::Role::StoreManager,
+            Some(a),
+            "Es-Cendol-2026-aa",
+        )
+        .await
+        .unwrap();
+        let (manager_a, _) = gw.login("mgr-aaa", "Es-Cendol-2026-aa").await;
+        let mut foreign = foreign;
+        foreign.extend([
+            (Method::GET, format!("/api/transactions?store_id={b}"), None),
+            (
+                Method::GET,
+                format!("/api/analytics/sales?store_id={b}"),
+                None,
+            ),
+            (
+                Method::GET,
+                format!("/api/analytics/low-stock?store_id={b}"),
+                None,
+            ),
+        ]);
+        for credential in [&device_a, &manager_a] {
+            for (m, path, body) in &foreign {
+                let (s, v) = gw
+                    .call(m.clone(), path, Some(credential), body.clone())
+                    .await;
+                assert_eq!(s, StatusCode::FORBIDDEN, "{backend} {m} {path}: {v}");
+                assert_error_body(&v);
+            }
         }
         // Nothing of store B changed, and store A's own routes work.
         assert_eq!(gw.scalar("SELECT COUNT(*) FROM transactions").await, 0);
@@ -866,7 +896,8 @@ async fn the_openapi_document_lists_every_route_and_every_route_answers() {
             .replace("{store_id}", "1")
             .replace("{id}", "1")
             .replace("{product_id}", "1")
-            .replace("{barcode}", "1");
+            .replace("{barcode}", "1")
+            .replace("{device_id}", "1");
         let m = Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
         let (s, v) = gw.call(m, &path, None, None).await;
         assert_ne!(v["message"], "route not found", "{} {}", r.method, r.path);
@@ -988,6 +1019,195 @@ async fn analytics_add_up_and_a_store_manager_sees_only_their_store() {
             )
             .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn master_data_users_categories_products_and_device_revocation() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "master", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "MDS01", 2, 5).await;
+        // Users: a store manager needs a store and a strong password; names are unique.
+        let user = |name: &str, role: &str, store_id: Option<u64>, pw: &str| {
+            json!({ "username": name, "email": format!("{name}@example.com"), "full_name": name,
+                    "role": role, "store_id": store_id, "password": pw })
+        };
+        for (body, field) in [
+            (
+                user("m1", "store_manager", None, "Sate-Ayam-2026-ok"),
+                "store_id",
+            ),
+            (
+                user("m1", "admin", Some(store), "Sate-Ayam-2026-ok"),
+                "store_id",
+            ),
+            (
+                user("m1", "store_manager", Some(store), "short1"),
+                "password",
+            ),
+            (
+                user("m 1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
+                "username",
+            ),
+            (
+                user("m1", "owner", Some(store), "Sate-Ayam-2026-ok"),
+                "role",
+            ),
+        ] {
+            let (s, v) = gw.post("/api/users", &admin, body).await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend}: {v}");
+            assert!(v["errors"][field].is_array(), "{field}: {v}");
+        }
+        let (s, v) = gw
+            .post(
+                "/api/users",
+                &admin,
+                user("m1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        let (s, _) = gw
+            .post(
+                "/api/users",
+                &admin,
+                user("m1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        let (mgr, _) = gw.login("m1", "Sate-Ayam-2026-ok").await;
+        assert_eq!(
+            gw.post(
+                "/api/users",
+                &mgr,
+                user("m2", "cashier", Some(store), "Sate-Ayam-2026-ok")
+            )
+            .await
+            .0,
+            StatusCode::FORBIDDEN
+        );
+        let (_, v) = gw.get("/api/users", &admin).await;
+        assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+        // Categories.
+        let (s, v) = gw
+            .post("/api/categories", &admin, json!({ "name": "Minuman" }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (s, _) = gw
+            .post(
+                "/api/categories",
+                &admin,
+                json!({ "name": "Teh", "parent_id": 999 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            gw.get("/api/categories", &device).await.1[0]["name"],
+            "Minuman"
+        );
+        // A renamed product reaches the store's next download; a deleted one leaves lookups.
+        let (_, first) = gw
+            .get(
+                &format!("/api/sync/download/{store}?tables=products"),
+                &device,
+            )
+            .await;
+        let last = first["last_sync"].as_str().unwrap().replace('+', "%2B");
+        let pid = gw.product_id_by_sku("P0001").await;
+        let (s, v) = gw
+            .put(
+                &format!("/api/products/{pid}"),
+                &admin,
+                json!({ "name": "Kopi Tubruk" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (_, v) = gw
+            .get(
+                &format!("/api/sync/download/{store}?tables=products&last_sync={last}"),
+                &device,
+            )
+            .await;
+        assert!(
+            v["data"]["products"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "Kopi Tubruk"),
+            "{v}"
+        );
+        let (s, _) = gw
+            .call(
+                Method::DELETE,
+                &format!("/api/products/{pid}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = gw
+            .get(
+                &format!("/api/products/barcode/8990000000001?store_id={store}"),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        assert_eq!(
+            gw.put("/api/products/999999", &admin, json!({ "name": "x" }))
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        // Stores: the manager sees their own.
+        assert_eq!(
+            gw.get("/api/stores", &mgr)
+                .await
+                .1
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        // Revoking the device stops its token.
+        let (_, v) = gw
+            .post(
+                &format!("/api/stores/{store}/devices"),
+                &admin,
+                json!({ "name": "lane 2" }),
+            )
+            .await;
+        let (id2, token2) = (
+            v["id"].as_u64().unwrap(),
+            v["token"].as_str().unwrap().to_string(),
+        );
+        assert_eq!(
+            gw.get(&format!("/api/sync/status/{store}"), &token2)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        let (s, _) = gw
+            .call(
+                Method::DELETE,
+                &format!("/api/stores/{store}/devices/{id2}"),
+                Some(&mgr),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            gw.get(&format!("/api/sync/status/{store}"), &token2)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            gw.get(&format!("/api/sync/status/{store}"), &device)
+                .await
+                .0,
+            StatusCode::OK
+        );
         gw.stop().await;
     }
 }
