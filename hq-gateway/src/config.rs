@@ -31,6 +31,8 @@ pub struct Config {
     pub argon2_iterations: u32,
     /// How long a barcode lookup may be answered from memory, ms (0: never).
     pub barcode_cache_ms: u64,
+    /// How often the webhook worker looks for due deliveries, ms.
+    pub webhook_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             barcode_cache_ms: 1000,
+            webhook_poll_ms: 500,
         }
     }
 }
@@ -99,6 +102,7 @@ impl Config {
         set(&mut c.argon2_memory_kib, "KASIR_ARGON2_MEMORY_KIB", &env)?;
         set(&mut c.argon2_iterations, "KASIR_ARGON2_ITERATIONS", &env)?;
         set(&mut c.barcode_cache_ms, "KASIR_BARCODE_CACHE_MS", &env)?;
+        set(&mut c.webhook_poll_ms, "KASIR_WEBHOOK_POLL_MS", &env)?;
         c.check()?;
         Ok(c)
     }
@@ -112,6 +116,9 @@ impl Config {
         }
         if self.body_limit_bytes < 1024 {
             return Err("body_limit_bytes must be at least 1024".into());
+        }
+        if self.webhook_poll_ms < 10 {
+            return Err("webhook_poll_ms must be at least 10".into());
         }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());

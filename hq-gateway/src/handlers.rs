@@ -37,14 +37,19 @@ pub async fn health(State(state): State<AppState>) -> Response {
         },
     };
     checks.insert("database".to_string(), db);
-    let queue = match crate::sync::failed_uploads_last_hour(&state.db).await {
-        Ok(n) => HealthCheck {
+    let queue = match (
+        crate::sync::failed_uploads_last_hour(&state.db).await,
+        crate::webhooks::backlog(&state.db).await,
+    ) {
+        (Ok(n), Ok((pending, failed))) => HealthCheck {
             status: "ok".into(),
-            message: format!("{n} failed uploads in the last hour"),
+            message: format!(
+                "{n} failed uploads in the last hour; webhooks: {pending} pending, {failed} given up"
+            ),
         },
-        Err(e) => HealthCheck {
+        (Err(e), _) | (_, Err(e)) => HealthCheck {
             status: "error".into(),
-            message: format!("sync log: {}", e.message),
+            message: format!("queue: {}", e.message),
         },
     };
     checks.insert("queue".to_string(), queue);

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ratelimit;
 pub mod stores;
 pub mod sync;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -121,6 +122,7 @@ api! {
     post "/api/categories" => masterdata::create_category, "admin, super_admin", "Create a category (master data).";
     get "/api/users" => masterdata::list_users, "admin, super_admin", "HQ and store accounts.";
     post "/api/users" => masterdata::create_user, "admin, super_admin", "Create an account (a strong password is required).";
+    post "/api/webhooks" => webhooks::create_endpoint, "admin, super_admin", "Register a webhook endpoint for stock.low and/or sync.failed (secret shown once).";
     delete "/api/stores/{id}/devices/{device_id}" => masterdata::revoke_device, "store_manager and up, of the store", "Revoke a device credential.";
     post "/api/stores/{id}/devices" => stores::create_device, "store_manager and up, of the store", "A device credential for one of the store's tills (token shown once).";
     put "/api/stores/{id}/products/{product_id}" => stores::set_store_product, "admin, super_admin", "A store's price and stock limits for a product.";
@@ -214,8 +216,16 @@ pub async fn bootstrap_admin(
     )))
 }
 
-/// Serves until ctrl-c.
+/// Serves until ctrl-c, with this instance's webhook delivery worker.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    let worker =
+        webhooks::spawn_worker(&state, Duration::from_millis(state.config.webhook_poll_ms));
+    let result = serve_api(state, listener).await;
+    worker.abort();
+    result
+}
+
+async fn serve_api(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
     // Small JSON answers go out at once (no Nagle delay behind the previous answer's ACK).
     let listener = listener.tap_io(|tcp| {

@@ -331,6 +331,23 @@ pub async fn update_stock(
                 .bind(to_i64(product_id))
                 .execute(&mut *tx)
                 .await?;
+                let row = sqlx::query(
+                    "SELECT sp.stock_quantity, sp.min_stock, p.sku FROM store_products sp
+                     JOIN products p ON p.id = sp.product_id WHERE sp.store_id = ? AND sp.product_id = ?",
+                )
+                .bind(to_i64(req.store_id))
+                .bind(to_i64(product_id))
+                .fetch_one(&mut *tx)
+                .await?;
+                let (after, min) = (B::get_qty(&row, "stock_quantity")?, B::get_qty(&row, "min_stock")?);
+                if after <= min && after - signed > min {
+                    let sku: String = row.try_get("sku")?;
+                    let data = serde_json::json!({
+                        "store_id": req.store_id, "product_id": product_id, "sku": sku,
+                        "stock_quantity": after, "min_stock": min
+                    });
+                    crate::webhooks::enqueue!(B, &mut *tx, "stock.low", data);
+                }
                 sqlx::query(
                     "INSERT INTO hq_stock_movements (movement_id, store_id, created_at) VALUES (?, ?, ?)",
                 )

@@ -262,6 +262,15 @@ pub async fn upload(
     });
     // Stock and prices of the store may have moved: its cached lookups are stale.
     state.lookups.store_changed(store.id);
+    if failed > 0 {
+        let data = serde_json::json!({
+            "store_id": store.id, "store_code": store.code, "failed": failed, "records": records,
+            "error": result.as_ref().err().map(|e| e.message.clone()),
+        });
+        on_db!(&state.db, |pool, B| {
+            crate::webhooks::enqueue!(B, pool, "sync.failed", data);
+        });
+    }
     write_sync_log(
         &state.db, store.id, records, ok, failed, status, detail, started,
     )
@@ -782,6 +791,40 @@ async fn ingest(
                     .bind(now);
             }
             q.execute(&mut *tx).await?;
+        }
+        // Products this upload took to or below their minimum: a `stock.low` event each.
+        let moved: HashMap<i64, Decimal> = changes.iter().copied().collect();
+        let ids: Vec<i64> = changes.iter().map(|(pid, _)| *pid).collect();
+        let mut low = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT sp.product_id, p.sku, sp.stock_quantity, sp.min_stock FROM store_products sp
+                 JOIN products p ON p.id = sp.product_id
+                 WHERE sp.store_id = ? AND sp.stock_quantity <= sp.min_stock AND sp.product_id IN ({})",
+                in_list(chunk.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sid);
+            for k in chunk {
+                q = q.bind(*k);
+            }
+            for r in q.fetch_all(&mut *tx).await? {
+                let pid = B::int(&r, "product_id")?;
+                let (after, min) = (
+                    B::get_qty(&r, "stock_quantity")?,
+                    B::get_qty(&r, "min_stock")?,
+                );
+                let before = after - moved.get(&pid).copied().unwrap_or_default();
+                if before > min {
+                    let sku: String = r.try_get("sku")?;
+                    low.push(serde_json::json!({
+                        "store_id": store_id, "store_code": store.as_str(), "product_id": pid,
+                        "sku": sku, "stock_quantity": after, "min_stock": min
+                    }));
+                }
+            }
+        }
+        for data in low {
+            crate::webhooks::enqueue!(B, &mut *tx, "stock.low", data);
         }
 
         // ---- loyalty: derived from the sales, plus stand-alone entries; balances follow.

@@ -1211,3 +1211,146 @@ async fn master_data_users_categories_products_and_device_revocation() {
         gw.stop().await;
     }
 }
+
+/// A loopback webhook receiver: records (delivery id, event, signature, body, answered);
+/// answers 500 to the first request, 200 afterwards.
+async fn receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, String, u16)>>>,
+) {
+    use axum::http::HeaderMap;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let s = s.clone();
+            async move {
+                let h = |k: &str| {
+                    headers
+                        .get(k)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let mut v = s.lock().unwrap();
+                let code = if v.is_empty() { 500 } else { 200 };
+                v.push((
+                    h("x-kasir-delivery"),
+                    h("x-kasir-event"),
+                    h("x-kasir-signature"),
+                    body,
+                    code,
+                ));
+                axum::http::StatusCode::from_u16(code).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_and_delivered_once_by_two_instances() {
+    for backend in backends() {
+        let a = Gateway::start(backend, "hooks", |c| c.webhook_poll_ms = 20).await;
+        let b = a.second_instance().await;
+        let admin = a.admin().await;
+        let (url, seen) = receiver().await;
+        let secret = "a-long-shared-secret-1234";
+        let (s, v) = a
+            .post(
+                "/api/webhooks",
+                &admin,
+                json!({ "url": url, "events": ["stock.low", "sync.failed"], "secret": secret }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        for bad in [
+            json!({ "url": "ftp://x", "events": ["stock.low"] }),
+            json!({ "url": url, "events": ["stock.sold"] }),
+        ] {
+            assert_eq!(
+                a.post("/api/webhooks", &admin, bad).await.0,
+                StatusCode::UNPROCESSABLE_ENTITY
+            );
+        }
+        let (store, device) = a.store_with_products(&admin, "WHK01", 2, 10).await;
+        let pid = a.product_id_by_sku("P0001").await;
+        a.put(
+            &format!("/api/stores/{store}/products/{pid}"),
+            &admin,
+            json!({ "selling_price": 1000, "min_stock": 5 }),
+        )
+        .await;
+        // Six units of P0001 sold: 10 → 4 crosses the minimum of 5 (one event); a sale with an
+        // unknown SKU is refused (a sync.failed event).
+        let mut bad = sale("WHK01", 99, 1, 2);
+        bad["details"][0]["sku"] = json!("NOPE");
+        let sales: Vec<Value> = (0..6)
+            .map(|k| sale("WHK01", 2 * k + 1, 1, 2))
+            .chain([bad])
+            .collect();
+        let (s, v) = b
+            .post(
+                "/api/sync/upload",
+                &device,
+                json!({ "store_id": "WHK01", "data": { "transactions": sales } }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // Delivered by either instance; the first attempt gets a 500 and is retried after ~2 s.
+        let started = std::time::Instant::now();
+        loop {
+            let ok = seen.lock().unwrap().iter().filter(|r| r.4 == 200).count();
+            if ok >= 2 {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{backend}: {:?}",
+                seen.lock().unwrap()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let got = seen.lock().unwrap().clone();
+        let delivered: Vec<_> = got.iter().filter(|r| r.4 == 200).collect();
+        assert_eq!(
+            delivered.len(),
+            2,
+            "{backend}: each event delivered once: {got:?}"
+        );
+        let mut events: Vec<&str> = delivered.iter().map(|r| r.1.as_str()).collect();
+        events.sort_unstable();
+        assert_eq!(events, ["stock.low", "sync.failed"]);
+        assert_ne!(delivered[0].0, delivered[1].0);
+        assert_eq!(
+            got.len(),
+            3,
+            "one failed attempt, then the two deliveries: {got:?}"
+        );
+        for (id, event, sig, body, _) in &got {
+            assert_eq!(
+                *sig,
+                kasir_gateway::webhooks::signature(secret, body.as_bytes()),
+                "{event}"
+            );
+            let v: Value = serde_json::from_str(body).unwrap();
+            assert_eq!(v["id"], json!(id));
+            if event == "stock.low" {
+                assert_eq!(v["data"]["sku"], "P0001");
+                assert_eq!(v["data"]["stock_quantity"], 4);
+            }
+        }
+        assert_eq!(
+            a.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'delivered'")
+                .await,
+            2
+        );
+        b.stop().await;
+        a.stop().await;
+    }
+}

@@ -63,6 +63,11 @@ pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[
         name: "gateway",
         sql: include_str!("../sql/hq/0002_gateway.sql"),
     },
+    Migration {
+        version: 3,
+        name: "webhooks",
+        sql: include_str!("../sql/hq/0003_webhooks.sql"),
+    },
 ];
 
 /// The SQLite twin of [`HQ_MYSQL_MIGRATIONS`] (same versions and tables; money and quantities
@@ -77,6 +82,11 @@ pub const HQ_SQLITE_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "gateway",
         sql: include_str!("../sql/hq/sqlite/0002_gateway.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "webhooks",
+        sql: include_str!("../sql/hq/sqlite/0003_webhooks.sql"),
     },
 ];
 
