@@ -1354,3 +1354,69 @@ async fn webhooks_are_signed_retried_and_delivered_once_by_two_instances() {
         a.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_fails_part_way_leaves_nothing_behind() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "atomic", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "ATM01", 3, 10).await;
+        // The database refuses one payment row, after the sales and lines of the same upload
+        // were already written in its transaction.
+        let trigger = if backend == "mysql" {
+            "CREATE TRIGGER boom BEFORE INSERT ON payment_details FOR EACH ROW BEGIN
+               IF NEW.amount = 4242 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom'; END IF; END"
+        } else {
+            "CREATE TRIGGER boom BEFORE INSERT ON payment_details WHEN NEW.amount = 424200
+             BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        };
+        kasir_gateway::on_db!(&gw.state.db, |pool, B| {
+            sqlx::query(trigger).execute(pool).await.unwrap();
+        });
+        let mut sales: Vec<Value> = (1..=3).map(|n| sale("ATM01", n, 2, 3)).collect();
+        sales[2]["payments"] = json!([{ "payment_method": "cash", "amount": 4242 }]);
+        let body = json!({ "store_id": "ATM01", "data": { "transactions": sales } });
+        let (s, v) = gw.post("/api/sync/upload", &device, body.clone()).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend}: {v}");
+        assert_error_body(&v);
+        for table in [
+            "SELECT COUNT(*) FROM transactions",
+            "SELECT COUNT(*) FROM transaction_details",
+            "SELECT COUNT(*) FROM payment_details",
+            "SELECT COUNT(*) FROM stock_movements WHERE reference_type = 'sale'",
+        ] {
+            assert_eq!(gw.scalar(table).await, 0, "{backend}: {table}");
+        }
+        let (_, v) = gw
+            .get(&format!("/api/products?store_id={store}"), &device)
+            .await;
+        assert!(
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["stock_quantity"] == 10),
+            "{v}"
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM sync_logs WHERE status = 'failed'")
+                .await,
+            1
+        );
+        // Once the database accepts it, the same upload stores everything, once.
+        kasir_gateway::on_db!(&gw.state.db, |pool, B| {
+            sqlx::query("DROP TRIGGER boom")
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        let (s, v) = gw.post("/api/sync/upload", &device, body).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(gw.scalar("SELECT COUNT(*) FROM transactions").await, 3);
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transaction_details").await,
+            6
+        );
+        gw.stop().await;
+    }
+}
