@@ -5,8 +5,10 @@
 //!
 //! ```sh
 //! cargo run --release -p kasir-gateway --example barcode_bench -- \
-//!     --database-url mysql://root@127.0.0.1:3306/kasir_bench [--products 10000] [--secs 10] [--connections 32]
+//!     --database-url mysql://root@127.0.0.1:3306/kasir_bench [--products 10000] [--secs 10] \
+//!     [--connections 32] [--pool 8]
 //! ```
+//! `--connections` is wrk's, `--pool` the gateway's database connections.
 //! The database is created when missing and emptied first (it must be a scratch database).
 // Floats here are rates for a report, never money.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -35,6 +37,7 @@ fn rss_kib() -> u64 {
 async fn main() {
     let mut url = support::default_url();
     let (mut products, mut secs, mut connections) = (10_000usize, 10u64, 32u32);
+    let mut pool = Config::default().max_connections;
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -43,6 +46,7 @@ async fn main() {
             "--products" => products = v.parse().expect("--products N"),
             "--secs" => secs = v.parse().expect("--secs N"),
             "--connections" => connections = v.parse().expect("--connections N"),
+            "--pool" => pool = v.parse().expect("--pool N"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -50,6 +54,7 @@ async fn main() {
         database_url: url.clone(),
         // The load comes from one token and one address: lift the limits for the measurement.
         rate_limit_per_minute: u32::MAX,
+        max_connections: pool,
         ..Config::default()
     })
     .await;
@@ -108,6 +113,7 @@ async fn main() {
         database_url: url,
         rate_limit_per_minute: u32::MAX,
         barcode_cache_ms: 0,
+        max_connections: pool,
         ..Config::default()
     })
     .await

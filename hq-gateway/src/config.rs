@@ -40,7 +40,7 @@ impl Default for Config {
         Config {
             database_url: "sqlite://kasir-hq.db".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            max_connections: 16,
+            max_connections: 8,
             access_ttl_secs: 3600,
             refresh_ttl_secs: 30 * 24 * 3600,
             rate_limit_per_minute: 60,
