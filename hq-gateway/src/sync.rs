@@ -77,8 +77,11 @@ where
 }
 
 /// The content hash a sale is stored with: SHA-256 of its canonical JSON (numbers normalized,
-/// so `1.50` and `1.5` are the same sale).
+/// so `1.50` and `1.5` are the same sale), without `local_id`, the row id on whichever lane
+/// forwarded it (a sale forwarded again by another lane after a leader change is the same sale).
 pub fn content_hash(t: &UploadTransaction) -> String {
+    let mut t = t.clone();
+    t.local_id = None;
     fn canon(v: serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Number(n) => {
@@ -97,7 +100,7 @@ pub fn content_hash(t: &UploadTransaction) -> String {
             other => other,
         }
     }
-    let v = canon(serde_json::to_value(t).unwrap_or_default());
+    let v = canon(serde_json::to_value(&t).unwrap_or_default());
     hex::encode(Sha256::digest(v.to_string().as_bytes()))
 }
 

@@ -169,6 +169,8 @@ async fn uploads_store_each_sale_once_and_stock_follows() {
         changed["notes"] = json!("edited");
         let mut respelled = sale("JKT01", 2, 3, 10);
         respelled["total_amount"] = json!(3000.00);
+        // Forwarded by another lane after a leader change: its own row id, the same sale.
+        respelled["local_id"] = json!(777);
         let (_, v) = gw
             .post(
                 "/api/sync/upload",
