@@ -15,10 +15,20 @@ use crate::error::ApiError;
 pub struct Json<T>(pub T);
 
 fn field_error(path: String, inner: &str) -> ApiError {
-    let field = if path.is_empty() || path == "." {
-        "body".to_string()
+    let base = if path.is_empty() || path == "." {
+        String::new()
     } else {
         path
+    };
+    // A missing field is reported at its parent: name the field itself.
+    let named = inner
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (named, base.is_empty()) {
+        (Some(n), true) => n.to_string(),
+        (Some(n), false) => format!("{base}.{n}"),
+        (None, true) => "body".to_string(),
+        (None, false) => base,
     };
     // serde's messages end with " at line L column C" for JSON; the field says where.
     let message = inner.split(" at line ").next().unwrap_or(inner).to_string();

@@ -639,6 +639,19 @@ async fn bad_input_gets_a_4xx_with_the_error_body_never_a_5xx() {
             assert_eq!(s, want, "{backend} {m} {path} {body:?}: {v}");
             assert_error_body(&v);
         }
+        // Missing and unknown fields are named in `errors`.
+        let (_, v) = gw
+            .post("/api/sync/upload", &admin, json!({ "data": {} }))
+            .await;
+        assert!(v["errors"]["store_id"].is_array(), "{v}");
+        let (_, v) = gw
+            .post(
+                "/api/sync/upload",
+                &admin,
+                json!({ "store_id": "DPS04", "data": { "orders": [] } }),
+            )
+            .await;
+        assert!(v["errors"]["data.orders"].is_array(), "{v}");
         // SQL metacharacters and unicode in a search are just text.
         for q in [
             "%27%20OR%201%3D1%20--",
