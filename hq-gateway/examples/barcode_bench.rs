@@ -8,7 +8,9 @@
 //!     --database-url mysql://root@127.0.0.1:3306/kasir_bench [--products 10000] [--secs 10] \
 //!     [--connections 32] [--pool 8]
 //! ```
-//! `--connections` is wrk's, `--pool` the gateway's database connections.
+//! `--connections` is wrk's, `--pool` the gateway's database connections; during each load the
+//! store also uploads 5 sales `--uploads-per-sec` times a second (default 2), each dropping the
+//! store's cached lookups.
 //! The database is created when missing and emptied first (it must be a scratch database).
 // Floats here are rates for a report, never money.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -38,6 +40,7 @@ async fn main() {
     let mut url = support::default_url();
     let (mut products, mut secs, mut connections) = (10_000usize, 10u64, 32u32);
     let mut pool = Config::default().max_connections;
+    let mut uploads_per_sec = 2u64;
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -47,6 +50,7 @@ async fn main() {
             "--secs" => secs = v.parse().expect("--secs N"),
             "--connections" => connections = v.parse().expect("--connections N"),
             "--pool" => pool = v.parse().expect("--pool N"),
+            "--uploads-per-sec" => uploads_per_sec = v.parse().expect("--uploads-per-sec N"),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -130,12 +134,25 @@ async fn main() {
             "lookup cache off (every request reads the database)",
             &base2,
         ),
-        ("lookup cache on (1 s)", base),
+        ("lookup cache on (default: 60 s, dropped on writes)", base),
     ] {
+        // Meanwhile the store's leader keeps uploading sales (5 sales of 3 lines per upload),
+        // each of which moves stock and so drops the store's cached lookups.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let uploader = tokio::spawn(upload_loop(
+            http.clone(),
+            base.to_string(),
+            token.clone(),
+            products,
+            uploads_per_sec,
+            stop.clone(),
+        ));
         let (rps, p99, before, peak) =
             load(&dir, base, products, store_id, &token, connections, secs).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let uploads = uploader.await.unwrap();
         println!(
-            "{label}: {rps} req/s, p99 {p99}; process RSS {} MiB before, at most {} MiB during the load",
+            "{label}: {rps} req/s, p99 {p99}, while {uploads} uploads went in; process RSS {} MiB before, at most {} MiB during the load",
             before / 1024,
             peak / 1024
         );
@@ -212,4 +229,54 @@ end
         .unwrap_or("?")
         .to_string();
     (rps, p99, rss_before, peak)
+}
+
+static SALE_NO: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Uploads 5 sales every `1 / per_sec` s until `stop`; returns how many uploads succeeded.
+async fn upload_loop(
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    products: usize,
+    per_sec: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> u64 {
+    let mut done = 0;
+    if per_sec == 0 {
+        return 0;
+    }
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let sales: Vec<Value> = (0..5)
+            .map(|_| {
+                let n = SALE_NO.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let details: Vec<Value> = (0..3u64)
+                    .map(|j| {
+                        let k = (n * 7919 + j * 104_729) % products as u64;
+                        serde_json::json!({ "sku": format!("B{k:06}"), "quantity": 1,
+                            "unit_price": 2500, "total_price": 2500 })
+                    })
+                    .collect();
+                serde_json::json!({
+                    "sale_id": uuid::Uuid::now_v7().to_string(),
+                    "transaction_number": format!("BEN01-002-{n:08}"),
+                    "cashier_id": 1, "transaction_date": chrono::Utc::now(),
+                    "subtotal": 7500, "tax_amount": 0, "discount_amount": 0, "total_amount": 7500,
+                    "payment_method": "cash", "payment_status": "paid",
+                    "details": details, "payments": [{ "payment_method": "cash", "amount": 7500 }]
+                })
+            })
+            .collect();
+        let r = http
+            .post(format!("{base}/api/sync/upload"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "store_id": "BEN01", "data": { "transactions": sales } }))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status().is_success()) {
+            done += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(1000 / per_sec)).await;
+    }
+    done
 }

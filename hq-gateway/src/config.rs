@@ -33,6 +33,8 @@ pub struct Config {
     pub barcode_cache_ms: u64,
     /// How often the webhook worker looks for due deliveries, ms.
     pub webhook_poll_ms: u64,
+    /// How often this instance reads the change counters other instances bump, ms.
+    pub change_poll_ms: u64,
 }
 
 impl Default for Config {
@@ -49,8 +51,9 @@ impl Default for Config {
             debug: false,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
-            barcode_cache_ms: 1000,
+            barcode_cache_ms: 60_000,
             webhook_poll_ms: 500,
+            change_poll_ms: 250,
         }
     }
 }
@@ -103,6 +106,7 @@ impl Config {
         set(&mut c.argon2_iterations, "KASIR_ARGON2_ITERATIONS", &env)?;
         set(&mut c.barcode_cache_ms, "KASIR_BARCODE_CACHE_MS", &env)?;
         set(&mut c.webhook_poll_ms, "KASIR_WEBHOOK_POLL_MS", &env)?;
+        set(&mut c.change_poll_ms, "KASIR_CHANGE_POLL_MS", &env)?;
         c.check()?;
         Ok(c)
     }
@@ -117,8 +121,8 @@ impl Config {
         if self.body_limit_bytes < 1024 {
             return Err("body_limit_bytes must be at least 1024".into());
         }
-        if self.webhook_poll_ms < 10 {
-            return Err("webhook_poll_ms must be at least 10".into());
+        if self.webhook_poll_ms < 10 || self.change_poll_ms < 10 {
+            return Err("webhook_poll_ms and change_poll_ms must be at least 10".into());
         }
         if self.max_connections == 0 {
             return Err("max_connections must be at least 1".into());

@@ -216,12 +216,18 @@ pub async fn bootstrap_admin(
     )))
 }
 
-/// Serves until ctrl-c, with this instance's webhook delivery worker.
+/// Serves until ctrl-c, with this instance's webhook delivery worker and change watcher.
 pub async fn serve(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<()> {
     let worker =
         webhooks::spawn_worker(&state, Duration::from_millis(state.config.webhook_poll_ms));
+    let watcher = lookups::spawn_watcher(
+        state.db.clone(),
+        state.lookups.clone(),
+        Duration::from_millis(state.config.change_poll_ms),
+    );
     let result = serve_api(state, listener).await;
     worker.abort();
+    watcher.abort();
     result
 }
 

@@ -1,8 +1,10 @@
-//! A short-lived cache of barcode lookups (`GET /api/products/barcode/…`), the route tills and
-//! HQ systems hit hardest. An entry lives at most `barcode_cache_ms` (default 1 s; 0 turns the
-//! cache off). Writes through this instance drop what they may have changed at once (a store's
-//! stock or prices: that store's entries; the catalog: every entry); writes through another
-//! instance sharing the database show here within the time to live.
+//! A cache of barcode lookups (`GET /api/products/barcode/…`), the route tills and HQ systems
+//! hit hardest. An entry lives at most `barcode_cache_ms` (default 60 s; 0 turns the cache
+//! off). Writes through this instance drop what they may have changed at once (a store's stock
+//! or prices: that store's entries; the catalog: every entry). Every write also bumps a counter
+//! in `change_versions` in its own transaction (`bump!`), and each instance reads those
+//! counters every `change_poll_ms` (250 ms): a write through another instance drops the
+//! entries here within that.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -87,6 +89,76 @@ impl LookupCache {
     pub fn catalog_changed(&self) {
         self.catalog.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// Bumps the change counter `scope` (`catalog`, or [`store_scope`]) through the caller's
+/// executor, inside the transaction of the change.
+macro_rules! bump {
+    ($B:ident, $tx:expr, $scope:expr) => {{
+        let sql = if $B::IS_MYSQL {
+            "INSERT INTO change_versions (scope, version) VALUES (?, 1)
+             ON DUPLICATE KEY UPDATE version = version + 1"
+        } else {
+            "INSERT INTO change_versions (scope, version) VALUES (?, 1)
+             ON CONFLICT(scope) DO UPDATE SET version = version + 1"
+        };
+        sqlx::query(sql).bind($scope).execute($tx).await?;
+    }};
+}
+pub(crate) use bump;
+
+pub const CATALOG: &str = "catalog";
+
+pub fn store_scope(store: u64) -> String {
+    format!("store:{store}")
+}
+
+/// Reads the change counters every `every` and drops what other instances' writes made stale.
+pub fn spawn_watcher(
+    db: crate::db::Db,
+    cache: std::sync::Arc<LookupCache>,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut seen: HashMap<String, i64> = HashMap::new();
+        let mut first = true;
+        loop {
+            let rows: Result<Vec<(String, i64)>, crate::error::ApiError> = async {
+                Ok(crate::on_db!(&db, |pool, B| {
+                    let rows = sqlx::query("SELECT scope, version FROM change_versions")
+                        .fetch_all(pool)
+                        .await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for r in &rows {
+                        out.push((sqlx::Row::try_get(r, "scope")?, B::int(r, "version")?));
+                    }
+                    out
+                }))
+            }
+            .await;
+            match rows {
+                Ok(rows) => {
+                    for (scope, version) in rows {
+                        if seen.insert(scope.clone(), version) == Some(version) || first {
+                            continue;
+                        }
+                        if scope == CATALOG {
+                            cache.catalog_changed();
+                        } else if let Some(id) =
+                            scope.strip_prefix("store:").and_then(|s| s.parse().ok())
+                        {
+                            cache.store_changed(id);
+                        }
+                    }
+                    first = false;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "kasir::api", error = %e.message, "change counters")
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
 }
 
 #[cfg(test)]

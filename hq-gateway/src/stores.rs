@@ -356,6 +356,7 @@ pub async fn update_stock(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(req.store_id));
                 crate::sync::audit(
                     &mut *tx,
                     user,
@@ -642,6 +643,7 @@ pub async fn create_product(
             }
             Err(e) => return Err(e.into()),
         };
+        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG);
         crate::sync::audit(
             &mut *tx,
             user,
@@ -731,6 +733,7 @@ pub async fn set_store_product(
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(store.id));
         crate::sync::audit(&mut *tx, user, Some(to_i64(store.id)), "store_product.set", "store_products", Some(to_i64(product_id)),
             serde_json::json!({ "selling_price": req.selling_price.to_string(), "is_available": req.is_available })).await?;
         let item = fetch_item!(B, tx, store.id, product_id);

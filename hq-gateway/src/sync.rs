@@ -943,6 +943,9 @@ async fn ingest(
             .bind(sid)
             .execute(&mut *tx)
             .await?;
+        if !delta.is_empty() {
+            crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(store_id));
+        }
         tx.commit().await?;
         Ok(processed)
     })

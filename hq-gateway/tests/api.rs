@@ -1435,3 +1435,54 @@ async fn an_upload_that_fails_part_way_leaves_nothing_behind() {
         gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_lookup_on_one_instance_follows_writes_through_another() {
+    for backend in backends() {
+        let a = Gateway::start(backend, "xcache", |c| {
+            c.barcode_cache_ms = 600_000;
+            c.change_poll_ms = 50;
+        })
+        .await;
+        let b = a.second_instance().await;
+        let admin = a.admin().await;
+        let (store, device) = a.store_with_products(&admin, "XCH01", 2, 10).await;
+        let path = format!("/api/products/barcode/8990000000001?store_id={store}");
+        assert_eq!(b.get(&path, &device).await.1["data"]["stock_quantity"], 10);
+        // Cached on B now; a sale uploaded through A.
+        let (s, _) = a
+            .post("/api/sync/upload", &device, json!({ "store_id": "XCH01", "data": { "transactions": [sale("XCH01", 1, 1, 2)] } }))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let started = std::time::Instant::now();
+        loop {
+            let (_, v) = b.get(&path, &device).await;
+            if v["data"]["stock_quantity"] == 9 {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{backend}: B still answers {v}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        // A product renamed through A: B drops the whole catalog.
+        let pid = a.product_id_by_sku("P0001").await;
+        a.put(
+            &format!("/api/products/{pid}"),
+            &admin,
+            json!({ "name": "Kopi Luwak" }),
+        )
+        .await;
+        let started = std::time::Instant::now();
+        while b.get(&path, &device).await.1["data"]["name"] != "Kopi Luwak" {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{backend}: rename not seen"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        b.stop().await;
+        a.stop().await;
+    }
+}

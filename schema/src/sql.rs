@@ -68,6 +68,11 @@ pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../sql/hq/0003_webhooks.sql"),
     },
+    Migration {
+        version: 4,
+        name: "versions",
+        sql: include_str!("../sql/hq/0004_versions.sql"),
+    },
 ];
 
 /// The SQLite twin of [`HQ_MYSQL_MIGRATIONS`] (same versions and tables; money and quantities
@@ -87,6 +92,11 @@ pub const HQ_SQLITE_MIGRATIONS: &[Migration] = &[
         version: 3,
         name: "webhooks",
         sql: include_str!("../sql/hq/sqlite/0003_webhooks.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "versions",
+        sql: include_str!("../sql/hq/sqlite/0004_versions.sql"),
     },
 ];
 
