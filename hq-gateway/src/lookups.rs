@@ -1,10 +1,11 @@
 //! A cache of barcode lookups (`GET /api/products/barcode/…`), the route tills and HQ systems
 //! hit hardest. An entry lives at most `barcode_cache_ms` (default 60 s; 0 turns the cache
-//! off). Writes through this instance drop what they may have changed at once (a store's stock
-//! or prices: that store's entries; the catalog: every entry). Every write also bumps a counter
-//! in `change_versions` in its own transaction (`bump!`), and each instance reads those
-//! counters every `change_poll_ms` (250 ms): a write through another instance drops the
-//! entries here within that.
+//! off). Writes through this instance drop what they changed at once (the products whose stock
+//! or price moved; the whole catalog for product changes). Every write also bumps a counter in
+//! `change_versions` in its own transaction (`bump!`), and each instance reads those counters
+//! every `change_poll_ms` (250 ms): bumps made by other instances drop the store's (or the
+//! catalog's) entries here within that. A bump counted here whose transaction then failed can
+//! hide one foreign bump in the same interval; the entry then lives out its time to live.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,16 +14,30 @@ use std::time::{Duration, Instant};
 
 use kasir_schema::wire::ProductListItem;
 
-type Entry = (Instant, u64, u64, Option<ProductListItem>);
+/// When an entry was read (`seq` before the read), and the answer.
+type Entry = (Instant, u64, Option<ProductListItem>);
+
+/// How long "no such product" is kept: a sale of a product the store never priced creates its
+/// store row without moving any counter this cache keys on.
+const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Default)]
+struct Changes {
+    catalog: u64,
+    stores: HashMap<u64, u64>,
+    products: HashMap<(u64, u64), u64>,
+}
 
 #[derive(Debug)]
 pub struct LookupCache {
     ttl: Duration,
-    /// Bumped by catalog writes: every entry is stale.
-    catalog: AtomicU64,
-    /// Bumped per store by stock and price writes.
-    stores: Mutex<HashMap<u64, u64>>,
+    /// Ticks once per change; an entry read at `seq = s` is stale once something it depends on
+    /// changed at a later tick.
+    seq: AtomicU64,
+    changes: Mutex<Changes>,
     entries: Mutex<HashMap<(u64, String), Entry>>,
+    /// Counter bumps this instance made since the watcher last looked, per scope.
+    own_bumps: Mutex<HashMap<String, i64>>,
 }
 
 const MAX_ENTRIES: usize = 200_000;
@@ -31,17 +46,20 @@ impl LookupCache {
     pub fn new(ttl: Duration) -> LookupCache {
         LookupCache {
             ttl,
-            catalog: AtomicU64::new(0),
-            stores: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(0),
+            changes: Mutex::new(Changes::default()),
             entries: Mutex::new(HashMap::new()),
+            own_bumps: Mutex::new(HashMap::new()),
         }
     }
 
-    fn store_gen(&self, store: u64) -> u64 {
-        self.stores
-            .lock()
-            .map(|m| m.get(&store).copied().unwrap_or(0))
-            .unwrap_or(u64::MAX)
+    fn fresh(&self, store: u64, read_at: u64, item: Option<&ProductListItem>) -> bool {
+        let Ok(c) = self.changes.lock() else {
+            return false;
+        };
+        c.catalog <= read_at
+            && c.stores.get(&store).is_none_or(|s| *s <= read_at)
+            && item.is_none_or(|i| c.products.get(&(store, i.id)).is_none_or(|p| *p <= read_at))
     }
 
     /// `Some(answer)` when a fresh one is cached (the answer may be "no such product").
@@ -49,14 +67,25 @@ impl LookupCache {
         if self.ttl.is_zero() {
             return None;
         }
-        let (catalog, generation) = (self.catalog.load(Ordering::Acquire), self.store_gen(store));
-        let map = self.entries.lock().ok()?;
-        let (at, c, g, item) = map.get(&(store, barcode.to_string()))?;
-        (at.elapsed() < self.ttl && *c == catalog && *g == generation).then(|| item.clone())
+        let (at, read_at, item) = {
+            let map = self.entries.lock().ok()?;
+            map.get(&(store, barcode.to_string()))?.clone()
+        };
+        let ttl = if item.is_some() {
+            self.ttl
+        } else {
+            NEGATIVE_TTL.min(self.ttl)
+        };
+        (at.elapsed() < ttl && self.fresh(store, read_at, item.as_ref())).then_some(item)
     }
 
-    /// Remembers an answer read after `generations()` returned `(catalog, store)`.
-    pub fn put(&self, store: u64, barcode: &str, seen: (u64, u64), item: Option<ProductListItem>) {
+    /// The tick to pass to [`LookupCache::put`], read before the database is.
+    pub fn tick(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Remembers an answer read after `tick()` returned `read_at`.
+    pub fn put(&self, store: u64, barcode: &str, read_at: u64, item: Option<ProductListItem>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -70,31 +99,60 @@ impl LookupCache {
             }
             map.insert(
                 (store, barcode.to_string()),
-                (Instant::now(), seen.0, seen.1, item),
+                (Instant::now(), read_at, item),
             );
         }
     }
 
-    /// The generations to pass to [`LookupCache::put`], read before the database is.
-    pub fn generations(&self, store: u64) -> (u64, u64) {
-        (self.catalog.load(Ordering::Acquire), self.store_gen(store))
+    fn next(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 
+    /// Everything of `store` may have changed (a write through another instance).
     pub fn store_changed(&self, store: u64) {
-        if let Ok(mut m) = self.stores.lock() {
-            *m.entry(store).or_default() += 1;
+        let at = self.next();
+        if let Ok(mut c) = self.changes.lock() {
+            c.stores.insert(store, at);
+        }
+    }
+
+    /// These products of `store` changed (stock, price) through this instance.
+    pub fn products_changed(&self, store: u64, products: impl IntoIterator<Item = u64>) {
+        let at = self.next();
+        if let Ok(mut c) = self.changes.lock() {
+            for p in products {
+                c.products.insert((store, p), at);
+            }
         }
     }
 
     pub fn catalog_changed(&self) {
-        self.catalog.fetch_add(1, Ordering::AcqRel);
+        let at = self.next();
+        if let Ok(mut c) = self.changes.lock() {
+            c.catalog = at;
+        }
+    }
+
+    /// Call before committing a transaction that bumps `scope`, so the watcher can tell this
+    /// instance's bumps (already applied here, finer) from other instances'.
+    pub fn own_bump(&self, scope: &str) {
+        if let Ok(mut m) = self.own_bumps.lock() {
+            *m.entry(scope.to_string()).or_default() += 1;
+        }
+    }
+
+    fn take_own_bumps(&self) -> HashMap<String, i64> {
+        self.own_bumps
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
     }
 }
 
 /// Bumps the change counter `scope` (`catalog`, or [`store_scope`]) through the caller's
 /// executor, inside the transaction of the change.
 macro_rules! bump {
-    ($B:ident, $tx:expr, $scope:expr) => {{
+    ($B:ident, $tx:expr, $scope:expr, $cache:expr) => {{
         let sql = if $B::IS_MYSQL {
             "INSERT INTO change_versions (scope, version) VALUES (?, 1)
              ON DUPLICATE KEY UPDATE version = version + 1"
@@ -102,7 +160,9 @@ macro_rules! bump {
             "INSERT INTO change_versions (scope, version) VALUES (?, 1)
              ON CONFLICT(scope) DO UPDATE SET version = version + 1"
         };
-        sqlx::query(sql).bind($scope).execute($tx).await?;
+        let scope: String = $scope.to_string();
+        sqlx::query(sql).bind(&scope).execute($tx).await?;
+        $cache.own_bump(&scope);
     }};
 }
 pub(crate) use bump;
@@ -136,10 +196,17 @@ pub fn spawn_watcher(
                 }))
             }
             .await;
+            let own = cache.take_own_bumps();
             match rows {
                 Ok(rows) => {
                     for (scope, version) in rows {
-                        if seen.insert(scope.clone(), version) == Some(version) || first {
+                        let before = seen.insert(scope.clone(), version);
+                        if first {
+                            continue;
+                        }
+                        // Only this instance's own bumps (already applied here): nothing to do.
+                        let moved = version - before.unwrap_or(0);
+                        if moved <= own.get(&scope).copied().unwrap_or(0) {
                             continue;
                         }
                         if scope == CATALOG {
@@ -165,28 +232,59 @@ pub fn spawn_watcher(
 mod tests {
     use super::*;
 
+    fn item(id: u64) -> ProductListItem {
+        ProductListItem {
+            id,
+            barcode: None,
+            sku: format!("S{id}"),
+            name: "x".into(),
+            category: None,
+            selling_price: kasir_schema::Decimal::ONE,
+            stock_quantity: kasir_schema::Decimal::ONE,
+            is_available: true,
+        }
+    }
+
     #[test]
     fn writes_and_time_make_entries_stale() {
-        let c = LookupCache::new(Duration::from_millis(50));
-        let g = c.generations(1);
-        c.put(1, "899", g, None);
-        assert_eq!(c.get(1, "899"), Some(None));
-        assert_eq!(c.get(2, "899"), None);
-        c.store_changed(2);
-        assert_eq!(c.get(1, "899"), Some(None));
+        let c = LookupCache::new(Duration::from_millis(300));
+        c.put(1, "a", c.tick(), Some(item(10)));
+        c.put(1, "b", c.tick(), Some(item(11)));
+        c.put(2, "a", c.tick(), Some(item(10)));
+        assert_eq!(c.get(1, "a"), Some(Some(item(10))));
+        // Product 10 of store 1 moved: only that entry is stale.
+        c.products_changed(1, [10]);
+        assert_eq!(c.get(1, "a"), None);
+        assert!(c.get(1, "b").is_some());
+        assert!(c.get(2, "a").is_some());
+        // A whole store, then the catalog.
         c.store_changed(1);
-        assert_eq!(c.get(1, "899"), None);
-        // An answer read before a write is not kept as fresh after it.
-        let g = c.generations(1);
+        assert_eq!(c.get(1, "b"), None);
+        assert!(c.get(2, "a").is_some());
         c.catalog_changed();
-        c.put(1, "899", g, None);
-        assert_eq!(c.get(1, "899"), None);
-        let g = c.generations(1);
-        c.put(1, "899", g, None);
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(c.get(1, "899"), None);
+        assert_eq!(c.get(2, "a"), None);
+        // An answer read before a write is not kept as fresh after it.
+        let t = c.tick();
+        c.products_changed(1, [10]);
+        c.put(1, "a", t, Some(item(10)));
+        assert_eq!(c.get(1, "a"), None);
+        // "No such product" lives a second at most; anything lives the TTL at most.
+        c.put(1, "zzz", c.tick(), None);
+        assert_eq!(c.get(1, "zzz"), Some(None));
+        c.put(1, "a", c.tick(), Some(item(10)));
+        std::thread::sleep(Duration::from_millis(310));
+        assert_eq!(c.get(1, "a"), None);
         let off = LookupCache::new(Duration::ZERO);
-        off.put(1, "899", off.generations(1), None);
-        assert_eq!(off.get(1, "899"), None);
+        off.put(1, "a", off.tick(), None);
+        assert_eq!(off.get(1, "a"), None);
+    }
+
+    #[test]
+    fn own_bumps_are_counted_until_taken() {
+        let c = LookupCache::new(Duration::from_secs(1));
+        c.own_bump("store:1");
+        c.own_bump("store:1");
+        assert_eq!(c.take_own_bumps().get("store:1"), Some(&2));
+        assert!(c.take_own_bumps().is_empty());
     }
 }

@@ -223,7 +223,7 @@ pub async fn create_category(
         .execute(&mut *tx)
         .await?
         .last_insert_id_u64();
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG);
+        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
         audit(
             &mut *tx,
             principal.user_id().map(to_i64),
@@ -377,7 +377,7 @@ async fn change_product(
         if n == 0 {
             return Err(ApiError::not_found(format!("product {id}")));
         }
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG);
+        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
         audit(&mut *tx, principal.user_id().map(to_i64), None, action, "products", Some(to_i64(id)),
             serde_json::json!({ "name": name, "cost_price": cost_price.map(|c| c.to_string()), "is_active": is_active })).await?;
         tx.commit().await?;

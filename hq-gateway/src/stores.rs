@@ -118,7 +118,7 @@ pub async fn product_by_barcode(
     let item = if let Some(hit) = state.lookups.get(q.store_id, &barcode) {
         hit
     } else {
-        let seen = state.lookups.generations(q.store_id);
+        let seen = state.lookups.tick();
         let item = lookup_barcode(&state.db, q.store_id, &barcode).await?;
         state.lookups.put(q.store_id, &barcode, seen, item.clone());
         item
@@ -356,7 +356,7 @@ pub async fn update_stock(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(req.store_id));
+                crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(req.store_id), state.lookups);
                 crate::sync::audit(
                     &mut *tx,
                     user,
@@ -390,7 +390,7 @@ pub async fn update_stock(
         })
     })
     .await?;
-    state.lookups.store_changed(req.store_id);
+    state.lookups.products_changed(req.store_id, [product_id]);
     tracing::info!(target: "kasir::transactions", store = req.store_id, product = product_id, movement = %movement_id, "HQ stock movement");
     Ok(axum::Json(ProductResponse { data: item }))
 }
@@ -643,7 +643,7 @@ pub async fn create_product(
             }
             Err(e) => return Err(e.into()),
         };
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG);
+        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
         crate::sync::audit(
             &mut *tx,
             user,
@@ -733,13 +733,18 @@ pub async fn set_store_product(
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(store.id));
+        crate::lookups::bump!(
+            B,
+            &mut *tx,
+            crate::lookups::store_scope(store.id),
+            state.lookups
+        );
         crate::sync::audit(&mut *tx, user, Some(to_i64(store.id)), "store_product.set", "store_products", Some(to_i64(product_id)),
             serde_json::json!({ "selling_price": req.selling_price.to_string(), "is_available": req.is_available })).await?;
         let item = fetch_item!(B, tx, store.id, product_id);
         tx.commit().await?;
         item
     });
-    state.lookups.store_changed(store.id);
+    state.lookups.products_changed(store.id, [product_id]);
     Ok(axum::Json(ProductResponse { data: item }))
 }

@@ -234,8 +234,24 @@ pub async fn upload(
     }
     let code = StoreCode::new(&store.code).map_err(ApiError::internal)?;
     let started = Utc::now();
-    let result =
-        crate::db::retry(|| ingest(&state.db, store.id, &code, &req, principal.user_id())).await;
+    let result = crate::db::retry(|| {
+        ingest(
+            &state.db,
+            &state.lookups,
+            store.id,
+            &code,
+            &req,
+            principal.user_id(),
+        )
+    })
+    .await;
+    // The products whose stock moved: their cached lookups are stale.
+    if let Ok((_, moved)) = &result {
+        state
+            .lookups
+            .products_changed(store.id, moved.iter().copied());
+    }
+    let result = result.map(|(p, _)| p);
     let (processed, status, detail) = match &result {
         Ok(p) => (
             Some(p.clone()),
@@ -263,8 +279,6 @@ pub async fn upload(
             c.iter().flatten().map(|c| c.failed as usize).sum(),
         )
     });
-    // Stock and prices of the store may have moved: its cached lookups are stale.
-    state.lookups.store_changed(store.id);
     if failed > 0 {
         let data = serde_json::json!({
             "store_id": store.id, "store_code": store.code, "failed": failed, "records": records,
@@ -346,11 +360,12 @@ macro_rules! select_in {
 /// The whole upload in one transaction; returns the per-record results.
 async fn ingest(
     db: &Db,
+    lookups: &crate::lookups::LookupCache,
     store_id: u64,
     store: &StoreCode,
     req: &SyncUploadRequest,
     user: Option<u64>,
-) -> ApiResult<Processed> {
+) -> ApiResult<(Processed, Vec<u64>)> {
     let now = Utc::now();
     let sid = to_i64(store_id);
     on_db!(db, |pool, B| {
@@ -944,10 +959,14 @@ async fn ingest(
             .execute(&mut *tx)
             .await?;
         if !delta.is_empty() {
-            crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(store_id));
+            crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(store_id), lookups);
         }
         tx.commit().await?;
-        Ok(processed)
+        let moved = delta
+            .keys()
+            .filter_map(|pid| u64::try_from(*pid).ok())
+            .collect();
+        Ok((processed, moved))
     })
 }
 
