@@ -67,8 +67,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     }
 }
 
-/// Parses a JSON document into `T`, reporting the path of the first bad field.
+/// Parses a JSON object into `T`, reporting the path of the first bad field. (serde would
+/// also fill a struct from an array, field by field in order; a body must be an object.)
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        None => return Err(ApiError::bad_request("The request body is empty")),
+        Some(_) => return Err(ApiError::field("body", "must be a JSON object")),
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),

@@ -772,6 +772,21 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
     let v: Value = r.json().await.unwrap();
     assert_error_body(&v);
     assert_eq!(v["message"], "Too many requests");
+    // Any other request counts against the address (and the token): 5 a minute here, two
+    // of them spent on the logins above (the refused third never reached this budget).
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(gw.get("/api/products?store_id=1", "kd1.someone").await.0);
+    }
+    assert_eq!(
+        answers,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
     // Health is never limited.
     for _ in 0..10 {
         assert_eq!(
@@ -1485,4 +1500,99 @@ async fn a_cached_lookup_on_one_instance_follows_writes_through_another() {
         b.stop().await;
         a.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_garbage_with_a_4xx_and_the_error_body() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "garbage", |c| c.body_limit_bytes = 64 * 1024).await;
+        let admin = gw.admin().await;
+        let (_, device) = gw.store_with_products(&admin, "GRB01", 1, 1).await;
+        let bodies = [
+            json!({ "zzz_unknown": 1 }),
+            json!([1, 2, 3]),
+            json!("'; DROP TABLE users; --"),
+            json!({ "store_id": { "nested": "字☕\u{0}" }, "quantity": [], "url": 5, "name": null }),
+            json!(null),
+        ];
+        for r in kasir_gateway::ROUTES {
+            // Public reads take nothing to be wrong about; logout takes no body (and would end
+            // the session the loop uses).
+            if (r.access == "public" && r.method == "get") || r.path == "/api/auth/logout" {
+                continue;
+            }
+            let path = r
+                .path
+                .replace("{store_id}", "GRB01")
+                .replace("{id}", "1")
+                .replace("{product_id}", "1")
+                .replace("{barcode}", "%27%20OR%201%3D1")
+                .replace("{device_id}", "1");
+            let m = Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
+            for token in [&admin, &device] {
+                if matches!(r.method, "post" | "put") {
+                    for body in &bodies {
+                        let (s, v) = gw
+                            .call(m.clone(), &path, Some(token), Some(body.clone()))
+                            .await;
+                        assert!(
+                            s.is_client_error(),
+                            "{backend} {} {path} {body}: {s} {v}",
+                            r.method
+                        );
+                        assert_error_body(&v);
+                    }
+                } else {
+                    let q = if path.contains('?') { "&" } else { "?" };
+                    let (s, v) = gw
+                        .call(
+                            m.clone(),
+                            &format!("{path}{q}zzz=%FF%FE&store_id=x%00"),
+                            Some(token),
+                            None,
+                        )
+                        .await;
+                    // Reads that take no parameters may ignore them; none may fail inside.
+                    assert!(
+                        !s.is_server_error(),
+                        "{backend} {} {path}: {s} {v}",
+                        r.method
+                    );
+                    if !s.is_success() {
+                        assert_error_body(&v);
+                    }
+                }
+            }
+        }
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_503_when_the_database_is_gone() {
+    let gw = Gateway::start("sqlite", "health", |_| {}).await;
+    assert_eq!(
+        gw.call(Method::GET, "/health", None, None).await.0,
+        StatusCode::OK
+    );
+    match &gw.state.db {
+        kasir_gateway::db::Db::Sqlite(p) => p.close().await,
+        kasir_gateway::db::Db::MySql(p) => p.close().await,
+    }
+    let (s, v) = gw.call(Method::GET, "/health", None, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["status"], "unhealthy");
+    assert_eq!(v["checks"]["database"]["status"], "error");
+    // Other routes say the database is unavailable (503), with the error body.
+    let (s, v) = gw
+        .call(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({ "username": "a", "password": "b" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_error_body(&v);
+    gw.stop().await;
 }
