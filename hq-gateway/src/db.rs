@@ -276,22 +276,10 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Database(d) => {
             let code = d.code().unwrap_or_default();
-            // MySQL: 1062 duplicate key, 1213 deadlock, 1205 lock wait timeout.
-            // SQLite: 2067 unique, 1555 primary key, 5 busy, 6 locked, 517 busy snapshot.
-            d.is_unique_violation()
-                || matches!(
-                    code.as_ref(),
-                    "1062"
-                        | "1213"
-                        | "1205"
-                        | "40001"
-                        | "23000"
-                        | "5"
-                        | "6"
-                        | "517"
-                        | "2067"
-                        | "1555"
-                )
+            // sqlx reports MySQL's SQLSTATE (40001: deadlock) and SQLite's extended result
+            // code (5 busy, 6 locked, 517 busy snapshot). Other integrity errors (23000 with
+            // a foreign key) are not retried: running them again changes nothing.
+            d.is_unique_violation() || matches!(code.as_ref(), "40001" | "5" | "6" | "517")
         }
         _ => false,
     }
