@@ -143,8 +143,8 @@ async fn main() {
         assert_eq!(v["processed"]["transactions"]["failed"], 0, "{v}");
     }
     let batched = t.elapsed();
-    let lines = (a.sales * a.lines) as f64;
-    let batched_rate = lines / batched.as_secs_f64();
+    let line_count = (a.sales * a.lines) as f64;
+    let batched_rate = line_count / batched.as_secs_f64();
     println!(
         "batched via /api/sync/upload: {} lines in {:.2?} = {:.0} lines/s",
         a.sales * a.lines,
@@ -219,8 +219,8 @@ async fn main() {
             .unwrap();
     }
     let naive = t.elapsed();
-    let naive_lines = (a.naive_sales * a.lines) as f64;
-    let naive_rate = naive_lines / naive.as_secs_f64();
+    let naive_line_count = (a.naive_sales * a.lines) as f64;
+    let naive_rate = naive_line_count / naive.as_secs_f64();
     println!(
         "row at a time: {} lines in {:.2?} = {:.0} lines/s",
         a.naive_sales * a.lines,

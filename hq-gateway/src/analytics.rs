@@ -10,17 +10,10 @@ use sqlx::Row;
 
 use crate::AppState;
 use crate::auth::{Access, Principal};
+use crate::db::{to_i64, to_u64};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Query;
 use crate::on_db;
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
 
 /// A query whose first four parameters are `from`, `to` and the store filter (twice).
 macro_rules! in_range {

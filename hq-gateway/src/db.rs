@@ -51,6 +51,16 @@ pub struct My;
 #[derive(Debug)]
 pub struct Lite;
 
+/// An id for binding (ids never come near `i64::MAX`; anything beyond it matches nothing).
+pub fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An id read back (never negative in practice).
+pub fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
 /// Money fits `DECIMAL(15,2)`: at most two decimals, below 10^13.
 pub fn check_money(d: Decimal) -> Result<i64, ApiError> {
     if d.abs() >= Decimal::from(10_000_000_000_000_i64) {
@@ -118,11 +128,6 @@ impl My {
     pub fn get_qty(row: &MySqlRow, col: &str) -> Result<Decimal, sqlx::Error> {
         Ok(row.try_get::<Decimal, _>(col)?.normalize())
     }
-    pub fn get_opt_money(row: &MySqlRow, col: &str) -> Result<Option<Decimal>, sqlx::Error> {
-        Ok(row
-            .try_get::<Option<Decimal>, _>(col)?
-            .map(|d| d.normalize()))
-    }
 }
 
 impl Lite {
@@ -144,11 +149,6 @@ impl Lite {
     }
     pub fn get_qty(row: &SqliteRow, col: &str) -> Result<Decimal, sqlx::Error> {
         Ok(scaled::quantity_from_db(row.try_get::<i64, _>(col)?))
-    }
-    pub fn get_opt_money(row: &SqliteRow, col: &str) -> Result<Option<Decimal>, sqlx::Error> {
-        Ok(row
-            .try_get::<Option<i64>, _>(col)?
-            .map(scaled::money_from_db))
     }
 }
 

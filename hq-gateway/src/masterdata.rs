@@ -11,30 +11,12 @@ use sqlx::Row;
 
 use crate::AppState;
 use crate::auth::{Access, LastInsertId, Principal};
+use crate::db::{to_i64, to_u64};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, parse_id};
+use crate::extract::{Json, parse_id, text};
 use crate::on_db;
 use crate::stores::{Created, resolve_store};
 use crate::sync::audit;
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn text(field: &str, v: &str, max: usize) -> ApiResult<String> {
-    let t = v.trim();
-    if t.is_empty() || t.chars().count() > max {
-        return Err(ApiError::field(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    Ok(t.to_string())
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -16,22 +16,15 @@ use sqlx::Row;
 use crate::AppState;
 use crate::auth::{Access, LastInsertId, Principal};
 use crate::db::Db;
+use crate::db::{to_i64, to_u64};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, Query, parse_id};
+use crate::extract::{Json, Query, parse_id, text};
 use crate::on_db;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreRef {
     pub id: u64,
     pub code: String,
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// A store named by its numeric id or its code (the seed uses both).
@@ -434,10 +427,7 @@ pub async fn create_store(
     principal.require(Access::MasterData)?;
     kasir_schema::txn_number::StoreCode::new(&req.store_code)
         .map_err(|e| ApiError::field("store_code", e.to_string()))?;
-    let name = req.store_name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(ApiError::field("store_name", "must be 1 to 255 characters"));
-    }
+    let name = &text("store_name", &req.store_name, 255)?;
     if req.tax_rate < Decimal::ZERO || req.tax_rate > Decimal::from(100) || req.tax_rate.scale() > 2
     {
         return Err(ApiError::field(
@@ -512,10 +502,7 @@ pub async fn create_device(
     principal.require(Access::ManageDevices)?;
     let store = resolve_store(&state.db, &raw).await?;
     principal.require_store(store.id)?;
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::field("name", "must be 1 to 100 characters"));
-    }
+    let name = &text("name", &req.name, 100)?;
     let (id, token) =
         crate::auth::issue_device(&state, store.id, name, principal.user_id()).await?;
     on_db!(&state.db, |pool, B| {
@@ -575,14 +562,8 @@ pub async fn create_product(
     Json(req): Json<NewProduct>,
 ) -> ApiResult<(StatusCode, axum::Json<Created>)> {
     principal.require(Access::MasterData)?;
-    let sku = req.sku.trim();
-    if sku.is_empty() || sku.len() > 100 {
-        return Err(ApiError::field("sku", "must be 1 to 100 characters"));
-    }
-    let name = req.name.trim();
-    if name.is_empty() || name.chars().count() > 255 {
-        return Err(ApiError::field("name", "must be 1 to 255 characters"));
-    }
+    let sku = &text("sku", &req.sku, 100)?;
+    let name = &text("name", &req.name, 255)?;
     if let Some(b) = &req.barcode
         && (b.is_empty() || b.len() > 255 || !b.chars().all(|c| c.is_ascii_graphic()))
     {

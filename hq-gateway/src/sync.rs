@@ -26,6 +26,7 @@ use sqlx::Row;
 use crate::AppState;
 use crate::auth::{Access, Principal};
 use crate::db::Db;
+use crate::db::to_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::on_db;
@@ -37,10 +38,6 @@ pub const MAX_TRANSACTIONS: usize = 5_000;
 pub const MAX_LINES: usize = 500;
 /// Rows per multi-row INSERT statement.
 const CHUNK: usize = 1000;
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 /// Writes an audit row through any executor of either backend.
 pub async fn audit<'e, E, DB>(

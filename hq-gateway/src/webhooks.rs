@@ -21,14 +21,13 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use sqlx::Row;
 
 use crate::AppState;
 use crate::auth::{Access, LastInsertId, Principal};
 use crate::db::Db;
+use crate::db::to_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::on_db;
@@ -37,14 +36,10 @@ pub const EVENTS: [&str; 2] = ["stock.low", "sync.failed"];
 pub const MAX_ATTEMPTS: i64 = 10;
 const LOCK: Duration = Duration::from_secs(30);
 
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// The signature header's value for `body`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut m = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| Hmac::<Sha256>::new_from_slice(b"k").expect("HMAC key"));
+    use hmac::Mac;
+    let mut m = crate::auth::hmac_sha256(secret.as_bytes());
     m.update(body);
     format!("sha256={}", hex::encode(m.finalize().into_bytes()))
 }

@@ -433,10 +433,10 @@ fn bench_cold_start(a: &Args) {
         })
         .unwrap()
     {
-        let (kind, n, total_bytes, max_bytes) = row.unwrap();
+        let (kind, n, bytes_sum, max_bytes) = row.unwrap();
         println!(
             "  documents {kind:<10} {n:>5} docs, {:>8.1} KiB total, largest {:>7.1} KiB",
-            total_bytes as f64 / 1024.0,
+            bytes_sum as f64 / 1024.0,
             max_bytes as f64 / 1024.0
         );
     }
