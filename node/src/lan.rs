@@ -3,8 +3,8 @@
 //! One task owns the `Till` and its [`SyncEngine`]; everything reaches it as a message, so the
 //! engine stays single-threaded and sans-IO. Three protocols share the lane's endpoint (relays
 //! off, `presets::Minimal`):
-//! - [`crate::sync::ALPN`], members only: one QUIC connection per peer carrying
-//!   length-prefixed [`crate::sync::WireMessage`] frames in one bidirectional stream;
+//! - [`kasir_core::sync::ALPN`], members only: one QUIC connection per peer carrying
+//!   length-prefixed [`kasir_core::sync::WireMessage`] frames in one bidirectional stream;
 //! - [`ENROLL_ALPN`], open to anyone: a new till presents a one-time ticket's secret and, if the
 //!   ticket is good, becomes a member of the store (the `members` document replicates that);
 //! - iroh-gossip, members only, on a topic derived from the store code: every lane announces
@@ -38,10 +38,10 @@ use n0_future::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::{NodeError, Result};
-use crate::live::LiveEvent;
-use crate::sync::{MAX_MESSAGE_BYTES, Output, PeerId, SyncEngine, SyncEvent};
-use crate::till::Till;
+use kasir_core::error::{NodeError, Result};
+use kasir_core::live::LiveEvent;
+use kasir_core::sync::{MAX_MESSAGE_BYTES, Output, PeerId, SyncEngine, SyncEvent};
+use kasir_core::till::Till;
 
 /// The ALPN on which a new till redeems its enrollment ticket.
 pub const ENROLL_ALPN: &[u8] = b"kasir/enroll/1";
@@ -252,7 +252,7 @@ fn stopped() -> NodeError {
 
 /// Redeems `ticket` at the lane that issued it, as the node of `secret_key`. Returns the lane
 /// number the ticket was issued for. Call before [`start`]ing the new lane with that key.
-pub async fn enroll(secret_key: &SecretKey, ticket: &crate::members::Ticket) -> Result<u16> {
+pub async fn enroll(secret_key: &SecretKey, ticket: &kasir_core::members::Ticket) -> Result<u16> {
     let issuer: EndpointId = ticket
         .issuer
         .parse()
@@ -349,7 +349,7 @@ pub async fn start(
         .spawn(endpoint.clone());
     let router = Router::builder(endpoint.clone())
         .accept(
-            crate::sync::ALPN,
+            kasir_core::sync::ALPN,
             SyncHandler {
                 allowed: allowed.clone(),
                 net_tx: net_tx.clone(),
@@ -777,7 +777,7 @@ impl Driver {
         tokio::spawn(async move {
             let result = async {
                 let conn = endpoint
-                    .connect(addr, crate::sync::ALPN)
+                    .connect(addr, kasir_core::sync::ALPN)
                     .await
                     .map_err(|e| format!("dial {remote}: {e}"))?;
                 let (send, recv) = conn
@@ -1016,7 +1016,7 @@ impl Driver {
             let mut docs = Vec::new();
             for d in self.recent_docs.iter().rev() {
                 if let Ok(h) = self.till.document_heads(d) {
-                    docs.push((d.clone(), crate::sync::digest_of(&h)));
+                    docs.push((d.clone(), kasir_core::sync::digest_of(&h)));
                 }
             }
             self.announced += 1;
@@ -1139,7 +1139,7 @@ impl Announce {
         for _ in 0..n {
             let len = usize::from(take(1)?[0]);
             let name = std::str::from_utf8(take(len)?).map_err(|_| "bad document name")?;
-            if crate::docs::DocId::parse(name).is_none() {
+            if kasir_core::docs::DocId::parse(name).is_none() {
                 return Err("unknown document".into());
             }
             let digest: [u8; 32] = take(32)?.try_into().map_err(|_| "truncated")?;

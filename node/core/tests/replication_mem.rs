@@ -5,11 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use kasir_node::memnet::{LinkConfig, MemNet};
-use kasir_node::schema::Decimal;
-use kasir_node::schema::payment::Tender;
-use kasir_node::sync::{Output, PeerId, SyncEngine, SyncEvent};
-use kasir_node::{Till, demo};
+use kasir_core::memnet::{LinkConfig, MemNet};
+use kasir_core::schema::Decimal;
+use kasir_core::schema::payment::Tender;
+use kasir_core::sync::{Output, PeerId, SyncEngine, SyncEvent};
+use kasir_core::{Till, demo};
 use rand::{Rng, SeedableRng};
 
 struct Lane {
@@ -65,13 +65,13 @@ impl Cluster {
                     let id = self.lanes[from].id.clone();
                     if let Ok(doc) = std::env::var("KASIR_TRACE_DOC") {
                         let (kind, d) = match &message {
-                            kasir_node::sync::WireMessage::Manifest(_) => {
+                            kasir_core::sync::WireMessage::Manifest(_) => {
                                 ("manifest", String::new())
                             }
-                            kasir_node::sync::WireMessage::Sync { doc, data } => {
+                            kasir_core::sync::WireMessage::Sync { doc, data } => {
                                 ("sync", format!("{doc} {}B", data.len()))
                             }
-                            kasir_node::sync::WireMessage::Ack { doc, .. } => ("ack", doc.clone()),
+                            kasir_core::sync::WireMessage::Ack { doc, .. } => ("ack", doc.clone()),
                         };
                         if d.starts_with(&doc) || kind == "manifest" {
                             eprintln!("{:?} {} -> {} {kind} {d}", self.net.now(), id.0, to.0);
@@ -193,7 +193,7 @@ impl Cluster {
         for _ in 0..rng.random_range(1..=4) {
             let sku = format!("P{:06}", rng.random_range(0..40));
             let qty = if lane.till.product(&sku).unwrap().unwrap().unit
-                == kasir_node::schema::domain::SaleUnit::Kilogram
+                == kasir_core::schema::domain::SaleUnit::Kilogram
             {
                 Decimal::new(500, 3)
             } else {
@@ -384,7 +384,7 @@ fn garbage_from_a_member_is_refused_and_changes_nothing() {
     let before = c.lanes[1].till.document_manifest().unwrap();
     let from = c.lanes[0].id.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
-    let valid = kasir_node::sync::WireMessage::Sync {
+    let valid = kasir_core::sync::WireMessage::Sync {
         doc: "catalog/01".into(),
         data: vec![0x42, 1, 2, 3],
     }
@@ -487,8 +487,8 @@ impl Cluster {
 
 #[test]
 fn the_live_view_reports_committed_stock_and_sales_with_the_lane_they_came_from() {
-    use kasir_node::docs::Origin;
-    use kasir_node::live::LiveEvent;
+    use kasir_core::docs::Origin;
+    use kasir_core::live::LiveEvent;
     let mut c = Cluster::new(2, 5, LinkConfig::lan());
     c.connect_all();
     c.settle(Duration::from_secs(60));

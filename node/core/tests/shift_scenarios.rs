@@ -4,17 +4,17 @@ mod common;
 
 use chrono::Duration;
 use common::*;
-use kasir_node::NodeError;
-use kasir_node::customers::NewCustomer;
-use kasir_node::returns::ReturnItem;
-use kasir_node::schema::barcode::with_check_digit;
-use kasir_node::schema::checkout::Discount;
-use kasir_node::schema::payment::{PaymentError, PaymentMethod, Tender};
-use kasir_node::schema::roles::Permission;
-use kasir_node::schema::{Decimal, domain::StockMovement};
-use kasir_node::shift::CashMove;
+use kasir_core::NodeError;
+use kasir_core::customers::NewCustomer;
+use kasir_core::returns::ReturnItem;
+use kasir_core::schema::barcode::with_check_digit;
+use kasir_core::schema::checkout::Discount;
+use kasir_core::schema::payment::{PaymentError, PaymentMethod, Tender};
+use kasir_core::schema::roles::Permission;
+use kasir_core::schema::{Decimal, domain::StockMovement};
+use kasir_core::shift::CashMove;
 
-fn stock(till: &kasir_node::Till, sku: &str) -> Decimal {
+fn stock(till: &kasir_core::Till, sku: &str) -> Decimal {
     till.product(sku).unwrap().unwrap().stock
 }
 
@@ -239,7 +239,7 @@ fn bad_input_is_refused_with_a_clear_message_and_nothing_changes() {
     ));
 }
 
-fn till_approval(till: &mut kasir_node::Till, p: Permission) -> kasir_node::Approval {
+fn till_approval(till: &mut kasir_core::Till, p: Permission) -> kasir_core::Approval {
     till.approve(SUPERVISOR.0, SUPERVISOR.1, p).unwrap()
 }
 
@@ -409,7 +409,7 @@ fn a_restarted_lane_resumes_where_it_stopped() {
     till.scan("8998866200301").unwrap();
     let r1 = till.pay(&[Tender::cash(d(5_000))]).unwrap();
     drop(till);
-    let mut till = kasir_node::Till::open(dir.path().join("lane1.db"), options(clock)).unwrap();
+    let mut till = kasir_core::Till::open(dir.path().join("lane1.db"), options(clock)).unwrap();
     assert!(till.is_set_up());
     till.login(CASHIER.0, CASHIER.1).unwrap();
     assert!(
@@ -437,16 +437,16 @@ fn a_sale_from_another_lane_merges_once_and_projections_follow() {
 
     // The same HQ adjustment reaches both lanes (both thought they were leader).
     let hq = StockMovement {
-        id: kasir_node::schema::domain::MovementId(uuid::Uuid::now_v7()),
-        store: kasir_node::schema::txn_number::StoreCode::new("JKT01").unwrap(),
+        id: kasir_core::schema::domain::MovementId(uuid::Uuid::now_v7()),
+        store: kasir_core::schema::txn_number::StoreCode::new("JKT01").unwrap(),
         sku: "TEH-BTL-350".into(),
-        movement_type: kasir_node::schema::domain::MovementType::Adjustment,
-        reference_type: kasir_node::schema::domain::ReferenceType::Adjustment,
+        movement_type: kasir_core::schema::domain::MovementType::Adjustment,
+        reference_type: kasir_core::schema::domain::ReferenceType::Adjustment,
         quantity: d(-7),
         sale: None,
         notes: Some("HQ count".into()),
         created_by: None,
-        created_at: kasir_node::Clock::now(clock.as_ref()),
+        created_at: kasir_core::Clock::now(clock.as_ref()),
     };
     assert!(lane1.apply_external_movement(&hq).unwrap());
     assert!(lane2.apply_external_movement(&hq).unwrap());
@@ -595,7 +595,7 @@ fn a_price_change_on_one_lane_reaches_the_others_projection() {
     lane2
         .set_store_price("KOP-KAP-200", d(13_000), None)
         .unwrap();
-    let shard = kasir_node::docs::DocId::catalog_for("KOP-KAP-200").name();
+    let shard = kasir_core::docs::DocId::catalog_for("KOP-KAP-200").name();
     let bytes = lane2.export_document(&shard).unwrap();
     let out = lane1.merge_remote(&shard, &bytes).unwrap();
     assert!(out.changed && out.products > 0);
@@ -636,9 +636,9 @@ fn the_outbox_tracks_status_retries_and_errors() {
         .find(|e| e.table_name == "transactions")
         .unwrap();
     assert_eq!(sale.record_key, r.sale_id.to_string());
-    let body: kasir_node::schema::domain::Sale = serde_json::from_str(&sale.data_json).unwrap();
+    let body: kasir_core::schema::domain::Sale = serde_json::from_str(&sale.data_json).unwrap();
     assert_eq!(body.number.to_string(), r.number);
-    use kasir_node::outbox::OutboxResult;
+    use kasir_core::outbox::OutboxResult;
     till.outbox_mark(sale.id, OutboxResult::Failed, Some("HQ unreachable"))
         .unwrap();
     till.outbox_mark(sale.id, OutboxResult::Failed, Some("HQ unreachable"))
@@ -667,7 +667,7 @@ fn the_outbox_tracks_status_retries_and_errors() {
 
 #[test]
 fn categories_live_in_the_catalog_and_replicate() {
-    use kasir_node::schema::domain::Category;
+    use kasir_core::schema::domain::Category;
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
     let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
@@ -772,5 +772,5 @@ fn a_line_returned_piece_by_piece_refunds_exactly_what_was_paid() {
         .connection()
         .query_row("SELECT SUM(refund_amount) FROM returns", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(kasir_node::db::money_out(total_refunded), r.total);
+    assert_eq!(kasir_core::db::money_out(total_refunded), r.total);
 }

@@ -1,0 +1,63 @@
+//! kasir-core: the deterministic core every lane runs, with or without a screen.
+//!
+//! The UI, the simulator and the leader call [`Till`]; nothing above this crate touches SQL or
+//! Automerge. Invariants I2–I6 of ARCHITECTURE.md start here:
+//! - a sale's ledger rows, its document change and its outbox rows commit in one SQLite
+//!   transaction (`synchronous = FULL`) before `pay` returns (I2);
+//! - stock movements and loyalty entries carry their own ids and are stored once (I3, I4);
+//! - transaction numbers come from the lane's persisted sequence (I5);
+//! - documents are sharded and split by day; lookups use SQLite projections (I6).
+
+pub mod auth;
+pub mod cart;
+pub mod catalog;
+pub mod customers;
+pub mod db;
+pub mod demo;
+pub mod docs;
+pub mod error;
+pub mod live;
+pub mod members;
+#[cfg(feature = "sim")]
+pub mod memnet;
+pub mod outbox;
+pub mod returns;
+pub mod sale;
+pub mod shift;
+pub mod stock;
+pub mod sync;
+pub mod till;
+
+pub use auth::{Approval, AuthParams, NewUser, Session};
+pub use error::{NodeError, Result};
+pub use kasir_schema as schema;
+pub use till::{Clock, ManualClock, SystemClock, Till, TillOptions, default_store_config};
+
+impl sync::DocAccess for Till {
+    type Error = NodeError;
+
+    fn manifest(&mut self) -> Result<Vec<(String, [u8; 32])>> {
+        self.document_manifest()
+    }
+
+    fn heads(&mut self, doc: &str) -> Result<Vec<automerge::ChangeHash>> {
+        self.document_heads(doc)
+    }
+
+    fn generate(
+        &mut self,
+        doc: &str,
+        state: &mut automerge::sync::State,
+    ) -> Result<Option<Vec<u8>>> {
+        self.generate_sync(doc, state)
+    }
+
+    fn receive(
+        &mut self,
+        doc: &str,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+    ) -> Result<bool> {
+        self.receive_sync(doc, state, message).map(|o| o.changed)
+    }
+}
