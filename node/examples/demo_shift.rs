@@ -59,7 +59,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("lane database: {}", path.display());
     let options = TillOptions {
         auth: AuthParams::default(),
-        ..TillOptions::default()
+        env: kasir_node::env::system(),
     };
     let mut till = Till::open(&path, options)?;
     let products = demo::products(500, 42);

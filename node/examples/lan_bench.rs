@@ -123,7 +123,7 @@ async fn main() {
             dir.path().join(format!("lane{}.db", i + 1)),
             TillOptions {
                 auth: AuthParams::fast_for_tests(),
-                ..TillOptions::default()
+                env: kasir_node::env::system(),
             },
         )
         .unwrap();
@@ -293,7 +293,7 @@ async fn bootstrap(a: &Args) {
     let dir = tempfile::tempdir().unwrap();
     let options = || TillOptions {
         auth: AuthParams::fast_for_tests(),
-        ..TillOptions::default()
+        env: kasir_node::env::system(),
     };
     let manager = || NewUser {
         username: "maya".into(),

@@ -87,7 +87,7 @@ fn parse_args() -> Args {
 fn options() -> TillOptions {
     TillOptions {
         auth: AuthParams::fast_for_tests(),
-        ..TillOptions::default()
+        env: kasir_node::env::system(),
     }
 }
 

@@ -2,4 +2,5 @@
 
 pub use kasir_core::*;
 
+pub mod env;
 pub mod lan;

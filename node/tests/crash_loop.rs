@@ -20,7 +20,7 @@ fn open(path: &std::path::Path) -> Till {
         path,
         TillOptions {
             auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
+            env: kasir_node::env::system(),
         },
     )
     .unwrap_or_else(|e| panic!("database does not open after a kill: {e}"))

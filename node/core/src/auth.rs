@@ -49,9 +49,10 @@ impl AuthParams {
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
-    pub fn hash(&self, secret: &str) -> Result<String> {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-            .map_err(|e| NodeError::Invalid(format!("salt: {e}")))?;
+    /// Hashes a PIN or password with `salt` (16 random bytes from the till's environment).
+    pub fn hash(&self, secret: &str, salt: [u8; 16]) -> Result<String> {
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| NodeError::Invalid(format!("salt: {e}")))?;
         self.argon()?
             .hash_password(secret.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -346,7 +347,7 @@ impl Till {
     /// Creates a till account (managers, or with a manager's approval).
     pub fn create_user(&mut self, user: NewUser, approval: Option<&Approval>) -> Result<i64> {
         let approver = self.authorize(Permission::ManageUsers, approval)?;
-        let hash = self.auth.hash(&user.pin)?;
+        let hash = self.auth.hash(&user.pin, self.env.random_bytes())?;
         let now = self.now();
         let actor = self.session()?.user_id;
         self.write(|tx, _| {
@@ -445,13 +446,14 @@ mod tests {
     #[test]
     fn hashes_are_argon2id_and_verify_only_the_right_secret() {
         let p = AuthParams::fast_for_tests();
-        let h = p.hash("1234").unwrap();
+        let h = p.hash("1234", [1; 16]).unwrap();
         assert!(h.starts_with("$argon2id$"), "{h}");
         assert!(p.verify("1234", &h));
         assert!(!p.verify("1235", &h));
         assert!(!p.verify("1234", "not a hash"));
         // Same secret, different salt.
-        assert_ne!(h, p.hash("1234").unwrap());
+        assert_ne!(h, p.hash("1234", [2; 16]).unwrap());
+        assert_eq!(h, p.hash("1234", [1; 16]).unwrap());
         let owasp = AuthParams::default();
         assert_eq!((owasp.memory_kib, owasp.iterations), (19 * 1024, 2));
     }

@@ -155,6 +155,7 @@ fn product_from_fields(sku: &str, f: &BTreeMap<String, String>) -> Option<Produc
 pub(crate) fn project_products<'a>(
     conn: &Connection,
     products: impl IntoIterator<Item = &'a Product>,
+    now: &str,
 ) -> Result<usize> {
     // rowid -> (the name the index holds for it, if any; the name it must hold)
     let mut names: BTreeMap<i64, (Option<String>, String)> = BTreeMap::new();
@@ -168,14 +169,14 @@ pub(crate) fn project_products<'a>(
             .prepare_cached(
                 "INSERT INTO products (server_id, barcode, sku, name, description, category_id, unit,
                     cost_price, selling_price, min_stock, max_stock, is_active, sync_status,
-                    stock_quantity)
+                    stock_quantity, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'synced',
-                    (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger WHERE sku = ?3))
+                    (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger WHERE sku = ?3), ?13, ?13)
                  ON CONFLICT(sku) DO UPDATE SET server_id = excluded.server_id, barcode = excluded.barcode,
                     name = excluded.name, description = excluded.description, category_id = excluded.category_id,
                     unit = excluded.unit, cost_price = excluded.cost_price, selling_price = excluded.selling_price,
                     min_stock = excluded.min_stock, max_stock = excluded.max_stock, is_active = excluded.is_active,
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                    updated_at = excluded.updated_at
                  RETURNING id",
             )?
             .query_row(
@@ -192,6 +193,7 @@ pub(crate) fn project_products<'a>(
                     db::qty(p.min_stock)?,
                     db::qty(p.max_stock)?,
                     p.is_active,
+                    now,
                 ],
                 |r| r.get(0),
             )
@@ -236,18 +238,20 @@ pub(crate) fn reproject_shard(
     conn: &Connection,
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
+    now: &str,
 ) -> Result<usize> {
     let products: Vec<Product> = docs::records_with_fields(doc, keys)
         .into_iter()
         .filter_map(|(sku, fields)| product_from_fields(&sku, &fields))
         .collect();
-    project_products(conn, &products)
+    project_products(conn, &products, now)
 }
 
 pub(crate) fn write_products(
     conn: &Connection,
     docs: &mut DocStore,
     products: &[Product],
+    now: &str,
 ) -> Result<()> {
     let mut by_shard: BTreeMap<DocId, Vec<&Product>> = BTreeMap::new();
     for p in products {
@@ -264,7 +268,7 @@ pub(crate) fn write_products(
             }
             Ok(())
         })?;
-        project_products(conn, group)?;
+        project_products(conn, group, now)?;
     }
     Ok(())
 }
@@ -296,16 +300,16 @@ fn category_from_fields(id: &str, f: &BTreeMap<String, String>) -> Option<Catego
 /// Writes one category into the `categories` projection, keyed by HQ's id (`server_id`). The
 /// parent link is resolved when the parent is known; categories arriving before their parent
 /// are linked when the parent arrives.
-pub(crate) fn project_category(conn: &Connection, c: &Category) -> Result<()> {
+pub(crate) fn project_category(conn: &Connection, c: &Category, now: &str) -> Result<()> {
     let id =
         i64::try_from(c.id).map_err(|_| NodeError::Invalid(format!("category id {}", c.id)))?;
     conn.prepare_cached(
-        "INSERT INTO categories (server_id, name, description, is_active, sync_status)
-         VALUES (?1, ?2, ?3, ?4, 'synced')
+        "INSERT INTO categories (server_id, name, description, is_active, sync_status, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 'synced', ?5, ?5)
          ON CONFLICT(server_id) DO UPDATE SET name = excluded.name, description = excluded.description,
-            is_active = excluded.is_active, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            is_active = excluded.is_active, updated_at = excluded.updated_at",
     )?
-    .execute(params![id, c.name, c.description, c.is_active])?;
+    .execute(params![id, c.name, c.description, c.is_active, now])?;
     let parent = c.parent_id.map(|p| p as i64);
     conn.prepare_cached(
         "UPDATE categories SET parent_id = (SELECT id FROM categories WHERE server_id = ?2) WHERE server_id = ?1",
@@ -314,7 +318,11 @@ pub(crate) fn project_category(conn: &Connection, c: &Category) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn reproject_categories(conn: &Connection, doc: &AutoCommit) -> Result<usize> {
+pub(crate) fn reproject_categories(
+    conn: &Connection,
+    doc: &AutoCommit,
+    now: &str,
+) -> Result<usize> {
     let mut all: Vec<Category> = docs::record_keys(doc)
         .iter()
         .filter_map(|k| category_from_fields(k, &docs::get_fields(doc, k)))
@@ -322,10 +330,10 @@ pub(crate) fn reproject_categories(conn: &Connection, doc: &AutoCommit) -> Resul
     // Parents first, so every parent link resolves in one pass.
     all.sort_by_key(|c| (c.parent_id.is_some(), c.id));
     for c in &all {
-        project_category(conn, c)?;
+        project_category(conn, c, now)?;
     }
     for c in &all {
-        project_category(conn, c)?;
+        project_category(conn, c, now)?;
     }
     Ok(all.len())
 }
@@ -356,6 +364,7 @@ impl Till {
                 )));
             }
         }
+        let now = db::ts(self.now());
         self.write(|tx, docs| {
             docs.edit(tx, DocId::Categories, |doc| {
                 for c in categories {
@@ -363,7 +372,7 @@ impl Till {
                 }
                 Ok(())
             })?;
-            reproject_categories(tx, docs.get(tx, DocId::Categories)?)?;
+            reproject_categories(tx, docs.get(tx, DocId::Categories)?, &now)?;
             Ok(categories.len())
         })
     }
@@ -391,8 +400,9 @@ impl Till {
     /// Creates or updates products (HQ download through the leader, store setup, imports).
     /// All of them are stored, or none.
     pub fn import_products(&mut self, products: &[Product]) -> Result<usize> {
+        let now = db::ts(self.now());
         self.write(|tx, docs| {
-            write_products(tx, docs, products)?;
+            write_products(tx, docs, products, &now)?;
             Ok(products.len())
         })
     }
@@ -503,7 +513,7 @@ impl Till {
             })?;
             let product =
                 product.ok_or_else(|| NodeError::Corrupt(format!("catalog entry {sku}")))?;
-            project_products(tx, [&product])?;
+            project_products(tx, [&product], &db::ts(now))?;
             Till::log(
                 tx,
                 "info",

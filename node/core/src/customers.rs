@@ -102,15 +102,16 @@ fn customer_from_fields(id: &str, f: &BTreeMap<String, String>) -> Option<Custom
     })
 }
 
-pub(crate) fn project_customer(conn: &Connection, c: &Customer) -> Result<()> {
+pub(crate) fn project_customer(conn: &Connection, c: &Customer, now: &str) -> Result<()> {
     let id = c.id.to_string();
     conn.prepare_cached(
-        "INSERT INTO customers (customer_uuid, customer_code, name, email, phone, address, date_of_birth, is_active, sync_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')
+        "INSERT INTO customers (customer_uuid, customer_code, name, email, phone, address, date_of_birth, is_active, sync_status,
+            created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9)
          ON CONFLICT(customer_uuid) DO UPDATE SET customer_code = excluded.customer_code, name = excluded.name,
             email = excluded.email, phone = excluded.phone, address = excluded.address,
             date_of_birth = excluded.date_of_birth, is_active = excluded.is_active,
-            updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            updated_at = excluded.updated_at",
     )?
     .execute(params![
         id,
@@ -120,7 +121,8 @@ pub(crate) fn project_customer(conn: &Connection, c: &Customer) -> Result<()> {
         c.phone,
         c.address,
         c.date_of_birth.map(|d| d.to_string()),
-        c.is_active
+        c.is_active,
+        now
     ])?;
     // Points that arrived before the profile.
     conn.prepare_cached(
@@ -137,11 +139,12 @@ pub(crate) fn reproject_shard(
     conn: &Connection,
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
+    now: &str,
 ) -> Result<usize> {
     let mut n = 0;
     for (id, fields) in docs::records_with_fields(doc, keys) {
         if let Some(x) = customer_from_fields(&id, &fields) {
-            project_customer(conn, &x)?;
+            project_customer(conn, &x, now)?;
             n += 1;
         }
     }
@@ -182,7 +185,7 @@ pub(crate) fn write_customer(
     docs.edit(conn, DocId::customers_for(&id), |doc| {
         docs::put_fields(doc, &id, &customer_fields(c))
     })?;
-    project_customer(conn, c)?;
+    project_customer(conn, c, &db::ts(at))?;
     let json = serde_json::to_string(c).map_err(|x| NodeError::Invalid(x.to_string()))?;
     outbox::enqueue(conn, "customers", &id, "update", &json, at)
 }
@@ -219,7 +222,7 @@ impl Till {
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty());
         let c = Customer {
-            id: CustomerId(uuid::Uuid::now_v7()),
+            id: CustomerId(self.env.new_id()),
             customer_code: code,
             name,
             email: new.email,

@@ -14,11 +14,12 @@ use crate::error::{NodeError, Result};
 /// `PRAGMA application_id` of a kasir till file ("KASR").
 pub const APPLICATION_ID: i32 = 0x4B41_5352;
 
-/// Opens (or, when the file does not exist yet, creates) a till database.
+/// Opens (or, when the file does not exist yet, creates) a till database. `now` stamps the
+/// migrations it applies.
 ///
 /// An existing file is never recreated: a file that is not SQLite, or SQLite made by another
 /// program, is refused with an error naming it.
-pub fn open(path: &Path) -> Result<Connection> {
+pub fn open(path: &Path, now: DateTime<Utc>) -> Result<Connection> {
     let exists = path.exists();
     let flags = if exists {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -73,16 +74,16 @@ pub fn open(path: &Path) -> Result<Connection> {
     if app_id == 0 {
         conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
     }
-    migrate(&conn, path)?;
+    migrate(&conn, path, now)?;
     Ok(conn)
 }
 
 /// Applies the pending till migrations, each in one transaction (SQLite DDL is transactional).
-fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+fn migrate(conn: &Connection, path: &Path, now: DateTime<Utc>) -> Result<()> {
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
-            applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))"
+            applied_at TEXT NOT NULL)"
     ))?;
     let applied: Vec<AppliedMigration> = conn
         .prepare(&format!("SELECT version, checksum FROM {MIGRATIONS_TABLE}"))?
@@ -102,9 +103,9 @@ fn migrate(conn: &Connection, path: &Path) -> Result<()> {
         let result = conn.execute_batch(m.sql).and_then(|_| {
             conn.execute(
                 &format!(
-                    "INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum) VALUES (?1, ?2, ?3)"
+                    "INSERT INTO {MIGRATIONS_TABLE} (version, name, checksum, applied_at) VALUES (?1, ?2, ?3, ?4)"
                 ),
-                params![m.version, m.name, m.checksum()],
+                params![m.version, m.name, m.checksum(), ts(now)],
             )
         });
         match result {
@@ -156,12 +157,16 @@ pub fn qty_out(v: i64) -> Decimal {
 mod tests {
     use super::*;
 
+    fn t0() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_000_000, 0).unwrap()
+    }
+
     #[test]
     fn creates_a_fresh_file_and_reopens_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lane.db");
-        drop(open(&path).unwrap());
-        let conn = open(&path).unwrap();
+        drop(open(&path, t0()).unwrap());
+        let conn = open(&path, t0()).unwrap();
         let mode: String = conn
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
@@ -186,7 +191,7 @@ mod tests {
         let path = dir.path().join("lane.db");
         let garbage = b"this is a spreadsheet, not a database. ".repeat(200);
         std::fs::write(&path, &garbage).unwrap();
-        let err = open(&path).unwrap_err();
+        let err = open(&path, t0()).unwrap_err();
         assert!(matches!(err, NodeError::ForeignDatabase { .. }), "{err}");
         assert!(err.to_string().contains("lane.db"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), garbage);
@@ -201,7 +206,7 @@ mod tests {
             .execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT)")
             .unwrap();
         drop(other);
-        let err = open(&path).unwrap_err();
+        let err = open(&path, t0()).unwrap_err();
         assert!(matches!(err, NodeError::ForeignDatabase { .. }), "{err}");
         assert!(err.to_string().contains("other.db"), "{err}");
         // Still the other program's file, untouched.
@@ -220,7 +225,7 @@ mod tests {
     fn refuses_a_damaged_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("lane.db");
-        drop(open(&path).unwrap());
+        drop(open(&path, t0()).unwrap());
         // Checkpoint the WAL into the main file, then damage the schema page.
         {
             let c = Connection::open(&path).unwrap();
@@ -232,7 +237,7 @@ mod tests {
             *b = 0xA5;
         }
         std::fs::write(&path, &bytes).unwrap();
-        let err = open(&path).unwrap_err();
+        let err = open(&path, t0()).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -193,6 +193,7 @@ impl Till {
     /// Creates or updates customers in one transaction (HQ download, migration from another
     /// system, benchmarks).
     pub fn import_customers(&mut self, list: &[Customer]) -> Result<usize> {
+        let now = crate::db::ts(self.now());
         self.write(|tx, docs| {
             let mut by_shard: std::collections::BTreeMap<DocId, Vec<&Customer>> =
                 Default::default();
@@ -210,7 +211,7 @@ impl Till {
                     Ok(())
                 })?;
                 for c in group {
-                    project_customer(tx, c)?;
+                    project_customer(tx, c, &now)?;
                 }
             }
             Ok(list.len())
@@ -229,9 +230,10 @@ impl Till {
         })?;
         // Fold the many changes into snapshots, as a long-running lane would have.
         let ids = crate::docs::DocStore::stored_ids(&self.conn)?;
+        let now = crate::db::ts(self.now());
         self.write(|tx, docs| {
             for id in ids {
-                docs.compact(tx, id, 1)?;
+                docs.compact(tx, id, 1, &now)?;
             }
             Ok(())
         })?;

@@ -287,13 +287,19 @@ impl DocStore {
     }
 
     /// Folds a document's incremental changes into its snapshot when there are many.
-    pub fn compact_if_needed(&mut self, conn: &Connection, id: DocId) -> Result<bool> {
-        self.compact(conn, id, COMPACT_AFTER)
+    pub fn compact_if_needed(&mut self, conn: &Connection, id: DocId, now: &str) -> Result<bool> {
+        self.compact(conn, id, COMPACT_AFTER, now)
     }
 
     /// Folds a document's incremental changes into its snapshot when there are at least
     /// `min_changes` of them.
-    pub fn compact(&mut self, conn: &Connection, id: DocId, min_changes: i64) -> Result<bool> {
+    pub fn compact(
+        &mut self,
+        conn: &Connection,
+        id: DocId,
+        min_changes: i64,
+        now: &str,
+    ) -> Result<bool> {
         let name = id.name();
         self.flush(conn)?;
         // A cached document knows its row count; any other is counted in SQL, so checking a
@@ -312,10 +318,10 @@ impl DocStore {
         let bytes = doc.save();
         conn.execute(
             "INSERT INTO crdt_docs (doc_id, snapshot, heads, updated_at)
-             VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads,
                 updated_at = excluded.updated_at",
-            params![name, bytes, heads],
+            params![name, bytes, heads, now],
         )?;
         conn.execute("DELETE FROM crdt_changes WHERE doc_id = ?1", [&name])?;
         self.pending_rows.insert(id, 0);
@@ -512,7 +518,11 @@ mod tests {
 
     fn conn() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let c = crate::db::open(&dir.path().join("lane.db")).unwrap();
+        let c = crate::db::open(
+            &dir.path().join("lane.db"),
+            chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
+        )
+        .unwrap();
         (dir, c)
     }
 
@@ -609,7 +619,10 @@ mod tests {
             s.flush(&c).unwrap();
         }
         s.committed();
-        assert!(s.compact_if_needed(&c, id).unwrap());
+        assert!(
+            s.compact_if_needed(&c, id, "2026-01-01T00:00:00.000Z")
+                .unwrap()
+        );
         let mut fresh = store("00112233445566778899aabbccddeeff");
         assert_eq!(
             get_fields(fresh.get(&c, id).unwrap(), "cust-1")["visits"],

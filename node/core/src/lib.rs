@@ -15,6 +15,7 @@ pub mod customers;
 pub mod db;
 pub mod demo;
 pub mod docs;
+pub mod env;
 pub mod error;
 pub mod live;
 pub mod members;
@@ -29,9 +30,10 @@ pub mod sync;
 pub mod till;
 
 pub use auth::{Approval, AuthParams, NewUser, Session};
+pub use env::{Clock, Env, ManualClock};
 pub use error::{NodeError, Result};
 pub use kasir_schema as schema;
-pub use till::{Clock, ManualClock, SystemClock, Till, TillOptions, default_store_config};
+pub use till::{Till, TillOptions, default_store_config};
 
 impl sync::DocAccess for Till {
     type Error = NodeError;

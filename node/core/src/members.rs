@@ -228,7 +228,7 @@ impl Till {
                 "the ticket needs at least one address of this lane".into(),
             ));
         }
-        let secret: [u8; 16] = rand::random();
+        let secret: [u8; 16] = self.env.random_bytes();
         let now = self.now();
         let valid =
             chrono::Duration::from_std(valid_for).map_err(|e| NodeError::Invalid(e.to_string()))?;

@@ -8,7 +8,6 @@ use kasir_schema::money::{round_down, round_half_up};
 use kasir_schema::payment::PaymentMethod;
 use kasir_schema::roles::Permission;
 use rusqlite::{Connection, params};
-use uuid::Uuid;
 
 use crate::auth::Approval;
 use crate::db;
@@ -224,7 +223,7 @@ impl Till {
             0
         };
         let now = self.now();
-        let return_id = Uuid::now_v7();
+        let return_id = self.env.new_id();
         self.write(|tx, docs| {
             let n = Till::next_number(tx, &setup)?;
             let record = ReturnRecord {

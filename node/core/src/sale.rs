@@ -12,7 +12,6 @@ use kasir_schema::domain::{Sale, SaleId, SaleLine, SalePayment, StockMovement};
 use kasir_schema::money::{Money, round_down};
 use kasir_schema::payment::{PaymentMethod, Tender, settle};
 use rusqlite::{Connection, params};
-use uuid::Uuid;
 
 use crate::cart::Cart;
 use crate::customers;
@@ -358,7 +357,7 @@ impl Till {
             _ => 0,
         };
         let now = self.now();
-        let sale_id = SaleId(Uuid::now_v7());
+        let sale_id = SaleId(self.env.new_id());
         let lines: Vec<SaleLine> = cart
             .lines
             .iter()
@@ -516,11 +515,12 @@ impl Till {
     pub fn merge_remote(&mut self, doc_name: &str, changes: &[u8]) -> Result<MergeOutcome> {
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        let now = db::ts(self.now());
         self.as_merge_of(id, |till| {
             till.write(|tx, docs| {
                 let before = docs.get(tx, id)?.get_heads();
                 let changed = docs.merge_remote(tx, id, changes)?;
-                reproject(tx, docs, id, changed, &before)
+                reproject(tx, docs, id, changed, &before, &now)
             })
         })
     }
@@ -552,6 +552,7 @@ impl Till {
         let message = automerge::sync::Message::decode(message)
             .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
         let before = state.clone();
+        let now = db::ts(self.now());
         let result = self.as_merge_of(id, |till| {
             till.write_replica(|tx, docs| {
                 let before = docs.get(tx, id)?.get_heads();
@@ -564,7 +565,7 @@ impl Till {
                         })?;
                     Ok(doc.get_heads() != heads)
                 })?;
-                reproject(tx, docs, id, changed, &before)
+                reproject(tx, docs, id, changed, &before, &now)
             })
         });
         if result.is_err() {
@@ -616,6 +617,7 @@ fn reproject(
     id: DocId,
     changed: bool,
     before: &[automerge::ChangeHash],
+    now: &str,
 ) -> Result<MergeOutcome> {
     let mut out = MergeOutcome {
         changed,
@@ -628,9 +630,9 @@ fn reproject(
     let keys = docs::keys_changed_since(doc, before);
     let keys = keys.as_ref();
     match id {
-        DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc, keys)?,
-        DocId::Categories => out.categories = crate::catalog::reproject_categories(tx, doc)?,
-        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc, keys)?,
+        DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc, keys, now)?,
+        DocId::Categories => out.categories = crate::catalog::reproject_categories(tx, doc, now)?,
+        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc, keys, now)?,
         DocId::Ledger(..) => reproject_ledger(tx, doc, keys, &mut out)?,
         // Read straight from the document when the LAN needs it; nothing to project.
         DocId::Members => {}
@@ -724,7 +726,7 @@ mod tests {
             store_name: "Toko Sejahtera dengan Nama yang Sangat Panjang Sekali".into(),
             store_address: None,
             number: "JKT01-001-00000001".into(),
-            sale_id: SaleId(Uuid::nil()),
+            sale_id: SaleId(uuid::Uuid::nil()),
             at: chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
             cashier: "Siti".into(),
             customer: None,

@@ -80,7 +80,7 @@ impl Till {
         if self.current_shift()?.is_some() {
             return Err(NodeError::ShiftAlreadyOpen);
         }
-        let id = ShiftId(uuid::Uuid::now_v7());
+        let id = ShiftId(self.env.new_id());
         let now = self.now();
         self.write(|tx, _| {
             tx.execute(

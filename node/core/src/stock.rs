@@ -133,7 +133,7 @@ impl Till {
     ) -> Result<StockMovement> {
         let now = self.now();
         Ok(StockMovement {
-            id: MovementId(uuid::Uuid::now_v7()),
+            id: MovementId(self.env.new_id()),
             store: self.config()?.code.clone(),
             sku: sku.to_string(),
             movement_type,

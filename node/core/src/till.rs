@@ -2,11 +2,9 @@
 //! mutation goes through (one SQLite transaction for ledger rows, document changes and outbox
 //! entries).
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use kasir_schema::domain::StoreConfig;
 use kasir_schema::txn_number::{LaneNo, StoreCode, TxnNumber};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -15,54 +13,20 @@ use crate::auth::{AuthParams, Session};
 use crate::cart::Cart;
 use crate::db;
 use crate::docs::DocStore;
+use crate::env::Env;
 use crate::error::{NodeError, Result};
-
-/// Where the engine reads the time. Everything time-dependent takes it from here, so tests and
-/// the simulator run on a clock they control.
-pub trait Clock: Send + Sync + fmt::Debug {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock that moves only when told to.
-#[derive(Debug)]
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(start: DateTime<Utc>) -> Arc<ManualClock> {
-        Arc::new(ManualClock(Mutex::new(start)))
-    }
-
-    pub fn advance(&self, by: Duration) {
-        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += by;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct TillOptions {
-    pub clock: Arc<dyn Clock>,
+    /// The clock and randomness of this till (see [`crate::env`]).
+    pub env: Env,
     pub auth: AuthParams,
 }
 
-impl Default for TillOptions {
-    fn default() -> Self {
+impl TillOptions {
+    pub fn new(env: Env) -> TillOptions {
         TillOptions {
-            clock: Arc::new(SystemClock),
+            env,
             auth: AuthParams::default(),
         }
     }
@@ -74,7 +38,7 @@ pub struct Till {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
     pub(crate) docs: DocStore,
-    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) env: Env,
     pub(crate) auth: AuthParams,
     pub(crate) setup: Option<LaneSetup>,
     pub(crate) session: Option<Session>,
@@ -94,7 +58,7 @@ impl Till {
     /// Opens the lane's database (creating it if the file does not exist).
     pub fn open(path: impl AsRef<Path>, options: TillOptions) -> Result<Till> {
         let path = path.as_ref().to_path_buf();
-        let conn = db::open(&path)?;
+        let conn = db::open(&path, options.env.now())?;
         let actor: Option<String> = conn
             .query_row("SELECT actor_id FROM lane_state WHERE id = 1", [], |r| {
                 r.get(0)
@@ -103,7 +67,12 @@ impl Till {
         let actor = match actor {
             Some(a) => a,
             None => {
-                let a = uuid::Uuid::new_v4().simple().to_string();
+                let a: String = options
+                    .env
+                    .random_bytes::<16>()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
                 conn.execute(
                     "INSERT INTO lane_state (id, actor_id, next_seq) VALUES (1, ?1, 1)",
                     [&a],
@@ -116,7 +85,7 @@ impl Till {
             docs: DocStore::new(&actor)?,
             conn,
             path,
-            clock: options.clock,
+            env: options.env,
             auth: options.auth,
             setup,
             session: None,
@@ -130,7 +99,12 @@ impl Till {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.env.now()
+    }
+
+    /// The environment this till runs with (clock and randomness).
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 
     pub fn is_set_up(&self) -> bool {
@@ -167,7 +141,7 @@ impl Till {
                 "the first account must be a manager".into(),
             ));
         }
-        let hash = self.auth.hash(&manager.pin)?;
+        let hash = self.auth.hash(&manager.pin, self.env.random_bytes())?;
         let json = serde_json::to_string(&config)
             .map_err(|e| NodeError::Invalid(format!("store config: {e}")))?;
         let now = db::ts(self.now());
@@ -293,10 +267,11 @@ impl Till {
     /// inside a cashier's `pay`. Returns how many documents were compacted.
     pub fn maintenance(&mut self) -> Result<usize> {
         let ids = DocStore::stored_ids(&self.conn)?;
+        let now = db::ts(self.now());
         let compacted = self.write(|tx, docs| {
             let mut n = 0;
             for id in ids {
-                if docs.compact_if_needed(tx, id)? {
+                if docs.compact_if_needed(tx, id, &now)? {
                     n += 1;
                 }
             }
@@ -364,20 +339,14 @@ mod tests {
     }
 
     #[test]
-    fn the_manual_clock_moves_only_when_told() {
-        let c = ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-        let t0 = c.now();
-        assert_eq!(c.now(), t0);
-        c.advance(Duration::seconds(90));
-        assert_eq!(c.now() - t0, Duration::seconds(90));
-    }
-
-    #[test]
     fn a_lane_is_set_up_once_with_a_manager() {
         let dir = tempfile::tempdir().unwrap();
         let options = TillOptions {
+            env: Env::seeded(
+                crate::env::ManualClock::new(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()),
+                1,
+            ),
             auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
         };
         let mut till = Till::open(dir.path().join("lane.db"), options.clone()).unwrap();
         assert!(matches!(till.config(), Err(NodeError::NotInitialized)));

@@ -409,7 +409,8 @@ fn a_restarted_lane_resumes_where_it_stopped() {
     till.scan("8998866200301").unwrap();
     let r1 = till.pay(&[Tender::cash(d(5_000))]).unwrap();
     drop(till);
-    let mut till = kasir_core::Till::open(dir.path().join("lane1.db"), options(clock)).unwrap();
+    let mut till =
+        kasir_core::Till::open(dir.path().join("lane1.db"), options_seeded(clock, 99)).unwrap();
     assert!(till.is_set_up());
     till.login(CASHIER.0, CASHIER.1).unwrap();
     assert!(
@@ -437,7 +438,9 @@ fn a_sale_from_another_lane_merges_once_and_projections_follow() {
 
     // The same HQ adjustment reaches both lanes (both thought they were leader).
     let hq = StockMovement {
-        id: kasir_core::schema::domain::MovementId(uuid::Uuid::now_v7()),
+        id: kasir_core::schema::domain::MovementId(uuid::Uuid::from_u128(
+            0x0193_0000_0000_7000_8000_0000_0000_0042,
+        )),
         store: kasir_core::schema::txn_number::StoreCode::new("JKT01").unwrap(),
         sku: "TEH-BTL-350".into(),
         movement_type: kasir_core::schema::domain::MovementType::Adjustment,

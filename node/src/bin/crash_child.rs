@@ -32,7 +32,7 @@ fn main() {
 fn run(path: &str, seed: u64) -> kasir_node::Result<()> {
     let options = TillOptions {
         auth: AuthParams::fast_for_tests(),
-        ..TillOptions::default()
+        env: kasir_node::env::system(),
     };
     let mut till = Till::open(path, options)?;
     if !till.is_set_up() {

@@ -16,7 +16,7 @@ use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
 use kasir_node::sync::SyncEvent;
-use kasir_node::{NewUser, Till, TillOptions, default_store_config, demo};
+use kasir_node::{NewUser, Till, default_store_config, demo};
 use rand::{Rng, SeedableRng};
 
 #[derive(Debug, Parser)]
@@ -105,7 +105,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         members.insert(m.parse().map_err(|e| format!("member {m:?}: {e}"))?);
     }
     let key = load_or_create_key(&args.data.join("lane.key"))?;
-    let mut till = Till::open(args.data.join("lane.db"), TillOptions::default())?;
+    let mut till = Till::open(args.data.join("lane.db"), kasir_node::env::till_options())?;
     let (mut store, mut lane_no) = (args.store.clone(), args.lane);
     if let Some(text) = &args.ticket {
         if till.is_set_up() {

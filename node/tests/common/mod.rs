@@ -21,7 +21,7 @@ pub fn clock() -> Arc<ManualClock> {
 
 pub fn options(clock: Arc<ManualClock>) -> TillOptions {
     TillOptions {
-        clock,
+        env: kasir_node::Env::seeded(clock, 1),
         auth: AuthParams::fast_for_tests(),
     }
 }
@@ -145,7 +145,7 @@ pub fn bare_lane(dir: &Path, lane: u32) -> Till {
         lane,
         TillOptions {
             auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
+            env: kasir_node::env::system(),
         },
     )
 }
@@ -172,7 +172,7 @@ pub fn reopen_lane(dir: &Path, lane: u32) -> Till {
         dir.join(format!("lane{lane}.db")),
         TillOptions {
             auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
+            env: kasir_node::env::system(),
         },
     )
     .unwrap()

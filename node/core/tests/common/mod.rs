@@ -9,7 +9,7 @@ use kasir_core::schema::Decimal;
 use kasir_core::schema::domain::{Product, SaleUnit};
 use kasir_core::schema::roles::Role;
 use kasir_core::schema::txn_number::LaneNo;
-use kasir_core::{AuthParams, ManualClock, NewUser, Till, TillOptions, default_store_config};
+use kasir_core::{AuthParams, Env, ManualClock, NewUser, Till, TillOptions, default_store_config};
 
 pub const MANAGER: (&str, &str) = ("maya", "9999");
 pub const SUPERVISOR: (&str, &str) = ("budi", "5678");
@@ -20,8 +20,13 @@ pub fn clock() -> Arc<ManualClock> {
 }
 
 pub fn options(clock: Arc<ManualClock>) -> TillOptions {
+    options_seeded(clock, 1)
+}
+
+/// Options on `clock` with randomness seeded by `seed` (give each lane its own).
+pub fn options_seeded(clock: Arc<ManualClock>, seed: u64) -> TillOptions {
     TillOptions {
-        clock,
+        env: Env::seeded(clock, seed),
         auth: AuthParams::fast_for_tests(),
     }
 }
@@ -96,7 +101,12 @@ pub fn store(dir: &Path, clock: Arc<ManualClock>) -> Till {
 }
 
 pub fn store_lane(dir: &Path, clock: Arc<ManualClock>, lane: u32) -> Till {
-    let mut till = set_up_lane(dir, lane, options(clock));
+    store_lane_seeded(dir, clock, lane, u64::from(lane))
+}
+
+/// [`store_lane`] with its randomness seeded by `seed`.
+pub fn store_lane_seeded(dir: &Path, clock: Arc<ManualClock>, lane: u32, seed: u64) -> Till {
+    let mut till = set_up_lane(dir, lane, options_seeded(clock, seed));
     till.login(MANAGER.0, MANAGER.1).unwrap();
     for (u, full, role) in [
         (SUPERVISOR, "Budi Supervisor", Role::Supervisor),
@@ -137,20 +147,13 @@ pub fn d(v: i64) -> Decimal {
     Decimal::from(v)
 }
 
-/// A lane of store JKT01 set up with its manager (maya/9999) and nothing else, on the system
-/// clock.
+/// A lane of store JKT01 set up with its manager (maya/9999) and nothing else, on a clock of
+/// its own, with randomness seeded by its lane number.
 pub fn bare_lane(dir: &Path, lane: u32) -> Till {
-    set_up_lane(
-        dir,
-        lane,
-        TillOptions {
-            auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
-        },
-    )
+    set_up_lane(dir, lane, options_seeded(clock(), u64::from(lane)))
 }
 
-fn set_up_lane(dir: &Path, lane: u32, options: TillOptions) -> Till {
+pub fn set_up_lane(dir: &Path, lane: u32, options: TillOptions) -> Till {
     let mut till = Till::open(dir.join(format!("lane{lane}.db")), options).unwrap();
     till.set_up(
         default_store_config("JKT01", "Toko Sejahtera").unwrap(),
@@ -170,10 +173,7 @@ fn set_up_lane(dir: &Path, lane: u32, options: TillOptions) -> Till {
 pub fn reopen_lane(dir: &Path, lane: u32) -> Till {
     Till::open(
         dir.join(format!("lane{lane}.db")),
-        TillOptions {
-            auth: AuthParams::fast_for_tests(),
-            ..TillOptions::default()
-        },
+        options_seeded(clock(), 1000 + u64::from(lane)),
     )
     .unwrap()
 }
