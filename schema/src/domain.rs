@@ -318,45 +318,80 @@ pub fn derived_id(record: Uuid, tag: &str) -> Uuid {
     Uuid::new_v5(&record, tag.as_bytes())
 }
 
-impl Sale {
-    /// The stock movements (one per line, taking stock out) and loyalty entries (points
-    /// redeemed, points earned) this sale implies.
-    pub fn effects(&self) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
-        let movements = self
-            .lines
-            .iter()
-            .map(|l| StockMovement {
-                id: MovementId(derived_id(self.id.0, &format!("line-{}", l.line_no))),
-                store: self.store.clone(),
-                sku: l.sku.clone(),
-                movement_type: MovementType::Out,
-                reference_type: ReferenceType::Sale,
-                quantity: -l.quantity,
-                sale: Some(self.id),
-                notes: None,
-                created_by: Some(self.cashier_id),
-                created_at: self.created_at,
-            })
-            .collect();
-        let mut loyalty = Vec::new();
-        if let Some(c) = self.customer {
-            for (tag, kind, points) in [
-                ("redeem", LoyaltyKind::Redeem, -self.loyalty_points_redeemed),
-                ("earn", LoyaltyKind::Earn, self.loyalty_points_earned),
-            ] {
-                if points != 0 {
-                    loyalty.push(LoyaltyEntry {
-                        id: LoyaltyEntryId(derived_id(self.id.0, tag)),
-                        customer: c,
-                        kind,
-                        points,
-                        sale: Some(self.id),
-                        created_at: self.created_at,
-                    });
-                }
+/// What a sale implies besides itself, as [`sale_effects`] needs it. Lanes build it from a
+/// [`Sale`], HQ from an uploaded transaction, so both derive the same movements and entries.
+#[derive(Debug, Clone, Copy)]
+pub struct SaleFacts<'a> {
+    pub id: SaleId,
+    pub store: &'a StoreCode,
+    pub cashier_id: u64,
+    pub customer: Option<CustomerId>,
+    pub loyalty_points_earned: i64,
+    pub loyalty_points_redeemed: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The stock movements (one per line `(line_no, sku, quantity)`, taking stock out) and loyalty
+/// entries (points redeemed, points earned) a sale implies, with ids derived from the sale's
+/// id: the one definition every lane and HQ use, so each is counted once however it arrives.
+pub fn sale_effects<'a>(
+    sale: &SaleFacts<'_>,
+    lines: impl IntoIterator<Item = (u16, &'a str, Decimal)>,
+) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+    let movements = lines
+        .into_iter()
+        .map(|(line_no, sku, quantity)| StockMovement {
+            id: MovementId(derived_id(sale.id.0, &format!("line-{line_no}"))),
+            store: sale.store.clone(),
+            sku: sku.to_string(),
+            movement_type: MovementType::Out,
+            reference_type: ReferenceType::Sale,
+            quantity: -quantity,
+            sale: Some(sale.id),
+            notes: None,
+            created_by: Some(sale.cashier_id),
+            created_at: sale.created_at,
+        })
+        .collect();
+    let mut loyalty = Vec::new();
+    if let Some(c) = sale.customer {
+        for (tag, kind, points) in [
+            ("redeem", LoyaltyKind::Redeem, -sale.loyalty_points_redeemed),
+            ("earn", LoyaltyKind::Earn, sale.loyalty_points_earned),
+        ] {
+            if points != 0 {
+                loyalty.push(LoyaltyEntry {
+                    id: LoyaltyEntryId(derived_id(sale.id.0, tag)),
+                    customer: c,
+                    kind,
+                    points,
+                    sale: Some(sale.id),
+                    created_at: sale.created_at,
+                });
             }
         }
-        (movements, loyalty)
+    }
+    (movements, loyalty)
+}
+
+impl Sale {
+    /// The stock movements (one per line, taking stock out) and loyalty entries (points
+    /// redeemed, points earned) this sale implies ([`sale_effects`]).
+    pub fn effects(&self) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
+        sale_effects(
+            &SaleFacts {
+                id: self.id,
+                store: &self.store,
+                cashier_id: self.cashier_id,
+                customer: self.customer,
+                loyalty_points_earned: self.loyalty_points_earned,
+                loyalty_points_redeemed: self.loyalty_points_redeemed,
+                created_at: self.created_at,
+            },
+            self.lines
+                .iter()
+                .map(|l| (l.line_no, l.sku.as_str(), l.quantity)),
+        )
     }
 }
 

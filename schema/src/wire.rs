@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     CustomerId, LoyaltyEntry, LoyaltyEntryId, LoyaltyKind, MovementId, MovementType, ReferenceType,
-    Sale, SaleId, StockMovement, derived_id,
+    Sale, SaleFacts, SaleId, StockMovement, sale_effects,
 };
 use crate::payment::{PaymentMethod, TransactionPaymentMethod};
 use crate::roles::Role;
@@ -264,45 +264,21 @@ impl UploadTransaction {
     /// The stock movements and loyalty entries this sale implies, with exactly the ids
     /// [`Sale::effects`] gives on the lanes, so HQ counts each once however it arrives.
     pub fn effects(&self, store: &StoreCode) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
-        let movements = self
-            .details
-            .iter()
-            .enumerate()
-            .map(|(i, d)| StockMovement {
-                id: MovementId(derived_id(
-                    self.sale_id.0,
-                    &format!("line-{}", self.line_no(i)),
-                )),
-                store: store.clone(),
-                sku: d.sku.clone(),
-                movement_type: MovementType::Out,
-                reference_type: ReferenceType::Sale,
-                quantity: -d.quantity,
-                sale: Some(self.sale_id),
-                notes: None,
-                created_by: Some(self.cashier_id),
+        sale_effects(
+            &SaleFacts {
+                id: self.sale_id,
+                store,
+                cashier_id: self.cashier_id,
+                customer: self.customer_uuid,
+                loyalty_points_earned: self.loyalty_points_earned,
+                loyalty_points_redeemed: self.loyalty_points_redeemed,
                 created_at: self.transaction_date,
-            })
-            .collect();
-        let mut loyalty = Vec::new();
-        if let Some(c) = self.customer_uuid {
-            for (tag, kind, points) in [
-                ("redeem", LoyaltyKind::Redeem, -self.loyalty_points_redeemed),
-                ("earn", LoyaltyKind::Earn, self.loyalty_points_earned),
-            ] {
-                if points != 0 {
-                    loyalty.push(LoyaltyEntry {
-                        id: LoyaltyEntryId(derived_id(self.sale_id.0, tag)),
-                        customer: c,
-                        kind,
-                        points,
-                        sale: Some(self.sale_id),
-                        created_at: self.transaction_date,
-                    });
-                }
-            }
-        }
-        (movements, loyalty)
+            },
+            self.details
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (self.line_no(i), d.sku.as_str(), d.quantity)),
+        )
     }
 }
 
