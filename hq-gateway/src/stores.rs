@@ -270,7 +270,7 @@ pub async fn update_stock(
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), |m| m.0.to_string());
     let now = Utc::now();
     let user = principal.user_id().map(to_i64);
-    let kind = enum_str(&req.movement_type);
+    let kind = req.movement_type.as_str();
     let reference = match req.movement_type {
         MovementType::In => "purchase",
         MovementType::Transfer => "transfer",
@@ -304,7 +304,7 @@ pub async fn update_stock(
                 .bind(&movement_id)
                 .bind(to_i64(req.store_id))
                 .bind(to_i64(product_id))
-                .bind(kind.clone())
+                .bind(kind)
                 .bind(B::qty(signed)?)
                 .bind(reference)
                 .bind(&req.notes)
@@ -386,13 +386,6 @@ pub async fn update_stock(
     state.lookups.products_changed(req.store_id, [product_id]);
     tracing::info!(target: "kasir::transactions", store = req.store_id, product = product_id, movement = %movement_id, "HQ stock movement");
     Ok(axum::Json(ProductResponse { data: item }))
-}
-
-pub fn enum_str<T: Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,7 +30,7 @@ use crate::db::to_i64;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Json;
 use crate::on_db;
-use crate::stores::{enum_str, resolve_store};
+use crate::stores::resolve_store;
 
 /// Most sales one upload may carry.
 pub const MAX_TRANSACTIONS: usize = 5_000;
@@ -592,8 +592,8 @@ async fn ingest(
                     .bind(B::money(t.total_amount)?)
                     .bind(B::money(t.change_amount)?)
                     .bind(B::money(t.rounding_amount)?)
-                    .bind(enum_str(&t.payment_method))
-                    .bind(enum_str(&t.payment_status))
+                    .bind(t.payment_method.as_str())
+                    .bind(t.payment_status.as_str())
                     .bind(t.notes.clone())
                     .bind(now)
                     .bind(now)
@@ -667,10 +667,10 @@ async fn ingest(
             for (rid, p) in chunk {
                 q = q
                     .bind(*rid)
-                    .bind(enum_str(&p.payment_method))
+                    .bind(p.payment_method.as_str())
                     .bind(B::money(p.amount)?)
                     .bind(p.reference_number.clone())
-                    .bind(enum_str(&p.payment_status))
+                    .bind(p.payment_status.as_str())
                     .bind(now)
                     .bind(now);
             }
@@ -755,9 +755,9 @@ async fn ingest(
                     .bind(m.id.0.to_string())
                     .bind(sid)
                     .bind(pid)
-                    .bind(enum_str(&m.movement_type))
+                    .bind(m.movement_type.as_str())
                     .bind(B::qty(m.quantity)?)
-                    .bind(enum_str(&m.reference_type))
+                    .bind(m.reference_type.as_str())
                     .bind(m.sale.map(|s| s.0.to_string()))
                     .bind(m.notes.clone())
                     .bind(None::<i64>)
@@ -913,7 +913,7 @@ async fn ingest(
                     .bind(e.id.0.to_string())
                     .bind(*cid)
                     .bind(sid)
-                    .bind(enum_str(&e.kind))
+                    .bind(e.kind.as_str())
                     .bind(e.points)
                     .bind(e.sale.map(|s| s.0.to_string()))
                     .bind(e.created_at);

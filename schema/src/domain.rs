@@ -100,12 +100,12 @@ pub struct Category {
     pub is_active: bool,
 }
 
-/// Units a product is sold in: by piece, or weighed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SaleUnit {
-    Piece,
-    Kilogram,
+text_enum! {
+    /// Units a product is sold in: by piece, or weighed.
+    pub enum SaleUnit("unit") {
+        Piece = "pcs" | "piece",
+        Kilogram = "kg" | "kilogram",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,25 +188,25 @@ pub struct Sale {
     pub notes: Option<String>,
 }
 
-/// The seed's `movement_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MovementType {
-    In,
-    Out,
-    Adjustment,
-    Transfer,
+text_enum! {
+    /// The seed's `movement_type`.
+    pub enum MovementType("movement type") {
+        In = "in",
+        Out = "out",
+        Adjustment = "adjustment",
+        Transfer = "transfer",
+    }
 }
 
-/// The seed's `reference_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReferenceType {
-    Sale,
-    Purchase,
-    Adjustment,
-    Transfer,
-    Return,
+text_enum! {
+    /// The seed's `reference_type`.
+    pub enum ReferenceType("reference type") {
+        Sale = "sale",
+        Purchase = "purchase",
+        Adjustment = "adjustment",
+        Transfer = "transfer",
+        Return = "return",
+    }
 }
 
 /// A change of stock. `quantity` is signed: what it adds to the stock counter.
@@ -225,13 +225,13 @@ pub struct StockMovement {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LoyaltyKind {
-    Earn,
-    Redeem,
-    /// Reverses points on a return.
-    Reverse,
+text_enum! {
+    pub enum LoyaltyKind("loyalty entry kind") {
+        Earn = "earn",
+        Redeem = "redeem",
+        /// Reverses points on a return.
+        Reverse = "reverse",
+    }
 }
 
 /// One change of a customer's points; `points` is signed. Balance = Σ points (I4).
@@ -245,11 +245,11 @@ pub struct LoyaltyEntry {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CashMovementKind {
-    PayIn,
-    PayOut,
+text_enum! {
+    pub enum CashMovementKind("cash movement") {
+        PayIn = "pay_in",
+        PayOut = "pay_out",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

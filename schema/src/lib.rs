@@ -6,6 +6,8 @@
 //! gateway compute identical amounts from identical inputs. Money is `rust_decimal`, never a
 //! float.
 
+#[macro_use]
+pub mod text_enum;
 pub mod barcode;
 pub mod checkout;
 pub mod domain;

@@ -17,54 +17,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{CashIncrement, MoneyError, check_amount, round_down, round_half_up};
 
-/// How one tender was paid (seed: `payment_details.payment_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentMethod {
-    Cash,
-    Card,
-    EWallet,
-    BankTransfer,
-}
-
-impl PaymentMethod {
-    pub const ALL: [PaymentMethod; 4] = [
-        PaymentMethod::Cash,
-        PaymentMethod::Card,
-        PaymentMethod::EWallet,
-        PaymentMethod::BankTransfer,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentMethod::Cash => "cash",
-            PaymentMethod::Card => "card",
-            PaymentMethod::EWallet => "e_wallet",
-            PaymentMethod::BankTransfer => "bank_transfer",
-        }
+text_enum! {
+    /// How one tender was paid (seed: `payment_details.payment_method`).
+    pub enum PaymentMethod("payment method") {
+        Cash = "cash",
+        Card = "card",
+        EWallet = "e_wallet",
+        BankTransfer = "bank_transfer",
     }
 }
 
-/// How a whole transaction was paid (seed: `transactions.payment_method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransactionPaymentMethod {
-    Cash,
-    Card,
-    EWallet,
-    BankTransfer,
-    Split,
-}
-
-impl TransactionPaymentMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransactionPaymentMethod::Cash => "cash",
-            TransactionPaymentMethod::Card => "card",
-            TransactionPaymentMethod::EWallet => "e_wallet",
-            TransactionPaymentMethod::BankTransfer => "bank_transfer",
-            TransactionPaymentMethod::Split => "split",
-        }
+text_enum! {
+    /// How a whole transaction was paid (seed: `transactions.payment_method`).
+    pub enum TransactionPaymentMethod("payment method") {
+        Cash = "cash",
+        Card = "card",
+        EWallet = "e_wallet",
+        BankTransfer = "bank_transfer",
+        Split = "split",
     }
 }
 

@@ -195,22 +195,23 @@ pub struct SyncUploadData {
     pub loyalty_entries: Vec<LoyaltyEntryRecord>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    Pending,
-    Paid,
-    Failed,
-    Refunded,
+text_enum! {
+    pub enum PaymentStatus("payment status") {
+        Pending = "pending",
+        Paid = "paid",
+        Failed = "failed",
+        Refunded = "refunded",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TenderStatus {
-    Pending,
-    #[default]
-    Success,
-    Failed,
+text_enum! {
+    #[derive(Default)]
+    pub enum TenderStatus("tender status") {
+        Pending = "pending",
+        #[default]
+        Success = "success",
+        Failed = "failed",
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,11 +46,7 @@ fn view_from_row(r: &Row<'_>) -> rusqlite::Result<ProductView> {
         sku: r.get(0)?,
         name: r.get(1)?,
         barcode: r.get(2)?,
-        unit: if unit == "kg" {
-            SaleUnit::Kilogram
-        } else {
-            SaleUnit::Piece
-        },
+        unit: unit.parse().unwrap_or(SaleUnit::Piece),
         price: db::money_out(r.get(4)?),
         stock: db::qty_out(r.get(5)?),
         min_stock: db::qty_out(r.get(6)?),
@@ -96,20 +92,13 @@ fn validate_product(p: &Product) -> Result<()> {
     Ok(())
 }
 
-fn unit_str(u: SaleUnit) -> &'static str {
-    match u {
-        SaleUnit::Piece => "pcs",
-        SaleUnit::Kilogram => "kg",
-    }
-}
-
 fn product_fields(p: &Product) -> Vec<(&'static str, Option<String>)> {
     vec![
         ("name", Some(p.name.clone())),
         ("barcode", p.barcode.clone()),
         ("description", p.description.clone()),
         ("category", p.category_id.map(|c| c.to_string())),
-        ("unit", Some(unit_str(p.unit).to_string())),
+        ("unit", Some(p.unit.as_str().to_string())),
         ("price", Some(p.selling_price.normalize().to_string())),
         ("cost", Some(p.cost_price.normalize().to_string())),
         ("min_stock", Some(p.min_stock.normalize().to_string())),
@@ -131,11 +120,10 @@ fn product_from_fields(sku: &str, f: &BTreeMap<String, String>) -> Option<Produc
         name: f.get("name")?.clone(),
         description: f.get("description").cloned(),
         category_id: f.get("category").and_then(|v| v.parse().ok()),
-        unit: if f.get("unit").map(String::as_str) == Some("kg") {
-            SaleUnit::Kilogram
-        } else {
-            SaleUnit::Piece
-        },
+        unit: f
+            .get("unit")
+            .and_then(|u| u.parse().ok())
+            .unwrap_or(SaleUnit::Piece),
         cost_price: dec("cost").unwrap_or_default(),
         selling_price: dec("price")?,
         min_stock: dec("min_stock").unwrap_or_default(),
@@ -187,7 +175,7 @@ pub(crate) fn project_products<'a>(
                     p.name,
                     p.description,
                     p.category_id.map(|c| c as i64),
-                    unit_str(p.unit),
+                    p.unit.as_str(),
                     db::money(p.cost_price)?,
                     db::money(p.selling_price)?,
                     db::qty(p.min_stock)?,

@@ -14,7 +14,6 @@ use crate::db;
 use crate::docs::{self, DocId, DocStore};
 use crate::error::{NodeError, Result};
 use crate::outbox;
-use crate::stock::enum_str;
 use crate::till::Till;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,7 +160,7 @@ pub(crate) fn project_loyalty(conn: &Connection, e: &LoyaltyEntry) -> Result<boo
         .execute(params![
             e.id.to_string(),
             e.customer.to_string(),
-            enum_str(&e.kind),
+            e.kind.as_str(),
             e.points,
             e.sale.map(|s| s.to_string()),
             db::ts(e.created_at)

@@ -48,10 +48,8 @@ pub enum CashMove {
 }
 
 fn parse_method(s: &str) -> Result<PaymentMethod> {
-    PaymentMethod::ALL
-        .into_iter()
-        .find(|m| m.as_str() == s)
-        .ok_or_else(|| NodeError::Corrupt(format!("payment method {s:?}")))
+    s.parse()
+        .map_err(|e: kasir_schema::text_enum::UnknownValue| NodeError::Corrupt(e.to_string()))
 }
 
 impl Till {

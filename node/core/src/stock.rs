@@ -61,9 +61,9 @@ pub(crate) fn project_movement(conn: &Connection, m: &StockMovement) -> Result<b
         .execute(params![
             m.id.to_string(),
             m.sku,
-            enum_str(&m.movement_type),
+            m.movement_type.as_str(),
             q,
-            enum_str(&m.reference_type),
+            m.reference_type.as_str(),
             m.sale.map(|s| s.to_string()),
             m.notes,
             m.created_by.map(|c| c as i64),
@@ -105,14 +105,6 @@ pub(crate) fn record_movement(conn: &Connection, m: &StockMovement) -> Result<bo
         )?;
     }
     Ok(new)
-}
-
-/// The seed's spelling of a serde enum (`"adjustment"`).
-pub(crate) fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 impl Till {
@@ -277,7 +269,5 @@ mod tests {
             "ledger/2026-11-23/003"
         );
         assert_eq!(ledger_doc(early, Origin::Hq).name(), "ledger/2026-11-22/hq");
-        assert_eq!(enum_str(&ReferenceType::Return), "return");
-        assert_eq!(enum_str(&MovementType::In), "in");
     }
 }
