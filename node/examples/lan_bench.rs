@@ -151,7 +151,7 @@ async fn main() {
         tokio::spawn(async move {
             while let Some(e) = log.recv().await {
                 if let LaneEvent::Sync(SyncEvent::Changed { doc, .. }) = e {
-                    let _ = tx.send((i, doc, Instant::now()));
+                    let _ = tx.send((i, doc.to_string(), Instant::now()));
                 }
             }
         });

@@ -676,7 +676,7 @@ struct Driver {
     /// Dials under way, and when they started (one at a time per peer).
     dialing: BTreeMap<EndpointId, Instant>,
     /// Documents changed lately, newest last (what announcements name).
-    recent_docs: VecDeque<String>,
+    recent_docs: VecDeque<kasir_core::wire::DocName>,
     net_tx: mpsc::Sender<NetEvent>,
     log: mpsc::UnboundedSender<LaneEvent>,
     gossip: Option<GossipSender>,
@@ -865,7 +865,7 @@ impl Driver {
     /// Offers what the last job or merge changed to every peer.
     fn after_commit(&mut self) -> Vec<Output> {
         let docs = self.till.take_changed_documents();
-        if docs.iter().any(|d| d == "members") {
+        if docs.iter().any(|d| d.as_str() == "members") {
             self.refresh_members();
         }
         for d in &docs {
@@ -1015,7 +1015,7 @@ impl Driver {
             }
             let mut docs = Vec::new();
             for d in self.recent_docs.iter().rev() {
-                if let Ok(h) = self.till.document_heads(d) {
+                if let Ok(h) = self.till.document_heads(d.as_str()) {
                     docs.push((d.clone(), kasir_core::sync::digest_of(&h)));
                 }
             }
@@ -1079,7 +1079,7 @@ pub struct Announce {
     /// and a quiet lane's announcements would otherwise all be identical.
     pub seq: u64,
     pub addrs: Vec<SocketAddr>,
-    pub docs: Vec<(String, [u8; 32])>,
+    pub docs: Vec<(kasir_core::wire::DocName, [u8; 32])>,
 }
 
 impl Announce {
@@ -1096,9 +1096,9 @@ impl Announce {
         let docs = self.docs.iter().take(ANNOUNCE_DOCS);
         out.push(u8::try_from(docs.len()).unwrap_or(0));
         for (name, digest) in docs {
-            let n = name.len().min(64);
+            let n = name.as_str().len().min(64);
             out.push(u8::try_from(n).unwrap_or(0));
-            out.extend_from_slice(&name.as_bytes()[..n]);
+            out.extend_from_slice(&name.as_str().as_bytes()[..n]);
             out.extend_from_slice(digest);
         }
         out
@@ -1139,11 +1139,9 @@ impl Announce {
         for _ in 0..n {
             let len = usize::from(take(1)?[0]);
             let name = std::str::from_utf8(take(len)?).map_err(|_| "bad document name")?;
-            if kasir_core::docs::DocId::parse(name).is_none() {
-                return Err("unknown document".into());
-            }
+            let name = kasir_core::wire::DocName::new(name).map_err(|_| "unknown document")?;
             let digest: [u8; 32] = take(32)?.try_into().map_err(|_| "truncated")?;
-            docs.push((name.to_string(), digest));
+            docs.push((name, digest));
         }
         if pos != bytes.len() {
             return Err("trailing bytes".into());
@@ -1171,7 +1169,13 @@ mod tests {
                 "[::1]:4000".parse().unwrap(),
             ],
             docs: (0..ANNOUNCE_DOCS)
-                .map(|i| (format!("ledger/2026-11-24/{:03}", i + 1), [7; 32]))
+                .map(|i| {
+                    (
+                        kasir_core::wire::DocName::new(format!("ledger/2026-11-24/{:03}", i + 1))
+                            .unwrap(),
+                        [7; 32],
+                    )
+                })
                 .collect(),
         }
     }

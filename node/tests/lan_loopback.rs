@@ -59,7 +59,11 @@ async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> b
     }
 }
 
-type Facts = (Vec<(String, [u8; 32])>, Vec<(String, i64)>, i64);
+type Facts = (
+    Vec<(kasir_node::wire::DocName, [u8; 32])>,
+    Vec<(String, i64)>,
+    i64,
+);
 
 async fn facts(lane: &Lane) -> Facts {
     lane.run(|t| {

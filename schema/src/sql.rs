@@ -49,6 +49,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "fts",
         sql: include_str!("../sql/till/0004_fts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "handles",
+        sql: include_str!("../sql/till/0005_handles.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

@@ -207,15 +207,17 @@ impl Till {
         let now = self.now();
         let Some((user, hash)) = user_by_name(&self.conn, username)? else {
             // Same answer as a wrong PIN: do not reveal which usernames exist.
-            Till::log(
-                &self.conn,
-                "warning",
-                "login failed: unknown user",
-                serde_json::json!({ "username": username }),
-                None,
-                None,
-                now,
-            )?;
+            self.write(|tx, _| {
+                Till::log(
+                    tx,
+                    "warning",
+                    "login failed: unknown user",
+                    serde_json::json!({ "username": username }),
+                    None,
+                    None,
+                    now,
+                )
+            })?;
             return Err(NodeError::WrongCredentials {
                 remaining: self.auth.max_failed_attempts,
             });
@@ -229,34 +231,39 @@ impl Till {
             return Err(NodeError::Inactive);
         }
         if self.auth.verify(pin, &hash) {
-            self.conn.execute(
-                "UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = ?1",
-                [user.id],
-            )?;
+            if user.failed_attempts > 0 || user.locked_until.is_some() {
+                self.write(|tx, _| {
+                    tx.execute(
+                        "UPDATE users SET failed_attempts = 0, locked_until = NULL WHERE id = ?1",
+                        [user.id],
+                    )?;
+                    Ok(())
+                })?;
+            }
             return Ok(user);
         }
         let failed = user.failed_attempts + 1;
         let locked = (failed >= self.auth.max_failed_attempts)
             .then(|| now + Duration::minutes(self.auth.lockout_minutes));
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "UPDATE users SET failed_attempts = ?2, locked_until = ?3 WHERE id = ?1",
-            params![user.id, failed, locked.map(db::ts)],
-        )?;
-        Till::log(
-            &tx,
-            "warning",
-            if locked.is_some() {
-                "login failed: account locked"
-            } else {
-                "login failed: wrong PIN"
-            },
-            serde_json::json!({ "username": username, "failed_attempts": failed }),
-            Some(user.id),
-            None,
-            now,
-        )?;
-        tx.commit()?;
+        self.write(|tx, _| {
+            tx.execute(
+                "UPDATE users SET failed_attempts = ?2, locked_until = ?3 WHERE id = ?1",
+                params![user.id, failed, locked.map(db::ts)],
+            )?;
+            Till::log(
+                tx,
+                "warning",
+                if locked.is_some() {
+                    "login failed: account locked"
+                } else {
+                    "login failed: wrong PIN"
+                },
+                serde_json::json!({ "username": username, "failed_attempts": failed }),
+                Some(user.id),
+                None,
+                now,
+            )
+        })?;
         match locked {
             Some(until) => Err(NodeError::LockedOut { until }),
             None => Err(NodeError::WrongCredentials {
@@ -269,19 +276,21 @@ impl Till {
         self.config()?;
         let user = self.check_credentials(username, pin)?;
         let now = self.now();
-        self.conn.execute(
-            "UPDATE users SET last_login = ?2 WHERE id = ?1",
-            params![user.id, db::ts(now)],
-        )?;
-        Till::log(
-            &self.conn,
-            "info",
-            "login",
-            serde_json::json!({ "username": username }),
-            Some(user.id),
-            None,
-            now,
-        )?;
+        self.write(|tx, _| {
+            tx.execute(
+                "UPDATE users SET last_login = ?2 WHERE id = ?1",
+                params![user.id, db::ts(now)],
+            )?;
+            Till::log(
+                tx,
+                "info",
+                "login",
+                serde_json::json!({ "username": username }),
+                Some(user.id),
+                None,
+                now,
+            )
+        })?;
         let session = Session {
             user_id: user.id,
             username: user.username,
@@ -309,15 +318,18 @@ impl Till {
     ) -> Result<Approval> {
         let user = self.check_credentials(username, pin)?;
         if !user.role.can_approve(permission) {
-            Till::log(
-                &self.conn,
-                "warning",
-                "approval refused: role may not approve",
-                serde_json::json!({ "approver": username, "permission": permission }),
-                Some(user.id),
-                None,
-                self.now(),
-            )?;
+            let now = self.now();
+            self.write(|tx, _| {
+                Till::log(
+                    tx,
+                    "warning",
+                    "approval refused: role may not approve",
+                    serde_json::json!({ "approver": username, "permission": permission }),
+                    Some(user.id),
+                    None,
+                    now,
+                )
+            })?;
             return Err(NodeError::ApproverNotAllowed(permission));
         }
         Ok(Approval {

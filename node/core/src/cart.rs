@@ -391,18 +391,22 @@ impl Till {
         let approver = self.authorize(Permission::VoidTransaction, approval)?;
         let total = self.cart_totals()?.total_amount;
         let user = self.session()?.user_id;
-        Till::log(
-            &self.conn,
-            "warning",
-            "cart voided",
-            serde_json::json!({
-                "lines": self.cart.lines.iter().map(|l| (&l.sku, l.quantity)).collect::<Vec<_>>(),
-                "total": total,
-            }),
-            Some(user),
-            approver,
-            self.now(),
-        )?;
+        let context = serde_json::json!({
+            "lines": self.cart.lines.iter().map(|l| (&l.sku, l.quantity)).collect::<Vec<_>>(),
+            "total": total,
+        });
+        let now = self.now();
+        self.write(|tx, _| {
+            Till::log(
+                tx,
+                "warning",
+                "cart voided",
+                context,
+                Some(user),
+                approver,
+                now,
+            )
+        })?;
         self.cart = Cart::default();
         Ok(())
     }
@@ -420,12 +424,16 @@ impl Till {
         } else {
             label.trim()
         };
-        self.conn.execute(
-            "INSERT INTO parked_carts (label, cart_json, parked_by, parked_at) VALUES (?1, ?2, ?3, ?4)",
-            params![label, json, user, db::ts(self.now())],
-        )?;
+        let now = db::ts(self.now());
+        let id = self.write(|tx, _| {
+            tx.execute(
+                "INSERT INTO parked_carts (label, cart_json, parked_by, parked_at) VALUES (?1, ?2, ?3, ?4)",
+                params![label, json, user, now],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })?;
         self.cart = Cart::default();
-        Ok(self.conn.last_insert_rowid())
+        Ok(id)
     }
 
     pub fn parked_carts(&self) -> Result<Vec<ParkedCart>> {
@@ -471,8 +479,10 @@ impl Till {
             })?;
         let cart: Cart = serde_json::from_str(&json)
             .map_err(|e| NodeError::Corrupt(format!("parked cart {id}: {e}")))?;
-        self.conn
-            .execute("DELETE FROM parked_carts WHERE id = ?1", [id])?;
+        self.write(|tx, _| {
+            tx.execute("DELETE FROM parked_carts WHERE id = ?1", [id])?;
+            Ok(())
+        })?;
         self.cart = cart;
         Ok(())
     }

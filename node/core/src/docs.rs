@@ -29,6 +29,7 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::{NodeError, Result};
+use crate::wire::DocName;
 
 pub const CATALOG_SHARDS: u32 = 64;
 pub const CUSTOMER_SHARDS: u32 = 32;
@@ -77,6 +78,11 @@ impl DocId {
             DocId::Ledger(d, Origin::Lane(n)) => format!("ledger/{}/{n:03}", d.format("%Y-%m-%d")),
             DocId::Ledger(d, Origin::Hq) => format!("ledger/{}/hq", d.format("%Y-%m-%d")),
         }
+    }
+
+    /// The name as it travels (always a valid [`DocName`]).
+    pub fn doc_name(&self) -> DocName {
+        DocName(self.name())
     }
 
     pub fn parse(s: &str) -> Option<DocId> {
@@ -140,6 +146,9 @@ pub struct DocStore {
     /// Incremental change rows per cached document (counted at load, then kept in step), so
     /// deciding whether to compact costs no query.
     pending_rows: HashMap<DocId, i64>,
+    /// The last change row each cached document incorporates: rows after it were appended by
+    /// another handle on the same file and are applied before the document is used.
+    last_row: HashMap<DocId, i64>,
 }
 
 impl DocStore {
@@ -157,43 +166,77 @@ impl DocStore {
             moved: BTreeSet::new(),
             pending_rows: HashMap::new(),
             changed: BTreeSet::new(),
+            last_row: HashMap::new(),
         })
     }
 
-    fn load(&self, conn: &Connection, id: DocId) -> Result<(AutoCommit, i64)> {
+    /// Loads a document: its snapshot, then its change rows. Returns it with the number of rows
+    /// and the last row it incorporates.
+    fn load(&self, conn: &Connection, id: DocId) -> Result<(AutoCommit, i64, i64)> {
         let name = id.name();
-        let snapshot: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT snapshot FROM crdt_docs WHERE doc_id = ?1",
-                [&name],
-                |r| r.get(0),
-            )
+        let snapshot: Option<(Vec<u8>, i64)> = conn
+            .prepare_cached("SELECT snapshot, through_change FROM crdt_docs WHERE doc_id = ?1")?
+            .query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let mut doc = match snapshot {
-            Some(bytes) => AutoCommit::load(&bytes)
-                .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?,
-            None => AutoCommit::new(),
+        let (mut doc, mut last) = match snapshot {
+            Some((bytes, through)) => (
+                AutoCommit::load(&bytes)
+                    .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?,
+                through,
+            ),
+            None => (AutoCommit::new(), 0),
         };
-        let mut stmt =
-            conn.prepare_cached("SELECT bytes FROM crdt_changes WHERE doc_id = ?1 ORDER BY id")?;
-        let mut rows = stmt.query([&name])?;
-        let mut n = 0;
-        while let Some(row) = rows.next()? {
-            n += 1;
-            let bytes: Vec<u8> = row.get(0)?;
-            doc.load_incremental(&bytes)
-                .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?;
-        }
+        let n = apply_rows(conn, &mut doc, &name, 0, &mut last)?;
         doc.set_actor(self.actor.clone());
-        Ok((doc, n))
+        Ok((doc, n, last))
+    }
+
+    /// Brings a cached document up to date with rows another handle appended, or reloads it
+    /// when a compaction folded rows it never saw.
+    fn catch_up(&mut self, conn: &Connection, id: DocId) -> Result<()> {
+        let Some(last) = self.last_row.get(&id).copied() else {
+            return Ok(());
+        };
+        let name = id.name();
+        let (newest, through): (i64, i64) = conn
+            .prepare_cached(
+                "SELECT COALESCE((SELECT MAX(id) FROM crdt_changes WHERE doc_id = ?1), 0),
+                        COALESCE((SELECT through_change FROM crdt_docs WHERE doc_id = ?1), 0)",
+            )?
+            .query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if through > last {
+            self.forget(id);
+            return Ok(());
+        }
+        if newest <= last {
+            return Ok(());
+        }
+        let Some(doc) = self.cache.get_mut(&id) else {
+            return Ok(());
+        };
+        let mut seen = last;
+        let n = apply_rows(conn, doc, &name, last, &mut seen)?;
+        self.saved.insert(id, doc.get_heads());
+        *self.pending_rows.entry(id).or_default() += n;
+        self.last_row.insert(id, seen);
+        Ok(())
+    }
+
+    fn forget(&mut self, id: DocId) {
+        self.cache.remove(&id);
+        self.saved.remove(&id);
+        self.pending_rows.remove(&id);
+        self.last_row.remove(&id);
     }
 
     /// A document for reading (loaded on first use).
     pub fn get(&mut self, conn: &Connection, id: DocId) -> Result<&mut AutoCommit> {
+        self.catch_up(conn, id)?;
         if !self.cache.contains_key(&id) {
-            let (mut doc, rows) = self.load(conn, id)?;
+            let (mut doc, rows, last) = self.load(conn, id)?;
             self.saved.insert(id, doc.get_heads());
             self.pending_rows.insert(id, rows);
+            self.last_row.insert(id, last);
             self.cache.insert(id, doc);
         }
         self.cache
@@ -235,6 +278,7 @@ impl DocStore {
             )?
             .execute(params![id.name(), bytes, encode_heads(&heads)])?;
             *saved = heads;
+            self.last_row.insert(id, conn.last_insert_rowid());
             *self.pending_rows.entry(id).or_default() += 1;
             self.moved.insert(id);
         }
@@ -279,10 +323,9 @@ impl DocStore {
     /// hold changes that were never stored, so they are dropped and reloaded on next use.
     pub fn rolled_back(&mut self) {
         self.moved.clear();
-        for id in self.touched.drain() {
-            self.cache.remove(&id);
-            self.saved.remove(&id);
-            self.pending_rows.remove(&id);
+        let touched: Vec<DocId> = self.touched.drain().collect();
+        for id in touched {
+            self.forget(id);
         }
     }
 
@@ -316,14 +359,18 @@ impl DocStore {
         let doc = self.get(conn, id)?;
         let heads = encode_heads(&doc.get_heads());
         let bytes = doc.save();
+        let through = self.last_row.get(&id).copied().unwrap_or(0);
         conn.execute(
-            "INSERT INTO crdt_docs (doc_id, snapshot, heads, updated_at)
-             VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO crdt_docs (doc_id, snapshot, heads, updated_at, through_change)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(doc_id) DO UPDATE SET snapshot = excluded.snapshot, heads = excluded.heads,
-                updated_at = excluded.updated_at",
-            params![name, bytes, heads, now],
+                updated_at = excluded.updated_at, through_change = excluded.through_change",
+            params![name, bytes, heads, now, through],
         )?;
-        conn.execute("DELETE FROM crdt_changes WHERE doc_id = ?1", [&name])?;
+        conn.execute(
+            "DELETE FROM crdt_changes WHERE doc_id = ?1 AND id <= ?2",
+            params![name, through],
+        )?;
         self.pending_rows.insert(id, 0);
         Ok(true)
     }
@@ -338,6 +385,30 @@ impl DocStore {
             .collect::<rusqlite::Result<_>>()?;
         Ok(names.iter().filter_map(|n| DocId::parse(n)).collect())
     }
+}
+
+/// Applies a document's change rows after `after` to `doc`; `last` becomes the last row
+/// applied. Returns how many were applied.
+fn apply_rows(
+    conn: &Connection,
+    doc: &mut AutoCommit,
+    name: &str,
+    after: i64,
+    last: &mut i64,
+) -> Result<i64> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, bytes FROM crdt_changes WHERE doc_id = ?1 AND id > ?2 ORDER BY id",
+    )?;
+    let mut rows = stmt.query(params![name, after])?;
+    let mut n = 0;
+    while let Some(row) = rows.next()? {
+        n += 1;
+        *last = row.get(0)?;
+        let bytes: Vec<u8> = row.get(1)?;
+        doc.load_incremental(&bytes)
+            .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?;
+    }
+    Ok(n)
 }
 
 /// Heads as stored with each change row and snapshot: the 32-byte hashes, sorted,
@@ -541,6 +612,7 @@ mod tests {
             DocId::Members,
         ] {
             assert_eq!(DocId::parse(&id.name()), Some(id));
+            assert_eq!(DocName::new(id.name()), Ok(id.doc_name()));
         }
         assert_eq!(DocId::parse("catalog/64"), None);
         assert_eq!(DocId::parse("../etc"), None);

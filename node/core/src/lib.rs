@@ -17,8 +17,12 @@ pub mod demo;
 pub mod docs;
 pub mod env;
 pub mod error;
+pub mod handles;
+pub mod lane;
 pub mod live;
 pub mod members;
+#[cfg(feature = "sim")]
+pub mod memlan;
 #[cfg(feature = "sim")]
 pub mod memnet;
 pub mod outbox;
@@ -28,38 +32,51 @@ pub mod shift;
 pub mod stock;
 pub mod sync;
 pub mod till;
+pub mod wire;
 
 pub use auth::{Approval, AuthParams, NewUser, Session};
 pub use env::{Clock, Env, ManualClock};
 pub use error::{NodeError, Result};
+pub use handles::{Priority, Replica, WriteGate};
 pub use kasir_schema as schema;
 pub use till::{Till, TillOptions, default_store_config};
 
 impl sync::DocAccess for Till {
     type Error = NodeError;
 
-    fn manifest(&mut self) -> Result<Vec<(String, [u8; 32])>> {
+    fn manifest(&mut self) -> Result<Vec<(wire::DocName, wire::Digest)>> {
         self.document_manifest()
     }
 
-    fn heads(&mut self, doc: &str) -> Result<Vec<automerge::ChangeHash>> {
-        self.document_heads(doc)
+    fn heads(&mut self, doc: &wire::DocName) -> Result<Vec<automerge::ChangeHash>> {
+        self.document_heads(doc.as_str())
     }
 
     fn generate(
         &mut self,
-        doc: &str,
+        doc: &wire::DocName,
         state: &mut automerge::sync::State,
     ) -> Result<Option<Vec<u8>>> {
-        self.generate_sync(doc, state)
+        self.generate_sync(doc.as_str(), state)
     }
 
     fn receive(
         &mut self,
-        doc: &str,
+        doc: &wire::DocName,
         state: &mut automerge::sync::State,
         message: &[u8],
     ) -> Result<bool> {
-        self.receive_sync(doc, state, message).map(|o| o.changed)
+        self.receive_sync(doc.as_str(), state, message)
+            .map(|o| o.changed)
+    }
+}
+
+impl lane::LaneStore for Till {
+    fn members(&mut self) -> Result<Vec<members::Member>> {
+        self.lan_members()
+    }
+
+    fn take_changed(&mut self) -> Vec<wire::DocName> {
+        self.take_changed_documents()
     }
 }

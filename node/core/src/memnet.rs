@@ -44,20 +44,21 @@ impl LinkConfig {
 
 /// One message on its way.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct InFlight {
+pub struct InFlight<P = Vec<u8>> {
     pub deliver_at: Duration,
     seq: u64,
     pub from: PeerId,
     pub to: PeerId,
-    pub bytes: Vec<u8>,
+    pub bytes: P,
 }
 
+/// The network: messages of type `P` (bytes by default) between named peers.
 #[derive(Debug)]
-pub struct MemNet {
+pub struct MemNet<P = Vec<u8>> {
     rng: StdRng,
     now: Duration,
     seq: u64,
-    queue: BinaryHeap<Reverse<InFlight>>,
+    queue: BinaryHeap<Reverse<InFlight<P>>>,
     pub config: LinkConfig,
     cut: BTreeSet<(PeerId, PeerId)>,
     pub sent: u64,
@@ -66,7 +67,7 @@ pub struct MemNet {
     pub bytes_sent: u64,
 }
 
-impl MemNet {
+impl<P: Clone + Ord> MemNet<P> {
     pub fn new(seed: u64, config: LinkConfig) -> Self {
         MemNet {
             rng: StdRng::seed_from_u64(seed),
@@ -100,9 +101,11 @@ impl MemNet {
         self.cut.contains(&(a.clone(), b.clone()))
     }
 
-    pub fn send(&mut self, from: &PeerId, to: &PeerId, bytes: Vec<u8>) {
+    /// Sends `bytes` (of `size` bytes, for the counters) from one peer to another: lost,
+    /// duplicated and delayed as the links behave.
+    pub fn send_sized(&mut self, from: &PeerId, to: &PeerId, bytes: P, size: usize) {
         self.sent += 1;
-        self.bytes_sent += bytes.len() as u64;
+        self.bytes_sent += size as u64;
         if self.is_cut(from, to) || self.rng.random_range(0..1000) < self.config.loss_per_mille {
             self.dropped += 1;
             return;
@@ -133,9 +136,27 @@ impl MemNet {
         }
     }
 
+    /// Sends without loss or duplication (a reliable transport's control message), only
+    /// delayed, and lost only on a cut link.
+    pub fn send_reliable(&mut self, from: &PeerId, to: &PeerId, bytes: P) {
+        if self.is_cut(from, to) {
+            self.dropped += 1;
+            return;
+        }
+        let delay = self.config.min_delay;
+        self.seq += 1;
+        self.queue.push(Reverse(InFlight {
+            deliver_at: self.now + delay,
+            seq: self.seq,
+            from: from.clone(),
+            to: to.clone(),
+            bytes,
+        }));
+    }
+
     /// The next message due at or before `until`, advancing the clock to it. Messages on a
     /// link cut after they were sent are lost.
-    pub fn next_before(&mut self, until: Duration) -> Option<InFlight> {
+    pub fn next_before(&mut self, until: Duration) -> Option<InFlight<P>> {
         while let Some(Reverse(m)) = self.queue.peek() {
             if m.deliver_at > until {
                 break;
@@ -155,5 +176,22 @@ impl MemNet {
 
     pub fn in_flight(&self) -> usize {
         self.queue.len()
+    }
+
+    /// When the next message is due, if any is on its way.
+    pub fn next_due(&self) -> Option<Duration> {
+        self.queue.peek().map(|Reverse(m)| m.deliver_at)
+    }
+
+    /// Cuts one direction only: `from` can no longer reach `to`.
+    pub fn cut_one_way(&mut self, from: &PeerId, to: &PeerId) {
+        self.cut.insert((from.clone(), to.clone()));
+    }
+}
+
+impl MemNet<Vec<u8>> {
+    pub fn send(&mut self, from: &PeerId, to: &PeerId, bytes: Vec<u8>) {
+        let n = bytes.len();
+        self.send_sized(from, to, bytes, n);
     }
 }

@@ -69,18 +69,20 @@ impl Till {
         error: Option<&str>,
     ) -> Result<()> {
         let now = db::ts(self.now());
-        match result {
-            OutboxResult::Success => self.conn.execute(
-                "UPDATE sync_queue SET sync_status = 'success', error_message = NULL, processed_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )?,
-            OutboxResult::Failed => self.conn.execute(
-                "UPDATE sync_queue SET sync_status = 'failed', retry_count = retry_count + 1,
-                    error_message = ?2, processed_at = ?3 WHERE id = ?1",
-                params![id, error, now],
-            )?,
-        };
-        Ok(())
+        self.write(|tx, _| {
+            match result {
+                OutboxResult::Success => tx.execute(
+                    "UPDATE sync_queue SET sync_status = 'success', error_message = NULL, processed_at = ?2 WHERE id = ?1",
+                    params![id, now],
+                )?,
+                OutboxResult::Failed => tx.execute(
+                    "UPDATE sync_queue SET sync_status = 'failed', retry_count = retry_count + 1,
+                        error_message = ?2, processed_at = ?3 WHERE id = ?1",
+                    params![id, error, now],
+                )?,
+            };
+            Ok(())
+        })
     }
 
     /// (waiting, accepted) entries.

@@ -588,8 +588,12 @@ impl Till {
     }
 
     /// Names of the documents changed since the last call: what to offer to peers.
-    pub fn take_changed_documents(&mut self) -> Vec<String> {
-        self.docs.take_changed().iter().map(DocId::name).collect()
+    pub fn take_changed_documents(&mut self) -> Vec<crate::wire::DocName> {
+        self.docs
+            .take_changed()
+            .iter()
+            .map(DocId::doc_name)
+            .collect()
     }
 
     /// The current heads of a document (empty when this lane does not have it).
@@ -600,10 +604,13 @@ impl Till {
     }
 
     /// Every document this lane holds with a digest of its heads (no document is loaded).
-    pub fn document_manifest(&self) -> Result<Vec<(String, [u8; 32])>> {
+    pub fn document_manifest(&self) -> Result<Vec<(crate::wire::DocName, crate::wire::Digest)>> {
         Ok(docs::all_heads(&self.conn)?
             .into_iter()
-            .map(|(name, heads)| (name, crate::sync::heads_digest(&heads)))
+            .filter_map(|(name, heads)| {
+                let id = DocId::parse(&name)?;
+                Some((id.doc_name(), crate::sync::heads_digest(&heads)))
+            })
             .collect())
     }
 }

@@ -23,16 +23,11 @@ use std::time::Duration;
 
 use automerge::ChangeHash;
 use automerge::sync::State;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-/// The ALPN of kasir's direct lane-to-lane connections.
-pub const ALPN: &[u8] = b"kasir/sync/1";
-/// Largest message accepted or produced (a whole day's ledger fits many times over).
-pub const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
-/// Longest document name on the wire.
-const MAX_NAME: usize = 64;
-/// Most documents in one manifest (a decade of days × lanes, and then some).
-const MAX_MANIFEST: usize = 200_000;
+use crate::wire::Digest;
+pub use crate::wire::{DocName, MAX_MESSAGE_BYTES, SYNC_ALPN as ALPN, WireMessage};
+
 /// A document not converged with a peer this long after the last exchange starts over, once
 /// the peer has also been silent for [`PEER_QUIET`] (a peer busy applying a backlog, e.g. a new
 /// lane taking in the whole store, is not stalled: restarting would resend whole documents and
@@ -45,153 +40,9 @@ pub const GIVE_UP_WAITING: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub String);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WireMessage {
-    /// Every document the sender has, with a digest of its heads.
-    Manifest(Vec<(String, [u8; 32])>),
-    /// One Automerge sync protocol message for one document.
-    Sync { doc: String, data: Vec<u8> },
-    /// "I have nothing more to send you for this document; these are my heads."
-    Ack { doc: String, digest: [u8; 32] },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("message of {0} bytes is over the limit")]
-    TooLarge(usize),
-    #[error("truncated message")]
-    Truncated,
-    #[error("unknown message type {0}")]
-    UnknownType(u8),
-    #[error("bad document name")]
-    BadName,
-    #[error("{0} trailing bytes")]
-    Trailing(usize),
-}
-
-impl WireMessage {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        match self {
-            WireMessage::Manifest(docs) => {
-                out.push(1);
-                put_len(&mut out, docs.len());
-                for (name, digest) in docs {
-                    put_name(&mut out, name);
-                    out.extend_from_slice(digest);
-                }
-            }
-            WireMessage::Sync { doc, data } => {
-                out.push(2);
-                put_name(&mut out, doc);
-                put_len(&mut out, data.len());
-                out.extend_from_slice(data);
-            }
-            WireMessage::Ack { doc, digest } => {
-                out.push(3);
-                put_name(&mut out, doc);
-                out.extend_from_slice(digest);
-            }
-        }
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<WireMessage, DecodeError> {
-        if bytes.len() > MAX_MESSAGE_BYTES {
-            return Err(DecodeError::TooLarge(bytes.len()));
-        }
-        let mut r = Reader { bytes, pos: 0 };
-        let msg = match r.u8()? {
-            1 => {
-                let n = r.u32()? as usize;
-                if n > MAX_MANIFEST {
-                    return Err(DecodeError::TooLarge(n));
-                }
-                let mut docs = Vec::with_capacity(n.min(4096));
-                for _ in 0..n {
-                    let name = r.name()?;
-                    let digest: [u8; 32] =
-                        r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
-                    docs.push((name, digest));
-                }
-                WireMessage::Manifest(docs)
-            }
-            2 => {
-                let doc = r.name()?;
-                let n = r.u32()? as usize;
-                WireMessage::Sync {
-                    doc,
-                    data: r.take(n)?.to_vec(),
-                }
-            }
-            3 => {
-                let doc = r.name()?;
-                let digest: [u8; 32] =
-                    r.take(32)?.try_into().map_err(|_| DecodeError::Truncated)?;
-                WireMessage::Ack { doc, digest }
-            }
-            t => return Err(DecodeError::UnknownType(t)),
-        };
-        if r.pos != bytes.len() {
-            return Err(DecodeError::Trailing(bytes.len() - r.pos));
-        }
-        Ok(msg)
-    }
-}
-
-/// Names are kasir's own document names (≤ 22 bytes); longer ones are cut to [`MAX_NAME`].
-fn put_name(out: &mut Vec<u8>, name: &str) {
-    let n = name.len().min(MAX_NAME);
-    out.push(u8::try_from(n).unwrap_or(0));
-    out.extend_from_slice(&name.as_bytes()[..n]);
-}
-
-/// Lengths are bounded by [`MAX_MESSAGE_BYTES`], far below `u32::MAX`.
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
-}
-
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
-        let s = self
-            .bytes
-            .get(self.pos..end)
-            .ok_or(DecodeError::Truncated)?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        let b = self.take(4)?;
-        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn name(&mut self) -> Result<String, DecodeError> {
-        let n = usize::from(self.u8()?);
-        let s = std::str::from_utf8(self.take(n)?).map_err(|_| DecodeError::BadName)?;
-        if s.is_empty()
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-')
-        {
-            return Err(DecodeError::BadName);
-        }
-        Ok(s.to_string())
-    }
-}
-
 /// A digest of a document's heads (as stored by `docs::encode_heads`).
-pub fn heads_digest(encoded_heads: &[u8]) -> [u8; 32] {
+pub fn heads_digest(encoded_heads: &[u8]) -> Digest {
+    use sha2::Digest as _;
     Sha256::digest(encoded_heads).into()
 }
 
@@ -199,16 +50,20 @@ pub fn heads_digest(encoded_heads: &[u8]) -> [u8; 32] {
 pub trait DocAccess {
     type Error: std::fmt::Display;
     /// Every document held, with its heads digest (cheap: no document is loaded).
-    fn manifest(&mut self) -> Result<Vec<(String, [u8; 32])>, Self::Error>;
+    fn manifest(&mut self) -> Result<Vec<(DocName, Digest)>, Self::Error>;
     /// The current heads of one document.
-    fn heads(&mut self, doc: &str) -> Result<Vec<ChangeHash>, Self::Error>;
+    fn heads(&mut self, doc: &DocName) -> Result<Vec<ChangeHash>, Self::Error>;
     /// The next Automerge sync message for `doc` towards the peer of `state`.
-    fn generate(&mut self, doc: &str, state: &mut State) -> Result<Option<Vec<u8>>, Self::Error>;
+    fn generate(
+        &mut self,
+        doc: &DocName,
+        state: &mut State,
+    ) -> Result<Option<Vec<u8>>, Self::Error>;
     /// Applies a peer's sync message (stored and projected before returning). Returns whether
     /// the document changed.
     fn receive(
         &mut self,
-        doc: &str,
+        doc: &DocName,
         state: &mut State,
         message: &[u8],
     ) -> Result<bool, Self::Error>;
@@ -231,7 +86,7 @@ pub enum SyncEvent {
     /// A document changed because of what a peer sent.
     Changed {
         from: PeerId,
-        doc: String,
+        doc: DocName,
     },
     /// A peer's message was refused (malformed, oversized, or failed to apply).
     Rejected {
@@ -253,7 +108,7 @@ struct DocSync {
 
 #[derive(Debug, Default)]
 struct PeerSync {
-    docs: BTreeMap<String, DocSync>,
+    docs: BTreeMap<DocName, DocSync>,
     /// When the peer last sent anything.
     last_heard: Duration,
 }
@@ -293,7 +148,7 @@ impl SyncEngine {
     }
 
     /// The documents not yet converged with `peer` (for the live view's per-peer lag).
-    pub fn pending_docs(&self, peer: &PeerId) -> Vec<String> {
+    pub fn pending_docs(&self, peer: &PeerId) -> Vec<DocName> {
         self.peers.get(peer).map_or_else(Vec::new, |p| {
             p.docs
                 .iter()
@@ -321,7 +176,7 @@ impl SyncEngine {
     pub fn announced<D: DocAccess>(
         &mut self,
         peer: &PeerId,
-        docs: &[(String, [u8; 32])],
+        docs: &[(DocName, Digest)],
         store: &mut D,
         now: Duration,
     ) -> Vec<Output> {
@@ -329,7 +184,7 @@ impl SyncEngine {
         let Some(p) = self.peers.get(peer) else {
             return out;
         };
-        let idle: Vec<&(String, [u8; 32])> = docs
+        let idle: Vec<&(DocName, Digest)> = docs
             .iter()
             .filter(|(d, _)| p.docs.get(d).is_none_or(|s| s.pending_since.is_none()))
             .collect();
@@ -411,9 +266,9 @@ impl SyncEngine {
                         return out;
                     }
                 };
-                let mine: BTreeMap<String, [u8; 32]> = mine.into_iter().collect();
-                let theirs: BTreeMap<String, [u8; 32]> = theirs.into_iter().collect();
-                let differing: BTreeSet<&String> = mine
+                let mine: BTreeMap<DocName, Digest> = mine.into_iter().collect();
+                let theirs: BTreeMap<DocName, Digest> = theirs.into_iter().collect();
+                let differing: BTreeSet<&DocName> = mine
                     .iter()
                     .filter(|(name, digest)| theirs.get(*name) != Some(digest))
                     .map(|(name, _)| name)
@@ -495,7 +350,7 @@ impl SyncEngine {
     /// unanswered by a peer is only marked pending there; the answer carries the exchange on.
     pub fn local_change<D: DocAccess>(
         &mut self,
-        docs: &[String],
+        docs: &[DocName],
         store: &mut D,
         now: Duration,
     ) -> Vec<Output> {
@@ -524,7 +379,7 @@ impl SyncEngine {
     /// Restarts documents whose exchange stalled (a lost or reordered message).
     pub fn tick<D: DocAccess>(&mut self, store: &mut D, now: Duration) -> Vec<Output> {
         let mut out = Vec::new();
-        let stalled: Vec<(PeerId, String)> = self
+        let stalled: Vec<(PeerId, DocName)> = self
             .peers
             .iter()
             .flat_map(|(p, s)| {
@@ -544,7 +399,7 @@ impl SyncEngine {
     fn restart<D: DocAccess>(
         &mut self,
         peer: &PeerId,
-        doc: &str,
+        doc: &DocName,
         store: &mut D,
         now: Duration,
         out: &mut Vec<Output>,
@@ -574,7 +429,7 @@ impl SyncEngine {
     fn exchange<D: DocAccess>(
         &mut self,
         peer: &PeerId,
-        doc: &str,
+        doc: &DocName,
         store: &mut D,
         now: Duration,
         out: &mut Vec<Output>,
@@ -582,7 +437,7 @@ impl SyncEngine {
         let Some(p) = self.peers.get_mut(peer) else {
             return false;
         };
-        let entry = p.docs.entry(doc.to_string()).or_default();
+        let entry = p.docs.entry(doc.clone()).or_default();
         match store.generate(doc, &mut entry.state) {
             Ok(Some(data)) => {
                 entry.pending_since = Some(now);
@@ -590,7 +445,7 @@ impl SyncEngine {
                 out.push(Output::Send {
                     to: peer.clone(),
                     message: WireMessage::Sync {
-                        doc: doc.to_string(),
+                        doc: doc.clone(),
                         data,
                     },
                 });
@@ -606,7 +461,7 @@ impl SyncEngine {
 }
 
 /// The digest a manifest, an Ack or an announcement carries for these heads.
-pub fn digest_of(heads: &[ChangeHash]) -> [u8; 32] {
+pub fn digest_of(heads: &[ChangeHash]) -> Digest {
     let mut sorted: Vec<&ChangeHash> = heads.iter().collect();
     sorted.sort();
     let bytes: Vec<u8> = sorted.iter().flat_map(|h| h.0).collect();
@@ -618,67 +473,4 @@ fn reject(from: &PeerId, reason: String) -> Output {
         from: from.clone(),
         reason,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn messages_round_trip() {
-        let m = WireMessage::Manifest(vec![
-            ("ledger/2026-11-23/001".into(), [7; 32]),
-            ("catalog/03".into(), [0; 32]),
-        ]);
-        assert_eq!(WireMessage::decode(&m.encode()).unwrap(), m);
-        let s = WireMessage::Sync {
-            doc: "customers/12".into(),
-            data: vec![1, 2, 3],
-        };
-        assert_eq!(WireMessage::decode(&s.encode()).unwrap(), s);
-        let a = WireMessage::Ack {
-            doc: "categories".into(),
-            digest: [9; 32],
-        };
-        assert_eq!(WireMessage::decode(&a.encode()).unwrap(), a);
-    }
-
-    #[test]
-    fn malformed_messages_are_refused() {
-        assert_eq!(WireMessage::decode(&[]), Err(DecodeError::Truncated));
-        assert_eq!(WireMessage::decode(&[9]), Err(DecodeError::UnknownType(9)));
-        assert_eq!(
-            WireMessage::decode(&[2, 3, b'.', b'.', b'/', 0, 0, 0, 0]),
-            Err(DecodeError::BadName)
-        );
-        let mut ok = WireMessage::Sync {
-            doc: "categories".into(),
-            data: vec![1],
-        }
-        .encode();
-        ok.push(0);
-        assert_eq!(WireMessage::decode(&ok), Err(DecodeError::Trailing(1)));
-        assert!(matches!(
-            WireMessage::decode(&[1, 0xFF, 0xFF, 0xFF, 0xFF]),
-            Err(DecodeError::TooLarge(_))
-        ));
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(10_000))]
-
-        #[test]
-        fn decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
-            let _ = WireMessage::decode(&bytes);
-        }
-
-        #[test]
-        fn mutated_messages_never_panic(flip in 0usize..64, value in any::<u8>()) {
-            let mut bytes = WireMessage::Manifest(vec![("ledger/2026-11-23/001".into(), [7; 32])]).encode();
-            let i = flip % bytes.len();
-            bytes[i] = value;
-            let _ = WireMessage::decode(&bytes);
-        }
-    }
 }

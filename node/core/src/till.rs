@@ -3,11 +3,12 @@
 //! entries).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kasir_schema::domain::StoreConfig;
 use kasir_schema::txn_number::{LaneNo, StoreCode, TxnNumber};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::auth::{AuthParams, Session};
 use crate::cart::Cart;
@@ -15,6 +16,7 @@ use crate::db;
 use crate::docs::DocStore;
 use crate::env::Env;
 use crate::error::{NodeError, Result};
+use crate::handles::{Priority, WriteGate};
 
 #[derive(Debug, Clone)]
 pub struct TillOptions {
@@ -45,6 +47,8 @@ pub struct Till {
     pub(crate) cart: Cart,
     /// Committed changes for the live view, when watched (`Till::watch_live`).
     pub(crate) live: Option<crate::live::LiveBuffer>,
+    /// Turns at writing with the other handles on this file, if any (see [`crate::handles`]).
+    pub(crate) gate: Option<(Arc<WriteGate>, Priority)>,
 }
 
 /// The store configuration plus this lane's number.
@@ -91,6 +95,7 @@ impl Till {
             session: None,
             cart: Cart::default(),
             live: None,
+            gate: None,
         })
     }
 
@@ -173,13 +178,24 @@ impl Till {
         Ok(())
     }
 
+    /// Takes turns at writing with another handle on the same file ([`crate::handles`]).
+    pub fn share_writes(&mut self, gate: Arc<WriteGate>, priority: Priority) {
+        self.gate = Some((gate, priority));
+    }
+
     /// Runs `f` inside one SQLite transaction together with the document changes it makes.
-    /// Either everything is stored, or nothing is and the touched documents are reloaded.
+    /// Either everything is stored, or nothing is and the touched documents are reloaded. The
+    /// transaction takes the write lock at once (`BEGIN IMMEDIATE`), so documents caught up
+    /// inside it cannot fall behind another handle's commit before this one commits.
     pub(crate) fn write<T>(
         &mut self,
         f: impl FnOnce(&Transaction<'_>, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
-        let tx = self.conn.transaction()?;
+        let gate = self.gate.clone();
+        let _turn = gate.as_ref().map(|(g, who)| g.enter(*who));
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = match f(&tx, &mut self.docs).and_then(|v| self.docs.flush(&tx).map(|()| v)) {
             Ok(v) => v,
             Err(e) => {

@@ -71,7 +71,9 @@ impl Cluster {
                             kasir_core::sync::WireMessage::Sync { doc, data } => {
                                 ("sync", format!("{doc} {}B", data.len()))
                             }
-                            kasir_core::sync::WireMessage::Ack { doc, .. } => ("ack", doc.clone()),
+                            kasir_core::sync::WireMessage::Ack { doc, .. } => {
+                                ("ack", doc.to_string())
+                            }
                         };
                         if d.starts_with(&doc) || kind == "manifest" {
                             eprintln!("{:?} {} -> {} {kind} {d}", self.net.now(), id.0, to.0);
@@ -155,7 +157,7 @@ impl Cluster {
                     "rejected: {:?}",
                     &self.rejected[..self.rejected.len().min(5)]
                 );
-                let mut pending_names: Vec<(PeerId, String)> = Vec::new();
+                let mut pending_names: Vec<(PeerId, kasir_core::wire::DocName)> = Vec::new();
                 for l in &mut self.lanes {
                     let peers: Vec<PeerId> = l.engine.peers().cloned().collect();
                     for p in peers {
@@ -164,7 +166,7 @@ impl Cluster {
                                 "{} pending with {}: {d} heads {:?}",
                                 l.id.0,
                                 p.0,
-                                l.till.document_heads(&d).unwrap()
+                                l.till.document_heads(d.as_str()).unwrap()
                             );
                             pending_names.push((p.clone(), d));
                         }
@@ -176,7 +178,7 @@ impl Cluster {
                     eprintln!(
                         "  {} has {d} heads {:?} (its own pending: {pend:?})",
                         p.0,
-                        l.till.document_heads(&d).unwrap()
+                        l.till.document_heads(d.as_str()).unwrap()
                     );
                 }
             }
@@ -385,7 +387,7 @@ fn garbage_from_a_member_is_refused_and_changes_nothing() {
     let from = c.lanes[0].id.clone();
     let mut rng = rand::rngs::StdRng::seed_from_u64(4);
     let valid = kasir_core::sync::WireMessage::Sync {
-        doc: "catalog/01".into(),
+        doc: kasir_core::wire::DocName::new("catalog/01").unwrap(),
         data: vec![0x42, 1, 2, 3],
     }
     .encode();

@@ -1,0 +1,208 @@
+//! Two handles on one lane file, so that a sale never waits for replication.
+//!
+//! The [`Till`] is the cashier's handle: every local edit, sales first. The [`Replica`] is the
+//! replicator's: it merges what peers send and answers their sync requests, on its own
+//! connection and thread. Each caches the documents it uses; before using one it catches up on
+//! the change rows the other appended (`DocStore::get`), so both always see what is committed.
+//!
+//! Writes take turns through a [`WriteGate`] shared by the two: the till's writes go first — a
+//! replica write that has not started waits while a till write is waiting or running — so a
+//! sale waits at most for the one merge already in progress, never for a queue of them, and it
+//! waits on a condition variable rather than in SQLite's busy-retry sleeps. SQLite's own write
+//! lock (`BEGIN IMMEDIATE`) still guards the file against other processes.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use automerge::ChangeHash;
+use automerge::sync::State;
+
+use crate::error::Result;
+use crate::lane::LaneStore;
+use crate::live::LiveEvent;
+use crate::members::Member;
+use crate::sync::DocAccess;
+use crate::till::{Till, TillOptions};
+use crate::wire::{Digest, DocName};
+
+/// Who is writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// The till: goes before any replica write that has not started.
+    Till,
+    /// The replicator: waits while a till write is waiting or running.
+    Replica,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    busy: bool,
+    till_waiting: usize,
+}
+
+/// Turns at writing, shared by the handles of one lane file.
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    state: Mutex<GateState>,
+    turn: Condvar,
+}
+
+impl WriteGate {
+    pub fn new() -> Arc<WriteGate> {
+        Arc::new(WriteGate::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for this writer's turn; the turn ends when the returned guard drops.
+    pub fn enter(&self, who: Priority) -> GateTurn<'_> {
+        let mut s = self.lock();
+        match who {
+            Priority::Till => {
+                s.till_waiting += 1;
+                while s.busy {
+                    s = self.turn.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+                s.till_waiting -= 1;
+            }
+            Priority::Replica => {
+                while s.busy || s.till_waiting > 0 {
+                    s = self.turn.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+        s.busy = true;
+        GateTurn { gate: self }
+    }
+}
+
+/// A writer's turn at the [`WriteGate`].
+pub struct GateTurn<'a> {
+    gate: &'a WriteGate,
+}
+
+impl fmt::Debug for GateTurn<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("GateTurn")
+    }
+}
+
+impl Drop for GateTurn<'_> {
+    fn drop(&mut self) {
+        self.gate.lock().busy = false;
+        self.gate.turn.notify_all();
+    }
+}
+
+/// The replicator's handle on a lane file: merges peers' changes, answers their sync
+/// requests, reports what changed. It never authors a change of its own.
+#[derive(Debug)]
+pub struct Replica {
+    till: Till,
+}
+
+impl Replica {
+    /// Opens a second handle on the lane file of `till` (which must exist and be set up),
+    /// taking turns at writing with it.
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: TillOptions,
+        gate: Arc<WriteGate>,
+    ) -> Result<Replica> {
+        let mut till = Till::open(path, options)?;
+        till.config()?;
+        till.share_writes(gate, Priority::Replica);
+        Ok(Replica { till })
+    }
+
+    /// Starts reporting committed changes as live events (see [`Replica::take_live_events`]).
+    pub fn watch_live(&mut self) -> Result<()> {
+        self.till.watch_live()
+    }
+
+    /// Live events of merges committed since the last call, and how many were dropped.
+    pub fn take_live_events(&mut self) -> (Vec<LiveEvent>, u64) {
+        self.till.take_live_events()
+    }
+
+    /// Every document with its heads digest.
+    pub fn document_manifest(&self) -> Result<Vec<(DocName, Digest)>> {
+        self.till.document_manifest()
+    }
+
+    /// This lane's number.
+    pub fn lane(&self) -> Result<u16> {
+        Ok(self.till.lane()?.get())
+    }
+}
+
+impl DocAccess for Replica {
+    type Error = crate::NodeError;
+
+    fn manifest(&mut self) -> Result<Vec<(DocName, Digest)>> {
+        self.till.manifest()
+    }
+
+    fn heads(&mut self, doc: &DocName) -> Result<Vec<ChangeHash>> {
+        DocAccess::heads(&mut self.till, doc)
+    }
+
+    fn generate(&mut self, doc: &DocName, state: &mut State) -> Result<Option<Vec<u8>>> {
+        self.till.generate(doc, state)
+    }
+
+    fn receive(&mut self, doc: &DocName, state: &mut State, message: &[u8]) -> Result<bool> {
+        self.till.receive(doc, state, message)
+    }
+}
+
+impl LaneStore for Replica {
+    fn members(&mut self) -> Result<Vec<Member>> {
+        self.till.lan_members()
+    }
+
+    fn take_changed(&mut self) -> Vec<DocName> {
+        self.till.take_changed_documents()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn a_waiting_till_write_goes_before_a_replica_write_that_has_not_started() {
+        let gate = WriteGate::new();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let started = Arc::new(AtomicUsize::new(0));
+        let first = gate.enter(Priority::Replica);
+        let mut threads = Vec::new();
+        for who in [Priority::Replica, Priority::Till] {
+            let (gate, order, arrived) = (gate.clone(), order.clone(), started.clone());
+            threads.push(std::thread::spawn(move || {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                let _turn = gate.enter(who);
+                order.lock().unwrap().push(who);
+            }));
+            // Let the replica queue up before the till arrives.
+            while started.load(Ordering::SeqCst) < threads.len() {
+                std::thread::yield_now();
+            }
+            #[allow(clippy::disallowed_methods)] // a test of threads needs real time
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(first);
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(
+            *order.lock().unwrap(),
+            vec![Priority::Till, Priority::Replica]
+        );
+    }
+}

@@ -1,0 +1,693 @@
+//! The lane core: one lane's policy on the store LAN as a sans-IO state machine, in the style
+//! of iroh-gossip's `proto` and quinn-proto.
+//!
+//! Inputs ([`Input`]) are what happened (a connection up or down, bytes from a peer, a gossip
+//! announcement, documents this lane's till changed, an address found, a dial that failed, a
+//! timer) together with `now`, the driver's monotonic time. Outputs ([`Output`]) are what to
+//! do (send a frame, dial, close a connection, broadcast an announcement, ask gossip to join
+//! peers, the set of admitted members for the accept handlers, events for screens and logs).
+//! [`LaneCore::next_deadline`] is the timer to set. Nothing here opens a socket, reads a clock,
+//! spawns or sleeps; the iroh driver (`kasir_node::lan`) and the simulator only execute
+//! outputs, so every rule below can be driven with virtual time:
+//!
+//! - **Admission**: the store's active members are the `members` document's active records
+//!   plus the configuration's static members (this lane excluded). A connection from anyone
+//!   else is closed; a member removed from the document is closed out at once. Recomputed
+//!   whenever the `members` document changes, here or through a merge.
+//! - **Duplicate connections**: either side may dial; when both do at once, both keep the
+//!   connection dialed by the lower node id.
+//! - **Dialing**: static peers at start; every status tick, each admitted member with a known
+//!   address that is not connected, at most once per [`REDIAL_AFTER`] unless the last dial
+//!   failed; a member heard of in an announcement or by discovery is dialed at once.
+//! - **Announcements**: every [`LaneConfig::status_every`], this lane's addresses, a sequence
+//!   number and the heads digests of the documents it changed last ([`Announce`]); every
+//!   tenth tick it also asks gossip to join the members it knows an address for, so a lane
+//!   left without gossip neighbours rejoins.
+//! - **Replication**: the [`SyncEngine`] with its stall restarts; what a merge changed is
+//!   offered on to the other peers.
+//! - **Status**: per peer, every tick ([`LaneEvent::Peers`]).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::members::Member;
+use crate::sync::{DocAccess, Output as SyncOutput, PeerId, SyncEngine, SyncEvent};
+use crate::wire::{ANNOUNCE_DOCS, Announce, DocName};
+
+/// A dial that has not connected is not repeated for this long (unless it failed).
+pub const REDIAL_AFTER: Duration = Duration::from_secs(10);
+/// Every this many status ticks, gossip is asked to join the known members again.
+pub const REJOIN_EVERY: u64 = 10;
+
+/// A connection, numbered by the driver.
+pub type ConnId = u64;
+
+/// What the lane core needs from the lane's documents besides replication.
+pub trait LaneStore: DocAccess {
+    /// Every lane the `members` document records.
+    fn members(&mut self) -> Result<Vec<Member>, Self::Error>;
+    /// Documents this store changed since the last call (what merges brought in).
+    fn take_changed(&mut self) -> Vec<DocName>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneConfig {
+    /// This lane's node id (hex).
+    pub me: PeerId,
+    /// Lanes admitted besides the `members` document (a static list from configuration).
+    pub static_members: BTreeSet<PeerId>,
+    /// Lanes to dial at start, with their addresses. They are admitted too.
+    pub static_peers: Vec<(PeerId, Vec<SocketAddr>)>,
+    /// How often peer status is reported, heads announced and lost peers redialed.
+    pub status_every: Duration,
+}
+
+impl LaneConfig {
+    pub fn new(me: PeerId) -> LaneConfig {
+        LaneConfig {
+            me,
+            static_members: BTreeSet::new(),
+            static_peers: Vec::new(),
+            status_every: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The driver's endpoint is up and listens on these addresses.
+    Started {
+        addrs: Vec<SocketAddr>,
+    },
+    /// A connection with `peer` is up, dialed by `dialer` (this lane or the peer), from
+    /// `remote` when known.
+    Connected {
+        peer: PeerId,
+        conn: ConnId,
+        dialer: PeerId,
+        remote: Option<SocketAddr>,
+    },
+    Disconnected {
+        peer: PeerId,
+        conn: ConnId,
+    },
+    /// One frame from a connected peer.
+    Frame {
+        peer: PeerId,
+        bytes: Vec<u8>,
+    },
+    /// A gossip message, delivered by `via` (not necessarily its author).
+    Announcement {
+        via: PeerId,
+        bytes: Vec<u8>,
+    },
+    /// A lane found by discovery (mDNS) at these addresses.
+    Discovered {
+        peer: PeerId,
+        addrs: Vec<SocketAddr>,
+    },
+    DialFailed {
+        peer: PeerId,
+        reason: String,
+    },
+    /// Documents this lane's own till committed changes to.
+    LocalChange {
+        docs: Vec<DocName>,
+    },
+    /// Something the driver refused on its own (an oversized frame, a stream error).
+    Refused(String),
+    /// The deadline of [`LaneCore::next_deadline`] has come.
+    Tick,
+}
+
+/// Why a connection is closed; its code and text go to the peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    NotAMember,
+    Duplicate,
+    Removed,
+}
+
+impl CloseReason {
+    pub fn code(self) -> u32 {
+        match self {
+            CloseReason::NotAMember => 1,
+            CloseReason::Removed => 3,
+            CloseReason::Duplicate => 4,
+        }
+    }
+
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::NotAMember => "not a member of this store",
+            CloseReason::Removed => "removed from the store",
+            CloseReason::Duplicate => "duplicate connection",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send one frame to a connected peer.
+    Send {
+        peer: PeerId,
+        frame: Vec<u8>,
+    },
+    /// Connect to `peer` (at these addresses, if any are known).
+    Dial {
+        peer: PeerId,
+        addrs: Vec<SocketAddr>,
+    },
+    Close {
+        peer: PeerId,
+        conn: ConnId,
+        reason: CloseReason,
+    },
+    /// Broadcast this announcement on the store's gossip topic.
+    Announce(Vec<u8>),
+    /// Ask gossip to join these members.
+    JoinGossip(Vec<PeerId>),
+    /// The members admitted from now on (for the driver's accept handlers).
+    Admitted(BTreeSet<PeerId>),
+    Event(LaneEvent),
+}
+
+/// One peer as the live view shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub peer: PeerId,
+    /// Its lane number, when the `members` document knows it.
+    pub lane: Option<u16>,
+    pub connected: bool,
+    /// Documents not yet converged with it.
+    pub pending_docs: usize,
+    /// How long the oldest of those has waited.
+    pub behind_for: Option<Duration>,
+    /// Since its last message (`None`: never heard from).
+    pub last_heard: Option<Duration>,
+    /// Frames' bytes (payload and 4-byte length), both ways, since the lane started.
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+/// What the lane core reports, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LaneEvent {
+    /// From the replication engine: peer up/down, a document changed by a peer, a refused
+    /// message.
+    Sync(SyncEvent),
+    /// Every status tick: each known peer's state.
+    Peers(Vec<PeerStatus>),
+    /// A connection, announcement or dial refused (not a member, removed, malformed).
+    Refused(String),
+}
+
+/// Bytes counted per frame besides its payload (the length prefix).
+const FRAME_OVERHEAD: u64 = 4;
+
+#[derive(Debug, Default)]
+struct Stats {
+    last_heard: Option<Duration>,
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+/// The lane core. See the module documentation.
+#[derive(Debug)]
+pub struct LaneCore {
+    config: LaneConfig,
+    engine: SyncEngine,
+    admitted: BTreeSet<PeerId>,
+    lanes: BTreeMap<PeerId, u16>,
+    /// The connection kept with each peer, and who dialed it.
+    conns: BTreeMap<PeerId, (ConnId, PeerId)>,
+    /// Dials under way and when they started.
+    dialing: BTreeMap<PeerId, Duration>,
+    /// Known addresses of peers.
+    addrs: BTreeMap<PeerId, Vec<SocketAddr>>,
+    stats: BTreeMap<PeerId, Stats>,
+    /// Documents changed lately, newest last (what announcements name).
+    recent: VecDeque<DocName>,
+    my_addrs: Vec<SocketAddr>,
+    /// Announcements sent so far.
+    announced: u64,
+    next_status: Option<Duration>,
+}
+
+impl LaneCore {
+    pub fn new(config: LaneConfig) -> LaneCore {
+        let mut addrs = BTreeMap::new();
+        for (p, a) in &config.static_peers {
+            addrs.insert(p.clone(), a.clone());
+        }
+        LaneCore {
+            config,
+            engine: SyncEngine::new(),
+            admitted: BTreeSet::new(),
+            lanes: BTreeMap::new(),
+            conns: BTreeMap::new(),
+            dialing: BTreeMap::new(),
+            addrs,
+            stats: BTreeMap::new(),
+            recent: VecDeque::new(),
+            my_addrs: Vec::new(),
+            announced: 0,
+            next_status: None,
+        }
+    }
+
+    pub fn me(&self) -> &PeerId {
+        &self.config.me
+    }
+
+    /// The members admitted right now.
+    pub fn admitted(&self) -> &BTreeSet<PeerId> {
+        &self.admitted
+    }
+
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.conns.contains_key(peer)
+    }
+
+    /// The connection kept with `peer`, if any.
+    pub fn conn_with(&self, peer: &PeerId) -> Option<ConnId> {
+        self.conns.get(peer).map(|(c, _)| *c)
+    }
+
+    /// The replication engine (for status and tests).
+    pub fn engine(&self) -> &SyncEngine {
+        &self.engine
+    }
+
+    /// When [`Input::Tick`] is next due.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        match (self.next_status, self.engine.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Handles one input at `now` and returns what to do, in order.
+    pub fn handle<S: LaneStore>(
+        &mut self,
+        input: Input,
+        now: Duration,
+        store: &mut S,
+    ) -> Vec<Output>
+    where
+        S::Error: fmt::Display,
+    {
+        let mut out = Vec::new();
+        match input {
+            Input::Started { addrs } => {
+                self.my_addrs = addrs;
+                self.refresh_members(store, &mut out);
+                let peers: Vec<PeerId> = self
+                    .config
+                    .static_peers
+                    .iter()
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                out.push(Output::JoinGossip(self.admitted.iter().cloned().collect()));
+                for p in peers {
+                    self.dial(&p, now, &mut out);
+                }
+                self.next_status = Some(now + self.config.status_every);
+            }
+            Input::Connected {
+                peer,
+                conn,
+                dialer,
+                remote,
+            } => self.on_connected(peer, conn, &dialer, remote, now, store, &mut out),
+            Input::Disconnected { peer, conn } => {
+                if self.conns.get(&peer).is_some_and(|(c, _)| *c == conn) {
+                    self.conns.remove(&peer);
+                    let o = self.engine.disconnected(&peer);
+                    self.forward(o, &mut out);
+                }
+            }
+            Input::Frame { peer, bytes } => {
+                if !self.conns.contains_key(&peer) {
+                    return out;
+                }
+                let s = self.stats.entry(peer.clone()).or_default();
+                s.last_heard = Some(now);
+                s.bytes_received += bytes.len() as u64 + FRAME_OVERHEAD;
+                let o = self.engine.received(&peer, &bytes, store, now);
+                self.forward(o, &mut out);
+                let changed = store.take_changed();
+                self.offer(changed, now, store, &mut out);
+            }
+            Input::Announcement { via, bytes } => {
+                self.on_announce(&via, &bytes, now, store, &mut out)
+            }
+            Input::Discovered { peer, addrs } => {
+                self.learn(&peer, &addrs);
+                if self.admitted.contains(&peer) && !self.conns.contains_key(&peer) {
+                    self.dial(&peer, now, &mut out);
+                }
+            }
+            Input::DialFailed { peer, reason } => {
+                self.dialing.remove(&peer);
+                out.push(Output::Event(LaneEvent::Refused(format!(
+                    "dial {}: {reason}",
+                    short(&peer)
+                ))));
+            }
+            Input::LocalChange { docs } => self.offer(docs, now, store, &mut out),
+            Input::Refused(why) => out.push(Output::Event(LaneEvent::Refused(why))),
+            Input::Tick => {
+                if self.next_status.is_some_and(|t| now >= t) {
+                    self.on_status(now, store, &mut out);
+                    let every = self.config.status_every;
+                    // Catch up without a burst after a long pause.
+                    self.next_status = self.next_status.map(|t| (t + every).max(now));
+                }
+                let o = self.engine.tick(store, now);
+                self.forward(o, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The status of every known peer at `now`.
+    pub fn peer_status(&self, now: Duration) -> Vec<PeerStatus> {
+        let mut peers: BTreeSet<&PeerId> = self.stats.keys().collect();
+        peers.extend(self.admitted.iter());
+        peers
+            .into_iter()
+            .map(|peer| {
+                let s = self.stats.get(peer);
+                PeerStatus {
+                    peer: peer.clone(),
+                    lane: self.lanes.get(peer).copied(),
+                    connected: self.conns.contains_key(peer),
+                    pending_docs: self.engine.pending_with(peer),
+                    behind_for: self.engine.behind_for(peer, now),
+                    last_heard: s.and_then(|s| s.last_heard).map(|t| now.saturating_sub(t)),
+                    bytes_sent: s.map_or(0, |s| s.bytes_sent),
+                    bytes_received: s.map_or(0, |s| s.bytes_received),
+                }
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_connected<S: LaneStore>(
+        &mut self,
+        peer: PeerId,
+        conn: ConnId,
+        dialer: &PeerId,
+        remote: Option<SocketAddr>,
+        now: Duration,
+        store: &mut S,
+        out: &mut Vec<Output>,
+    ) {
+        self.dialing.remove(&peer);
+        if !self.admitted.contains(&peer) {
+            out.push(Output::Close {
+                peer: peer.clone(),
+                conn,
+                reason: CloseReason::NotAMember,
+            });
+            out.push(Output::Event(LaneEvent::Refused(format!(
+                "connection from non-member {}",
+                peer.0
+            ))));
+            return;
+        }
+        // Both sides dialed: keep the connection dialed by the lower node id (the newer one
+        // when both were dialed by the same side).
+        if let Some((existing, existing_dialer)) = self.conns.get(&peer) {
+            let keep_new = dialer <= existing_dialer;
+            if !keep_new {
+                out.push(Output::Close {
+                    peer,
+                    conn,
+                    reason: CloseReason::Duplicate,
+                });
+                return;
+            }
+            out.push(Output::Close {
+                peer: peer.clone(),
+                conn: *existing,
+                reason: CloseReason::Duplicate,
+            });
+            let o = self.engine.disconnected(&peer);
+            self.forward(o, out);
+        }
+        if let Some(a) = remote {
+            self.learn(&peer, &[a]);
+        }
+        self.conns.insert(peer.clone(), (conn, dialer.clone()));
+        self.stats.entry(peer.clone()).or_default().last_heard = Some(now);
+        let o = self.engine.connected(peer, store, now);
+        self.forward(o, out);
+    }
+
+    fn on_announce<S: LaneStore>(
+        &mut self,
+        via: &PeerId,
+        bytes: &[u8],
+        now: Duration,
+        store: &mut S,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.admitted.contains(via) {
+            out.push(Output::Event(LaneEvent::Refused(format!(
+                "announcement via non-member {}",
+                via.0
+            ))));
+            return;
+        }
+        let a = match Announce::decode(bytes) {
+            Ok(a) => a,
+            Err(e) => {
+                out.push(Output::Event(LaneEvent::Refused(format!(
+                    "announcement via {}: {e}",
+                    via.0
+                ))));
+                return;
+            }
+        };
+        let author = PeerId(hex(&a.node));
+        if author == self.config.me || !self.admitted.contains(&author) {
+            return;
+        }
+        self.learn(&author, &a.addrs);
+        if self.conns.contains_key(&author) {
+            let o = self.engine.announced(&author, &a.docs, store, now);
+            self.forward(o, out);
+        } else {
+            // A member we are not connected to: (re)introduce ourselves.
+            self.dial(&author, now, out);
+        }
+    }
+
+    fn on_status<S: LaneStore>(&mut self, now: Duration, store: &mut S, out: &mut Vec<Output>)
+    where
+        S::Error: fmt::Display,
+    {
+        let missing: Vec<PeerId> = self
+            .admitted
+            .iter()
+            .filter(|m| !self.conns.contains_key(*m) && self.addrs.contains_key(*m))
+            .cloned()
+            .collect();
+        for m in missing {
+            self.dial(&m, now, out);
+        }
+        if self.announced.is_multiple_of(REJOIN_EVERY) {
+            let known: Vec<PeerId> = self
+                .admitted
+                .iter()
+                .filter(|m| self.addrs.contains_key(*m))
+                .cloned()
+                .collect();
+            out.push(Output::JoinGossip(known));
+        }
+        let mut docs = Vec::new();
+        for d in self.recent.iter().rev() {
+            if let Ok(h) = store.heads(d) {
+                docs.push((d.clone(), crate::sync::digest_of(&h)));
+            }
+        }
+        self.announced += 1;
+        if let Some(node) = unhex32(&self.config.me.0) {
+            let a = Announce {
+                node,
+                seq: self.announced,
+                addrs: self.my_addrs.clone(),
+                docs,
+            };
+            out.push(Output::Announce(a.encode()));
+        }
+        out.push(Output::Event(LaneEvent::Peers(self.peer_status(now))));
+    }
+
+    /// Offers changed documents to every peer; a change of `members` recomputes admission.
+    fn offer<S: LaneStore>(
+        &mut self,
+        docs: Vec<DocName>,
+        now: Duration,
+        store: &mut S,
+        out: &mut Vec<Output>,
+    ) where
+        S::Error: fmt::Display,
+    {
+        if docs.is_empty() {
+            return;
+        }
+        if docs.iter().any(|d| d.as_str() == "members") {
+            self.refresh_members(store, out);
+        }
+        for d in &docs {
+            if let Some(i) = self.recent.iter().position(|x| x == d) {
+                self.recent.remove(i);
+            }
+            self.recent.push_back(d.clone());
+            if self.recent.len() > ANNOUNCE_DOCS {
+                self.recent.pop_front();
+            }
+        }
+        let o = self.engine.local_change(&docs, store, now);
+        self.forward(o, out);
+    }
+
+    /// Recomputes the admitted set from the `members` document and the static list; closes the
+    /// connections of lanes no longer admitted.
+    fn refresh_members<S: LaneStore>(&mut self, store: &mut S, out: &mut Vec<Output>)
+    where
+        S::Error: fmt::Display,
+    {
+        let members = match store.members() {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(Output::Event(LaneEvent::Refused(format!(
+                    "members document: {e}"
+                ))));
+                return;
+            }
+        };
+        let mut set = self.config.static_members.clone();
+        set.extend(self.config.static_peers.iter().map(|(p, _)| p.clone()));
+        self.lanes.clear();
+        for m in &members {
+            let id = PeerId(m.node_id.to_ascii_lowercase());
+            if m.is_active() {
+                self.lanes.insert(id.clone(), m.lane);
+                set.insert(id);
+            } else {
+                set.remove(&id);
+            }
+        }
+        set.remove(&self.config.me);
+        if set != self.admitted {
+            self.admitted = set;
+            out.push(Output::Admitted(self.admitted.clone()));
+        }
+        let gone: Vec<PeerId> = self
+            .conns
+            .keys()
+            .filter(|p| !self.admitted.contains(*p))
+            .cloned()
+            .collect();
+        for peer in gone {
+            if let Some((conn, _)) = self.conns.remove(&peer) {
+                out.push(Output::Close {
+                    peer: peer.clone(),
+                    conn,
+                    reason: CloseReason::Removed,
+                });
+                out.push(Output::Event(LaneEvent::Refused(format!(
+                    "{}: removed from the store",
+                    peer.0
+                ))));
+            }
+            let o = self.engine.disconnected(&peer);
+            self.forward(o, out);
+        }
+    }
+
+    fn dial(&mut self, peer: &PeerId, now: Duration, out: &mut Vec<Output>) {
+        if *peer == self.config.me {
+            return;
+        }
+        if !self.admitted.contains(peer) {
+            out.push(Output::Event(LaneEvent::Refused(format!(
+                "not dialing non-member {}",
+                peer.0
+            ))));
+            return;
+        }
+        if self.conns.contains_key(peer)
+            || self
+                .dialing
+                .get(peer)
+                .is_some_and(|t| now.saturating_sub(*t) < REDIAL_AFTER)
+        {
+            return;
+        }
+        self.dialing.insert(peer.clone(), now);
+        out.push(Output::Dial {
+            peer: peer.clone(),
+            addrs: self.addrs.get(peer).cloned().unwrap_or_default(),
+        });
+    }
+
+    fn learn(&mut self, peer: &PeerId, addrs: &[SocketAddr]) {
+        if addrs.is_empty() || *peer == self.config.me {
+            return;
+        }
+        let known = self.addrs.entry(peer.clone()).or_default();
+        for a in addrs {
+            if !known.contains(a) {
+                known.insert(0, *a);
+            }
+        }
+        known.truncate(8);
+    }
+
+    /// Turns the engine's outputs into the core's, counting bytes sent.
+    fn forward(&mut self, outputs: Vec<SyncOutput>, out: &mut Vec<Output>) {
+        for o in outputs {
+            match o {
+                SyncOutput::Send { to, message } => {
+                    if !self.conns.contains_key(&to) {
+                        continue;
+                    }
+                    let frame = message.encode();
+                    self.stats.entry(to.clone()).or_default().bytes_sent +=
+                        frame.len() as u64 + FRAME_OVERHEAD;
+                    out.push(Output::Send { peer: to, frame });
+                }
+                SyncOutput::Event(e) => out.push(Output::Event(LaneEvent::Sync(e))),
+            }
+        }
+    }
+}
+
+/// The first 8 characters of a peer's id, for messages.
+fn short(p: &PeerId) -> &str {
+    p.0.get(..8).unwrap_or(&p.0)
+}
+
+/// Lowercase hex of a node id.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A 64-character hex node id as bytes.
+pub fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

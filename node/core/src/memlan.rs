@@ -1,0 +1,316 @@
+//! A whole store LAN in memory: [`LaneCore`]s over a seeded [`MemNet`] with virtual time. It
+//! executes the cores' outputs as the iroh driver does on a real network — frames, dials,
+//! closes, gossip announcements — so tests and the simulator drive the production policy
+//! (admission, dialing, duplicate connections, announcements, stall restarts) without a
+//! socket, a thread or a clock.
+//!
+//! Modelled: per-message delay, loss and duplication of frames and announcements (the link
+//! configuration), cut links (both ways or one way), lanes stopped and started again.
+//! Connections are reliable streams: their set-up and close are delayed, never lost, except
+//! on a cut link (where a dial fails).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use crate::lane::{ConnId, Input, LaneConfig, LaneCore, LaneEvent, LaneStore, Output};
+use crate::memnet::{LinkConfig, MemNet};
+use crate::sync::PeerId;
+
+/// What travels between lanes in memory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Packet {
+    Frame(Vec<u8>),
+    Announce(Vec<u8>),
+    /// A dialed connection reaches the other side.
+    Connect {
+        conn: ConnId,
+        dialer: PeerId,
+    },
+    /// The other side accepted the connection: the dialer sees it up.
+    Accepted {
+        conn: ConnId,
+    },
+    /// A connection closed by the sender.
+    Closed {
+        conn: ConnId,
+    },
+    /// Nobody answered the dial.
+    Unreachable,
+}
+
+/// One lane of the in-memory LAN.
+#[derive(Debug)]
+pub struct MemLane<S> {
+    pub id: PeerId,
+    pub store: S,
+    pub core: LaneCore,
+    /// Off the network (stopped or crashed): packets to it are lost.
+    pub up: bool,
+    /// Everything its core reported, oldest first.
+    pub events: Vec<LaneEvent>,
+    /// The address it "listens" on (never used for real traffic).
+    pub addr: SocketAddr,
+}
+
+/// The LAN: lanes, the network between them and the virtual clock.
+#[derive(Debug)]
+pub struct MemLan<S> {
+    pub lanes: Vec<MemLane<S>>,
+    pub net: MemNet<Packet>,
+    next_conn: ConnId,
+}
+
+impl<S: LaneStore> MemLan<S>
+where
+    S::Error: std::fmt::Display,
+{
+    pub fn new(seed: u64, link: LinkConfig) -> MemLan<S> {
+        MemLan {
+            lanes: Vec::new(),
+            net: MemNet::new(seed, link),
+            next_conn: 1,
+        }
+    }
+
+    pub fn now(&self) -> Duration {
+        self.net.now()
+    }
+
+    /// Where lane `i` listens (a loopback address of its own).
+    pub fn addr_of(i: usize) -> SocketAddr {
+        let n = u8::try_from(i % 250).unwrap_or(0) + 1;
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 1, n)), 7000)
+    }
+
+    /// Adds a lane and starts it. Returns its index.
+    pub fn add(&mut self, store: S, config: LaneConfig) -> usize {
+        let i = self.lanes.len();
+        self.lanes.push(MemLane {
+            id: config.me.clone(),
+            store,
+            core: LaneCore::new(config),
+            up: false,
+            events: Vec::new(),
+            addr: Self::addr_of(i),
+        });
+        self.start(i);
+        i
+    }
+
+    /// Starts a stopped lane again with a new core (its store is what survived).
+    pub fn restart(&mut self, i: usize, store: S, config: LaneConfig) {
+        self.lanes[i].store = store;
+        self.lanes[i].core = LaneCore::new(config);
+        self.start(i);
+    }
+
+    fn start(&mut self, i: usize) {
+        self.lanes[i].up = true;
+        let addrs = vec![self.lanes[i].addr];
+        self.input(i, Input::Started { addrs });
+    }
+
+    /// Takes lane `i` off the network, as a crash or a shutdown would: its peers see its
+    /// connections go down.
+    pub fn stop(&mut self, i: usize) {
+        self.lanes[i].up = false;
+        let me = self.lanes[i].id.clone();
+        let peers: Vec<usize> = (0..self.lanes.len())
+            .filter(|j| *j != i && self.lanes[*j].core.is_connected(&me))
+            .collect();
+        for j in peers {
+            // The peer notices the connection is gone (its id is whatever it kept).
+            let conn = self.lanes[j].core.conn_with(&me);
+            if let Some(conn) = conn {
+                self.input(
+                    j,
+                    Input::Disconnected {
+                        peer: me.clone(),
+                        conn,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Offers what lane `i`'s own till changed since the last call to its peers.
+    pub fn local_change(&mut self, i: usize) {
+        let docs = self.lanes[i].store.take_changed();
+        if !docs.is_empty() {
+            self.input(i, Input::LocalChange { docs });
+        }
+    }
+
+    /// Handles one input on lane `i` and executes the outputs.
+    pub fn input(&mut self, i: usize, input: Input) {
+        let now = self.net.now();
+        let lane = &mut self.lanes[i];
+        let out = lane.core.handle(input, now, &mut lane.store);
+        self.dispatch(i, out);
+    }
+
+    fn index_of(&self, peer: &PeerId) -> Option<usize> {
+        self.lanes.iter().position(|l| &l.id == peer)
+    }
+
+    fn dispatch(&mut self, i: usize, outputs: Vec<Output>) {
+        let me = self.lanes[i].id.clone();
+        for o in outputs {
+            match o {
+                Output::Send { peer, frame } => {
+                    let n = frame.len();
+                    self.net.send_sized(&me, &peer, Packet::Frame(frame), n);
+                }
+                Output::Dial { peer, .. } => {
+                    let conn = self.next_conn;
+                    self.next_conn += 1;
+                    let reachable = self
+                        .index_of(&peer)
+                        .is_some_and(|j| self.lanes[j].up && !self.net.is_cut(&me, &peer));
+                    if reachable {
+                        self.net.send_reliable(
+                            &me,
+                            &peer,
+                            Packet::Connect {
+                                conn,
+                                dialer: me.clone(),
+                            },
+                        );
+                    } else {
+                        // The dialer gives up after a while.
+                        self.net.send_reliable(&peer, &me, Packet::Unreachable);
+                    }
+                }
+                Output::Close { peer, conn, .. } => {
+                    self.net.send_reliable(&me, &peer, Packet::Closed { conn });
+                }
+                Output::Announce(bytes) => {
+                    let others: Vec<PeerId> = self
+                        .lanes
+                        .iter()
+                        .filter(|l| l.id != me && l.up)
+                        .map(|l| l.id.clone())
+                        .collect();
+                    for to in others {
+                        let n = bytes.len();
+                        self.net
+                            .send_sized(&me, &to, Packet::Announce(bytes.clone()), n);
+                    }
+                }
+                Output::JoinGossip(_) | Output::Admitted(_) => {}
+                Output::Event(e) => self.lanes[i].events.push(e),
+            }
+        }
+    }
+
+    fn deliver(&mut self, from: PeerId, to: PeerId, packet: Packet) {
+        let Some(j) = self.index_of(&to) else {
+            return;
+        };
+        if !self.lanes[j].up {
+            return;
+        }
+        match packet {
+            Packet::Frame(bytes) => self.input(j, Input::Frame { peer: from, bytes }),
+            Packet::Announce(bytes) => self.input(j, Input::Announcement { via: from, bytes }),
+            Packet::Connect { conn, dialer } => {
+                let remote = self.index_of(&from).map(|k| self.lanes[k].addr);
+                self.net
+                    .send_reliable(&to, &from, Packet::Accepted { conn });
+                self.input(
+                    j,
+                    Input::Connected {
+                        peer: from,
+                        conn,
+                        dialer,
+                        remote,
+                    },
+                );
+            }
+            Packet::Accepted { conn } => {
+                let remote = self.index_of(&from).map(|k| self.lanes[k].addr);
+                let dialer = to.clone();
+                self.input(
+                    j,
+                    Input::Connected {
+                        peer: from,
+                        conn,
+                        dialer,
+                        remote,
+                    },
+                );
+            }
+            Packet::Closed { conn } => self.input(j, Input::Disconnected { peer: from, conn }),
+            Packet::Unreachable => self.input(
+                j,
+                Input::DialFailed {
+                    peer: from,
+                    reason: "unreachable".into(),
+                },
+            ),
+        }
+    }
+
+    /// Runs the LAN until `until` (virtual time): packets and timers in time order.
+    pub fn run_until(&mut self, until: Duration) {
+        loop {
+            let timer = self
+                .lanes
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.up)
+                .filter_map(|(i, l)| l.core.next_deadline().map(|t| (t, i)))
+                .min();
+            let packet = self.net.next_due();
+            match (timer, packet) {
+                (Some((t, i)), p) if t <= until && p.is_none_or(|p| t < p) => {
+                    // Move the clock to the timer without delivering anything.
+                    let _ = self.net.next_before(t.max(self.net.now()));
+                    self.input(i, Input::Tick);
+                }
+                (_, Some(p)) if p <= until => {
+                    if let Some(m) = self.net.next_before(p) {
+                        self.deliver(m.from, m.to, m.bytes);
+                    }
+                }
+                _ => {
+                    let _ = self.net.next_before(until);
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn run_for(&mut self, span: Duration) {
+        let until = self.net.now() + span;
+        self.run_until(until);
+    }
+
+    /// Documents not yet converged, summed over every lane and peer.
+    pub fn pending(&self) -> usize {
+        self.lanes
+            .iter()
+            .filter(|l| l.up)
+            .map(|l| {
+                l.core
+                    .engine()
+                    .peers()
+                    .map(|p| l.core.engine().pending_with(p))
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    /// Runs until nothing is pending and no frame is on its way, or `limit` passes. Returns
+    /// whether it settled.
+    pub fn settle(&mut self, limit: Duration) -> bool {
+        let end = self.net.now() + limit;
+        while self.net.now() < end {
+            self.run_for(Duration::from_millis(100));
+            if self.pending() == 0 && self.net.in_flight() == 0 {
+                return true;
+            }
+        }
+        false
+    }
+}

@@ -1,0 +1,270 @@
+//! Two handles on one lane file (issue #10): the till sells while its replica merges what a
+//! peer sends, on the same documents, with a compaction in between; both stay coherent with
+//! each other and with the peer. Then the same on two threads at once.
+
+mod common;
+
+use std::time::Duration;
+
+use kasir_core::handles::{Replica, WriteGate};
+use kasir_core::memnet::{LinkConfig, MemNet};
+use kasir_core::schema::Decimal;
+use kasir_core::schema::payment::Tender;
+use kasir_core::sync::{DocAccess, Output, PeerId, SyncEngine};
+use kasir_core::wire::DocName;
+use kasir_core::{Priority, Till};
+
+/// Lane 1 as two handles (till + replica), lane 2 as one; lane 1 holds the catalog.
+struct Store {
+    till: Till,
+    replica: Replica,
+    r_engine: SyncEngine,
+    peer: Till,
+    p_engine: SyncEngine,
+    net: MemNet,
+    _dir: tempfile::TempDir,
+}
+
+const A: &str = "lane-1";
+const B: &str = "lane-2";
+
+impl Store {
+    fn new() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let mut till = common::bare_lane(dir.path(), 1);
+        till.login("maya", "9999").unwrap();
+        let products = kasir_core::demo::products(80, 4);
+        till.import_products(&products).unwrap();
+        for p in &products {
+            till.receive_stock(&p.sku, Decimal::from(100), None, None)
+                .unwrap();
+        }
+        till.open_shift(Decimal::from(100_000)).unwrap();
+        let gate = WriteGate::new();
+        till.share_writes(gate.clone(), Priority::Till);
+        let replica = Replica::open(
+            dir.path().join("lane1.db"),
+            common::options_seeded(common::clock(), 500),
+            gate,
+        )
+        .unwrap();
+        let mut peer = common::bare_lane(dir.path(), 2);
+        peer.login("maya", "9999").unwrap();
+        peer.open_shift(Decimal::from(100_000)).unwrap();
+        let mut s = Store {
+            till,
+            replica,
+            r_engine: SyncEngine::new(),
+            peer,
+            p_engine: SyncEngine::new(),
+            net: MemNet::new(3, LinkConfig::hostile()),
+            _dir: dir,
+        };
+        let now = s.net.now();
+        let out = s.r_engine.connected(PeerId(B.into()), &mut s.replica, now);
+        s.send(A, out);
+        let out = s.p_engine.connected(PeerId(A.into()), &mut s.peer, now);
+        s.send(B, out);
+        s
+    }
+
+    fn send(&mut self, from: &str, out: Vec<Output>) {
+        for o in out {
+            if let Output::Send { to, message } = o {
+                self.net.send(&PeerId(from.into()), &to, message.encode());
+            }
+        }
+    }
+
+    /// What each till committed is offered to the other side (lane 1's through its replica).
+    fn offer(&mut self) {
+        let now = self.net.now();
+        let docs = self.till.take_changed_documents();
+        let out = self.r_engine.local_change(&docs, &mut self.replica, now);
+        self.send(A, out);
+        let docs = self.peer.take_changed_documents();
+        let out = self.p_engine.local_change(&docs, &mut self.peer, now);
+        self.send(B, out);
+    }
+
+    fn run_for(&mut self, span: Duration) {
+        let end = self.net.now() + span;
+        while self.net.now() < end {
+            let until = (self.net.now() + Duration::from_millis(50)).min(end);
+            while let Some(m) = self.net.next_before(until) {
+                let now = self.net.now();
+                if m.to.0 == A {
+                    let mut out = self
+                        .r_engine
+                        .received(&m.from, &m.bytes, &mut self.replica, now);
+                    let docs = kasir_core::lane::LaneStore::take_changed(&mut self.replica);
+                    out.extend(self.r_engine.local_change(&docs, &mut self.replica, now));
+                    self.send(A, out);
+                } else {
+                    let mut out = self
+                        .p_engine
+                        .received(&m.from, &m.bytes, &mut self.peer, now);
+                    let docs = self.peer.take_changed_documents();
+                    out.extend(self.p_engine.local_change(&docs, &mut self.peer, now));
+                    self.send(B, out);
+                }
+            }
+            let now = self.net.now();
+            let out = self.r_engine.tick(&mut self.replica, now);
+            self.send(A, out);
+            let out = self.p_engine.tick(&mut self.peer, now);
+            self.send(B, out);
+        }
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..300 {
+            self.offer();
+            self.run_for(Duration::from_millis(200));
+            let pending = self
+                .r_engine
+                .peers()
+                .map(|p| self.r_engine.pending_with(p))
+                .sum::<usize>()
+                + self
+                    .p_engine
+                    .peers()
+                    .map(|p| self.p_engine.pending_with(p))
+                    .sum::<usize>();
+            if pending == 0 && self.net.in_flight() == 0 {
+                return;
+            }
+        }
+        panic!("no convergence");
+    }
+
+    /// Both handles of lane 1 and lane 2 hold the same heads of every document, and the same
+    /// stock and sales.
+    fn assert_coherent(&mut self, sales: i64) {
+        let manifest = self.peer.document_manifest().unwrap();
+        assert_eq!(self.till.document_manifest().unwrap(), manifest);
+        for (name, _) in &manifest {
+            let mine = self.till.document_heads(name.as_str()).unwrap();
+            let replica = DocAccess::heads(&mut self.replica, name).unwrap();
+            let peer = self.peer.document_heads(name.as_str()).unwrap();
+            assert_eq!(mine, replica, "{name}: till and replica differ");
+            assert_eq!(mine, peer, "{name}: lanes differ");
+        }
+        assert_eq!(
+            common::stock_by_sku(&self.till),
+            common::stock_by_sku(&self.peer)
+        );
+        for t in [&self.till, &self.peer] {
+            let n: i64 = t
+                .connection()
+                .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, sales);
+            assert!(t.stock_discrepancies().unwrap().is_empty());
+        }
+    }
+}
+
+fn sell(t: &mut Till, sku: &str) {
+    t.add_sku(sku, Decimal::ONE).unwrap();
+    t.pay(&[Tender::cash(Decimal::from(1_000_000))]).unwrap();
+}
+
+#[test]
+fn the_till_and_its_replica_edit_the_same_documents_and_stay_coherent() {
+    let mut s = Store::new();
+    s.settle();
+    s.assert_coherent(0);
+    // Interleaved: the till sells, the peer sells, both change prices in the same catalog
+    // shard (the till's edit lands on a document its replica merged into meanwhile).
+    let shard = |sku: &str| kasir_core::docs::DocId::catalog_for(sku);
+    let (x, y) = (0..80)
+        .flat_map(|i| (0..80).map(move |j| (i, j)))
+        .map(|(i, j)| (format!("P{i:06}"), format!("P{j:06}")))
+        .find(|(x, y)| x != y && shard(x) == shard(y) && !x.ends_with("00"))
+        .unwrap();
+    for round in 0..30 {
+        sell(&mut s.till, &format!("P{:06}", round % 80 + 1));
+        sell(&mut s.peer, &format!("P{:06}", (round * 7) % 80 + 1));
+        if round == 10 {
+            s.peer
+                .set_store_price(&x, Decimal::from(4_321), None)
+                .unwrap();
+            s.offer();
+            s.run_for(Duration::from_millis(300));
+            s.till
+                .set_store_price(&y, Decimal::from(1_234), None)
+                .unwrap();
+        }
+        if round == 20 {
+            // A compaction folds the change rows the replica has cached.
+            s.till.maintenance().unwrap();
+        }
+        s.offer();
+        s.run_for(Duration::from_millis(40));
+    }
+    s.settle();
+    s.assert_coherent(60);
+    for t in [&s.till, &s.peer] {
+        assert_eq!(t.product(&x).unwrap().unwrap().price, Decimal::from(4_321));
+        assert_eq!(t.product(&y).unwrap().unwrap().price, Decimal::from(1_234));
+    }
+    // The till's change rows and the replica's merges are one consistent history: a fresh
+    // handle loads the file to the same heads.
+    let mut fresh =
+        Till::open(s.till.path(), common::options_seeded(common::clock(), 900)).unwrap();
+    for (name, _) in s.peer.document_manifest().unwrap() {
+        assert_eq!(
+            fresh.document_heads(name.as_str()).unwrap(),
+            s.peer.document_heads(name.as_str()).unwrap()
+        );
+    }
+    let _: Vec<DocName> = fresh.take_changed_documents();
+}
+
+#[test]
+fn the_till_sells_on_its_thread_while_the_replica_merges_on_another() {
+    let mut s = Store::new();
+    s.settle();
+    let Store {
+        mut till,
+        replica,
+        r_engine,
+        mut peer,
+        p_engine,
+        net,
+        _dir,
+    } = s;
+    // The peer sells 150 first; the replica merges them while the till sells 150 of its own.
+    for k in 0..150 {
+        sell(&mut peer, &format!("P{:06}", k % 80));
+    }
+    let seller = std::thread::spawn(move || {
+        for k in 0..150 {
+            sell(&mut till, &format!("P{:06}", (k * 3) % 80));
+        }
+        till
+    });
+    // A handle on a scratch file stands in for the till while it sells on its thread.
+    let mut s = Store {
+        till: Till::open(
+            _dir.path().join("scratch.db"),
+            common::options_seeded(common::clock(), 77),
+        )
+        .unwrap(),
+        replica,
+        r_engine,
+        peer,
+        p_engine,
+        net,
+        _dir,
+    };
+    // Replicate with the peer while the seller runs (the replica's writes wait for the till's).
+    for _ in 0..40 {
+        s.offer();
+        s.run_for(Duration::from_millis(100));
+    }
+    s.till = seller.join().unwrap();
+    s.settle();
+    s.assert_coherent(300);
+}
