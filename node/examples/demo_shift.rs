@@ -1,19 +1,19 @@
 //! A headless demo shift on one lane, on embedded defaults (SQLite, nothing to install):
 //! sets up store DEMO01 with 500 products, a manager, a supervisor and a cashier; the cashier
 //! sells random baskets (cash, card, split; a loyalty member), a supervisor approves a refund,
-//! and the shift closes with its Z report.
+//! and the shift closes with its Z report. Everything goes through the API the till app uses
+//! (`kasir_node::Node`).
 //!
 //! `cargo run -p kasir-node --example demo_shift -- [--data DIR] [--sales N]`
 //! Without `--data` it works in a fresh temporary directory and says where.
 
-use kasir_node::customers::NewCustomer;
-use kasir_node::returns::ReturnItem;
 use kasir_node::schema::Decimal;
 use kasir_node::schema::money::Money;
 use kasir_node::schema::payment::{PaymentMethod, Tender};
 use kasir_node::schema::roles::{Permission, Role};
 use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config, demo};
+use kasir_node::types::{NewCustomer, NewUser, ReturnItem, default_store_config};
+use kasir_node::{Command, Node, NodeOptions, Outcome, demo};
 use rand::{Rng, SeedableRng};
 
 fn rp(d: Decimal) -> String {
@@ -57,79 +57,86 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let path = dir.join("lane1.db");
     println!("lane database: {}", path.display());
-    let options = TillOptions {
-        auth: AuthParams::default(),
-        env: kasir_node::env::system(),
+    let node = Node::open(&path, NodeOptions::default())?;
+    let login = |username: &str, pin: &str| Command::Login {
+        username: username.into(),
+        pin: pin.into(),
     };
-    let mut till = Till::open(&path, options)?;
     let products = demo::products(500, 42);
-    if !till.is_set_up() {
+    if !node.is_set_up()? {
         let mut config = default_store_config("DEMO01", "Toko Demo Kasir")?;
         config.address = Some("Jl. Merdeka No. 1, Jakarta".into());
-        till.set_up(
-            config,
-            LaneNo::new(1)?,
-            NewUser {
+        node.execute(Command::SetUp {
+            config: Box::new(config),
+            lane: LaneNo::new(1)?,
+            manager: NewUser {
                 username: "maya".into(),
                 full_name: "Maya (manager)".into(),
                 role: Role::Manager,
                 pin: "9999".into(),
             },
-        )?;
-        till.login("maya", "9999")?;
+        })?;
+        node.execute(login("maya", "9999"))?;
         for (username, full_name, role, pin) in [
             ("budi", "Budi (supervisor)", Role::Supervisor, "5678"),
             ("siti", "Siti (kasir)", Role::Cashier, "1234"),
         ] {
-            till.create_user(
-                NewUser {
+            node.execute(Command::CreateUser {
+                user: NewUser {
                     username: username.into(),
                     full_name: full_name.into(),
                     role,
                     pin: pin.into(),
                 },
-                None,
-            )?;
+                approval: None,
+            })?;
         }
-        till.import_products(&products)?;
+        node.execute(Command::ImportProducts(products.clone()))?;
         for p in products.iter().take(100) {
-            till.receive_stock(
-                &p.sku,
-                Decimal::from(50),
-                Some("opening stock".into()),
-                None,
-            )?;
+            node.execute(Command::ReceiveStock {
+                sku: p.sku.clone(),
+                quantity: Decimal::from(50),
+                notes: Some("opening stock".into()),
+                approval: None,
+            })?;
         }
-        till.logout();
+        node.execute(Command::Logout)?;
         println!("store DEMO01 set up: 500 products, users maya/9999, budi/5678, siti/1234");
     }
 
-    till.login("siti", "1234")?;
-    if till.current_shift()?.is_none() {
-        till.open_shift(Decimal::from(500_000))?;
+    node.execute(login("siti", "1234"))?;
+    if node.view().shift.is_none() {
+        node.execute(Command::OpenShift {
+            float: Decimal::from(500_000),
+        })?;
     }
-    let member = match till.find_customers("081100000001", 1)?.into_iter().next() {
+    let member = match node.find_customers("081100000001", 1)?.into_iter().next() {
         Some(c) => c,
-        None => till.create_customer(NewCustomer {
+        None => match node.execute(Command::CreateCustomer(NewCustomer {
             name: "Budi Santoso".into(),
             phone: Some("0811-0000-0001".into()),
             email: None,
             customer_code: Some("MBR-000001".into()),
             address: None,
             date_of_birth: None,
-        })?,
+        }))? {
+            Outcome::Customer(c) => *c,
+            other => return Err(format!("unexpected {other:?}").into()),
+        },
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut first_receipt = None;
     for i in 0..sales {
         for _ in 0..rng.random_range(1..=6) {
             let p = &products[rng.random_range(0..100)];
-            till.scan(p.barcode.as_deref().unwrap_or(&p.sku))?;
+            node.execute(Command::Scan {
+                code: p.barcode.clone().unwrap_or_else(|| p.sku.clone()),
+            })?;
         }
         if i % 5 == 0 {
-            till.attach_customer(member.id)?;
+            node.execute(Command::AttachCustomer { id: member.id })?;
         }
-        let due = till.cart_totals()?.total_amount;
+        let due = node.view().cart.totals.total_amount;
         let tenders = match i % 3 {
             0 => vec![Tender::cash(
                 ((due / Decimal::from(50_000)).ceil()) * Decimal::from(50_000),
@@ -143,28 +150,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 ]
             }
         };
-        let receipt = till.pay(&tenders)?;
+        let receipt = node.pay(tenders)?;
         if first_receipt.is_none() {
             first_receipt = Some(receipt);
-        }
-        if i % 10 == 9 {
-            till.maintenance()?;
         }
     }
     let first = first_receipt.ok_or("no sale")?;
     println!("\nfirst receipt:\n{}", first.to_text(42));
 
-    let approval = till.approve("budi", "5678", Permission::Refund)?;
-    let refund = till.refund(
-        &first.number,
-        &[ReturnItem {
+    let approval = node.approve("budi", "5678", Permission::Refund)?;
+    let Outcome::Return(refund) = node.execute(Command::Refund {
+        number: first.number.clone(),
+        items: vec![ReturnItem {
             line_no: 1,
             quantity: Decimal::ONE,
         }],
-        PaymentMethod::Cash,
-        Some("kemasan rusak".into()),
-        Some(&approval),
-    )?;
+        method: PaymentMethod::Cash,
+        reason: Some("kemasan rusak".into()),
+        approval: Some(approval),
+    })?
+    else {
+        return Err("no refund".into());
+    };
     println!(
         "refund {} of {}: {} in cash (approved by budi)",
         refund.number,
@@ -172,10 +179,21 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         rp(refund.refund_amount)
     );
 
-    let approval = till.approve("budi", "5678", Permission::CloseShift)?;
-    let x_ok = till.approve("budi", "5678", Permission::ViewShiftReport)?;
-    let expected = till.x_report(Some(&x_ok))?.expected_cash;
-    let z = till.close_shift(expected - Decimal::from(2_000), Some(&approval))?;
+    let approval = node.approve("budi", "5678", Permission::CloseShift)?;
+    let x_ok = node.approve("budi", "5678", Permission::ViewShiftReport)?;
+    let Outcome::Report(x) = node.execute(Command::XReport {
+        approval: Some(x_ok),
+    })?
+    else {
+        return Err("no X report".into());
+    };
+    let Outcome::Report(z) = node.execute(Command::CloseShift {
+        counted: x.expected_cash - Decimal::from(2_000),
+        approval: Some(approval),
+    })?
+    else {
+        return Err("no Z report".into());
+    };
     println!("\nZ report, lane {}:", z.lane);
     println!("  transactions   {:>16}", z.transactions);
     println!("  items          {:>16}", z.items.normalize());
@@ -198,10 +216,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         "  over/short     {:>16}",
         rp(z.over_short.unwrap_or_default())
     );
-    let (waiting, _) = till.outbox_counts()?;
+    let d = node.diagnostics()?;
     println!(
-        "\n{waiting} records queued for HQ; stock and points consistent: {}",
-        till.stock_discrepancies()?.is_empty() && till.loyalty_discrepancies()?.is_empty()
+        "\n{} records queued for HQ; stock and points consistent: {}",
+        d.outbox_waiting,
+        d.stock_discrepancies.is_empty() && d.loyalty_discrepancies.is_empty()
     );
+    node.close();
     Ok(())
 }

@@ -27,14 +27,14 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use iroh::SecretKey;
-use kasir_node::lan::{LanConfig, Lane, LaneEvent, start};
+use iroh::{EndpointAddr, SecretKey};
+use kasir_node::lan::LanConfig;
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::sync::SyncEvent;
-use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config, demo};
+use kasir_node::types::{AuthParams, LaneEvent, NewUser, SyncEvent, default_store_config};
+use kasir_node::{Command, Node, NodeEvent, NodeOptions, demo};
 use tokio::sync::mpsc;
 
 struct Args {
@@ -84,24 +84,73 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-async fn sell(lane: &Lane, sku: String) -> String {
-    lane.run(move |t| {
-        t.add_sku(&sku, Decimal::ONE).unwrap();
-        let r = t.pay(&[Tender::cash(Decimal::from(10_000_000))]).unwrap();
-        r.number
-    })
-    .await
-    .unwrap()
+/// Runs a blocking call of the node API off the runtime's threads.
+async fn on<T: Send + 'static>(node: &Node, f: impl FnOnce(&Node) -> T + Send + 'static) -> T {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || f(&node)).await.unwrap()
 }
 
-async fn count_sales(lane: &Lane) -> i64 {
-    lane.run(|t| {
-        t.connection()
-            .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+async fn sell(lane: &Node, sku: String) -> String {
+    on(lane, move |n| {
+        n.execute(Command::AddSku {
+            sku,
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+        n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
             .unwrap()
+            .number
     })
     .await
-    .unwrap()
+}
+
+async fn count_sales(lane: &Node) -> i64 {
+    on(lane, |n| n.diagnostics().unwrap().sales).await
+}
+
+fn options() -> NodeOptions {
+    NodeOptions {
+        auth: AuthParams::fast_for_tests(),
+        ..NodeOptions::default()
+    }
+}
+
+fn manager() -> NewUser {
+    NewUser {
+        username: "maya".into(),
+        full_name: "Maya".into(),
+        role: Role::Manager,
+        pin: "9999".into(),
+    }
+}
+
+/// A set-up lane of store JKT01, the manager logged in, a shift open.
+fn bench_lane(path: std::path::PathBuf, lane: u32) -> Node {
+    let node = Node::open(path, options()).unwrap();
+    node.execute(Command::SetUp {
+        config: Box::new(default_store_config("JKT01", "Bench").unwrap()),
+        lane: LaneNo::new(lane).unwrap(),
+        manager: manager(),
+    })
+    .unwrap();
+    node.execute(Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    node.execute(Command::OpenShift {
+        float: Decimal::ZERO,
+    })
+    .unwrap();
+    node
+}
+
+async fn addr_of(node: &Node, key: &SecretKey) -> EndpointAddr {
+    let mut a = EndpointAddr::new(key.public());
+    for ip in node.lan_addrs().await {
+        a = a.with_ip_addr(ip);
+    }
+    a
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -116,56 +165,42 @@ async fn main() {
     let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
     // (lane index, document, when) for every document a peer's message changed.
     let (changed_tx, mut changed_rx) = mpsc::unbounded_channel::<(usize, String, Instant)>();
-    let mut lanes = Vec::new();
+    let mut lanes: Vec<Node> = Vec::new();
+    let mut addrs: Vec<EndpointAddr> = Vec::new();
     let products = demo::products(500, 3);
     for (i, key) in keys.iter().enumerate() {
-        let mut till = Till::open(
-            dir.path().join(format!("lane{}.db", i + 1)),
-            TillOptions {
-                auth: AuthParams::fast_for_tests(),
-                env: kasir_node::env::system(),
-            },
-        )
-        .unwrap();
-        till.set_up(
-            default_store_config("JKT01", "Bench").unwrap(),
-            LaneNo::new(i as u32 + 1).unwrap(),
-            NewUser {
-                username: "maya".into(),
-                full_name: "Maya".into(),
-                role: Role::Manager,
-                pin: "9999".into(),
-            },
-        )
-        .unwrap();
-        till.login("maya", "9999").unwrap();
-        till.open_shift(Decimal::ZERO).unwrap();
+        let path = dir.path().join(format!("lane{}.db", i + 1));
+        let node = bench_lane(path, i as u32 + 1);
         if i == 0 {
-            till.import_products(&products).unwrap();
+            node.execute(Command::ImportProducts(products.clone()))
+                .unwrap();
         }
         let mut config = LanConfig::new(key.clone(), "127.0.0.1:0".parse().unwrap());
         config.members = members.clone();
-        config.peers = lanes.iter().map(|l: &Lane| l.addr.clone()).collect();
-        let (lane, mut log) = start(till, config).await.unwrap();
+        config.peers = addrs.clone();
+        let mut log = node.events();
+        node.join_lan(config).await.unwrap();
+        addrs.push(addr_of(&node, key).await);
         let tx = changed_tx.clone();
         tokio::spawn(async move {
-            while let Some(e) = log.recv().await {
-                if let LaneEvent::Sync(SyncEvent::Changed { doc, .. }) = e {
-                    let _ = tx.send((i, doc.to_string(), Instant::now()));
+            loop {
+                match log.recv().await {
+                    Ok(NodeEvent::Lan(LaneEvent::Sync(SyncEvent::Changed { doc, .. }))) => {
+                        let _ = tx.send((i, doc.to_string(), Instant::now()));
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
                 }
             }
         });
-        lanes.push(lane);
+        lanes.push(node);
     }
     // Wait for the catalog everywhere.
     let start_wait = Instant::now();
     loop {
         let mut ok = true;
         for l in &lanes {
-            ok &= l
-                .run(|t| t.product("P000499").unwrap().is_some())
-                .await
-                .unwrap();
+            ok &= on(l, |n| n.product("P000499").unwrap().is_some()).await;
         }
         if ok {
             break;
@@ -187,7 +222,7 @@ async fn main() {
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();
-    let wire_before: u64 = lanes.iter().map(Lane::udp_bytes_sent).sum();
+    let wire_before = wire(&lanes).await;
     let mut latencies = Vec::with_capacity(a.sales);
     for k in 0..a.sales {
         let seller = k % a.lanes;
@@ -210,7 +245,7 @@ async fn main() {
     }
     // Let the last acknowledgements and one round of announcements go out.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let wire_quiet = lanes.iter().map(Lane::udp_bytes_sent).sum::<u64>() - wire_before;
+    let wire_quiet = wire(&lanes).await - wire_before;
     latencies.sort();
     println!(
         "sale committed on one lane → applied on all {} others: n={} p50={:.2?} p99={:.2?} max={:.2?}",
@@ -231,7 +266,7 @@ async fn main() {
 
     // Throughput: everyone sells flat out.
     let before: i64 = count_sales(&lanes[0]).await;
-    let wire_before: u64 = lanes.iter().map(Lane::udp_bytes_sent).sum();
+    let wire_before = wire(&lanes).await;
     let started = Instant::now();
     let stop = started + Duration::from_secs(a.throughput_secs);
     let mut tasks = Vec::new();
@@ -267,7 +302,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let converged = started.elapsed();
-    let wire_busy = lanes.iter().map(Lane::udp_bytes_sent).sum::<u64>() - wire_before;
+    let wire_busy = wire(&lanes).await - wire_before;
     println!(
         "throughput: {} sales in {:.1?} across {} lanes = {:.0} sales/s; every lane had all of them {:.2?} after selling stopped ({:.0} sales/s end to end)",
         sold,
@@ -289,28 +324,26 @@ async fn main() {
     }
 }
 
+/// UDP bytes all lanes sent.
+async fn wire(lanes: &[Node]) -> u64 {
+    let mut n = 0;
+    for l in lanes {
+        n += l.udp_bytes_sent().await;
+    }
+    n
+}
+
 async fn bootstrap(a: &Args) {
     let dir = tempfile::tempdir().unwrap();
-    let options = || TillOptions {
-        auth: AuthParams::fast_for_tests(),
-        env: kasir_node::env::system(),
-    };
-    let manager = || NewUser {
-        username: "maya".into(),
-        full_name: "Maya".into(),
-        role: Role::Manager,
-        pin: "9999".into(),
-    };
     let cfg = default_store_config("JKT01", "Bench").unwrap();
     let t = Instant::now();
-    let mut first = Till::open(dir.path().join("lane1.db"), options()).unwrap();
-    first
-        .set_up(cfg.clone(), LaneNo::new(1).unwrap(), manager())
-        .unwrap();
+    let first = bench_lane(dir.path().join("lane1.db"), 1);
     let products = demo::products(a.products, 1);
-    first.import_products(&products).unwrap();
     first
-        .import_customers(&demo::customers(a.customers, 1))
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
+    first
+        .execute(Command::ImportCustomers(demo::customers(a.customers, 1)))
         .unwrap();
     let mut day = 0;
     for lane in 1..=4u32 {
@@ -326,61 +359,48 @@ async fn bootstrap(a: &Args) {
         })
         .unwrap();
         day += sales.len();
-        first.import_sales(&sales).unwrap();
+        first.execute(Command::ImportSales(sales)).unwrap();
     }
-    first.maintenance().unwrap();
-    let docs = first.document_names().unwrap().len();
-    let lines: i64 = first
-        .connection()
-        .query_row("SELECT count(*) FROM transaction_details", [], |r| r.get(0))
-        .unwrap();
+    first.execute(Command::Maintenance).unwrap();
+    let d = first.diagnostics().unwrap();
     println!(
         "store on lane 1: {} products, {} customers, {} sales ({} lines) of today from 4 lanes, {} documents; built in {:.1?}",
         a.products,
         a.customers,
         day,
-        lines,
-        docs,
+        d.sale_lines,
+        d.documents.len(),
         t.elapsed()
     );
     let k1 = SecretKey::generate();
     let k2 = SecretKey::generate();
     let mut c1 = LanConfig::new(k1.clone(), "127.0.0.1:0".parse().unwrap());
     c1.members = BTreeSet::from([k2.public()]);
-    let (lane1, _log1) = start(first, c1).await.unwrap();
+    first.join_lan(c1).await.unwrap();
 
-    let mut newcomer = Till::open(dir.path().join("lane5.db"), options()).unwrap();
+    let newcomer = Node::open(dir.path().join("lane5.db"), options()).unwrap();
     newcomer
-        .set_up(cfg.clone(), LaneNo::new(5).unwrap(), manager())
+        .execute(Command::SetUp {
+            config: Box::new(cfg.clone()),
+            lane: LaneNo::new(5).unwrap(),
+            manager: manager(),
+        })
         .unwrap();
     let mut c2 = LanConfig::new(k2, "127.0.0.1:0".parse().unwrap());
-    c2.peers = vec![lane1.addr.clone()];
+    c2.peers = vec![addr_of(&first, &k1).await];
     let started = Instant::now();
-    let (lane5, _log5) = start(newcomer, c2).await.unwrap();
+    newcomer.join_lan(c2).await.unwrap();
     let mut last_report = Instant::now();
     loop {
-        let (manifest, counts) = lane5
-            .run(|t| {
-                let c = t.connection();
-                let n = |sql: &'static str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
-                (
-                    t.document_manifest().unwrap(),
-                    (
-                        n("SELECT count(*) FROM products"),
-                        n("SELECT count(*) FROM customers"),
-                        n("SELECT count(*) FROM transactions"),
-                    ),
-                )
-            })
-            .await
-            .unwrap();
+        let mine = on(&newcomer, |n| n.diagnostics().unwrap()).await;
         // Converged: the newcomer holds every row, and both lanes hold the same changes of every
         // document (the newcomer's own set-up changes reach lane 1 too, so compare with lane 1
         // now, not with a snapshot taken before the newcomer started).
-        let expected = lane1.run(|t| t.document_manifest().unwrap()).await.unwrap();
+        let expected = on(&first, |n| n.diagnostics().unwrap().documents).await;
+        let counts = (mine.products, mine.customers, mine.sales);
         let have_all = counts == (a.products as i64, a.customers as i64, day as i64)
-            && expected.len() == manifest.len()
-            && expected.iter().all(|d| manifest.contains(d));
+            && expected.len() == mine.documents.len()
+            && expected.iter().all(|d| mine.documents.contains(d));
         if have_all {
             break;
         }
@@ -389,7 +409,10 @@ async fn bootstrap(a: &Args) {
             println!(
                 "  {:.1?}: {} of {} documents the same on both lanes, {} products, {} customers, {} sales",
                 started.elapsed(),
-                expected.iter().filter(|d| manifest.contains(d)).count(),
+                expected
+                    .iter()
+                    .filter(|d| mine.documents.contains(d))
+                    .count(),
                 expected.len(),
                 counts.0,
                 counts.1,
@@ -406,8 +429,8 @@ async fn bootstrap(a: &Args) {
     println!(
         "bootstrap of an empty lane: every document, product, customer and sale in {:.2?} ({} UDP bytes sent by lane 1)",
         took,
-        lane1.udp_bytes_sent()
+        first.udp_bytes_sent().await
     );
-    lane5.shutdown().await;
-    lane1.shutdown().await;
+    newcomer.shutdown().await;
+    first.shutdown().await;
 }

@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use kasir_node::demo;
+use kasir_core::demo;
+use kasir_core::{AuthParams, NewUser, Till, TillOptions, default_store_config};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config};
 use rand::{Rng, SeedableRng};
 
 struct Args {

@@ -1,30 +1,32 @@
-//! The iroh driver of the replication engine: one lane on the store LAN (or loopback in tests).
+//! The iroh driver of the lane core: one lane on the store LAN (or loopback in tests).
 //!
-//! One task owns the `Till` and its [`SyncEngine`]; everything reaches it as a message, so the
-//! engine stays single-threaded and sans-IO. Three protocols share the lane's endpoint (relays
-//! off, `presets::Minimal`):
-//! - [`kasir_core::sync::ALPN`], members only: one QUIC connection per peer carrying
-//!   length-prefixed [`kasir_core::sync::WireMessage`] frames in one bidirectional stream;
-//! - [`ENROLL_ALPN`], open to anyone: a new till presents a one-time ticket's secret and, if the
-//!   ticket is good, becomes a member of the store (the `members` document replicates that);
-//! - iroh-gossip, members only, on a topic derived from the store code: every lane announces
-//!   its addresses and the heads of its recently changed documents every
-//!   [`LanConfig::status_every`]. Announcements re-introduce lanes after a partition or a
-//!   restart and nudge documents that differ; the payloads themselves never go over gossip.
+//! All policy lives in `kasir_core::lane::LaneCore` (admission, dialing, duplicate
+//! connections, announcements, replication); this module only executes what it asks for and
+//! feeds it what happened. Three pieces:
 //!
-//! Admission: the remote node id of every connection, dialed or accepted, on every protocol but
-//! enrollment, is checked against the store's active members (the `members` document plus the
-//! static list of the configuration). A removed lane's connections are closed at once.
-//! Addresses come from the static peer list, from announcements, from enrollment and, when
-//! enabled, from mDNS on the LAN under a per-store service name.
-//! Either side of a pair may dial; when both do at once, both keep the connection dialed by
-//! the lower node id.
+//! - the **replication thread** owns the core and the lane's [`Replica`] handle (its own
+//!   connection to the lane file). It blocks on its input channel until the core's next
+//!   deadline, hands each input to the core, and executes the outputs: frames go into per-
+//!   connection queues (never awaited, so a slow peer stalls nobody), dials and gossip become
+//!   tasks on the runtime, closes happen at once. Merges happen here, not on the till's
+//!   thread, and their writes yield to the till's (`kasir_core::handles`);
+//! - **tasks on the tokio runtime**: the iroh endpoint and its router (ALPN
+//!   [`kasir_core::wire::SYNC_ALPN`] for frames, [`ENROLL_ALPN`] for tickets, iroh-gossip for
+//!   announcements), one task per connection reading length-prefixed frames and one writing
+//!   them, the gossip subscription, mDNS discovery;
+//! - the **till's thread** (`crate::app`), reached for what only the till may write
+//!   (redeeming an enrollment ticket) and told of live changes for the screens.
+//!
+//! Relays are off (`presets::Minimal`); addresses come from the static peer list,
+//! announcements, enrollment, connections and, when enabled, mDNS under a per-store service
+//! name.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use iroh::address_lookup::memory::MemoryLookup;
@@ -34,50 +36,51 @@ use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
 use iroh_gossip::api::{Event as GossipEvent, GossipSender};
 use iroh_gossip::net::Gossip;
 use iroh_gossip::proto::TopicId;
+use kasir_core::Replica;
+use kasir_core::lane::{ConnId, Input, LaneConfig as CoreConfig, LaneCore, LaneEvent, Output};
+use kasir_core::live::LiveEvent;
+use kasir_core::members::Ticket;
+use kasir_core::sync::PeerId;
+use kasir_core::wire::{MAX_MESSAGE_BYTES, SYNC_ALPN};
 use n0_future::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-use kasir_core::error::{NodeError, Result};
-use kasir_core::live::LiveEvent;
-use kasir_core::sync::{MAX_MESSAGE_BYTES, Output, PeerId, SyncEngine, SyncEvent};
-use kasir_core::till::Till;
+use crate::error::{Error, Result};
 
 /// The ALPN on which a new till redeems its enrollment ticket.
 pub const ENROLL_ALPN: &[u8] = b"kasir/enroll/1";
-/// Largest announcement (gossip caps messages at 4 KiB).
-const MAX_ANNOUNCE: usize = 4000;
-/// Documents named in one announcement.
-const ANNOUNCE_DOCS: usize = 40;
 
 /// Reads the lane's identity from `path`, creating it (mode 0600) on first start.
 pub fn load_or_create_key(path: &Path) -> Result<SecretKey> {
+    let key_error = |detail: String| Error::KeyFile {
+        path: path.to_path_buf(),
+        detail,
+    };
     if path.exists() {
-        let bytes = std::fs::read(path).map_err(|e| NodeError::DatabaseOpen {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        })?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| NodeError::ForeignDatabase {
-            path: path.to_path_buf(),
-            detail: "not a 32-byte lane key".into(),
-        })?;
+        let bytes = std::fs::read(path).map_err(|e| key_error(e.to_string()))?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| key_error(format!("{} bytes, not a lane key", b.len())))?;
         return Ok(SecretKey::from_bytes(&bytes));
     }
     let key = SecretKey::generate();
-    std::fs::write(path, key.to_bytes()).map_err(|e| NodeError::DatabaseOpen {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    std::fs::write(path, key.to_bytes()).map_err(|e| key_error(e.to_string()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| key_error(e.to_string()))?;
     }
     Ok(key)
 }
 
 pub fn peer_of(id: &EndpointId) -> PeerId {
     PeerId(id.to_string())
+}
+
+fn endpoint_of(p: &PeerId) -> Option<EndpointId> {
+    p.0.parse().ok()
 }
 
 /// The gossip topic of a store's announcements.
@@ -100,7 +103,7 @@ pub struct LanConfig {
     /// Find the store's other lanes by mDNS on the LAN (service `kasir-<store code>`).
     /// Off in tests, which must stay on loopback.
     pub mdns: bool,
-    /// How often peer status (lag, bytes) is reported, heads announced and lost peers redialed.
+    /// How often peer status is reported, heads announced and lost peers redialed.
     pub status_every: Duration,
 }
 
@@ -117,117 +120,69 @@ impl LanConfig {
     }
 }
 
-/// One peer as the live view shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStatus {
-    pub peer: PeerId,
-    /// Its lane number, when the `members` document knows it.
-    pub lane: Option<u16>,
-    pub connected: bool,
-    /// Documents not yet converged with it.
-    pub pending_docs: usize,
-    /// How long the oldest of those has waited.
-    pub behind_for: Option<Duration>,
-    /// Since its last message (`None`: never heard from).
-    pub last_heard: Option<Duration>,
-    /// Sync frames' bytes (payload and 4-byte length), both ways, since the lane started.
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
+/// What the replication thread needs from the till's side.
+pub(crate) trait TillLink: Send + Sync + 'static {
+    /// Redeems an enrollment ticket on the till (the only handle that writes records of its
+    /// own); answers the lane number or why not.
+    fn redeem(&self, secret: [u8; 16], node: String) -> oneshot::Receiver<Result<u16, String>>;
+    /// Something happened on the LAN (for the screens and the event stream).
+    fn lane_event(&self, event: LaneEvent);
+    /// Merges committed on the replica changed these things.
+    fn live(&self, events: Vec<LiveEvent>, dropped: u64);
 }
 
-/// Everything a lane reports, in order: for the live view, logs and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LaneEvent {
-    /// From the replication engine: peer up/down, a document changed by a peer, a refused
-    /// message.
-    Sync(SyncEvent),
-    /// A committed change on this lane: stock of a SKU (and from which lane), a sale stored.
-    Live(LiveEvent),
-    /// Every [`LanConfig::status_every`]: each known peer's state.
-    Peers(Vec<PeerStatus>),
-    /// A connection or message refused (not a member, removed, bad frame, bad ticket).
-    Refused(String),
-    /// A new till redeemed a ticket here and is now a member.
-    Enrolled { node: String, lane: u16 },
-    /// Live events were dropped because nobody drained them.
-    LiveDropped(u64),
+/// One connection as the replication thread holds it.
+struct ConnHandle {
+    conn: Connection,
+    writer: mpsc::UnboundedSender<Vec<u8>>,
 }
 
-type TillJob = Box<dyn FnOnce(&mut Till) + Send>;
-
-enum Command {
-    /// Runs something on the till (a sale, a query); its changes are offered to the peers.
-    Run(TillJob),
-    Dial(EndpointAddr),
-    Redeem {
-        secret: [u8; 16],
-        node: EndpointId,
-        addr: Option<SocketAddr>,
-        reply: oneshot::Sender<std::result::Result<u16, String>>,
-    },
-    Shutdown(oneshot::Sender<()>),
+enum LanInput {
+    Core(Input),
+    /// A connection is up: its handle, then the core's input.
+    Up(ConnId, ConnHandle, Input),
+    Shutdown,
 }
 
-enum NetEvent {
-    Up {
-        peer: PeerId,
-        conn_id: u64,
-        dialer: EndpointId,
-        writer: mpsc::Sender<Vec<u8>>,
-        conn: Connection,
-    },
-    Down(PeerId, u64),
-    Frame(PeerId, Vec<u8>),
-    Announce(EndpointId, bytes::Bytes),
-    Discovered(EndpointAddr),
-    Refused(String),
-}
-
-/// The members this lane admits right now, shared with the accept handlers.
-type Allowed = Arc<RwLock<BTreeSet<EndpointId>>>;
-
-fn is_allowed(allowed: &Allowed, id: &EndpointId) -> bool {
-    allowed.read().map(|a| a.contains(id)).unwrap_or(false)
-}
-
-static CONN_IDS: AtomicU64 = AtomicU64::new(1);
-
-/// A running lane. Dropping it does not stop it; call [`Lane::shutdown`].
+/// Where the till's thread offers the documents it changed (never blocks, never drops: the
+/// replication thread takes these before anything else).
 #[derive(Debug, Clone)]
-pub struct Lane {
-    commands: mpsc::Sender<Command>,
-    endpoint: Endpoint,
-    pub id: EndpointId,
-    pub addr: EndpointAddr,
+pub(crate) struct LocalChanges(mpsc::UnboundedSender<Vec<kasir_core::wire::DocName>>);
+
+impl LocalChanges {
+    pub fn send(&self, docs: Vec<kasir_core::wire::DocName>) {
+        let _ = self.0.send(docs);
+    }
 }
 
-impl Lane {
-    /// Runs `f` on the lane's till and returns its result; the documents it changed are offered
-    /// to every connected peer right after.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Till) -> T + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: TillJob = Box::new(move |till| {
-            let _ = tx.send(f(till));
-        });
-        self.commands
-            .send(Command::Run(job))
-            .await
-            .map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())
+/// A running lane on the LAN. Stops when [`LanHandle::shutdown`] is called.
+#[derive(Debug)]
+pub(crate) struct LanHandle {
+    tx: mpsc::Sender<LanInput>,
+    local: LocalChanges,
+    endpoint: Endpoint,
+    router: Router,
+    thread: Option<JoinHandle<()>>,
+    addr: EndpointAddr,
+}
+
+impl std::fmt::Debug for LanInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LanInput::Core(i) => write!(f, "Core({i:?})"),
+            LanInput::Up(c, _, _) => write!(f, "Up({c})"),
+            LanInput::Shutdown => f.write_str("Shutdown"),
+        }
+    }
+}
+
+impl LanHandle {
+    /// Where the till's thread offers what it changed.
+    pub fn local_sender(&self) -> LocalChanges {
+        self.local.clone()
     }
 
-    /// Connects to a peer lane (a member; anything else is refused and reported).
-    pub async fn dial(&self, addr: EndpointAddr) -> Result<()> {
-        self.commands
-            .send(Command::Dial(addr))
-            .await
-            .map_err(|_| stopped())
-    }
-
-    /// The addresses this lane listens on (what a ticket carries).
+    /// Addresses this lane listens on (what a ticket carries).
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
         self.addr.ip_addrs().copied().collect()
     }
@@ -238,40 +193,39 @@ impl Lane {
         self.endpoint.metrics().socket.send_ipv4.get()
     }
 
-    pub async fn shutdown(&self) {
-        let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Shutdown(tx)).await.is_ok() {
-            let _ = rx.await;
+    pub async fn shutdown(&mut self) {
+        let _ = self.tx.send(LanInput::Shutdown).await;
+        let _ = self.router.shutdown().await;
+        self.endpoint.close().await;
+        if let Some(t) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
 }
 
-fn stopped() -> NodeError {
-    NodeError::Invalid("the lane has stopped".into())
-}
-
 /// Redeems `ticket` at the lane that issued it, as the node of `secret_key`. Returns the lane
-/// number the ticket was issued for. Call before [`start`]ing the new lane with that key.
-pub async fn enroll(secret_key: &SecretKey, ticket: &kasir_core::members::Ticket) -> Result<u16> {
+/// number the ticket was issued for. Call before the new lane joins the LAN with that key.
+pub async fn enroll(secret_key: &SecretKey, ticket: &Ticket) -> Result<u16> {
     let issuer: EndpointId = ticket
         .issuer
         .parse()
-        .map_err(|e| NodeError::Invalid(format!("ticket issuer: {e}")))?;
+        .map_err(|e| Error::Enrollment(format!("ticket issuer: {e}")))?;
     let bind: SocketAddr = if ticket.addrs.iter().all(|a| a.ip().is_loopback()) {
-        "127.0.0.1:0"
+        SocketAddr::from(([127, 0, 0, 1], 0))
     } else {
-        "0.0.0.0:0"
-    }
-    .parse()
-    .map_err(|_| NodeError::Invalid("bind address".into()))?;
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    };
     let endpoint = Endpoint::builder(presets::Minimal)
         .secret_key(secret_key.clone())
         .clear_ip_transports()
         .bind_addr(bind)
-        .map_err(|e| NodeError::Invalid(format!("bind: {e}")))?
+        .map_err(|e| Error::Listen {
+            addr: bind.to_string(),
+            detail: e.to_string(),
+        })?
         .bind()
         .await
-        .map_err(|e| NodeError::Invalid(format!("cannot start an endpoint: {e}")))?;
+        .map_err(|e| Error::Network(e.to_string()))?;
     let mut addr = EndpointAddr::new(issuer);
     for a in &ticket.addrs {
         addr = addr.with_ip_addr(*a);
@@ -300,18 +254,26 @@ pub async fn enroll(secret_key: &SecretKey, ticket: &kasir_core::members::Ticket
     }
     .await;
     endpoint.close().await;
-    result.map_err(|e| NodeError::Invalid(format!("enrollment: {e}")))
+    result.map_err(Error::Enrollment)
 }
 
-/// Starts a lane: binds the endpoint, admits members, runs the engine. Returns a handle and the
-/// receiver of everything the lane reports.
-pub async fn start(
-    mut till: Till,
+/// The members the accept handlers admit, kept by the replication thread from the core's
+/// `Admitted` outputs.
+type Admitted = Arc<RwLock<BTreeSet<EndpointId>>>;
+
+fn is_admitted(admitted: &Admitted, id: &EndpointId) -> bool {
+    admitted.read().map(|a| a.contains(id)).unwrap_or(false)
+}
+
+static CONN_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Starts a lane on the LAN: binds the endpoint, starts the replication thread with `replica`.
+pub(crate) async fn start(
+    replica: Replica,
+    store: &str,
     config: LanConfig,
-) -> Result<(Lane, mpsc::UnboundedReceiver<LaneEvent>)> {
-    let store = till.store_code().ok_or_else(|| {
-        NodeError::Invalid("the lane must be set up before it joins the LAN".into())
-    })?;
+    till: Arc<dyn TillLink>,
+) -> Result<LanHandle> {
     let lookup = MemoryLookup::new();
     for p in &config.peers {
         lookup.add_endpoint_info(p.clone());
@@ -321,21 +283,18 @@ pub async fn start(
         .address_lookup(lookup.clone())
         .clear_ip_transports()
         .bind_addr(config.bind)
-        .map_err(|e| NodeError::Invalid(format!("listen address {}: {e}", config.bind)))?
+        .map_err(|e| Error::Listen {
+            addr: config.bind.to_string(),
+            detail: e.to_string(),
+        })?
         .bind()
         .await
-        .map_err(|e| NodeError::Invalid(format!("cannot start the LAN endpoint: {e}")))?;
+        .map_err(|e| Error::Network(e.to_string()))?;
     let id = endpoint.id();
     let addr = endpoint.addr();
-    till.enroll_self(&id.to_string())?;
-    till.watch_live()?;
-
-    let (cmd_tx, cmd_rx) = mpsc::channel(256);
-    let (net_tx, net_rx) = mpsc::channel::<NetEvent>(4096);
-    let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let mut static_members = config.members.clone();
-    static_members.extend(config.peers.iter().map(|p| p.id));
-    let allowed: Allowed = Arc::new(RwLock::new(BTreeSet::new()));
+    let (tx, rx) = mpsc::channel::<LanInput>(4096);
+    let (local_tx, local_rx) = mpsc::unbounded_channel();
+    let admitted: Admitted = Arc::new(RwLock::new(BTreeSet::new()));
 
     // A store's lanes all fit in one active view (the default of 5 would leave lanes of a
     // bigger store without gossip neighbours until the next shuffle).
@@ -349,24 +308,19 @@ pub async fn start(
         .spawn(endpoint.clone());
     let router = Router::builder(endpoint.clone())
         .accept(
-            kasir_core::sync::ALPN,
+            SYNC_ALPN,
             SyncHandler {
-                allowed: allowed.clone(),
-                net_tx: net_tx.clone(),
+                admitted: admitted.clone(),
+                tx: tx.clone(),
             },
         )
-        .accept(
-            ENROLL_ALPN,
-            EnrollHandler {
-                commands: cmd_tx.clone(),
-            },
-        )
+        .accept(ENROLL_ALPN, EnrollHandler { till: till.clone() })
         .accept(
             iroh_gossip::ALPN,
             MembersOnly {
-                allowed: allowed.clone(),
+                admitted: admitted.clone(),
                 inner: gossip.clone(),
-                net_tx: net_tx.clone(),
+                tx: tx.clone(),
             },
         )
         .spawn();
@@ -375,12 +329,12 @@ pub async fn start(
         let mdns = iroh_mdns_address_lookup::MdnsAddressLookup::builder()
             .service_name(format!("kasir-{store}"))
             .build(id)
-            .map_err(|e| NodeError::Invalid(format!("mDNS: {e}")))?;
+            .map_err(|e| Error::Network(format!("mDNS: {e}")))?;
         endpoint
             .address_lookup()
-            .map_err(|e| NodeError::Invalid(format!("mDNS: {e}")))?
+            .map_err(|e| Error::Network(format!("mDNS: {e}")))?
             .add(mdns.clone());
-        let net_tx = net_tx.clone();
+        let tx = tx.clone();
         tokio::spawn(async move {
             let mut events = mdns.subscribe().await;
             while let Some(ev) = events.next().await {
@@ -388,8 +342,12 @@ pub async fn start(
                     endpoint_info, ..
                 } = ev
                 {
-                    let addr = endpoint_info.into_endpoint_addr();
-                    if net_tx.send(NetEvent::Discovered(addr)).await.is_err() {
+                    let a = endpoint_info.into_endpoint_addr();
+                    let input = Input::Discovered {
+                        peer: peer_of(&a.id),
+                        addrs: a.ip_addrs().copied().collect(),
+                    };
+                    if tx.send(LanInput::Core(input)).await.is_err() {
                         break;
                     }
                 }
@@ -397,89 +355,234 @@ pub async fn start(
         });
     }
 
-    let handle = Lane {
-        commands: cmd_tx,
-        endpoint: endpoint.clone(),
-        id,
-        addr,
-    };
-    let mut driver = Driver {
-        till,
-        engine: SyncEngine::new(),
-        endpoint,
-        router,
-        lookup,
-        started: Instant::now(),
-        static_members,
-        allowed,
-        lanes_by_node: BTreeMap::new(),
-        conns: BTreeMap::new(),
-        stats: BTreeMap::new(),
-        dialing: BTreeMap::new(),
-        recent_docs: VecDeque::new(),
-        net_tx,
-        log: log_tx,
-        gossip: None,
-        store,
-        status_every: config.status_every,
-        announced: 0,
-    };
-    driver.refresh_members();
-    let topic = store_topic(&driver.store);
-    let bootstrap: Vec<EndpointId> = driver
-        .allowed_now()
-        .into_iter()
-        .filter(|m| *m != id)
-        .collect();
-    match gossip.subscribe(topic, bootstrap).await {
+    let gossip_sender = match gossip.subscribe(store_topic(store), Vec::new()).await {
         Ok(sub) => {
             let (sender, mut receiver) = sub.split();
-            driver.gossip = Some(sender);
-            let net_tx = driver.net_tx.clone();
+            let tx = tx.clone();
             tokio::spawn(async move {
                 while let Some(Ok(ev)) = receiver.next().await {
-                    if let GossipEvent::Received(m) = ev
-                        && net_tx
-                            .send(NetEvent::Announce(m.delivered_from, m.content))
-                            .await
-                            .is_err()
-                    {
-                        break;
+                    if let GossipEvent::Received(m) = ev {
+                        let input = Input::Announcement {
+                            via: peer_of(&m.delivered_from),
+                            bytes: m.content.to_vec(),
+                        };
+                        if tx.send(LanInput::Core(input)).await.is_err() {
+                            break;
+                        }
                     }
                 }
             });
+            Some(sender)
         }
-        Err(e) => driver.emit(LaneEvent::Refused(format!("gossip: {e}"))),
+        Err(e) => {
+            till.lane_event(LaneEvent::Refused(format!("gossip: {e}")));
+            None
+        }
+    };
+
+    let mut core_config = CoreConfig::new(peer_of(&id));
+    core_config.static_members = config.members.iter().map(peer_of).collect();
+    core_config.static_peers = config
+        .peers
+        .iter()
+        .map(|p| (peer_of(&p.id), p.ip_addrs().copied().collect()))
+        .collect();
+    core_config.status_every = config.status_every;
+    let mut driver = Driver {
+        core: LaneCore::new(core_config),
+        replica,
+        conns: HashMap::new(),
+        endpoint: endpoint.clone(),
+        lookup,
+        gossip: gossip_sender,
+        admitted,
+        runtime: tokio::runtime::Handle::current(),
+        tx: tx.clone(),
+        till,
+        started: Instant::now(),
+    };
+    let listen: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
+    let thread = std::thread::Builder::new()
+        .name("kasir-lan".into())
+        .spawn(move || driver.run(rx, local_rx, listen))
+        .map_err(|e| Error::Network(format!("replication thread: {e}")))?;
+    Ok(LanHandle {
+        tx,
+        local: LocalChanges(local_tx),
+        endpoint,
+        router,
+        thread: Some(thread),
+        addr,
+    })
+}
+
+/// The replication thread's state.
+struct Driver {
+    core: LaneCore,
+    replica: Replica,
+    conns: HashMap<ConnId, ConnHandle>,
+    endpoint: Endpoint,
+    lookup: MemoryLookup,
+    gossip: Option<GossipSender>,
+    admitted: Admitted,
+    runtime: tokio::runtime::Handle,
+    tx: mpsc::Sender<LanInput>,
+    till: Arc<dyn TillLink>,
+    started: Instant,
+}
+
+impl Driver {
+    fn now(&self) -> Duration {
+        self.started.elapsed()
     }
-    for p in config.peers {
-        driver.dial(p);
+
+    fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<LanInput>,
+        mut local: mpsc::UnboundedReceiver<Vec<kasir_core::wire::DocName>>,
+        listen: Vec<SocketAddr>,
+    ) {
+        self.step(Input::Started { addrs: listen });
+        loop {
+            let wait = self
+                .core
+                .next_deadline()
+                .map_or(Duration::from_secs(3600), |d| d.saturating_sub(self.now()));
+            // The till's own changes first, then the network, then the timer.
+            let next = self.runtime.block_on(async {
+                tokio::select! {
+                    biased;
+                    Some(docs) = local.recv() => Some(LanInput::Core(Input::LocalChange { docs })),
+                    m = rx.recv() => Some(m.unwrap_or(LanInput::Shutdown)),
+                    () = tokio::time::sleep(wait) => None,
+                }
+            });
+            match next {
+                None => self.step(Input::Tick),
+                Some(LanInput::Shutdown) => break,
+                Some(LanInput::Core(input)) => {
+                    if let Input::Disconnected { conn, .. } = &input {
+                        self.conns.remove(conn);
+                    }
+                    self.step(input);
+                }
+                Some(LanInput::Up(conn, handle, input)) => {
+                    self.conns.insert(conn, handle);
+                    self.step(input);
+                }
+            }
+        }
+        for (_, c) in self.conns.drain() {
+            c.conn.close(0u32.into(), b"lane stopping");
+        }
     }
-    tokio::spawn(driver.run(cmd_rx, net_rx));
-    Ok((handle, log_rx))
+
+    /// Hands one input to the core and executes what it asks for.
+    fn step(&mut self, input: Input) {
+        let now = self.now();
+        let outputs = self.core.handle(input, now, &mut self.replica);
+        for o in outputs {
+            self.execute(o);
+        }
+        let (live, dropped) = self.replica.take_live_events();
+        if !live.is_empty() || dropped > 0 {
+            self.till.live(live, dropped);
+        }
+    }
+
+    fn execute(&mut self, output: Output) {
+        match output {
+            Output::Send { peer, frame } => {
+                if let Some(c) = self.core.conn_with(&peer).and_then(|c| self.conns.get(&c)) {
+                    let _ = c.writer.send(frame);
+                }
+            }
+            Output::Dial { peer, addrs } => {
+                let Some(id) = endpoint_of(&peer) else {
+                    return;
+                };
+                let mut addr = EndpointAddr::new(id);
+                for a in addrs {
+                    addr = addr.with_ip_addr(a);
+                }
+                if !addr.is_empty() {
+                    self.lookup.add_endpoint_info(addr.clone());
+                }
+                let (endpoint, tx) = (self.endpoint.clone(), self.tx.clone());
+                self.runtime.spawn(async move {
+                    let me = endpoint.id();
+                    let dialed = async {
+                        let conn = endpoint
+                            .connect(addr, SYNC_ALPN)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        let (send, recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+                        Ok::<_, String>((conn, send, recv))
+                    }
+                    .await;
+                    match dialed {
+                        Ok((conn, send, recv)) => run_connection(conn, me, send, recv, tx).await,
+                        Err(reason) => {
+                            let _ = tx
+                                .send(LanInput::Core(Input::DialFailed { peer, reason }))
+                                .await;
+                        }
+                    }
+                });
+            }
+            Output::Close { conn, reason, .. } => {
+                if let Some(c) = self.conns.remove(&conn) {
+                    c.conn.close(reason.code().into(), reason.text().as_bytes());
+                }
+            }
+            Output::Announce(bytes) => {
+                if let Some(g) = self.gossip.clone() {
+                    self.runtime.spawn(async move {
+                        let _ = g.broadcast(bytes::Bytes::from(bytes)).await;
+                    });
+                }
+            }
+            Output::JoinGossip(peers) => {
+                let ids: Vec<EndpointId> = peers.iter().filter_map(endpoint_of).collect();
+                if let (Some(g), false) = (self.gossip.clone(), ids.is_empty()) {
+                    self.runtime.spawn(async move {
+                        let _ = g.join_peers(ids).await;
+                    });
+                }
+            }
+            Output::Admitted(set) => {
+                if let Ok(mut a) = self.admitted.write() {
+                    *a = set.iter().filter_map(endpoint_of).collect();
+                }
+            }
+            Output::Event(e) => self.till.lane_event(e),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct SyncHandler {
-    allowed: Allowed,
-    net_tx: mpsc::Sender<NetEvent>,
+    admitted: Admitted,
+    tx: mpsc::Sender<LanInput>,
 }
 
-/// Closes (and reports) a connection from a node that is not an active member.
+/// Closes (and reports) a connection from a node that is not an admitted member.
 async fn admit(
-    allowed: &Allowed,
-    net_tx: &mpsc::Sender<NetEvent>,
+    admitted: &Admitted,
+    tx: &mpsc::Sender<LanInput>,
     conn: &Connection,
     what: &str,
 ) -> bool {
     let remote = conn.remote_id();
-    if is_allowed(allowed, &remote) {
+    if is_admitted(admitted, &remote) {
         return true;
     }
-    conn.close(1u32.into(), b"not a member of this store");
-    let _ = net_tx
-        .send(NetEvent::Refused(format!(
+    let reason = kasir_core::lane::CloseReason::NotAMember;
+    conn.close(reason.code().into(), reason.text().as_bytes());
+    let _ = tx
+        .send(LanInput::Core(Input::Refused(format!(
             "{what} connection from non-member {remote}"
-        )))
+        ))))
         .await;
     false
 }
@@ -487,13 +590,13 @@ async fn admit(
 impl ProtocolHandler for SyncHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let remote = conn.remote_id();
-        if !admit(&self.allowed, &self.net_tx, &conn, "sync").await {
+        if !admit(&self.admitted, &self.tx, &conn, "sync").await {
             return Ok(());
         }
         let Ok((send, recv)) = conn.accept_bi().await else {
             return Ok(());
         };
-        run_connection(conn, remote, send, recv, self.net_tx.clone()).await;
+        run_connection(conn, remote, send, recv, self.tx.clone()).await;
         Ok(())
     }
 }
@@ -501,14 +604,14 @@ impl ProtocolHandler for SyncHandler {
 /// Gossip, for members only.
 #[derive(Debug, Clone)]
 struct MembersOnly {
-    allowed: Allowed,
+    admitted: Admitted,
     inner: Gossip,
-    net_tx: mpsc::Sender<NetEvent>,
+    tx: mpsc::Sender<LanInput>,
 }
 
 impl ProtocolHandler for MembersOnly {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
-        if !admit(&self.allowed, &self.net_tx, &conn, "gossip").await {
+        if !admit(&self.admitted, &self.tx, &conn, "gossip").await {
             return Ok(());
         }
         self.inner.accept(conn).await
@@ -519,15 +622,20 @@ impl ProtocolHandler for MembersOnly {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct EnrollHandler {
-    commands: mpsc::Sender<Command>,
+    till: Arc<dyn TillLink>,
+}
+
+impl std::fmt::Debug for EnrollHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnrollHandler")
+    }
 }
 
 impl ProtocolHandler for EnrollHandler {
     async fn accept(&self, conn: Connection) -> std::result::Result<(), AcceptError> {
         let node = conn.remote_id();
-        let addr = remote_ip(&conn);
         let Ok(Ok((mut send, mut recv))) =
             tokio::time::timeout(Duration::from_secs(5), conn.accept_bi()).await
         else {
@@ -536,19 +644,9 @@ impl ProtocolHandler for EnrollHandler {
         let mut secret = [0u8; 16];
         let read = tokio::time::timeout(Duration::from_secs(5), recv.read_exact(&mut secret)).await;
         let answer = if matches!(read, Ok(Ok(()))) {
-            let (reply, rx) = oneshot::channel();
-            let sent = self
-                .commands
-                .send(Command::Redeem {
-                    secret,
-                    node,
-                    addr,
-                    reply,
-                })
-                .await;
-            match (sent, rx.await) {
-                (Ok(()), Ok(r)) => r,
-                _ => Err("the lane is stopping".into()),
+            match self.till.redeem(secret, node.to_string()).await {
+                Ok(r) => r,
+                Err(_) => Err("the lane is stopping".into()),
             }
         } else {
             Err("no ticket received".into())
@@ -586,27 +684,28 @@ fn remote_ip(conn: &Connection) -> Option<SocketAddr> {
     }
 }
 
+/// Runs one connection: reports it up, writes queued frames, reads frames until it ends.
 async fn run_connection(
     conn: Connection,
     dialer: EndpointId,
     mut send: iroh::endpoint::SendStream,
     mut recv: iroh::endpoint::RecvStream,
-    net_tx: mpsc::Sender<NetEvent>,
+    tx: mpsc::Sender<LanInput>,
 ) {
     let peer = peer_of(&conn.remote_id());
-    let conn_id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
-    if net_tx
-        .send(NetEvent::Up {
-            peer: peer.clone(),
-            conn_id,
-            dialer,
-            writer: out_tx,
-            conn: conn.clone(),
-        })
-        .await
-        .is_err()
-    {
+    let id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let up = Input::Connected {
+        peer: peer.clone(),
+        conn: id,
+        dialer: peer_of(&dialer),
+        remote: remote_ip(&conn),
+    };
+    let handle = ConnHandle {
+        conn: conn.clone(),
+        writer: out_tx,
+    };
+    if tx.send(LanInput::Up(id, handle, up)).await.is_err() {
         return;
     }
     let writer = tokio::spawn(async move {
@@ -624,8 +723,11 @@ async fn run_connection(
         }
         let n = u32::from_be_bytes(len) as usize;
         if n > MAX_MESSAGE_BYTES {
-            let _ = net_tx
-                .send(NetEvent::Refused(format!("{}: frame of {n} bytes", peer.0)))
+            let _ = tx
+                .send(LanInput::Core(Input::Refused(format!(
+                    "{}: frame of {n} bytes",
+                    peer.0
+                ))))
                 .await;
             conn.close(2u32.into(), b"frame too large");
             break;
@@ -634,575 +736,16 @@ async fn run_connection(
         if recv.read_exact(&mut frame).await.is_err() {
             break;
         }
-        if net_tx
-            .send(NetEvent::Frame(peer.clone(), frame))
-            .await
-            .is_err()
-        {
+        let input = Input::Frame {
+            peer: peer.clone(),
+            bytes: frame,
+        };
+        if tx.send(LanInput::Core(input)).await.is_err() {
             break;
         }
     }
     writer.abort();
-    let _ = net_tx.send(NetEvent::Down(peer, conn_id)).await;
-}
-
-struct PeerConn {
-    conn_id: u64,
-    dialer: EndpointId,
-    writer: mpsc::Sender<Vec<u8>>,
-    conn: Connection,
-}
-
-#[derive(Default)]
-struct PeerStats {
-    last_heard: Option<Instant>,
-    bytes_sent: u64,
-    bytes_received: u64,
-}
-
-/// The engine task's state.
-struct Driver {
-    till: Till,
-    engine: SyncEngine,
-    endpoint: Endpoint,
-    router: Router,
-    lookup: MemoryLookup,
-    started: Instant,
-    static_members: BTreeSet<EndpointId>,
-    allowed: Allowed,
-    lanes_by_node: BTreeMap<EndpointId, u16>,
-    conns: BTreeMap<PeerId, PeerConn>,
-    stats: BTreeMap<PeerId, PeerStats>,
-    /// Dials under way, and when they started (one at a time per peer).
-    dialing: BTreeMap<EndpointId, Instant>,
-    /// Documents changed lately, newest last (what announcements name).
-    recent_docs: VecDeque<kasir_core::wire::DocName>,
-    net_tx: mpsc::Sender<NetEvent>,
-    log: mpsc::UnboundedSender<LaneEvent>,
-    gossip: Option<GossipSender>,
-    store: String,
-    status_every: Duration,
-    /// Announcements sent so far.
-    announced: u64,
-}
-
-impl Driver {
-    fn emit(&self, e: LaneEvent) {
-        let _ = self.log.send(e);
-    }
-
-    fn now(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    fn allowed_now(&self) -> BTreeSet<EndpointId> {
-        self.allowed.read().map(|a| a.clone()).unwrap_or_default()
-    }
-
-    /// Recomputes the admitted set from the `members` document and the static list; closes the
-    /// connections of lanes no longer admitted.
-    fn refresh_members(&mut self) {
-        let members = match self.till.lan_members() {
-            Ok(m) => m,
-            Err(e) => {
-                self.emit(LaneEvent::Refused(format!("members document: {e}")));
-                return;
-            }
-        };
-        let mut set = self.static_members.clone();
-        self.lanes_by_node.clear();
-        for m in &members {
-            let Ok(id) = m.node_id.parse::<EndpointId>() else {
-                continue;
-            };
-            if m.is_active() {
-                set.insert(id);
-                self.lanes_by_node.insert(id, m.lane);
-            } else {
-                set.remove(&id);
-            }
-        }
-        set.remove(&self.endpoint.id());
-        if let Ok(mut a) = self.allowed.write() {
-            *a = set.clone();
-        }
-        let gone: Vec<PeerId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| !set.contains(&c.conn.remote_id()))
-            .map(|(p, _)| p.clone())
-            .collect();
-        for peer in gone {
-            if let Some(c) = self.conns.remove(&peer) {
-                c.conn.close(3u32.into(), b"removed from the store");
-                self.emit(LaneEvent::Refused(format!(
-                    "{}: removed from the store",
-                    peer.0
-                )));
-            }
-            for o in self.engine.disconnected(&peer) {
-                if let Output::Event(e) = o {
-                    self.emit(LaneEvent::Sync(e));
-                }
-            }
-        }
-    }
-
-    fn dial(&mut self, addr: EndpointAddr) {
-        let remote = addr.id;
-        if remote == self.endpoint.id() {
-            return;
-        }
-        if !is_allowed(&self.allowed, &remote) {
-            self.emit(LaneEvent::Refused(format!(
-                "not dialing non-member {remote}"
-            )));
-            return;
-        }
-        if self.conns.contains_key(&peer_of(&remote))
-            || self
-                .dialing
-                .get(&remote)
-                .is_some_and(|t| t.elapsed() < Duration::from_secs(10))
-        {
-            return;
-        }
-        if !addr.is_empty() {
-            self.lookup.add_endpoint_info(addr.clone());
-        }
-        self.dialing.insert(remote, Instant::now());
-        let endpoint = self.endpoint.clone();
-        let net_tx = self.net_tx.clone();
-        let me = endpoint.id();
-        tokio::spawn(async move {
-            let result = async {
-                let conn = endpoint
-                    .connect(addr, kasir_core::sync::ALPN)
-                    .await
-                    .map_err(|e| format!("dial {remote}: {e}"))?;
-                let (send, recv) = conn
-                    .open_bi()
-                    .await
-                    .map_err(|e| format!("stream to {remote}: {e}"))?;
-                run_connection(conn, me, send, recv, net_tx.clone()).await;
-                Ok::<(), String>(())
-            }
-            .await;
-            if let Err(e) = result {
-                let _ = net_tx.send(NetEvent::Refused(e)).await;
-            }
-        });
-    }
-
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<Command>,
-        mut net: mpsc::Receiver<NetEvent>,
-    ) {
-        let mut status = tokio::time::interval(self.status_every);
-        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let deadline = self
-                .engine
-                .next_deadline()
-                .map_or(Duration::from_secs(3600), |d| d.saturating_sub(self.now()));
-            let outputs = tokio::select! {
-                cmd = commands.recv() => match cmd {
-                    None => break,
-                    Some(Command::Shutdown(done)) => {
-                        let _ = self.router.shutdown().await;
-                        self.endpoint.close().await;
-                        let _ = done.send(());
-                        break;
-                    }
-                    Some(Command::Dial(addr)) => {
-                        self.dial(addr);
-                        Vec::new()
-                    }
-                    Some(Command::Run(job)) => {
-                        job(&mut self.till);
-                        self.after_commit()
-                    }
-                    Some(Command::Redeem { secret, node, addr, reply }) => {
-                        let result = self
-                            .till
-                            .redeem_enrollment_ticket(&secret, &node.to_string())
-                            .map_err(|e| e.to_string());
-                        match &result {
-                            Ok(lane) => {
-                                self.emit(LaneEvent::Enrolled { node: node.to_string(), lane: *lane });
-                                if let Some(a) = addr {
-                                    self.lookup.add_endpoint_info(EndpointAddr::new(node).with_ip_addr(a));
-                                }
-                            }
-                            Err(e) => self.emit(LaneEvent::Refused(format!("enrollment by {node}: {e}"))),
-                        }
-                        let _ = reply.send(result);
-                        self.after_commit()
-                    }
-                },
-                ev = net.recv() => match ev {
-                    None => break,
-                    Some(ev) => self.on_net(ev),
-                },
-                () = tokio::time::sleep(deadline) => self.engine.tick(&mut self.till, self.started.elapsed()),
-                _ = status.tick() => {
-                    self.on_status().await;
-                    Vec::new()
-                }
-            };
-            self.dispatch(outputs).await;
-            let (live, dropped) = self.till.take_live_events();
-            for e in live {
-                self.emit(LaneEvent::Live(e));
-            }
-            if dropped > 0 {
-                self.emit(LaneEvent::LiveDropped(dropped));
-            }
-        }
-    }
-
-    /// Offers what the last job or merge changed to every peer.
-    fn after_commit(&mut self) -> Vec<Output> {
-        let docs = self.till.take_changed_documents();
-        if docs.iter().any(|d| d.as_str() == "members") {
-            self.refresh_members();
-        }
-        for d in &docs {
-            if let Some(i) = self.recent_docs.iter().position(|x| x == d) {
-                self.recent_docs.remove(i);
-            }
-            self.recent_docs.push_back(d.clone());
-            if self.recent_docs.len() > ANNOUNCE_DOCS {
-                self.recent_docs.pop_front();
-            }
-        }
-        let now = self.now();
-        self.engine.local_change(&docs, &mut self.till, now)
-    }
-
-    fn on_net(&mut self, ev: NetEvent) -> Vec<Output> {
-        let now = self.now();
-        match ev {
-            NetEvent::Up {
-                peer,
-                conn_id,
-                dialer,
-                writer,
-                conn,
-            } => {
-                self.dialing.remove(&conn.remote_id());
-                if !is_allowed(&self.allowed, &conn.remote_id()) {
-                    conn.close(1u32.into(), b"not a member of this store");
-                    return Vec::new();
-                }
-                if let Some(existing) = self.conns.get(&peer) {
-                    // Both sides dialed: keep the connection dialed by the lower node id (the
-                    // newer one when both were dialed by the same side).
-                    let keep_new = dialer <= existing.dialer;
-                    if !keep_new {
-                        conn.close(4u32.into(), b"duplicate connection");
-                        return Vec::new();
-                    }
-                    existing.conn.close(4u32.into(), b"duplicate connection");
-                    let _ = self.engine.disconnected(&peer);
-                }
-                if let Some(a) = remote_ip(&conn) {
-                    self.lookup
-                        .add_endpoint_info(EndpointAddr::new(conn.remote_id()).with_ip_addr(a));
-                }
-                self.conns.insert(
-                    peer.clone(),
-                    PeerConn {
-                        conn_id,
-                        dialer,
-                        writer,
-                        conn,
-                    },
-                );
-                self.stats.entry(peer.clone()).or_default().last_heard = Some(Instant::now());
-                self.engine.connected(peer, &mut self.till, now)
-            }
-            NetEvent::Down(peer, conn_id) => {
-                if self.conns.get(&peer).is_some_and(|c| c.conn_id == conn_id) {
-                    self.conns.remove(&peer);
-                    self.engine.disconnected(&peer)
-                } else {
-                    Vec::new()
-                }
-            }
-            NetEvent::Frame(peer, bytes) => {
-                let s = self.stats.entry(peer.clone()).or_default();
-                s.last_heard = Some(Instant::now());
-                s.bytes_received += bytes.len() as u64 + 4;
-                let mut out = self.engine.received(&peer, &bytes, &mut self.till, now);
-                out.extend(self.after_commit());
-                out
-            }
-            NetEvent::Announce(from, bytes) => self.on_announce(from, &bytes),
-            NetEvent::Discovered(addr) => {
-                if is_allowed(&self.allowed, &addr.id)
-                    && !self.conns.contains_key(&peer_of(&addr.id))
-                {
-                    self.dial(addr);
-                }
-                Vec::new()
-            }
-            NetEvent::Refused(why) => {
-                self.emit(LaneEvent::Refused(why));
-                Vec::new()
-            }
-        }
-    }
-
-    fn on_announce(&mut self, delivered_from: EndpointId, bytes: &[u8]) -> Vec<Output> {
-        if !is_allowed(&self.allowed, &delivered_from) {
-            self.emit(LaneEvent::Refused(format!(
-                "announcement via non-member {delivered_from}"
-            )));
-            return Vec::new();
-        }
-        let a = match Announce::decode(bytes) {
-            Ok(a) => a,
-            Err(e) => {
-                self.emit(LaneEvent::Refused(format!(
-                    "announcement via {delivered_from}: {e}"
-                )));
-                return Vec::new();
-            }
-        };
-        if a.node == self.endpoint.id() || !is_allowed(&self.allowed, &a.node) {
-            return Vec::new();
-        }
-        let peer = peer_of(&a.node);
-        if self.conns.contains_key(&peer) {
-            let now = self.now();
-            self.engine.announced(&peer, &a.docs, &mut self.till, now)
-        } else {
-            // A member we are not connected to: (re)introduce ourselves.
-            let mut addr = EndpointAddr::new(a.node);
-            for ip in &a.addrs {
-                addr = addr.with_ip_addr(*ip);
-            }
-            self.dial(addr);
-            Vec::new()
-        }
-    }
-
-    async fn on_status(&mut self) {
-        let now = self.now();
-        // Redial members we know an address for and are not connected to.
-        let missing: Vec<EndpointId> = self
-            .allowed_now()
-            .into_iter()
-            .filter(|m| !self.conns.contains_key(&peer_of(m)))
-            .collect();
-        for m in missing {
-            if self.lookup.get_endpoint_info(m).is_some() {
-                self.dial(EndpointAddr::new(m));
-            }
-        }
-        // Announce our addresses and recently changed documents; now and then ask to join the
-        // members we know an address for, so a lane left without gossip neighbours rejoins.
-        if let Some(g) = &self.gossip {
-            if self.announced.is_multiple_of(10) {
-                let known: Vec<EndpointId> = self
-                    .allowed_now()
-                    .into_iter()
-                    .filter(|m| self.lookup.get_endpoint_info(*m).is_some())
-                    .collect();
-                let _ = g.join_peers(known).await;
-            }
-            let mut docs = Vec::new();
-            for d in self.recent_docs.iter().rev() {
-                if let Ok(h) = self.till.document_heads(d.as_str()) {
-                    docs.push((d.clone(), kasir_core::sync::digest_of(&h)));
-                }
-            }
-            self.announced += 1;
-            let a = Announce {
-                node: self.endpoint.id(),
-                seq: self.announced,
-                addrs: self.endpoint.addr().ip_addrs().copied().take(4).collect(),
-                docs,
-            };
-            let _ = g.broadcast(bytes::Bytes::from(a.encode())).await;
-        }
-        // Per-peer status.
-        let mut peers: BTreeSet<PeerId> = self.stats.keys().cloned().collect();
-        peers.extend(self.allowed_now().iter().map(peer_of));
-        let statuses = peers
-            .into_iter()
-            .map(|peer| {
-                let s = self.stats.get(&peer);
-                let node: Option<EndpointId> = peer.0.parse().ok();
-                PeerStatus {
-                    lane: node.and_then(|n| self.lanes_by_node.get(&n).copied()),
-                    connected: self.conns.contains_key(&peer),
-                    pending_docs: self.engine.pending_with(&peer),
-                    behind_for: self.engine.behind_for(&peer, now),
-                    last_heard: s.and_then(|s| s.last_heard).map(|t| t.elapsed()),
-                    bytes_sent: s.map_or(0, |s| s.bytes_sent),
-                    bytes_received: s.map_or(0, |s| s.bytes_received),
-                    peer,
-                }
-            })
-            .collect();
-        self.emit(LaneEvent::Peers(statuses));
-    }
-
-    async fn dispatch(&mut self, outputs: Vec<Output>) {
-        for o in outputs {
-            match o {
-                Output::Send { to, message } => {
-                    if let Some(c) = self.conns.get(&to) {
-                        let frame = message.encode();
-                        let n = frame.len() as u64 + 4;
-                        // Backpressure: wait for room rather than drop.
-                        if c.writer.send(frame).await.is_ok() {
-                            self.stats.entry(to).or_default().bytes_sent += n;
-                        }
-                    }
-                }
-                Output::Event(e) => self.emit(LaneEvent::Sync(e)),
-            }
-        }
-    }
-}
-
-/// A lane's periodic gossip message: who it is, where it listens, and the heads digests of the
-/// documents it changed lately. At most [`MAX_ANNOUNCE`] bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Announce {
-    pub node: EndpointId,
-    /// Counts the sender's announcements: gossip drops a message identical to one it has seen,
-    /// and a quiet lane's announcements would otherwise all be identical.
-    pub seq: u64,
-    pub addrs: Vec<SocketAddr>,
-    pub docs: Vec<(kasir_core::wire::DocName, [u8; 32])>,
-}
-
-impl Announce {
-    pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![1u8];
-        out.extend_from_slice(self.node.as_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        let addrs: Vec<String> = self.addrs.iter().take(4).map(ToString::to_string).collect();
-        out.push(u8::try_from(addrs.len()).unwrap_or(0));
-        for a in &addrs {
-            out.push(u8::try_from(a.len()).unwrap_or(0));
-            out.extend_from_slice(a.as_bytes());
-        }
-        let docs = self.docs.iter().take(ANNOUNCE_DOCS);
-        out.push(u8::try_from(docs.len()).unwrap_or(0));
-        for (name, digest) in docs {
-            let n = name.as_str().len().min(64);
-            out.push(u8::try_from(n).unwrap_or(0));
-            out.extend_from_slice(&name.as_str().as_bytes()[..n]);
-            out.extend_from_slice(digest);
-        }
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> std::result::Result<Announce, String> {
-        if bytes.len() > MAX_ANNOUNCE {
-            return Err(format!("{} bytes is over the limit", bytes.len()));
-        }
-        let mut pos = 0usize;
-        let mut take = |n: usize| -> std::result::Result<&[u8], String> {
-            let end = pos.checked_add(n).ok_or("truncated")?;
-            let s = bytes.get(pos..end).ok_or("truncated")?;
-            pos = end;
-            Ok(s)
-        };
-        if take(1)? != [1] {
-            return Err("unknown version".into());
-        }
-        let node_bytes: [u8; 32] = take(32)?.try_into().map_err(|_| "truncated")?;
-        let node = EndpointId::from_bytes(&node_bytes).map_err(|_| "bad node id")?;
-        let seq = u64::from_be_bytes(take(8)?.try_into().map_err(|_| "truncated")?);
-        let n = usize::from(take(1)?[0]);
-        if n > 4 {
-            return Err("too many addresses".into());
-        }
-        let mut addrs = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = usize::from(take(1)?[0]);
-            let s = std::str::from_utf8(take(len)?).map_err(|_| "bad address")?;
-            addrs.push(s.parse().map_err(|_| "bad address")?);
-        }
-        let n = usize::from(take(1)?[0]);
-        if n > ANNOUNCE_DOCS {
-            return Err("too many documents".into());
-        }
-        let mut docs = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = usize::from(take(1)?[0]);
-            let name = std::str::from_utf8(take(len)?).map_err(|_| "bad document name")?;
-            let name = kasir_core::wire::DocName::new(name).map_err(|_| "unknown document")?;
-            let digest: [u8; 32] = take(32)?.try_into().map_err(|_| "truncated")?;
-            docs.push((name, digest));
-        }
-        if pos != bytes.len() {
-            return Err("trailing bytes".into());
-        }
-        Ok(Announce {
-            node,
-            seq,
-            addrs,
-            docs,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn sample() -> Announce {
-        Announce {
-            node: SecretKey::from_bytes(&[3; 32]).public(),
-            seq: 42,
-            addrs: vec![
-                "127.0.0.1:4000".parse().unwrap(),
-                "[::1]:4000".parse().unwrap(),
-            ],
-            docs: (0..ANNOUNCE_DOCS)
-                .map(|i| {
-                    (
-                        kasir_core::wire::DocName::new(format!("ledger/2026-11-24/{:03}", i + 1))
-                            .unwrap(),
-                        [7; 32],
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn announcements_round_trip_and_fit_in_a_gossip_message() {
-        let a = sample();
-        let bytes = a.encode();
-        assert!(bytes.len() <= MAX_ANNOUNCE, "{}", bytes.len());
-        assert_eq!(Announce::decode(&bytes).unwrap(), a);
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(10_000))]
-
-        #[test]
-        fn mutated_announcements_never_panic(i in 0usize..4096, v in any::<u8>(), cut in 0usize..4096) {
-            let mut bytes = sample().encode();
-            let k = i % bytes.len();
-            bytes[k] = v;
-            bytes.truncate(cut.max(1));
-            let _ = Announce::decode(&bytes);
-        }
-
-        #[test]
-        fn random_announcements_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-            let _ = Announce::decode(&bytes);
-        }
-    }
+    let _ = tx
+        .send(LanInput::Core(Input::Disconnected { peer, conn: id }))
+        .await;
 }

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kasir_node::{AuthParams, Till, TillOptions};
+use kasir_core::{AuthParams, Till, TillOptions};
 use rand::{Rng, SeedableRng};
 
 const KILLS: usize = 200;
@@ -20,7 +20,7 @@ fn open(path: &std::path::Path) -> Till {
         path,
         TillOptions {
             auth: AuthParams::fast_for_tests(),
-            env: kasir_node::env::system(),
+            env: kasir_core::Env::seeded(kasir_core::ManualClock::new(chrono::Utc::now()), 1),
         },
     )
     .unwrap_or_else(|e| panic!("database does not open after a kill: {e}"))

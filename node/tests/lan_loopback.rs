@@ -9,34 +9,38 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use iroh::{EndpointAddr, SecretKey};
-use kasir_node::lan::{LanConfig, Lane, LaneEvent, PeerStatus, enroll, start};
-use kasir_node::live::LiveEvent;
-use kasir_node::members::Ticket;
+use kasir_node::lan::{LanConfig, enroll};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::{Till, demo};
-use tokio::sync::mpsc::UnboundedReceiver;
+use kasir_node::types::{LaneEvent, LiveEvent, Origin, PeerStatus, Ticket};
+use kasir_node::{Command, Node, NodeEvent, Outcome, demo};
+use tokio::sync::broadcast::Receiver;
 
 const LOOPBACK: &str = "127.0.0.1:0";
 
-fn lane_till(dir: &std::path::Path, lane: u32) -> Till {
-    let mut till = common::bare_lane(dir, lane);
-    till.login("maya", "9999").unwrap();
-    till.open_shift(Decimal::from(100_000)).unwrap();
-    till
+/// Runs a blocking call of the node API off the runtime's threads.
+async fn on<T: Send + 'static>(node: &Node, f: impl FnOnce(&Node) -> T + Send + 'static) -> T {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || f(&node)).await.unwrap()
 }
 
 /// Lane 1 of a store: 100 products, 50 of each in stock.
-fn first_lane(dir: &std::path::Path) -> Till {
-    let mut till = lane_till(dir, 1);
+fn first_lane(dir: &std::path::Path) -> Node {
+    let node = common::lane(dir, 1);
     let products = demo::products(100, 8);
-    till.import_products(&products).unwrap();
+    node.execute(Command::ImportProducts(products.clone()))
+        .unwrap();
     for p in &products {
-        till.receive_stock(&p.sku, Decimal::from(50), None, None)
-            .unwrap();
+        node.execute(Command::ReceiveStock {
+            sku: p.sku.clone(),
+            quantity: Decimal::from(50),
+            notes: None,
+            approval: None,
+        })
+        .unwrap();
     }
-    till
+    node
 }
 
 fn config(
@@ -51,6 +55,15 @@ fn config(
     c
 }
 
+/// Where a lane that joined with `key` listens.
+async fn addr_of(node: &Node, key: &SecretKey) -> EndpointAddr {
+    let mut a = EndpointAddr::new(key.public());
+    for ip in node.lan_addrs().await {
+        a = a.with_ip_addr(ip);
+    }
+    a
+}
+
 async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
     while !check().await {
@@ -59,28 +72,23 @@ async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> b
     }
 }
 
-type Facts = (
-    Vec<(kasir_node::wire::DocName, [u8; 32])>,
-    Vec<(String, i64)>,
-    i64,
-);
-
-async fn facts(lane: &Lane) -> Facts {
-    lane.run(|t| {
-        let manifest = t.document_manifest().unwrap();
-        let stock = common::stock_by_sku(t);
-        let sales = t
-            .connection()
-            .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
-            .unwrap();
-        (manifest, stock, sales)
+/// What converged lanes must agree on: every document's heads, every product's stock, and
+/// the sales they hold.
+async fn facts(node: &Node) -> (Vec<String>, Vec<(String, Decimal)>, i64) {
+    on(node, |n| {
+        let d = n.diagnostics().unwrap();
+        let docs = d
+            .documents
+            .iter()
+            .map(|(name, digest)| format!("{name} {digest:?}"))
+            .collect();
+        (docs, common::stock_by_sku(n), d.sales)
     })
     .await
-    .unwrap()
 }
 
 /// Waits until every lane holds the same documents, stock and `sales` sales.
-async fn converged(lanes: &[Lane], sales: i64, limit: Duration) {
+async fn converged(lanes: &[Node], sales: i64, limit: Duration) {
     wait_for("convergence", limit, async || {
         let f0 = facts(&lanes[0]).await;
         let mut same = f0.2 == sales;
@@ -91,49 +99,43 @@ async fn converged(lanes: &[Lane], sales: i64, limit: Duration) {
     })
     .await;
     for l in lanes {
-        assert!(
-            l.run(|t| t.stock_discrepancies().unwrap())
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        let d = on(l, |n| n.diagnostics().unwrap()).await;
+        assert!(d.stock_discrepancies.is_empty());
     }
 }
 
-async fn sell(lane: &Lane, sku: String) {
-    lane.run(move |t| {
-        let qty = if t.product(&sku).unwrap().unwrap().unit
+async fn sell(lane: &Node, sku: String) {
+    on(lane, move |n| {
+        let qty = if n.product(&sku).unwrap().unwrap().unit
             == kasir_node::schema::domain::SaleUnit::Kilogram
         {
             Decimal::new(250, 3)
         } else {
             Decimal::ONE
         };
-        t.add_sku(&sku, qty).unwrap();
-        t.pay(&[Tender::cash(Decimal::from(10_000_000))]).unwrap();
+        n.execute(Command::AddSku { sku, quantity: qty }).unwrap();
+        n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
+            .unwrap();
     })
-    .await
-    .unwrap();
+    .await;
 }
 
 /// Every lane sells `each` sales at once, once the catalog and stock have reached them all.
-async fn everyone_sells(lanes: &[Lane], each: usize) {
+async fn everyone_sells(lanes: &[Node], each: usize) {
     wait_for(
         "the catalog on every lane",
         Duration::from_secs(60),
         async || {
             let mut ok = true;
             for l in lanes {
-                ok &= l
-                    .run(|t| {
-                        (0..100).all(|k| {
-                            t.product(&format!("P{k:06}"))
-                                .unwrap()
-                                .is_some_and(|p| p.stock == Decimal::from(50))
-                        })
+                ok &= on(l, |n| {
+                    (0..100).all(|k| {
+                        n.product(&format!("P{k:06}"))
+                            .unwrap()
+                            .is_some_and(|p| p.stock == Decimal::from(50))
                     })
-                    .await
-                    .unwrap();
+                })
+                .await;
             }
             ok
         },
@@ -153,7 +155,7 @@ async fn everyone_sells(lanes: &[Lane], each: usize) {
     }
 }
 
-fn drain(log: &mut UnboundedReceiver<LaneEvent>, into: &mut Vec<LaneEvent>) {
+fn drain(log: &mut Receiver<NodeEvent>, into: &mut Vec<NodeEvent>) {
     while let Ok(e) = log.try_recv() {
         into.push(e);
     }
@@ -164,23 +166,30 @@ fn drain(log: &mut UnboundedReceiver<LaneEvent>, into: &mut Vec<LaneEvent>) {
 async fn start_store(
     dir: &std::path::Path,
     n: usize,
-    peers: impl Fn(&[Lane]) -> Vec<EndpointAddr>,
-) -> (Vec<Lane>, Vec<UnboundedReceiver<LaneEvent>>, Vec<SecretKey>) {
+    peers: impl Fn(&[EndpointAddr]) -> Vec<EndpointAddr>,
+) -> (Vec<Node>, Vec<Receiver<NodeEvent>>, Vec<SecretKey>) {
     let keys: Vec<SecretKey> = (0..n).map(|_| SecretKey::generate()).collect();
     let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
-    let mut lanes: Vec<Lane> = Vec::new();
+    let mut lanes: Vec<Node> = Vec::new();
+    let mut addrs: Vec<EndpointAddr> = Vec::new();
     let mut logs = Vec::new();
     for (i, key) in keys.iter().enumerate() {
-        let till = if i == 0 {
-            first_lane(dir)
-        } else {
-            lane_till(dir, u32::try_from(i).unwrap() + 1)
-        };
-        let (lane, log) = start(till, config(key, &members, peers(&lanes)))
+        let d = dir.to_path_buf();
+        let node = tokio::task::spawn_blocking(move || {
+            if i == 0 {
+                first_lane(&d)
+            } else {
+                common::lane(&d, u32::try_from(i).unwrap() + 1)
+            }
+        })
+        .await
+        .unwrap();
+        logs.push(node.events());
+        node.join_lan(config(key, &members, peers(&addrs)))
             .await
             .unwrap();
-        lanes.push(lane);
-        logs.push(log);
+        addrs.push(addr_of(&node, key).await);
+        lanes.push(node);
     }
     (lanes, logs, keys)
 }
@@ -189,10 +198,7 @@ async fn start_store(
 async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     // Each lane is given the lanes started before it (a static peer list).
-    let (lanes, mut logs, keys) = start_store(dir.path(), 3, |started| {
-        started.iter().map(|l| l.addr.clone()).collect()
-    })
-    .await;
+    let (lanes, mut logs, keys) = start_store(dir.path(), 3, |started| started.to_vec()).await;
     let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
     everyone_sells(&lanes, 10).await;
     converged(&lanes, 30, Duration::from_secs(60)).await;
@@ -203,23 +209,24 @@ async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
     assert!(
         events
             .iter()
-            .any(|e| matches!(e, LaneEvent::Live(LiveEvent::Sale { lane: 2, .. })))
+            .any(|e| matches!(e, NodeEvent::Live(LiveEvent::Sale { lane: 2, .. })))
     );
     assert!(events.iter().any(|e| matches!(
         e,
-        LaneEvent::Live(LiveEvent::StockChanged {
-            from: kasir_node::docs::Origin::Lane(3),
+        NodeEvent::Live(LiveEvent::StockChanged {
+            from: Origin::Lane(3),
             ..
         })
     )));
-    // Per-peer status: both peers connected, known by lane number, nothing behind.
+    // Per-peer status: both peers connected, known by lane number, nothing behind; the view
+    // of the screens says the same.
     wait_for("peer status", Duration::from_secs(10), async || {
         drain(&mut logs[0], &mut events);
         events
             .iter()
             .rev()
             .find_map(|e| match e {
-                LaneEvent::Peers(p) => Some(p.clone()),
+                NodeEvent::Lan(LaneEvent::Peers(p)) => Some(p.clone()),
                 _ => None,
             })
             .is_some_and(|p: Vec<PeerStatus>| {
@@ -231,22 +238,25 @@ async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
             })
     })
     .await;
+    let lan = lanes[0].view().lan.clone();
+    assert!(lan.running && lan.connected == 2, "{lan:?}");
 
     // A stranger (not enrolled) dials the members; they refuse it and it learns nothing.
     let stranger_key = SecretKey::generate();
-    let stranger_till = lane_till(dir.path(), 9);
+    let d = dir.path().to_path_buf();
+    let stranger = tokio::task::spawn_blocking(move || common::lane(&d, 9))
+        .await
+        .unwrap();
     let mut everyone = members.clone();
     everyone.insert(stranger_key.public());
-    let (stranger, _stranger_log) = start(
-        stranger_till,
-        config(
-            &stranger_key,
-            &everyone,
-            lanes.iter().map(|l| l.addr.clone()).collect(),
-        ),
-    )
-    .await
-    .unwrap();
+    let mut peers = Vec::new();
+    for (l, k) in lanes.iter().zip(&keys) {
+        peers.push(addr_of(l, k).await);
+    }
+    stranger
+        .join_lan(config(&stranger_key, &everyone, peers))
+        .await
+        .unwrap();
     let mut refused = 0;
     wait_for(
         "the members refusing the stranger",
@@ -254,7 +264,8 @@ async fn three_lanes_converge_over_iroh_and_strangers_are_refused() {
         async || {
             for log in &mut logs {
                 while let Ok(e) = log.try_recv() {
-                    if matches!(&e, LaneEvent::Refused(r) if r.contains("non-member")) {
+                    if matches!(&e, NodeEvent::Lan(LaneEvent::Refused(r)) if r.contains("non-member"))
+                    {
                         refused += 1;
                     }
                 }
@@ -275,16 +286,13 @@ async fn eight_lanes_find_each_other_through_announcements_and_converge() {
     let dir = tempfile::tempdir().unwrap();
     // Only lane 1's address is configured; the others are learned from announcements.
     let (lanes, mut logs, _) = start_store(dir.path(), 8, |started| {
-        started
-            .first()
-            .map(|l| vec![l.addr.clone()])
-            .unwrap_or_default()
+        started.first().map(|a| vec![a.clone()]).unwrap_or_default()
     })
     .await;
     everyone_sells(&lanes, 5).await;
     converged(&lanes, 40, Duration::from_secs(120)).await;
     // Every lane ends up connected to all seven others directly.
-    let mut events: Vec<Vec<LaneEvent>> = vec![Vec::new(); 8];
+    let mut events: Vec<Vec<NodeEvent>> = vec![Vec::new(); 8];
     wait_for("a full mesh", Duration::from_secs(30), async || {
         let mut full = true;
         for (log, ev) in logs.iter_mut().zip(events.iter_mut()) {
@@ -293,7 +301,9 @@ async fn eight_lanes_find_each_other_through_announcements_and_converge() {
                 .iter()
                 .rev()
                 .find_map(|e| match e {
-                    LaneEvent::Peers(p) => Some(p.iter().filter(|s| s.connected).count()),
+                    NodeEvent::Lan(LaneEvent::Peers(p)) => {
+                        Some(p.iter().filter(|s| s.connected).count())
+                    }
                     _ => None,
                 })
                 .is_some_and(|n| n == 7);
@@ -309,10 +319,7 @@ async fn eight_lanes_find_each_other_through_announcements_and_converge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_lane_sells_alone_restarts_from_disk_and_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut lanes, _logs, keys) = start_store(dir.path(), 3, |started| {
-        started.iter().map(|l| l.addr.clone()).collect()
-    })
-    .await;
+    let (mut lanes, _logs, keys) = start_store(dir.path(), 3, |started| started.to_vec()).await;
     let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
     everyone_sells(&lanes, 3).await;
     converged(&lanes, 9, Duration::from_secs(60)).await;
@@ -325,19 +332,29 @@ async fn a_stopped_lane_sells_alone_restarts_from_disk_and_catches_up() {
     for _ in 0..30 {
         sell(&lanes[0], "P000040".into()).await;
     }
-    let mut offline = common::reopen_lane(dir.path(), 3);
-    offline.login("maya", "9999").unwrap();
-    for _ in 0..30 {
-        offline.add_sku("P000040", Decimal::ONE).unwrap();
-        offline
-            .pay(&[Tender::cash(Decimal::from(10_000_000))])
-            .unwrap();
-    }
-    assert_eq!(
-        offline.product("P000040").unwrap().unwrap().stock,
-        Decimal::from(20)
-    );
-    drop(offline);
+    let d = dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let offline = common::open_lane(&d, 3);
+        common::login_on_shift(&offline);
+        for _ in 0..30 {
+            offline
+                .execute(Command::AddSku {
+                    sku: "P000040".into(),
+                    quantity: Decimal::ONE,
+                })
+                .unwrap();
+            offline
+                .pay(vec![Tender::cash(Decimal::from(10_000_000))])
+                .unwrap();
+        }
+        assert_eq!(
+            offline.product("P000040").unwrap().unwrap().stock,
+            Decimal::from(20)
+        );
+        offline.close();
+    })
+    .await
+    .unwrap();
 
     // Lane 3 restarts from disk and rejoins while lane 2 keeps selling.
     let seller = lanes[1].clone();
@@ -347,28 +364,33 @@ async fn a_stopped_lane_sells_alone_restarts_from_disk_and_catches_up() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
-    let mut restarted = common::reopen_lane(dir.path(), 3);
-    restarted.login("maya", "9999").unwrap();
-    let peers = lanes.iter().map(|l| l.addr.clone()).collect();
-    let (lane3, _log) = start(restarted, config(&keys[2], &members, peers))
+    let d = dir.path().to_path_buf();
+    let restarted = tokio::task::spawn_blocking(move || {
+        let n = common::open_lane(&d, 3);
+        common::login_on_shift(&n);
+        n
+    })
+    .await
+    .unwrap();
+    let mut peers = Vec::new();
+    for (l, k) in lanes.iter().zip(&keys) {
+        peers.push(addr_of(l, k).await);
+    }
+    restarted
+        .join_lan(config(&keys[2], &members, peers))
         .await
         .unwrap();
-    lanes.push(lane3);
+    lanes.push(restarted);
     selling.await.unwrap();
     converged(&lanes, 9 + 30 + 30 + 20, Duration::from_secs(60)).await;
     for l in &lanes {
-        let (stock, flagged) = l
-            .run(|t| {
-                (
-                    t.product("P000040").unwrap().unwrap().stock,
-                    t.oversold_products()
-                        .unwrap()
-                        .iter()
-                        .any(|o| o.sku == "P000040"),
-                )
-            })
-            .await
-            .unwrap();
+        let (stock, flagged) = on(l, |n| {
+            (
+                n.product("P000040").unwrap().unwrap().stock,
+                n.oversold().unwrap().iter().any(|o| o.sku == "P000040"),
+            )
+        })
+        .await;
         assert_eq!(
             stock,
             Decimal::from(-10),
@@ -387,33 +409,33 @@ async fn a_till_enrolls_with_a_ticket_bootstraps_and_is_refused_once_removed() {
     let k1 = SecretKey::generate();
     let k2 = SecretKey::generate();
     // Lane 2 is a static member of lane 1; lane 4 will come with a ticket only.
-    let (lane1, mut log1) = start(
-        first_lane(dir.path()),
-        config(&k1, &BTreeSet::from([k2.public()]), vec![]),
-    )
-    .await
-    .unwrap();
-    let (lane2, _log2) = start(
-        lane_till(dir.path(), 2),
-        config(&k2, &BTreeSet::new(), vec![lane1.addr.clone()]),
-    )
-    .await
-    .unwrap();
+    let d = dir.path().to_path_buf();
+    let (lane1, lane2) = tokio::task::spawn_blocking(move || (first_lane(&d), common::lane(&d, 2)))
+        .await
+        .unwrap();
+    let mut log1 = lane1.events();
+    lane1
+        .join_lan(config(&k1, &BTreeSet::from([k2.public()]), vec![]))
+        .await
+        .unwrap();
+    let addr1 = addr_of(&lane1, &k1).await;
+    lane2
+        .join_lan(config(&k2, &BTreeSet::new(), vec![addr1.clone()]))
+        .await
+        .unwrap();
     everyone_sells(&[lane1.clone(), lane2.clone()], 5).await;
 
-    let (issuer, addrs) = (lane1.id.to_string(), lane1.listen_addrs());
-    let ticket: Ticket = lane1
-        .run(move |t| {
-            t.issue_enrollment_ticket(
-                LaneNo::new(4).unwrap(),
-                Duration::from_secs(900),
-                &issuer,
-                &addrs,
-            )
+    let ticket = on(&lane1, |n| {
+        n.execute(Command::IssueEnrollmentTicket {
+            lane: LaneNo::new(4).unwrap(),
+            valid_for: Duration::from_secs(900),
         })
-        .await
-        .unwrap()
-        .unwrap();
+    })
+    .await
+    .unwrap();
+    let Outcome::Ticket(ticket) = ticket else {
+        panic!("no ticket: {ticket:?}")
+    };
     let ticket: Ticket = ticket.to_string().parse().unwrap();
     assert_eq!(ticket.lane.get(), 4);
 
@@ -430,33 +452,40 @@ async fn a_till_enrolls_with_a_ticket_bootstraps_and_is_refused_once_removed() {
         .to_string();
     assert!(e.contains("already used"), "{e}");
 
-    let till4 = lane_till(dir.path(), u32::from(ticket.lane.get()));
-    let (lane4, _log4) = start(
-        till4,
-        config(&k4, &BTreeSet::new(), vec![lane1.addr.clone()]),
-    )
-    .await
-    .unwrap();
+    let d = dir.path().to_path_buf();
+    let lane4 = tokio::task::spawn_blocking(move || common::lane(&d, 4))
+        .await
+        .unwrap();
+    lane4
+        .join_lan(config(&k4, &BTreeSet::new(), vec![addr1]))
+        .await
+        .unwrap();
     let lanes = [lane1.clone(), lane2.clone(), lane4.clone()];
     // It receives the catalog, the stock and every sale, and lane 2 (which never heard of it)
     // admits it through the replicated members document.
     converged(&lanes, 10, Duration::from_secs(60)).await;
     sell(&lane4, "P000001".into()).await;
     converged(&lanes, 11, Duration::from_secs(60)).await;
+    assert!(
+        on(&lane2, |n| n.lanes().unwrap())
+            .await
+            .iter()
+            .any(|m| m.lane == 4 && m.is_active())
+    );
 
     // The manager removes lane 4: every lane closes it out; its new sales reach nobody.
-    let node4 = lane4.id.to_string();
-    lane1
-        .run(move |t| t.remove_member(&node4))
-        .await
-        .unwrap()
-        .unwrap();
+    let node4 = k4.public().to_string();
+    on(&lane1, move |n| {
+        n.execute(Command::RemoveLane { node: node4 })
+    })
+    .await
+    .unwrap();
     let mut events = Vec::new();
     wait_for("lane 4 closed out", Duration::from_secs(20), async || {
         drain(&mut log1, &mut events);
-        events
-            .iter()
-            .any(|e| matches!(e, LaneEvent::Refused(r) if r.contains("removed from the store")))
+        events.iter().any(
+            |e| matches!(e, NodeEvent::Lan(LaneEvent::Refused(r)) if r.contains("removed from the store")),
+        )
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -510,18 +539,21 @@ fn lanes_given_no_addresses_find_each_other_by_mdns() {
             let keys = [SecretKey::generate(), SecretKey::generate()];
             let members: BTreeSet<_> = keys.iter().map(SecretKey::public).collect();
             let mut lanes = Vec::new();
-            let mut logs = Vec::new();
             for (i, key) in keys.iter().enumerate() {
-                let till = if i == 0 {
-                    first_lane(dir.path())
-                } else {
-                    lane_till(dir.path(), 2)
-                };
+                let d = dir.path().to_path_buf();
+                let node = tokio::task::spawn_blocking(move || {
+                    if i == 0 {
+                        first_lane(&d)
+                    } else {
+                        common::lane(&d, 2)
+                    }
+                })
+                .await
+                .unwrap();
                 let mut c = config(key, &members, Vec::new());
                 c.mdns = true;
-                let (lane, log) = start(till, c).await.unwrap();
-                lanes.push(lane);
-                logs.push(log);
+                node.join_lan(c).await.unwrap();
+                lanes.push(node);
             }
             everyone_sells(&lanes, 5).await;
             converged(&lanes, 10, Duration::from_secs(60)).await;

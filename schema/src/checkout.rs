@@ -157,7 +157,7 @@ pub struct LineTotals {
 }
 
 /// The computed amounts of a transaction (seed: `transactions.*`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Totals {
     pub lines: Vec<LineTotals>,
     pub subtotal: Decimal,

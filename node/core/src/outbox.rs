@@ -85,6 +85,16 @@ impl Till {
         })
     }
 
+    /// Entries waiting for HQ (an index lookup, cheap enough for a status bar).
+    pub fn outbox_waiting(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT count(*) FROM sync_queue WHERE sync_status IN ('pending', 'failed')",
+            )?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// (waiting, accepted) entries.
     pub fn outbox_counts(&self) -> Result<(i64, i64)> {
         Ok(self.conn.query_row(

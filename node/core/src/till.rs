@@ -51,6 +51,25 @@ pub struct Till {
     pub(crate) gate: Option<(Arc<WriteGate>, Priority)>,
 }
 
+/// See [`Till::diagnostics`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics {
+    pub documents: Vec<(crate::wire::DocName, crate::wire::Digest)>,
+    pub products: i64,
+    pub customers: i64,
+    pub sales: i64,
+    pub sale_lines: i64,
+    pub returns: i64,
+    /// Records not yet accepted by HQ.
+    pub outbox_waiting: i64,
+    /// Document records no projection could read (kept, listed in `unreadable_records`).
+    pub unreadable_records: i64,
+    /// SKUs whose stock is not the sum of their movements (I3); empty when all is well.
+    pub stock_discrepancies: Vec<String>,
+    /// Customers whose points are not the sum of their entries (I4); empty when all is well.
+    pub loyalty_discrepancies: Vec<String>,
+}
+
 /// The store configuration plus this lane's number.
 #[derive(Debug, Clone)]
 pub struct LaneSetup {
@@ -296,6 +315,26 @@ impl Till {
         self.conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(compacted)
+    }
+
+    /// The state of the lane's books, for a health screen and for comparing lanes: every
+    /// document with its heads digest, row counts, and the conservation checks (I3, I4).
+    pub fn diagnostics(&self) -> Result<Diagnostics> {
+        let count = |sql: &'static str| -> Result<i64> {
+            Ok(self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+        };
+        Ok(Diagnostics {
+            documents: self.document_manifest()?,
+            products: count("SELECT count(*) FROM products")?,
+            customers: count("SELECT count(*) FROM customers")?,
+            sales: count("SELECT count(*) FROM transactions")?,
+            sale_lines: count("SELECT count(*) FROM transaction_details")?,
+            returns: count("SELECT count(*) FROM returns")?,
+            outbox_waiting: self.outbox_waiting()?,
+            unreadable_records: count("SELECT count(*) FROM unreadable_records")?,
+            stock_discrepancies: self.stock_discrepancies()?,
+            loyalty_discrepancies: self.loyalty_discrepancies()?,
+        })
     }
 
     /// Direct read access for reports and tests (never for writes).

@@ -1,6 +1,7 @@
-//! Sells random baskets on a till database until killed. After each `pay` returns (the sale is
-//! durable) it prints `ACK <transaction number> <sale id>` and flushes, so the parent knows
-//! exactly which sales were acknowledged before it sent SIGKILL.
+//! Sells random baskets on a till database until killed, through the same API the till app
+//! uses. After each `pay` returns (the sale is durable) it prints `ACK <transaction number>
+//! <sale id>` and flushes, so the parent knows exactly which sales were acknowledged before it
+//! sent SIGKILL.
 //!
 //! Usage: `kasir-crash-child DB_PATH SEED`
 
@@ -11,7 +12,8 @@ use kasir_node::schema::domain::{Product, SaleUnit};
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::{AuthParams, NewUser, Till, TillOptions, default_store_config};
+use kasir_node::types::{AuthParams, NewUser, NodeError, default_store_config};
+use kasir_node::{Command, Node, NodeOptions};
 use rand::{Rng, SeedableRng};
 
 const SKUS: usize = 20;
@@ -30,25 +32,30 @@ fn main() {
 }
 
 fn run(path: &str, seed: u64) -> kasir_node::Result<()> {
-    let options = TillOptions {
-        auth: AuthParams::fast_for_tests(),
-        env: kasir_node::env::system(),
-    };
-    let mut till = Till::open(path, options)?;
-    if !till.is_set_up() {
-        till.set_up(
-            default_store_config("CRASH", "Crash Test")?,
-            LaneNo::new(1).map_err(|e| kasir_node::NodeError::Invalid(e.to_string()))?,
-            NewUser {
+    let node = Node::open(
+        path,
+        NodeOptions {
+            auth: AuthParams::fast_for_tests(),
+            ..NodeOptions::default()
+        },
+    )?;
+    if !node.is_set_up()? {
+        node.execute(Command::SetUp {
+            config: Box::new(default_store_config("CRASH", "Crash Test")?),
+            lane: LaneNo::new(1).map_err(|e| NodeError::Invalid(e.to_string()))?,
+            manager: NewUser {
                 username: "boss".into(),
                 full_name: "Boss".into(),
                 role: Role::Manager,
                 pin: "9999".into(),
             },
-        )?;
+        })?;
     }
-    till.login("boss", "9999")?;
-    if till.product("SKU-00").map(|p| p.is_none())? {
+    node.execute(Command::Login {
+        username: "boss".into(),
+        pin: "9999".into(),
+    })?;
+    if node.product("SKU-00")?.is_none() {
         let products: Vec<Product> = (0..SKUS)
             .map(|i| Product {
                 sku: format!("SKU-{i:02}"),
@@ -69,10 +76,12 @@ fn run(path: &str, seed: u64) -> kasir_node::Result<()> {
                 is_active: true,
             })
             .collect();
-        till.import_products(&products)?;
+        node.execute(Command::ImportProducts(products))?;
     }
-    if till.current_shift()?.is_none() {
-        till.open_shift(Decimal::from(100_000))?;
+    if node.view().shift.is_none() {
+        node.execute(Command::OpenShift {
+            float: Decimal::from(100_000),
+        })?;
     }
     // A cart left over from a killed run is gone (carts live in memory); start clean.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -87,9 +96,12 @@ fn run(path: &str, seed: u64) -> kasir_node::Result<()> {
             } else {
                 Decimal::from(rng.random_range(1..4))
             };
-            till.add_sku(&format!("SKU-{i:02}"), qty)?;
+            node.execute(Command::AddSku {
+                sku: format!("SKU-{i:02}"),
+                quantity: qty,
+            })?;
         }
-        let receipt = till.pay(&[Tender::cash(Decimal::from(1_000_000))])?;
+        let receipt = node.pay(vec![Tender::cash(Decimal::from(1_000_000))])?;
         let mut out = stdout.lock();
         writeln!(out, "ACK {} {}", receipt.number, receipt.sale_id).ok();
         out.flush().ok();

@@ -1,6 +1,7 @@
 //! `kasir-node`: one lane without a screen. It opens (or sets up) the lane's database, joins
 //! the store LAN over iroh with the given peers, and replicates; with `--simulate-sales RATE`
-//! it also sells random baskets, which the demo store and benchmarks use.
+//! it also sells random baskets, which the demo store and benchmarks use. It drives the lane
+//! through the same API as the till app (`kasir_node::Node`).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -9,14 +10,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use iroh::{EndpointAddr, EndpointId};
-use kasir_node::lan::{LanConfig, LaneEvent, enroll, load_or_create_key, start};
-use kasir_node::members::Ticket;
+use kasir_node::lan::{LanConfig, enroll, load_or_create_key};
 use kasir_node::schema::Decimal;
+use kasir_node::schema::domain::SaleUnit;
 use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::sync::SyncEvent;
-use kasir_node::{NewUser, Till, default_store_config, demo};
+use kasir_node::types::{LaneEvent, NewUser, SyncEvent, Ticket, default_store_config};
+use kasir_node::{Command, Node, NodeEvent, NodeOptions, Outcome, demo};
 use rand::{Rng, SeedableRng};
 
 #[derive(Debug, Parser)]
@@ -93,6 +94,13 @@ async fn main() {
     }
 }
 
+/// Runs a blocking call of the node's API off the runtime's threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("the till thread panicked")
+}
+
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.data).map_err(|e| format!("{}: {e}", args.data.display()))?;
     let mut peers = args
@@ -105,14 +113,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         members.insert(m.parse().map_err(|e| format!("member {m:?}: {e}"))?);
     }
     let key = load_or_create_key(&args.data.join("lane.key"))?;
-    let mut till = Till::open(args.data.join("lane.db"), kasir_node::env::till_options())?;
+    let node = Node::open(args.data.join("lane.db"), NodeOptions::default())?;
     let (mut store, mut lane_no) = (args.store.clone(), args.lane);
     if let Some(text) = &args.ticket {
-        if till.is_set_up() {
+        if node.is_set_up()? {
             return Err(format!(
                 "{} already holds a lane of store {}; a ticket is for a new till's empty data directory",
                 args.data.display(),
-                till.store_code().unwrap_or_default()
+                node.store_code()?.unwrap_or_default()
             )
             .into());
         }
@@ -128,59 +136,71 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             peers.push(EndpointAddr::new(ticket.issuer.parse()?).with_ip_addr(*a));
         }
     }
-    if !till.is_set_up() {
-        till.set_up(
-            default_store_config(&store, &format!("Toko {store}"))?,
-            LaneNo::new(lane_no)?,
-            NewUser {
+    if !node.is_set_up()? {
+        node.execute(Command::SetUp {
+            config: Box::new(default_store_config(&store, &format!("Toko {store}"))?),
+            lane: LaneNo::new(lane_no)?,
+            manager: NewUser {
                 username: "manager".into(),
                 full_name: "Store manager".into(),
                 role: Role::Manager,
                 pin: "9999".into(),
             },
-        )?;
+        })?;
         println!("set up lane {lane_no} of store {store} (manager PIN 9999: change it)");
         if args.demo_products > 0 {
-            till.import_products(&demo::products(args.demo_products, 1))?;
+            let products = demo::products(args.demo_products, 1);
+            let n = node.clone();
+            blocking(move || n.execute(Command::ImportProducts(products))).await?;
         }
     }
-    till.login("manager", "9999").ok();
-    if args.simulate_sales > 0.0 && till.current_shift()?.is_none() {
-        till.open_shift(Decimal::from(500_000))?;
+    let _ = node.execute(Command::Login {
+        username: "manager".into(),
+        pin: "9999".into(),
+    });
+    if args.simulate_sales > 0.0 && node.view().shift.is_none() {
+        node.execute(Command::OpenShift {
+            float: Decimal::from(500_000),
+        })?;
     }
     let mut config = LanConfig::new(key, args.listen);
     config.members = members;
     config.peers = peers;
     config.mdns = args.mdns;
-    let (lane, mut log) = start(till, config).await?;
-    let listening: Vec<String> = lane.addr.ip_addrs().map(ToString::to_string).collect();
-    println!("node id {}", lane.id);
+    let mut log = node.events();
+    let id = node.join_lan(config).await?;
+    let listening: Vec<String> = node
+        .lan_addrs()
+        .await
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    println!("node id {id}");
     println!("listening on {}", listening.join(", "));
     println!(
-        "peers of this lane start it with --peer {}@{}",
-        lane.id,
+        "peers of this lane start it with --peer {id}@{}",
         listening.first().map_or("?", String::as_str)
     );
     if let Some(new_lane) = args.issue_ticket {
-        let (issuer, addrs) = (lane.id.to_string(), lane.listen_addrs());
-        let new_lane_no = LaneNo::new(new_lane)?;
-        let ticket = lane
-            .run(move |t| {
-                t.issue_enrollment_ticket(
-                    new_lane_no,
-                    Duration::from_secs(15 * 60),
-                    &issuer,
-                    &addrs,
-                )
+        let lane = LaneNo::new(new_lane)?;
+        let n = node.clone();
+        let outcome = blocking(move || {
+            n.execute(Command::IssueEnrollmentTicket {
+                lane,
+                valid_for: Duration::from_secs(15 * 60),
             })
-            .await??;
-        println!(
-            "one-time ticket for lane {new_lane:03} (valid 15 minutes; start the new till with --ticket):"
-        );
-        println!("{ticket}");
+        })
+        .await?;
+        if let Outcome::Ticket(ticket) = outcome {
+            println!(
+                "one-time ticket for lane {new_lane:03} (valid 15 minutes; start the new till with --ticket):"
+            );
+            println!("{ticket}");
+        }
     }
-    if let Some(node) = args.remove_lane.clone() {
-        lane.run(move |t| t.remove_member(&node)).await??;
+    if let Some(target) = args.remove_lane.clone() {
+        let n = node.clone();
+        blocking(move || n.execute(Command::RemoveLane { node: target })).await?;
         println!(
             "lane {} removed from the store",
             args.remove_lane.unwrap_or_default()
@@ -189,11 +209,19 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let live = args.live;
     tokio::spawn(async move {
         let mut last_status = std::time::Instant::now();
-        while let Some(event) = log.recv().await {
+        loop {
+            let event = match log.recv().await {
+                Ok(e) => e,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    println!("({n} events not shown: the console fell behind)");
+                    continue;
+                }
+                Err(_) => break,
+            };
             match event {
-                LaneEvent::Live(e) if live => println!("{e:?}"),
-                LaneEvent::Live(_) => {}
-                LaneEvent::Peers(peers) => {
+                NodeEvent::Live(e) if live => println!("{e:?}"),
+                NodeEvent::Live(_) => {}
+                NodeEvent::Lan(LaneEvent::Peers(peers)) => {
                     if last_status.elapsed() >= Duration::from_secs(10) {
                         last_status = std::time::Instant::now();
                         for p in peers {
@@ -216,7 +244,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         }
                     }
                 }
-                LaneEvent::Sync(SyncEvent::Changed { .. }) => {}
+                NodeEvent::Lan(LaneEvent::Sync(SyncEvent::Changed { .. })) => {}
                 other => println!("{other:?}"),
             }
         }
@@ -234,35 +262,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         match interval {
             Some(every) => {
                 let pick: u64 = rng.random();
-                let lines = 1 + (pick % 5);
-                let result = lane
-                    .run(move |t| -> Result<String, String> {
-                        let skus = t.active_products(200).map_err(|e| e.to_string())?;
-                        if skus.is_empty() {
-                            return Err(
-                                "no products yet: waiting for the catalog from the other lanes (one lane must start with --demo-products N)".into(),
-                            );
-                        }
-                        for k in 0..lines {
-                            let p = &skus[usize::try_from((pick / 7 + k * 13) % skus.len() as u64)
-                                .unwrap_or(0)];
-                            let q = if p.unit == kasir_node::schema::domain::SaleUnit::Kilogram {
-                                Decimal::new(500, 3)
-                            } else {
-                                Decimal::ONE
-                            };
-                            t.add_sku(&p.sku, q).map_err(|e| e.to_string())?;
-                        }
-                        let r = t
-                            .pay(&[Tender::cash(Decimal::from(10_000_000))])
-                            .map_err(|e| e.to_string())?;
-                        if pick.is_multiple_of(50) {
-                            let _ = t.maintenance();
-                        }
-                        Ok(r.number)
-                    })
-                    .await?;
-                match result {
+                let n = node.clone();
+                match blocking(move || sell_random_basket(&n, pick)).await {
                     Ok(number) => {
                         sold += 1;
                         if sold.is_multiple_of(100) {
@@ -284,19 +285,38 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    let summary = lane
-        .run(|t| {
-            let sales: i64 = t
-                .connection()
-                .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
-                .unwrap_or(0);
-            (sales, t.document_names().map(|d| d.len()).unwrap_or(0))
-        })
-        .await?;
+    let d = node.diagnostics()?;
     println!(
         "stopping: {} sales on this lane's books, {} documents",
-        summary.0, summary.1
+        d.sales,
+        d.documents.len()
     );
-    lane.shutdown().await;
+    node.shutdown().await;
     Ok(())
+}
+
+/// One basket of 1–5 random products, paid in cash. Returns its transaction number.
+fn sell_random_basket(node: &Node, pick: u64) -> Result<String, String> {
+    let products = node.active_products(200).map_err(|e| e.to_string())?;
+    if products.is_empty() {
+        return Err("no products yet: waiting for the catalog from the other lanes (one lane must start with --demo-products N)".into());
+    }
+    for k in 0..1 + pick % 5 {
+        let index = usize::try_from((pick / 7 + k * 13) % products.len() as u64).unwrap_or(0);
+        let p = &products[index];
+        let quantity = if p.unit == SaleUnit::Kilogram {
+            Decimal::new(500, 3)
+        } else {
+            Decimal::ONE
+        };
+        node.execute(Command::AddSku {
+            sku: p.sku.clone(),
+            quantity,
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    let r = node
+        .pay(vec![Tender::cash(Decimal::from(10_000_000))])
+        .map_err(|e| e.to_string())?;
+    Ok(r.number)
 }
