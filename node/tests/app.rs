@@ -212,12 +212,11 @@ async fn addr_of(node: &Node, key: &SecretKey) -> EndpointAddr {
 
 async fn wait_view(node: &Node, what: &str, check: impl Fn(&View) -> bool) -> Arc<View> {
     let mut w = node.watch();
-    let v = tokio::time::timeout(Duration::from_secs(30), w.wait_for(|v| check(v)))
+    tokio::time::timeout(Duration::from_secs(30), w.wait_for(|v| check(v)))
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", node.view()))
         .unwrap()
-        .clone();
-    v
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
