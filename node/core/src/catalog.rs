@@ -2,7 +2,6 @@
 //! the `products` table for microsecond lookups by barcode and SKU and trigram name search.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
 use automerge::AutoCommit;
 use kasir_schema::Decimal;
@@ -111,24 +110,39 @@ fn product_fields(p: &Product) -> Vec<(&'static str, Option<String>)> {
     ]
 }
 
-fn product_from_fields(sku: &str, f: &BTreeMap<String, String>) -> Option<Product> {
-    let dec = |k: &str| f.get(k).and_then(|v| Decimal::from_str(v).ok());
-    Some(Product {
+/// A product from its document fields (see ARCHITECTURE.md, "The document format"), or why
+/// it cannot be read.
+fn product_from_fields(sku: &str, f: &docs::Fields) -> std::result::Result<Product, String> {
+    let r = docs::FieldReader(f);
+    let unit = match r.opt_text("unit")? {
+        None => SaleUnit::Piece,
+        Some(u) => u.parse().map_err(|e| format!("unit: {e}"))?,
+    };
+    let name = r.text("name")?;
+    if name.trim().is_empty() {
+        return Err("name: empty".into());
+    }
+    let id = |v: Option<i64>, what: &str| {
+        v.map(|n| u64::try_from(n).map_err(|_| format!("{what}: {n} is negative")))
+            .transpose()
+    };
+    let selling_price = r.money("price")?;
+    if selling_price < Decimal::ZERO {
+        return Err("price: negative".into());
+    }
+    Ok(Product {
         sku: sku.to_string(),
-        server_id: f.get("server_id").and_then(|v| v.parse().ok()),
-        barcode: f.get("barcode").cloned(),
-        name: f.get("name")?.clone(),
-        description: f.get("description").cloned(),
-        category_id: f.get("category").and_then(|v| v.parse().ok()),
-        unit: f
-            .get("unit")
-            .and_then(|u| u.parse().ok())
-            .unwrap_or(SaleUnit::Piece),
-        cost_price: dec("cost").unwrap_or_default(),
-        selling_price: dec("price")?,
-        min_stock: dec("min_stock").unwrap_or_default(),
-        max_stock: dec("max_stock").unwrap_or_default(),
-        is_active: f.get("active").map(String::as_str) != Some("0"),
+        server_id: id(r.opt_integer("server_id")?, "server_id")?,
+        barcode: r.opt_text("barcode")?,
+        name,
+        description: r.opt_text("description")?,
+        category_id: id(r.opt_integer("category")?, "category")?,
+        unit,
+        cost_price: r.opt_money("cost")?,
+        selling_price,
+        min_stock: r.opt_quantity("min_stock")?,
+        max_stock: r.opt_quantity("max_stock")?,
+        is_active: r.flag("active", true)?,
     })
 }
 
@@ -226,12 +240,17 @@ pub(crate) fn reproject_shard(
     conn: &Connection,
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
+    id: DocId,
     now: &str,
 ) -> Result<usize> {
-    let products: Vec<Product> = docs::records_with_fields(doc, keys)
+    let read = docs::records_with_fields(doc, keys)
         .into_iter()
-        .filter_map(|(sku, fields)| product_from_fields(&sku, &fields))
+        .map(|(sku, fields)| {
+            let p = product_from_fields(&sku, &fields);
+            (sku, p)
+        })
         .collect();
+    let products = crate::unreadable::sort(conn, id, read, now)?;
     project_products(conn, &products, now)
 }
 
@@ -274,14 +293,25 @@ fn category_fields(c: &Category) -> Vec<(&'static str, Option<String>)> {
     ]
 }
 
-fn category_from_fields(id: &str, f: &BTreeMap<String, String>) -> Option<Category> {
-    Some(Category {
-        id: id.parse().ok()?,
-        name: f.get("name")?.clone(),
-        description: f.get("description").cloned(),
-        parent_id: f.get("parent").and_then(|v| v.parse().ok()),
-        sort_order: f.get("sort").and_then(|v| v.parse().ok()).unwrap_or(0),
-        is_active: f.get("active").map(String::as_str) != Some("0"),
+fn category_from_fields(id: &str, f: &docs::Fields) -> std::result::Result<Category, String> {
+    let r = docs::FieldReader(f);
+    let parent = r
+        .opt_integer("parent")?
+        .map(|p| u64::try_from(p).map_err(|_| format!("parent: {p} is negative")))
+        .transpose()?;
+    Ok(Category {
+        id: id
+            .parse()
+            .map_err(|_| format!("{id:?} is not a category number"))?,
+        name: r.text("name")?,
+        description: r.opt_text("description")?,
+        parent_id: parent,
+        sort_order: r
+            .opt_integer("sort")?
+            .map(|s| i32::try_from(s).map_err(|_| format!("sort: {s} is out of range")))
+            .transpose()?
+            .unwrap_or(0),
+        is_active: r.flag("active", true)?,
     })
 }
 
@@ -311,10 +341,14 @@ pub(crate) fn reproject_categories(
     doc: &AutoCommit,
     now: &str,
 ) -> Result<usize> {
-    let mut all: Vec<Category> = docs::record_keys(doc)
-        .iter()
-        .filter_map(|k| category_from_fields(k, &docs::get_fields(doc, k)))
+    let read = docs::record_keys(doc)
+        .into_iter()
+        .map(|k| {
+            let c = category_from_fields(&k, &docs::get_fields(doc, &k));
+            (k, c)
+        })
         .collect();
+    let mut all: Vec<Category> = crate::unreadable::sort(conn, DocId::Categories, read, now)?;
     // Parents first, so every parent link resolves in one pass.
     all.sort_by_key(|c| (c.parent_id.is_some(), c.id));
     for c in &all {
@@ -500,7 +534,7 @@ impl Till {
                 Ok(product_from_fields(sku, &docs::get_fields(doc, sku)))
             })?;
             let product =
-                product.ok_or_else(|| NodeError::Corrupt(format!("catalog entry {sku}")))?;
+                product.map_err(|why| NodeError::Corrupt(format!("catalog entry {sku}: {why}")))?;
             project_products(tx, [&product], &db::ts(now))?;
             Till::log(
                 tx,
@@ -545,12 +579,33 @@ mod tests {
             max_stock: Decimal::from(40),
             is_active: false,
         };
-        let fields: BTreeMap<String, String> = product_fields(&p)
+        let fields: docs::Fields = product_fields(&p)
             .into_iter()
-            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), docs::Field::Text(v))))
             .collect();
-        assert_eq!(product_from_fields(&p.sku, &fields), Some(p));
-        // Without a name or price it is not a product (a half-arrived record).
-        assert_eq!(product_from_fields("X", &BTreeMap::new()), None);
+        assert_eq!(product_from_fields(&p.sku, &fields), Ok(p.clone()));
+        // What another writer may use: Text for strings, integers for amounts, booleans.
+        let mut other = fields.clone();
+        other.insert("price".into(), docs::Field::Int(135_000));
+        other.insert("category".into(), docs::Field::Uint(5));
+        other.insert("active".into(), docs::Field::Bool(false));
+        assert_eq!(product_from_fields(&p.sku, &other), Ok(p));
+        // What cannot be read says why.
+        let why = |f: &docs::Fields| product_from_fields("X", f).unwrap_err();
+        assert_eq!(why(&BTreeMap::new()), "name: missing");
+        let mut bad = fields.clone();
+        bad.insert(
+            "price".into(),
+            docs::Field::Other("a floating-point number"),
+        );
+        assert_eq!(
+            why(&bad),
+            "price: expected a number as text or an integer, found a floating-point number"
+        );
+        bad.insert("price".into(), docs::Field::Text("12.345".into()));
+        assert!(why(&bad).starts_with("price:"), "{}", why(&bad));
+        let mut bad = fields;
+        bad.insert("unit".into(), docs::Field::Text("litre".into()));
+        assert_eq!(why(&bad), "unit: unknown unit \"litre\"");
     }
 }

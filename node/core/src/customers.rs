@@ -2,7 +2,7 @@
 //! ledger of entries with their own ids: points = Σ entries (I4), kept in
 //! `customers.loyalty_points` incrementally.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use automerge::AutoCommit;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -88,16 +88,22 @@ pub(crate) fn customer_fields(c: &Customer) -> Vec<(&'static str, Option<String>
     ]
 }
 
-fn customer_from_fields(id: &str, f: &BTreeMap<String, String>) -> Option<Customer> {
-    Some(Customer {
-        id: id.parse().ok()?,
-        customer_code: f.get("code").cloned(),
-        name: f.get("name")?.clone(),
-        email: f.get("email").cloned(),
-        phone: f.get("phone").cloned(),
-        address: f.get("address").cloned(),
-        date_of_birth: f.get("dob").and_then(|d| d.parse().ok()),
-        is_active: f.get("active").map(String::as_str) != Some("0"),
+fn customer_from_fields(id: &str, f: &docs::Fields) -> std::result::Result<Customer, String> {
+    let r = docs::FieldReader(f);
+    Ok(Customer {
+        id: id
+            .parse()
+            .map_err(|_| format!("{id:?} is not a customer id"))?,
+        customer_code: r.opt_text("code")?,
+        name: r.text("name")?,
+        email: r.opt_text("email")?,
+        phone: r.opt_text("phone")?,
+        address: r.opt_text("address")?,
+        date_of_birth: r
+            .opt_text("dob")?
+            .map(|d| d.parse().map_err(|_| format!("dob: {d:?} is not a date")))
+            .transpose()?,
+        is_active: r.flag("active", true)?,
     })
 }
 
@@ -138,16 +144,21 @@ pub(crate) fn reproject_shard(
     conn: &Connection,
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
+    shard: DocId,
     now: &str,
 ) -> Result<usize> {
-    let mut n = 0;
-    for (id, fields) in docs::records_with_fields(doc, keys) {
-        if let Some(x) = customer_from_fields(&id, &fields) {
-            project_customer(conn, &x, now)?;
-            n += 1;
-        }
+    let read = docs::records_with_fields(doc, keys)
+        .into_iter()
+        .map(|(id, fields)| {
+            let c = customer_from_fields(&id, &fields);
+            (id, c)
+        })
+        .collect();
+    let customers = crate::unreadable::sort(conn, shard, read, now)?;
+    for c in &customers {
+        project_customer(conn, c, now)?;
     }
-    Ok(n)
+    Ok(customers.len())
 }
 
 /// Stores a loyalty entry in the projection once; returns whether it was new.

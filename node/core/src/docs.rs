@@ -437,7 +437,7 @@ pub fn all_heads(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
 }
 
 /// Writes the fields of one record under `<key>\x1f<field>`, skipping unchanged values so a
-/// re-import produces no change.
+/// re-import produces no change. Kasir writes every field as a scalar string.
 pub fn put_fields(
     doc: &mut AutoCommit,
     key: &str,
@@ -445,7 +445,11 @@ pub fn put_fields(
 ) -> Result<()> {
     for (field, value) in fields {
         let k = format!("{key}{SEP}{field}");
-        let current = get_str(doc, &k);
+        let current = match read(doc, &k) {
+            Some(Field::Text(t)) => Some(t),
+            Some(_) => Some(String::new()),
+            None => None,
+        };
         match value {
             Some(v) if current.as_deref() != Some(v.as_str()) => {
                 doc.put(ROOT, k, ScalarValue::Str(v.as_str().into()))?
@@ -457,25 +461,198 @@ pub fn put_fields(
     Ok(())
 }
 
-/// Reads the fields of one record.
-pub fn get_fields(doc: &AutoCommit, key: &str) -> BTreeMap<String, String> {
-    strings_under(doc, key).into_iter().collect()
+/// One field of a record as a document holds it, in every shape a valid Automerge writer may
+/// have used: kasir writes scalar strings, a JavaScript writer's plain strings become Text and
+/// its numbers integers. Projections read fields through [`Field::text`], [`Field::decimal`],
+/// [`Field::integer`] and [`Field::flag`], which say what is wrong when a shape does not fit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field {
+    /// A scalar string or collaborative Text.
+    Text(String),
+    Int(i64),
+    Uint(u64),
+    Bool(bool),
+    /// Any other shape: a float, null, bytes, a counter, a timestamp, a map, a list.
+    Other(&'static str),
 }
 
-/// Every string value whose key is `<prefix>\x1f<rest>`, as (rest, value), in key order.
-fn strings_under(doc: &AutoCommit, prefix: &str) -> Vec<(String, String)> {
+impl Field {
+    pub fn text(&self) -> std::result::Result<&str, String> {
+        match self {
+            Field::Text(t) => Ok(t),
+            other => Err(format!("expected text, found {}", other.shape())),
+        }
+    }
+
+    /// An exact decimal: text (`"3500"`, `"12.5"`) or an integer. Never a float.
+    pub fn decimal(&self) -> std::result::Result<kasir_schema::Decimal, String> {
+        use std::str::FromStr;
+        match self {
+            Field::Text(t) => kasir_schema::Decimal::from_str(t.trim())
+                .map_err(|_| format!("{t:?} is not a number")),
+            Field::Int(i) => Ok(kasir_schema::Decimal::from(*i)),
+            Field::Uint(u) => Ok(kasir_schema::Decimal::from(*u)),
+            other => Err(format!(
+                "expected a number as text or an integer, found {}",
+                other.shape()
+            )),
+        }
+    }
+
+    /// A whole number: text or an integer.
+    pub fn integer(&self) -> std::result::Result<i64, String> {
+        match self {
+            Field::Text(t) => t
+                .trim()
+                .parse()
+                .map_err(|_| format!("{t:?} is not a whole number")),
+            Field::Int(i) => Ok(*i),
+            Field::Uint(u) => i64::try_from(*u).map_err(|_| format!("{u} is too large")),
+            other => Err(format!("expected a whole number, found {}", other.shape())),
+        }
+    }
+
+    /// Yes or no: `"1"`/`"0"` (what kasir writes), `"true"`/`"false"`, a boolean, 1/0.
+    pub fn flag(&self) -> std::result::Result<bool, String> {
+        match self {
+            Field::Bool(b) => Ok(*b),
+            Field::Int(1) | Field::Uint(1) => Ok(true),
+            Field::Int(0) | Field::Uint(0) => Ok(false),
+            Field::Text(t) => match t.trim() {
+                "1" | "true" => Ok(true),
+                "0" | "false" => Ok(false),
+                other => Err(format!("{other:?} is not yes or no")),
+            },
+            other => Err(format!("expected yes or no, found {}", other.shape())),
+        }
+    }
+
+    fn shape(&self) -> String {
+        match self {
+            Field::Text(t) => format!("text {t:?}"),
+            Field::Int(i) => format!("integer {i}"),
+            Field::Uint(u) => format!("integer {u}"),
+            Field::Bool(b) => format!("boolean {b}"),
+            Field::Other(what) => (*what).to_string(),
+        }
+    }
+}
+
+/// A record's fields, by name.
+pub type Fields = BTreeMap<String, Field>;
+
+/// Reads a record's fields by name, each in the shape its projection needs; every error names
+/// the field and what was found (the reason a record is listed as unreadable).
+#[derive(Debug, Clone, Copy)]
+pub struct FieldReader<'a>(pub &'a Fields);
+
+impl FieldReader<'_> {
+    fn get(&self, name: &str) -> Option<&Field> {
+        self.0.get(name)
+    }
+
+    pub fn text(&self, name: &str) -> std::result::Result<String, String> {
+        self.opt_text(name)?
+            .ok_or_else(|| format!("{name}: missing"))
+    }
+
+    pub fn opt_text(&self, name: &str) -> std::result::Result<Option<String>, String> {
+        self.get(name)
+            .map(|v| {
+                v.text()
+                    .map(str::to_string)
+                    .map_err(|e| format!("{name}: {e}"))
+            })
+            .transpose()
+    }
+
+    /// An amount of money: at most 2 decimals and what the ledger can hold.
+    pub fn money(&self, name: &str) -> std::result::Result<kasir_schema::Decimal, String> {
+        let v = self
+            .get(name)
+            .ok_or_else(|| format!("{name}: missing"))?
+            .decimal()
+            .map_err(|e| format!("{name}: {e}"))?;
+        kasir_schema::sql::scaled::money_to_db(v).map_err(|e| format!("{name}: {e}"))?;
+        Ok(v)
+    }
+
+    pub fn opt_money(&self, name: &str) -> std::result::Result<kasir_schema::Decimal, String> {
+        match self.get(name) {
+            None => Ok(kasir_schema::Decimal::ZERO),
+            Some(_) => self.money(name),
+        }
+    }
+
+    /// A quantity (at most 3 decimals), zero when absent.
+    pub fn opt_quantity(&self, name: &str) -> std::result::Result<kasir_schema::Decimal, String> {
+        let Some(v) = self.get(name) else {
+            return Ok(kasir_schema::Decimal::ZERO);
+        };
+        let v = v.decimal().map_err(|e| format!("{name}: {e}"))?;
+        kasir_schema::sql::scaled::quantity_to_db(v).map_err(|e| format!("{name}: {e}"))?;
+        Ok(v)
+    }
+
+    pub fn opt_integer(&self, name: &str) -> std::result::Result<Option<i64>, String> {
+        self.get(name)
+            .map(|v| v.integer().map_err(|e| format!("{name}: {e}")))
+            .transpose()
+    }
+
+    pub fn flag(&self, name: &str, absent: bool) -> std::result::Result<bool, String> {
+        self.get(name)
+            .map_or(Ok(absent), |v| v.flag().map_err(|e| format!("{name}: {e}")))
+    }
+}
+
+/// Reads one root value in any shape (see [`Field`]).
+fn field_of(doc: &AutoCommit, value: &Value<'_>, id: &automerge::ObjId) -> Field {
+    match value {
+        Value::Object(automerge::ObjType::Text) => match doc.text(id) {
+            Ok(t) => Field::Text(t),
+            Err(_) => Field::Other("unreadable text"),
+        },
+        Value::Object(automerge::ObjType::Map | automerge::ObjType::Table) => Field::Other("a map"),
+        Value::Object(automerge::ObjType::List) => Field::Other("a list"),
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Str(v) => Field::Text(v.to_string()),
+            ScalarValue::Int(i) => Field::Int(*i),
+            ScalarValue::Uint(u) => Field::Uint(*u),
+            ScalarValue::Boolean(b) => Field::Bool(*b),
+            ScalarValue::F64(_) => Field::Other("a floating-point number"),
+            ScalarValue::Null => Field::Other("null"),
+            ScalarValue::Bytes(_) => Field::Other("bytes"),
+            ScalarValue::Counter(_) => Field::Other("a counter"),
+            ScalarValue::Timestamp(_) => Field::Other("a timestamp"),
+            _ => Field::Other("an unknown value"),
+        },
+    }
+}
+
+/// The value under one root key, if any.
+pub fn read(doc: &AutoCommit, key: &str) -> Option<Field> {
+    doc.get(ROOT, key)
+        .ok()
+        .flatten()
+        .map(|(value, id)| field_of(doc, &value, &id))
+}
+
+/// Reads the fields of one record.
+pub fn get_fields(doc: &AutoCommit, key: &str) -> Fields {
+    fields_under(doc, key).into_iter().collect()
+}
+
+/// Every value whose key is `<prefix>\x1f<rest>`, as (rest, value), in key order.
+fn fields_under(doc: &AutoCommit, prefix: &str) -> Vec<(String, Field)> {
     let start = format!("{prefix}{SEP}");
     let end = format!("{prefix}{}", char::from_u32(SEP as u32 + 1).unwrap_or('~'));
     doc.map_range(ROOT, start.clone()..end)
         .filter_map(|item| {
             let rest = item.key.strip_prefix(start.as_str())?.to_string();
-            match item.value.into_value() {
-                Value::Scalar(s) => match s.as_ref() {
-                    ScalarValue::Str(v) => Some((rest, v.to_string())),
-                    _ => None,
-                },
-                _ => None,
-            }
+            let id = item.id();
+            let field = field_of(doc, &item.value.into_value(), &id);
+            Some((rest, field))
         })
         .collect()
 }
@@ -509,7 +686,7 @@ pub fn keys_changed_since(
 pub fn records_with_fields(
     doc: &AutoCommit,
     keys: Option<&BTreeSet<String>>,
-) -> Vec<(String, BTreeMap<String, String>)> {
+) -> Vec<(String, Fields)> {
     let names = match keys {
         None => record_keys(doc),
         Some(keys) => {
@@ -542,12 +719,10 @@ pub fn record_keys(doc: &AutoCommit) -> Vec<String> {
     out
 }
 
+/// The text under one root key (a scalar string or Text), if that is what it holds.
 pub fn get_str(doc: &AutoCommit, key: &str) -> Option<String> {
-    match doc.get(ROOT, key).ok().flatten() {
-        Some((Value::Scalar(s), _)) => match s.as_ref() {
-            ScalarValue::Str(v) => Some(v.to_string()),
-            _ => None,
-        },
+    match read(doc, key) {
+        Some(Field::Text(t)) => Some(t),
         _ => None,
     }
 }
@@ -574,9 +749,9 @@ pub fn put_new_record(doc: &mut AutoCommit, kind: &str, id: &str, json: &str) ->
     Ok(())
 }
 
-/// All immutable records of one kind in a document, as (id, json).
-pub fn records(doc: &AutoCommit, kind: &str) -> Vec<(String, String)> {
-    strings_under(doc, kind)
+/// All immutable records of one kind in a document, as (id, value).
+pub fn records(doc: &AutoCommit, kind: &str) -> Vec<(String, Field)> {
+    fields_under(doc, kind)
 }
 
 #[cfg(test)]
@@ -644,8 +819,11 @@ mod tests {
         let mut fresh = store("00112233445566778899aabbccddeeff");
         let doc = fresh.get(&c, id).unwrap();
         let f = get_fields(doc, "SKU-1");
-        assert_eq!(f["name"], "Teh");
-        assert_eq!(f["price"], "3500");
+        assert_eq!(f["name"], Field::Text("Teh".into()));
+        assert_eq!(
+            f["price"].decimal().unwrap(),
+            kasir_schema::Decimal::from(3500)
+        );
         assert_eq!(record_keys(doc), vec!["SKU-1".to_string()]);
     }
 
@@ -665,7 +843,10 @@ mod tests {
         let from_b = b.export(&c2, day).unwrap();
         a.merge_remote(&c1, day, &from_b).unwrap();
         let recs = records(a.get(&c1, day).unwrap(), "m");
-        assert_eq!(recs, vec![("mv-1".to_string(), r#"{"qty":5}"#.to_string())]);
+        assert_eq!(
+            recs,
+            vec![("mv-1".to_string(), Field::Text(r#"{"qty":5}"#.to_string()))]
+        );
         // Merging again changes nothing.
         assert!(!a.merge_remote(&c1, day, &from_b).unwrap());
     }
@@ -698,7 +879,7 @@ mod tests {
         let mut fresh = store("00112233445566778899aabbccddeeff");
         assert_eq!(
             get_fields(fresh.get(&c, id).unwrap(), "cust-1")["visits"],
-            COMPACT_AFTER.to_string()
+            Field::Text(COMPACT_AFTER.to_string())
         );
         assert_eq!(DocStore::stored_ids(&c).unwrap(), vec![id]);
     }

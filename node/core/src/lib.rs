@@ -32,6 +32,7 @@ pub mod shift;
 pub mod stock;
 pub mod sync;
 pub mod till;
+pub mod unreadable;
 pub mod wire;
 
 pub use auth::{Approval, AuthParams, NewUser, Session};

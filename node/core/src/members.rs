@@ -153,26 +153,48 @@ fn member_fields(m: &Member) -> Vec<(&'static str, Option<String>)> {
     ]
 }
 
+/// Every record of the `members` document, read or with why not.
+pub(crate) fn read_members(
+    doc: &automerge::AutoCommit,
+) -> Vec<(String, std::result::Result<Member, String>)> {
+    docs::record_keys(doc)
+        .into_iter()
+        .map(|id| {
+            let f = docs::get_fields(doc, &id);
+            let r = docs::FieldReader(&f);
+            let m = (|| {
+                if !valid_node_id(&id) {
+                    return Err(format!("{id:?} is not a node id"));
+                }
+                let lane = r.opt_integer("lane")?.ok_or("lane: missing")?;
+                Ok(Member {
+                    lane: u16::try_from(lane)
+                        .ok()
+                        .filter(|l| (1..=999).contains(l))
+                        .ok_or(format!("lane: {lane} is not a lane number"))?,
+                    added_at: r.text("added_at")?,
+                    added_by: r.text("added_by")?,
+                    removed_at: r.opt_text("removed_at")?,
+                    node_id: id.to_ascii_lowercase(),
+                })
+            })();
+            (id, m)
+        })
+        .collect()
+}
+
 fn valid_node_id(id: &str) -> bool {
     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Till {
     /// Every lane the store has enrolled, removed ones included, by lane number.
+    /// (Records that cannot be read are left out; merges list them as unreadable.)
     pub fn lan_members(&mut self) -> Result<Vec<Member>> {
         let doc = self.docs.get(&self.conn, DocId::Members)?;
-        let mut out: Vec<Member> = docs::record_keys(doc)
+        let mut out: Vec<Member> = read_members(doc)
             .into_iter()
-            .filter_map(|id| {
-                let f = docs::get_fields(doc, &id);
-                Some(Member {
-                    lane: f.get("lane")?.parse().ok()?,
-                    added_at: f.get("added_at")?.clone(),
-                    added_by: f.get("added_by")?.clone(),
-                    removed_at: f.get("removed_at").cloned(),
-                    node_id: id,
-                })
-            })
+            .filter_map(|(_, m)| m.ok())
             .collect();
         out.sort_by(|a, b| (a.lane, &a.node_id).cmp(&(b.lane, &b.node_id)));
         Ok(out)

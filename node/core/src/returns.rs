@@ -75,6 +75,19 @@ pub(crate) fn project_return(conn: &Connection, r: &ReturnRecord) -> Result<bool
     Ok(true)
 }
 
+/// A return whose every amount and quantity the ledger can store exactly.
+pub(crate) fn return_fits(r: &ReturnRecord) -> Result<()> {
+    db::money(r.refund_amount)?;
+    db::money(r.tax_amount)?;
+    for l in &r.lines {
+        crate::catalog::validate_sku(&l.sku)?;
+        db::qty(l.quantity)?;
+        db::money(l.amount)?;
+        db::money(l.tax)?;
+    }
+    Ok(())
+}
+
 /// Projects a return and what it implies, and queues them for HQ, once.
 pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> Result<bool> {
     if !project_return(conn, r)? {

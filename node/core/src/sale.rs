@@ -637,29 +637,34 @@ fn reproject(
     let keys = docs::keys_changed_since(doc, before);
     let keys = keys.as_ref();
     match id {
-        DocId::Catalog(_) => out.products = crate::catalog::reproject_shard(tx, doc, keys, now)?,
+        DocId::Catalog(_) => {
+            out.products = crate::catalog::reproject_shard(tx, doc, keys, id, now)?
+        }
         DocId::Categories => out.categories = crate::catalog::reproject_categories(tx, doc, now)?,
-        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc, keys, now)?,
-        DocId::Ledger(..) => reproject_ledger(tx, doc, keys, &mut out)?,
-        // Read straight from the document when the LAN needs it; nothing to project.
-        DocId::Members => {}
+        DocId::Customers(_) => out.customers = customers::reproject_shard(tx, doc, keys, id, now)?,
+        DocId::Ledger(..) => reproject_ledger(tx, doc, id, keys, now, &mut out)?,
+        // Read straight from the document when the LAN needs it; only unreadable records are
+        // noted here.
+        DocId::Members => {
+            let read = crate::members::read_members(doc);
+            crate::unreadable::sort(tx, id, read, now)?;
+        }
     }
     Ok(out)
 }
 
 /// Projects the records of a ledger document that this lane does not have yet: those under
-/// `keys` (what a merge wrote), or every record when `keys` is `None`.
+/// `keys` (what a merge wrote), or every record when `keys` is `None`. A record that is not
+/// the JSON of its kind, or holds amounts the ledger cannot store, is listed as unreadable.
 fn reproject_ledger(
     conn: &Connection,
     doc: &automerge::AutoCommit,
+    id: DocId,
     keys: Option<&BTreeSet<String>>,
+    now: &str,
     out: &mut MergeOutcome,
 ) -> Result<()> {
-    fn parse<T: serde::de::DeserializeOwned>(kind: &str, id: &str, json: &str) -> Result<T> {
-        serde_json::from_str(json)
-            .map_err(|e| NodeError::Invalid(format!("{kind} record {id}: {e}")))
-    }
-    let of_kind = |kind: &str| -> Vec<(String, String)> {
+    let of_kind = |kind: &str| -> Vec<(String, docs::Field)> {
         match keys {
             None => docs::records(doc, kind),
             Some(keys) => keys
@@ -669,29 +674,93 @@ fn reproject_ledger(
                     if k_kind != kind {
                         return None;
                     }
-                    Some((id.to_string(), docs::get_str(doc, k)?))
+                    Some((id.to_string(), docs::read(doc, k)?))
                 })
                 .collect(),
         }
     };
+    /// The record as JSON text, parsed and checked, with the text itself.
+    fn parse<T: serde::de::DeserializeOwned>(
+        value: &docs::Field,
+        fits: impl Fn(&T) -> Result<()>,
+    ) -> std::result::Result<(T, String), String> {
+        let json = value.text()?;
+        let record: T = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        fits(&record).map_err(|e| e.to_string())?;
+        Ok((record, json.to_string()))
+    }
+    let listed = crate::unreadable::any_in(conn, id)?;
+    let sort = |kind: &str, key: &str, r: &std::result::Result<(), String>| -> Result<()> {
+        let record_key = format!("{kind}{}{key}", docs::SEP);
+        match r {
+            Ok(()) if listed => crate::unreadable::clear(conn, id, &record_key),
+            Ok(()) => Ok(()),
+            Err(why) => crate::unreadable::flag(conn, id, &record_key, why, now),
+        }
+    };
     // Sales before movements and returns, which may refer to them.
-    for (id, json) in of_kind("s") {
-        let sale: Sale = parse("sale", &id, &json)?;
-        if record_sale(conn, &sale, &json)? {
+    for (key, value) in of_kind("s") {
+        let r = parse::<Sale>(&value, sale_fits);
+        sort("s", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
+        if let Ok((sale, json)) = r
+            && record_sale(conn, &sale, &json)?
+        {
             out.new_sales += 1;
         }
     }
-    for (id, json) in of_kind("m") {
-        let m: StockMovement = parse("movement", &id, &json)?;
-        if record_movement(conn, &m)? {
+    for (key, value) in of_kind("m") {
+        let r = parse::<StockMovement>(&value, |m| {
+            db::qty(m.quantity)?;
+            crate::catalog::validate_sku(&m.sku)
+        });
+        sort("m", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
+        if let Ok((m, _)) = r
+            && record_movement(conn, &m)?
+        {
             out.new_movements += 1;
         }
     }
-    for (id, json) in of_kind("r") {
-        let r: ReturnRecord = parse("return", &id, &json)?;
-        if returns::record_return(conn, &r, &json)? {
+    for (key, value) in of_kind("r") {
+        let r = parse::<ReturnRecord>(&value, returns::return_fits);
+        sort("r", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
+        if let Ok((ret, json)) = r
+            && returns::record_return(conn, &ret, &json)?
+        {
             out.new_returns += 1;
         }
+    }
+    Ok(())
+}
+
+/// A sale whose every amount and quantity the ledger can store exactly.
+fn sale_fits(s: &Sale) -> Result<()> {
+    for v in [
+        s.subtotal,
+        s.tax_amount,
+        s.discount_amount,
+        s.total_amount,
+        s.cash_tendered,
+        s.change_amount,
+        s.rounding_amount,
+    ] {
+        db::money(v)?;
+    }
+    for l in &s.lines {
+        crate::catalog::validate_sku(&l.sku)?;
+        db::qty(l.quantity)?;
+        for v in [
+            l.unit_price,
+            l.discount_amount,
+            l.total_price,
+            l.transaction_discount_share,
+            l.tax_amount,
+            l.amount_due,
+        ] {
+            db::money(v)?;
+        }
+    }
+    for p in &s.payments {
+        db::money(p.amount)?;
     }
     Ok(())
 }
