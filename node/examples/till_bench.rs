@@ -73,7 +73,7 @@ fn parse_args() -> Args {
             "--drop-caches" => a.drop_caches = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: till_bench [lookup|commit|cold-start|all] [--dir DIR] [--products N] \
+                    "usage: till_bench [lookup|commit|cpu|cold-start|all] [--dir DIR] [--products N] \
                      [--customers N] [--days D] [--per-day S] [--samples N] [--drop-caches]"
                 );
                 std::process::exit(0);
@@ -325,6 +325,45 @@ fn bench_commit(a: &Args) {
     );
 }
 
+/// `pay` with `synchronous=OFF` only, no housekeeping: the CPU a durable sale costs besides its
+/// fsync (for profiling: `perf record … till_bench cpu`).
+fn bench_cpu(a: &Args) {
+    std::fs::create_dir_all(&a.dir).unwrap();
+    let path = a.dir.join("cpu-bench.db");
+    for ext in ["db", "db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(path.with_extension(ext));
+    }
+    let mut till = Till::open(&path, options()).unwrap();
+    till.set_up(
+        default_store_config("JKT01", "Bench").unwrap(),
+        LaneNo::new(1).unwrap(),
+        manager(),
+    )
+    .unwrap();
+    till.login("maya", "9999").unwrap();
+    let products = demo::products(1_000, 3);
+    till.import_products(&products).unwrap();
+    till.open_shift(Decimal::from(500_000)).unwrap();
+    till.connection()
+        .execute_batch("PRAGMA synchronous = OFF")
+        .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut times = Vec::new();
+    for i in 0..a.samples + 50 {
+        for _ in 0..5 {
+            let p = &products[rng.random_range(0..products.len())];
+            till.add_sku(&p.sku, Decimal::ONE).unwrap();
+        }
+        let t = Instant::now();
+        till.pay(&[Tender::cash(Decimal::from(10_000_000))])
+            .unwrap();
+        if i >= 50 {
+            times.push(t.elapsed());
+        }
+    }
+    summary("  pay(), synchronous=OFF, no housekeeping", times);
+}
+
 fn cold_start_child(path: &Path, barcode: &str) {
     let t = Instant::now();
     let mut till = Till::open(path, options()).unwrap();
@@ -462,6 +501,7 @@ fn main() {
     match a.what.as_str() {
         "lookup" => bench_lookup(&a),
         "commit" => bench_commit(&a),
+        "cpu" => bench_cpu(&a),
         "cold-start" => bench_cold_start(&a),
         "all" => {
             bench_commit(&a);

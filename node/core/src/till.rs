@@ -337,7 +337,9 @@ impl Till {
         })
     }
 
-    /// Direct read access for reports and tests (never for writes).
+    /// The lane's SQLite connection, for tests and benchmarks only (feature `inspect`, which no
+    /// production crate enables): everything else reads through the typed queries above.
+    #[cfg(feature = "inspect")]
     pub fn connection(&self) -> &Connection {
         &self.conn
     }

@@ -64,7 +64,7 @@ struct Args {
     /// Load a demo catalog of this many products at first set-up (0: none).
     #[arg(long, default_value_t = 0)]
     demo_products: usize,
-    /// Sell random baskets at this many sales per second (0: none).
+    /// Sell random baskets at this many sales per second (0: none; above 1000: flat out).
     #[arg(long, default_value_t = 0.0)]
     simulate_sales: f64,
     /// Stop after this many seconds (0: run until interrupted).
@@ -275,7 +275,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
-                tokio::time::sleep(every).await;
+                // A rate above 1,000/s means flat out: one sale after another.
+                if every >= Duration::from_millis(1) {
+                    tokio::time::sleep(every).await;
+                }
             }
             None => {
                 tokio::select! {

@@ -1,0 +1,325 @@
+//! Does a sale wait for the network? (issue #10) `pay` on a lane, timed as the till app sees it
+//! (through `kasir_node::Node`), in three phases of one run:
+//!
+//! 1. idle: the lane is on the LAN, nobody else is there;
+//! 2. bootstrap: an empty lane joins and takes the whole store from this one (100k products,
+//!    50k customers by default);
+//! 3. busy peers: three more lanes sell flat out (one sale after another) and this lane merges
+//!    all of their sales.
+//!
+//! The other lanes are `kasir-node` processes. They run at a lower CPU priority (`nice`, 19 by
+//! default): in a store they are other tills with CPUs of their own, and on a 2-core bench
+//! machine they would otherwise take the CPU the lane under test needs. What this lane does for
+//! them — serving the bootstrap, merging their sales — is all in this process, measured.
+//!
+//! ```sh
+//! cargo build --release -p kasir-node
+//! cargo run --release -p kasir-node --example pay_under_load -- [--products N] [--customers N]
+//!     [--samples N] [--nice N]
+//! ```
+// Floats here are timings for a report, never money.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    clippy::float_arithmetic
+)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use iroh::SecretKey;
+use kasir_node::lan::LanConfig;
+use kasir_node::schema::Decimal;
+use kasir_node::schema::payment::Tender;
+use kasir_node::schema::roles::Role;
+use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::types::{AuthParams, LiveEvent, NewUser, default_store_config};
+use kasir_node::{Command, Node, NodeEvent, NodeOptions, demo};
+use rand::{Rng, SeedableRng};
+
+struct Args {
+    products: usize,
+    customers: usize,
+    samples: usize,
+    nice: u32,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        products: 100_000,
+        customers: 50_000,
+        samples: 400,
+        nice: 19,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(x) = it.next() {
+        let mut num = || {
+            it.next()
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("a number")
+        };
+        match x.as_str() {
+            "--products" => a.products = num(),
+            "--customers" => a.customers = num(),
+            "--samples" => a.samples = num(),
+            "--nice" => a.nice = num() as u32,
+            other => {
+                panic!("unknown argument {other} (--products N --customers N --samples N --nice N)")
+            }
+        }
+    }
+    a
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The `kasir-node` binary beside this example.
+fn kasir_node_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("kasir-node"))
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --release -p kasir-node` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A peer lane as its own process: its key written beforehand so this lane can admit it.
+struct Peer {
+    key: SecretKey,
+    dir: PathBuf,
+    lane: u32,
+    child: Option<Child>,
+}
+
+impl Peer {
+    fn new(root: &Path, lane: u32) -> Peer {
+        let dir = root.join(format!("peer{lane}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = SecretKey::generate();
+        std::fs::write(dir.join("lane.key"), key.to_bytes()).unwrap();
+        Peer {
+            key,
+            dir,
+            lane,
+            child: None,
+        }
+    }
+
+    fn start(&mut self, nice: u32, upstream: &str, sales_per_second: f64) {
+        let mut cmd = Process::new("nice");
+        cmd.arg("-n")
+            .arg(nice.to_string())
+            .arg(kasir_node_binary())
+            .arg("--data")
+            .arg(&self.dir)
+            .args(["--store", "JKT01", "--lane"])
+            .arg(self.lane.to_string())
+            .args(["--peer", upstream])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if sales_per_second > 0.0 {
+            cmd.args(["--simulate-sales", &sales_per_second.to_string()]);
+        }
+        self.child = Some(cmd.spawn().expect("start kasir-node"));
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One 5-line cash sale; returns how long `pay` took.
+fn timed_sale(node: &Node, rng: &mut impl Rng) -> Duration {
+    for _ in 0..5 {
+        node.execute(Command::AddSku {
+            sku: format!("P{:06}", rng.random_range(0..1_000)),
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+    }
+    let t = Instant::now();
+    node.pay(vec![Tender::cash(Decimal::from(10_000_000))])
+        .unwrap();
+    t.elapsed()
+}
+
+/// Sells while `more` says so (at least `min` sales), a sale every ~5 ms as a busy till would
+/// at most; returns the `pay` timings.
+fn sell_while(node: &Node, min: usize, mut more: impl FnMut() -> bool) -> Vec<Duration> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut v = Vec::new();
+    while v.len() < min || more() {
+        v.push(timed_sale(node, &mut rng));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    v.sort();
+    v
+}
+
+fn report(name: &str, v: &[Duration], idle: Option<(Duration, Duration)>) -> (Duration, Duration) {
+    let (p50, p99) = (percentile(v, 0.5), percentile(v, 0.99));
+    let ratio = idle.map_or(String::new(), |(i50, i99)| {
+        format!(
+            "  ratio to idle: p50 {:.2}×, p99 {:.2}×",
+            p50.as_secs_f64() / i50.as_secs_f64(),
+            p99.as_secs_f64() / i99.as_secs_f64()
+        )
+    });
+    println!(
+        "{name:<34} n={:<5} p50={:>9.1?} p99={:>9.1?} max={:>9.1?}{ratio}",
+        v.len(),
+        p50,
+        p99,
+        v[v.len() - 1]
+    );
+    (p50, p99)
+}
+
+fn main() {
+    let a = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::open(
+        dir.path().join("lane1.db"),
+        NodeOptions {
+            auth: AuthParams::fast_for_tests(),
+            ..NodeOptions::default()
+        },
+    )
+    .unwrap();
+    let t = Instant::now();
+    node.execute(Command::SetUp {
+        config: Box::new(default_store_config("JKT01", "Bench").unwrap()),
+        lane: LaneNo::new(1).unwrap(),
+        manager: NewUser {
+            username: "maya".into(),
+            full_name: "Maya".into(),
+            role: Role::Manager,
+            pin: "9999".into(),
+        },
+    })
+    .unwrap();
+    node.execute(Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    node.execute(Command::OpenShift {
+        float: Decimal::ZERO,
+    })
+    .unwrap();
+    node.execute(Command::ImportProducts(demo::products(a.products, 1)))
+        .unwrap();
+    node.execute(Command::ImportCustomers(demo::customers(a.customers, 1)))
+        .unwrap();
+    node.execute(Command::Maintenance).unwrap();
+    println!(
+        "lane 1: {} products, {} customers, built in {:.1?}; peers at nice {}",
+        a.products,
+        a.customers,
+        t.elapsed(),
+        a.nice
+    );
+
+    let mut newcomer = Peer::new(dir.path(), 5);
+    let mut sellers: Vec<Peer> = (2..=4).map(|l| Peer::new(dir.path(), l)).collect();
+    let key = SecretKey::generate();
+    let mut config = LanConfig::new(key.clone(), "127.0.0.1:0".parse().unwrap());
+    config.members = std::iter::once(&newcomer)
+        .chain(&sellers)
+        .map(|p| p.key.public())
+        .collect::<BTreeSet<_>>();
+    let mut events = node.events();
+    runtime.block_on(node.join_lan(config)).unwrap();
+    let addr = runtime.block_on(node.lan_addrs())[0];
+    let upstream = format!("{}@{addr}", key.public());
+
+    // 1. Idle.
+    let idle = sell_while(&node, a.samples, || false);
+    let idle = report("idle (on the LAN, alone)", &idle, None);
+
+    // 2. An empty lane bootstraps the whole store from this one.
+    newcomer.start(a.nice, &upstream, 0.0);
+    let node5 = newcomer.key.public().to_string();
+    let started = Instant::now();
+    let mut seen_behind = false;
+    let during = sell_while(&node, a.samples.min(50), || {
+        let v = node.view();
+        let peer = v.lan.peers.iter().find(|p| p.node == node5);
+        let behind = peer.is_none_or(|p| !p.connected || p.behind_docs > 0);
+        seen_behind |= behind;
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "no bootstrap in 10 minutes"
+        );
+        behind || !seen_behind || started.elapsed() < Duration::from_secs(2)
+    });
+    let took = started.elapsed();
+    report(
+        &format!("while lane 5 bootstraps ({:.1?})", took),
+        &during,
+        Some(idle),
+    );
+
+    // 3. Three lanes sell flat out; this lane merges every one of their sales.
+    for s in &mut sellers {
+        s.start(a.nice, &upstream, 100_000.0);
+    }
+    // Wait until all three sell (their catalogs come from this lane first).
+    let mut selling: BTreeSet<u16> = BTreeSet::new();
+    let wait = Instant::now();
+    while selling.len() < 3 {
+        match events.try_recv() {
+            Ok(NodeEvent::Live(LiveEvent::Sale { lane, .. })) if lane != 1 => {
+                selling.insert(lane);
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+        assert!(
+            wait.elapsed() < Duration::from_secs(900),
+            "the peers did not start selling"
+        );
+    }
+    let before = node.diagnostics().unwrap().sales;
+    let t = Instant::now();
+    let busy = sell_while(&node, a.samples, || false);
+    let merged = node.diagnostics().unwrap().sales - before - busy.len() as i64;
+    report(
+        &format!(
+            "while 3 peers sell flat out ({:.0}/s merged)",
+            merged as f64 / t.elapsed().as_secs_f64()
+        ),
+        &busy,
+        Some(idle),
+    );
+    for s in &mut sellers {
+        s.stop();
+    }
+    newcomer.stop();
+    runtime.block_on(node.shutdown());
+}
