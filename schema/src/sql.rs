@@ -54,6 +54,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "handles",
         sql: include_str!("../sql/till/0005_handles.sql"),
     },
+    Migration {
+        version: 6,
+        name: "stock",
+        sql: include_str!("../sql/till/0006_stock.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

@@ -161,6 +161,12 @@ pub(crate) fn project_products<'a>(
 ) -> Result<usize> {
     // rowid -> (the name the index holds for it, if any; the name it must hold)
     let mut names: BTreeMap<i64, (Option<String>, String)> = BTreeMap::new();
+    // Movements that arrived before their product wait in early_stock (see migration 0006).
+    let early = conn
+        .prepare_cached("SELECT 1 FROM early_stock LIMIT 1")?
+        .query_row([], |_| Ok(()))
+        .optional()?
+        .is_some();
     let mut n = 0;
     for p in products {
         let before: Option<(i64, String)> = conn
@@ -173,7 +179,7 @@ pub(crate) fn project_products<'a>(
                     cost_price, selling_price, min_stock, max_stock, is_active, sync_status,
                     stock_quantity, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'synced',
-                    (SELECT COALESCE(SUM(quantity), 0) FROM stock_ledger WHERE sku = ?3), ?13, ?13)
+                    (SELECT COALESCE(SUM(quantity), 0) FROM early_stock WHERE sku = ?3), ?13, ?13)
                  ON CONFLICT(sku) DO UPDATE SET server_id = excluded.server_id, barcode = excluded.barcode,
                     name = excluded.name, description = excluded.description, category_id = excluded.category_id,
                     unit = excluded.unit, cost_price = excluded.cost_price, selling_price = excluded.selling_price,
@@ -211,6 +217,10 @@ pub(crate) fn project_products<'a>(
                 }
                 _ => e.into(),
             })?;
+        if early && before.is_none() {
+            conn.prepare_cached("DELETE FROM early_stock WHERE sku = ?1")?
+                .execute([&p.sku])?;
+        }
         let indexed = before.map(|(_, name)| name);
         names
             .entry(id)

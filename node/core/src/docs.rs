@@ -149,6 +149,9 @@ pub struct DocStore {
     /// The last change row each cached document incorporates: rows after it were appended by
     /// another handle on the same file and are applied before the document is used.
     last_row: HashMap<DocId, i64>,
+    /// Another handle writes the same file (`Till::share_writes`): catch up before each use. A
+    /// lone handle skips the check (one query per document use).
+    pub(crate) shared: bool,
 }
 
 impl DocStore {
@@ -167,6 +170,7 @@ impl DocStore {
             pending_rows: HashMap::new(),
             changed: BTreeSet::new(),
             last_row: HashMap::new(),
+            shared: false,
         })
     }
 
@@ -194,6 +198,9 @@ impl DocStore {
     /// Brings a cached document up to date with rows another handle appended, or reloads it
     /// when a compaction folded rows it never saw.
     fn catch_up(&mut self, conn: &Connection, id: DocId) -> Result<()> {
+        if !self.shared {
+            return Ok(());
+        }
         let Some(last) = self.last_row.get(&id).copied() else {
             return Ok(());
         };

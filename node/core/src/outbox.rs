@@ -1,11 +1,16 @@
 //! The outbox to HQ (`sync_queue`): every sale, movement, customer change, loyalty entry and
 //! return is queued in the same transaction that stores it, and stays until HQ accepted it.
+//!
+//! A sale or return is an immutable record of a ledger document already, so its entry names
+//! the record (`{"document": …, "record": …}`) instead of holding a second copy of its JSON;
+//! [`Till::outbox_pending`] hands out the record itself.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
 use crate::db;
-use crate::error::Result;
+use crate::docs::DocId;
+use crate::error::{NodeError, Result};
 use crate::till::Till;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,15 +45,50 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
+/// Queues an immutable ledger record by reference (see the module documentation).
+pub(crate) fn enqueue_record(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    document: DocId,
+    record: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let reference = serde_json::json!({ "document": document.name(), "record": record });
+    enqueue(conn, table, key, "insert", &reference.to_string(), at)
+}
+
+/// The record a reference entry names, as JSON.
+fn resolve(till: &mut Till, data_json: &str) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        document: String,
+        record: String,
+    }
+    let Ok(r) = serde_json::from_str::<Reference>(data_json) else {
+        return Ok(data_json.to_string());
+    };
+    let id = DocId::parse(&r.document)
+        .ok_or_else(|| NodeError::Corrupt(format!("outbox names document {:?}", r.document)))?;
+    let doc = till.docs.get(&till.conn, id)?;
+    crate::docs::get_str(doc, &r.record).ok_or_else(|| {
+        NodeError::Corrupt(format!(
+            "outbox record {} missing from {}",
+            r.record, r.document
+        ))
+    })
+}
+
 impl Till {
-    /// Entries waiting for HQ (pending, or failed and due for a retry), oldest first.
-    pub fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, table_name, record_key, action, data_json, retry_count FROM sync_queue
-             WHERE sync_status IN ('pending', 'failed') ORDER BY id LIMIT ?1",
-        )?;
-        Ok(stmt
-            .query_map([limit as i64], |r| {
+    /// Entries waiting for HQ (pending, or failed and due for a retry), oldest first, each with
+    /// its record's JSON.
+    pub fn outbox_pending(&mut self, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let mut entries: Vec<OutboxEntry> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, table_name, record_key, action, data_json, retry_count FROM sync_queue
+                 WHERE sync_status IN ('pending', 'failed') ORDER BY id LIMIT ?1",
+            )?;
+            stmt.query_map([limit as i64], |r| {
                 Ok(OutboxEntry {
                     id: r.get(0)?,
                     table_name: r.get(1)?,
@@ -58,7 +98,12 @@ impl Till {
                     retry_count: r.get(5)?,
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?)
+            .collect::<rusqlite::Result<_>>()?
+        };
+        for e in &mut entries {
+            e.data_json = resolve(self, &e.data_json)?;
+        }
+        Ok(entries)
     }
 
     /// Records what HQ answered for an entry.

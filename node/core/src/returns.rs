@@ -89,16 +89,17 @@ pub(crate) fn return_fits(r: &ReturnRecord) -> Result<()> {
 }
 
 /// Projects a return and what it implies, and queues them for HQ, once.
-pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord, json: &str) -> Result<bool> {
+pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord) -> Result<bool> {
     if !project_return(conn, r)? {
         return Ok(false);
     }
-    outbox::enqueue(
+    let id = r.id.to_string();
+    outbox::enqueue_record(
         conn,
         "returns",
-        &r.id.to_string(),
-        "insert",
-        json,
+        &id,
+        ledger_doc(r.created_at, Origin::Lane(r.lane)),
+        &format!("r{}{id}", docs::SEP),
         r.created_at,
     )?;
     let (movements, loyalty) = r.effects();
@@ -113,7 +114,7 @@ fn write_return(conn: &Connection, docs: &mut DocStore, r: &ReturnRecord) -> Res
         ledger_doc(r.created_at, Origin::Lane(r.lane)),
         |doc| docs::put_new_record(doc, "r", &r.id.to_string(), &json),
     )?;
-    record_return(conn, r, &json)?;
+    record_return(conn, r)?;
     Ok(())
 }
 

@@ -190,6 +190,30 @@ pub fn looks_like_card_number(r: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The statement inserting `rows` sale lines (built once per row count).
+fn insert_details_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=crate::stock::ROWS_PER_STATEMENT)
+            .map(|n| {
+                let rows: Vec<String> = (0..n)
+                    .map(|i| {
+                        let p: Vec<String> = (1..=13).map(|c| format!("?{}", i * 13 + c)).collect();
+                        format!("({})", p.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO transaction_details (transaction_id, line_no, sku, product_name,
+                        quantity, unit_price, discount_amount, total_price, transaction_discount_share,
+                        tax_amount, amount_due, price_override_by, created_at) VALUES {}",
+                    rows.join(", ")
+                )
+            })
+            .collect()
+    });
+    &all[rows.min(crate::stock::ROWS_PER_STATEMENT)]
+}
+
 /// Stores a sale in the projection once; returns whether it was new.
 pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
     let inserted = conn
@@ -221,27 +245,33 @@ pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
         return Ok(false);
     }
     let tid = conn.last_insert_rowid();
-    let mut line_stmt = conn.prepare_cached(
-        "INSERT INTO transaction_details (transaction_id, line_no, sku, product_name, quantity, unit_price,
-            discount_amount, total_price, transaction_discount_share, tax_amount, amount_due, price_override_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?;
-    for l in &s.lines {
-        line_stmt.execute(params![
-            tid,
-            l.line_no,
-            l.sku,
-            l.name,
-            db::qty(l.quantity)?,
-            db::money(l.unit_price)?,
-            db::money(l.discount_amount)?,
-            db::money(l.total_price)?,
-            db::money(l.transaction_discount_share)?,
-            db::money(l.tax_amount)?,
-            db::money(l.amount_due)?,
-            l.price_override_by.map(|v| v as i64),
-            db::ts(s.created_at),
-        ])?;
+    let at = db::ts(s.created_at);
+    // A few lines per statement: one statement instead of one per line.
+    for chunk in s.lines.chunks(crate::stock::ROWS_PER_STATEMENT) {
+        const COLUMNS: usize = 13;
+        let sql = insert_details_sql(chunk.len());
+        let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(chunk.len() * COLUMNS);
+        for l in chunk {
+            use rusqlite::types::Value as V;
+            values.extend([
+                V::Integer(tid),
+                V::Integer(i64::from(l.line_no)),
+                V::Text(l.sku.clone()),
+                V::Text(l.name.clone()),
+                V::Integer(db::qty(l.quantity)?),
+                V::Integer(db::money(l.unit_price)?),
+                V::Integer(db::money(l.discount_amount)?),
+                V::Integer(db::money(l.total_price)?),
+                V::Integer(db::money(l.transaction_discount_share)?),
+                V::Integer(db::money(l.tax_amount)?),
+                V::Integer(db::money(l.amount_due)?),
+                l.price_override_by
+                    .map_or(V::Null, |v| V::Integer(v.cast_signed())),
+                V::Text(at.clone()),
+            ]);
+        }
+        conn.prepare_cached(sql)?
+            .execute(rusqlite::params_from_iter(values))?;
     }
     let mut pay_stmt = conn.prepare_cached(
         "INSERT INTO payment_details (transaction_id, payment_method, amount, reference_number, payment_status, created_at)
@@ -267,16 +297,17 @@ pub(crate) fn project_sale(conn: &Connection, s: &Sale) -> Result<bool> {
 
 /// Projects a sale and what it implies, and queues them for HQ, once. Returns whether the
 /// sale was new on this lane.
-pub(crate) fn record_sale(conn: &Connection, s: &Sale, json: &str) -> Result<bool> {
+pub(crate) fn record_sale(conn: &Connection, s: &Sale) -> Result<bool> {
     if !project_sale(conn, s)? {
         return Ok(false);
     }
-    outbox::enqueue(
+    let id = s.id.to_string();
+    outbox::enqueue_record(
         conn,
         "transactions",
-        &s.id.to_string(),
-        "insert",
-        json,
+        &id,
+        ledger_doc(s.created_at, Origin::Lane(s.lane.get())),
+        &format!("s{}{id}", docs::SEP),
         s.created_at,
     )?;
     let (movements, loyalty) = s.effects();
@@ -291,7 +322,7 @@ pub(crate) fn write_sale(conn: &Connection, docs: &mut DocStore, s: &Sale) -> Re
         ledger_doc(s.created_at, Origin::Lane(s.lane.get())),
         |doc| docs::put_new_record(doc, "s", &s.id.to_string(), &json),
     )?;
-    record_sale(conn, s, &json)?;
+    record_sale(conn, s)?;
     Ok(())
 }
 
@@ -702,8 +733,8 @@ fn reproject_ledger(
     for (key, value) in of_kind("s") {
         let r = parse::<Sale>(&value, sale_fits);
         sort("s", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
-        if let Ok((sale, json)) = r
-            && record_sale(conn, &sale, &json)?
+        if let Ok((sale, _)) = r
+            && record_sale(conn, &sale)?
         {
             out.new_sales += 1;
         }
@@ -723,8 +754,8 @@ fn reproject_ledger(
     for (key, value) in of_kind("r") {
         let r = parse::<ReturnRecord>(&value, returns::return_fits);
         sort("r", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
-        if let Ok((ret, json)) = r
-            && returns::record_return(conn, &ret, &json)?
+        if let Ok((ret, _)) = r
+            && returns::record_return(conn, &ret)?
         {
             out.new_returns += 1;
         }

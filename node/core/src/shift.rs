@@ -53,19 +53,26 @@ fn parse_method(s: &str) -> Result<PaymentMethod> {
 }
 
 impl Till {
-    /// The open shift of this lane, if any.
+    /// The open shift of this lane, if any. (Kept in memory once read: only this handle opens
+    /// and closes the lane's shifts.)
     pub fn current_shift(&self) -> Result<Option<ShiftId>> {
+        if let Some(known) = self.open_shift.get() {
+            return Ok(known);
+        }
         let lane = self.lane()?;
         let id: Option<String> = self
             .conn
             .prepare_cached("SELECT id FROM shifts WHERE lane_no = ?1 AND closed_at IS NULL")?
             .query_row([lane.get()], |r| r.get(0))
             .optional()?;
-        id.map(|s| {
-            s.parse()
-                .map_err(|_| NodeError::Corrupt(format!("shift id {s}")))
-        })
-        .transpose()
+        let shift = id
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| NodeError::Corrupt(format!("shift id {s}")))
+            })
+            .transpose()?;
+        self.open_shift.set(Some(shift));
+        Ok(shift)
     }
 
     /// Opens a shift with the cash float put in the drawer.
@@ -95,6 +102,7 @@ impl Till {
                 now,
             )
         })?;
+        self.open_shift.set(Some(Some(id)));
         Ok(id)
     }
 
@@ -272,6 +280,7 @@ impl Till {
                 now,
             )
         })?;
+        self.open_shift.set(Some(None));
         Ok(report)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use kasir_schema::domain::StoreConfig;
 use kasir_schema::txn_number::{LaneNo, StoreCode, TxnNumber};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::auth::{AuthParams, Session};
 use crate::cart::Cart;
@@ -49,6 +49,8 @@ pub struct Till {
     pub(crate) live: Option<crate::live::LiveBuffer>,
     /// Turns at writing with the other handles on this file, if any (see [`crate::handles`]).
     pub(crate) gate: Option<(Arc<WriteGate>, Priority)>,
+    /// The lane's open shift, once read (`None`: not read yet).
+    pub(crate) open_shift: std::cell::Cell<Option<Option<kasir_schema::domain::ShiftId>>>,
 }
 
 /// See [`Till::diagnostics`].
@@ -115,6 +117,7 @@ impl Till {
             cart: Cart::default(),
             live: None,
             gate: None,
+            open_shift: std::cell::Cell::new(None),
         })
     }
 
@@ -169,8 +172,12 @@ impl Till {
         let json = serde_json::to_string(&config)
             .map_err(|e| NodeError::Invalid(format!("store config: {e}")))?;
         let now = db::ts(self.now());
-        let tx = self.conn.transaction()?;
-        tx.execute(
+        let (tax_rate, cash_rounding) = (
+            db::money(config.tax.rate.percent())?,
+            db::money(config.cash_increment.get())?,
+        );
+        self.write(|tx, _| {
+            tx.execute(
             "INSERT INTO store_config (id, store_id, store_name, store_address, lane_no, tax_rate,
                 tax_inclusive, cash_rounding, currency, timezone, created_at, updated_at)
              VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
@@ -179,20 +186,21 @@ impl Till {
                 config.name,
                 config.address,
                 lane.get(),
-                db::money(config.tax.rate.percent())?,
+                tax_rate,
                 matches!(config.tax.mode, kasir_schema::tax::PriceMode::TaxInclusive),
-                db::money(config.cash_increment.get())?,
+                cash_rounding,
                 config.currency.code(),
                 config.timezone,
                 now,
             ],
         )?;
-        tx.execute(
-            "INSERT INTO store_settings (id, settings_json) VALUES (1, ?1)",
-            [&json],
-        )?;
-        crate::auth::insert_user(&tx, &manager, &hash, &now)?;
-        tx.commit()?;
+            tx.execute(
+                "INSERT INTO store_settings (id, settings_json) VALUES (1, ?1)",
+                [&json],
+            )?;
+            crate::auth::insert_user(tx, &manager, &hash, &now)?;
+            Ok(())
+        })?;
         self.setup = Some(LaneSetup { config, lane });
         Ok(())
     }
@@ -200,6 +208,7 @@ impl Till {
     /// Takes turns at writing with another handle on the same file ([`crate::handles`]).
     pub fn share_writes(&mut self, gate: Arc<WriteGate>, priority: Priority) {
         self.gate = Some((gate, priority));
+        self.docs.shared = true;
     }
 
     /// Runs `f` inside one SQLite transaction together with the document changes it makes.
@@ -208,22 +217,28 @@ impl Till {
     /// inside it cannot fall behind another handle's commit before this one commits.
     pub(crate) fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>, &mut DocStore) -> Result<T>,
+        f: impl FnOnce(&Connection, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
         let gate = self.gate.clone();
         let _turn = gate.as_ref().map(|(g, who)| g.enter(*who));
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = match f(&tx, &mut self.docs).and_then(|v| self.docs.flush(&tx).map(|()| v)) {
+        // BEGIN and COMMIT as cached statements: parsing them anew costs more than a lookup.
+        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let conn = &self.conn;
+        let out = f(conn, &mut self.docs).and_then(|v| self.docs.flush(conn).map(|()| v));
+        let out = match out {
             Ok(v) => v,
             Err(e) => {
-                drop(tx);
+                let _ = self.conn.execute_batch("ROLLBACK");
                 self.docs.rolled_back();
                 return Err(e);
             }
         };
-        if let Err(e) = tx.commit() {
+        if let Err(e) = self
+            .conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut c| c.execute([]))
+        {
+            let _ = self.conn.execute_batch("ROLLBACK");
             self.docs.rolled_back();
             return Err(e.into());
         }
@@ -245,7 +260,7 @@ impl Till {
     /// busy 4-lane store's commits are such merges, so this halves the fsyncs per sale.
     pub(crate) fn write_replica<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>, &mut DocStore) -> Result<T>,
+        f: impl FnOnce(&Connection, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let out = self.write(f);
@@ -261,7 +276,7 @@ impl Till {
     }
 
     /// Takes the next transaction number of this lane (inside the caller's transaction).
-    pub(crate) fn next_number(tx: &Transaction<'_>, setup: &LaneSetup) -> Result<TxnNumber> {
+    pub(crate) fn next_number(tx: &Connection, setup: &LaneSetup) -> Result<TxnNumber> {
         let seq: i64 = tx
             .prepare_cached(
                 "UPDATE lane_state SET next_seq = next_seq + 1 WHERE id = 1 RETURNING next_seq - 1",
