@@ -365,6 +365,9 @@ pub enum NodeEvent {
     Enrolled { node: String, lane: u16 },
     /// Live events were dropped because nobody drained them.
     LiveDropped(u64),
+    /// Something the till could not finish in the background (housekeeping, a sale's
+    /// projections); it retries, and says so here.
+    Warning(String),
 }
 
 type Job = Box<dyn FnOnce(&mut Engine) + Send>;
@@ -455,6 +458,8 @@ impl Node {
             // The view reflects the command before its caller hears back.
             e.after();
             let _ = tx.send(answer);
+            // A sale's projections are written once the receipt is on its way.
+            e.settle();
         });
         self.inner
             .jobs
@@ -473,6 +478,7 @@ impl Node {
         let job: Job = Box::new(move |e| {
             let _ = e.execute(command);
             e.after();
+            e.settle();
         });
         let _ = self.inner.jobs.send(Message::Job(job));
     }
@@ -806,13 +812,29 @@ impl Engine {
         self.publish();
     }
 
+    /// Writes the projections of the sale just committed (stock, the sale's rows, loyalty, the
+    /// outbox) and publishes the view again.
+    fn settle(&mut self) {
+        match self.till.project_pending() {
+            Ok(0) => {}
+            Ok(_) => self.after(),
+            Err(e) => {
+                // The sale is durable; its projections are retried with the next write and
+                // at the next start.
+                let _ = self
+                    .events
+                    .send(NodeEvent::Warning(format!("projecting the last sale: {e}")));
+            }
+        }
+    }
+
     fn idle(&mut self) {
         if self.sales_since_maintenance > 0 && self.till.cart().is_empty() {
             self.sales_since_maintenance = 0;
             if let Err(e) = self.till.maintenance() {
-                let _ = self.events.send(NodeEvent::Lan(LaneEvent::Refused(format!(
-                    "housekeeping: {e}"
-                ))));
+                let _ = self
+                    .events
+                    .send(NodeEvent::Warning(format!("housekeeping: {e}")));
             }
         }
         if self
@@ -951,7 +973,8 @@ impl Engine {
                 Outcome::Done
             }
             Command::Pay { tenders } => {
-                let r = t.pay(&tenders)?;
+                // Durable when this returns; the projections follow in `settle`.
+                let r = t.commit_sale(&tenders)?;
                 self.sales_since_maintenance += 1;
                 self.last_receipt = Some(r.clone());
                 Outcome::Receipt(Box::new(r))

@@ -59,6 +59,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "stock",
         sql: include_str!("../sql/till/0006_stock.sql"),
     },
+    Migration {
+        version: 7,
+        name: "projection",
+        sql: include_str!("../sql/till/0007_projection.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

@@ -326,6 +326,14 @@ pub(crate) fn write_sale(conn: &Connection, docs: &mut DocStore, s: &Sale) -> Re
     Ok(())
 }
 
+/// A sale made durable whose projections are still to be written.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingSale {
+    sale: Sale,
+    approvals: Vec<(String, i64)>,
+    user_id: i64,
+}
+
 /// What merging another lane's changes brought in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MergeOutcome {
@@ -340,8 +348,23 @@ pub struct MergeOutcome {
 
 impl Till {
     /// Takes payment for the open cart and commits the sale. On success the sale is durable,
-    /// the cart is empty, and the receipt is returned.
+    /// the cart is empty, its projections are written, and the receipt is returned
+    /// ([`Till::commit_sale`] followed by [`Till::project_pending`]).
     pub fn pay(&mut self, tenders: &[Tender]) -> Result<Receipt> {
+        let receipt = self.commit_sale(tenders)?;
+        self.project_pending()?;
+        Ok(receipt)
+    }
+
+    /// Takes payment for the open cart and makes the sale durable: its transaction number and
+    /// its record in the lane's ledger document, in one transaction with `synchronous = FULL`
+    /// (I2, I5). That is all a cashier waits for. Its projections (the sale's rows, stock,
+    /// loyalty, the outbox entry) are written by [`Till::project_pending`], which the caller
+    /// runs right after — the till app does it once the receipt is on its way, between
+    /// customers — and before anything else reads or writes this till. If the lane stops in
+    /// between, opening it again projects what is missing (`Till::open`).
+    pub fn commit_sale(&mut self, tenders: &[Tender]) -> Result<Receipt> {
+        self.project_pending()?;
         let session = self.session()?.clone();
         let setup = self.setup.clone().ok_or(NodeError::NotInitialized)?;
         let shift = self.current_shift()?.ok_or(NodeError::NoOpenShift)?;
@@ -444,25 +467,26 @@ impl Till {
         let sale = self.write(|tx, docs| {
             let mut sale = sale_template;
             sale.number = Till::next_number(tx, &setup)?;
-            write_sale(tx, docs, &sale)?;
-            for (what, approver) in &cart.approvals {
-                Till::log(
-                    tx,
-                    "info",
-                    what,
-                    serde_json::json!({ "sale": sale.number.to_string() }),
-                    Some(session.user_id),
-                    Some(*approver),
-                    now,
-                )?;
-            }
+            let json =
+                serde_json::to_string(&sale).map_err(|e| NodeError::Invalid(e.to_string()))?;
+            docs.edit(
+                tx,
+                ledger_doc(sale.created_at, Origin::Lane(sale.lane.get())),
+                |doc| docs::put_new_record(doc, "s", &sale.id.to_string(), &json),
+            )?;
             Ok(sale)
         })?;
         self.cart = Cart::default();
-        let balance = match sale.customer {
-            Some(c) => self.customer(c)?.map(|c| c.points),
-            None => None,
-        };
+        // The balance after this sale, as its loyalty entries will make it.
+        let balance = customer
+            .as_ref()
+            .map(|c| c.points - sale.loyalty_points_redeemed + sale.loyalty_points_earned);
+        let approvals = cart.approvals.clone();
+        self.pending.push(PendingSale {
+            sale: sale.clone(),
+            approvals,
+            user_id: session.user_id,
+        });
         Ok(Receipt {
             store_name: cfg.name.clone(),
             store_address: cfg.address.clone(),
@@ -500,6 +524,85 @@ impl Till {
             points_redeemed: sale.loyalty_points_redeemed,
             points_balance: balance,
         })
+    }
+
+    /// Writes the projections of sales made durable by [`Till::commit_sale`] (one transaction,
+    /// not fsynced on its own: the sales are durable already, and if power fails first,
+    /// opening the lane projects them again). Returns how many sales it projected.
+    pub fn project_pending(&mut self) -> Result<usize> {
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let now = self.now();
+        let n = pending.len();
+        let result = self.write_unsynced(|tx, _| {
+            for p in &pending {
+                record_sale(tx, &p.sale)?;
+                for (what, approver) in &p.approvals {
+                    Till::log(
+                        tx,
+                        "info",
+                        what,
+                        serde_json::json!({ "sale": p.sale.number.to_string() }),
+                        Some(p.user_id),
+                        Some(*approver),
+                        now,
+                    )?;
+                }
+            }
+            tx.prepare_cached(
+                "UPDATE lane_state SET projected_through = (SELECT COALESCE(MAX(id), 0) FROM crdt_changes) WHERE id = 1",
+            )?
+            .execute([])?;
+            Ok(())
+        });
+        if let Err(e) = result {
+            // Keep them for the next attempt (or the recovery at the next start).
+            self.pending = pending;
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    /// Projects the records of this lane's own ledger documents that a stop between
+    /// [`Till::commit_sale`] and [`Till::project_pending`] left unprojected: every own ledger
+    /// document with change rows after the last projection is projected again (what is there
+    /// already is skipped).
+    pub(crate) fn recover_projections(&mut self) -> Result<usize> {
+        let Some(lane) = self.setup.as_ref().map(|s| s.lane.get()) else {
+            return Ok(0);
+        };
+        let own = format!("/{lane:03}");
+        let docs: Vec<String> = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT doc_id FROM crdt_changes
+                 WHERE id > (SELECT projected_through FROM lane_state WHERE id = 1)
+                   AND doc_id LIKE 'ledger/%'",
+            )?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let mut sales = 0;
+        let now = db::ts(self.now());
+        for name in docs.iter().filter(|d| d.ends_with(&own)) {
+            let Some(id) = DocId::parse(name) else {
+                continue;
+            };
+            let out = self.write(|tx, docs| reproject(tx, docs, id, true, &[], &now))?;
+            sales += out.new_sales;
+        }
+        self.write(|tx, _| {
+            tx.execute(
+                "UPDATE lane_state SET projected_through = (SELECT COALESCE(MAX(id), 0) FROM crdt_changes) WHERE id = 1",
+                [],
+            )?;
+            Ok(())
+        })?;
+        Ok(sales)
     }
 
     /// A committed sale by its transaction number.
@@ -585,7 +688,7 @@ impl Till {
         let before = state.clone();
         let now = db::ts(self.now());
         let result = self.as_merge_of(id, |till| {
-            till.write_replica(|tx, docs| {
+            till.write_unsynced(|tx, docs| {
                 let before = docs.get(tx, id)?.get_heads();
                 let changed = docs.edit(tx, id, |doc| {
                     let heads = doc.get_heads();

@@ -51,6 +51,8 @@ pub struct Till {
     pub(crate) gate: Option<(Arc<WriteGate>, Priority)>,
     /// The lane's open shift, once read (`None`: not read yet).
     pub(crate) open_shift: std::cell::Cell<Option<Option<kasir_schema::domain::ShiftId>>>,
+    /// Sales made durable whose projections are not written yet (`Till::commit_sale`).
+    pub(crate) pending: Vec<crate::sale::PendingSale>,
 }
 
 /// See [`Till::diagnostics`].
@@ -106,7 +108,7 @@ impl Till {
             }
         };
         let setup = load_setup(&conn)?;
-        Ok(Till {
+        let mut till = Till {
             docs: DocStore::new(&actor)?,
             conn,
             path,
@@ -118,7 +120,10 @@ impl Till {
             live: None,
             gate: None,
             open_shift: std::cell::Cell::new(None),
-        })
+            pending: Vec::new(),
+        };
+        till.recover_projections()?;
+        Ok(till)
     }
 
     pub fn path(&self) -> &Path {
@@ -219,6 +224,12 @@ impl Till {
         &mut self,
         f: impl FnOnce(&Connection, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
+        // Writes come after the projections of sales already committed (a safety net: the
+        // caller of `commit_sale` projects them itself).
+        if !self.pending.is_empty() {
+            // (It takes the pending sales before its own write, so this does not recurse.)
+            self.project_pending()?;
+        }
         let gate = self.gate.clone();
         let _turn = gate.as_ref().map(|(g, who)| g.enter(*who));
         // BEGIN and COMMIT as cached statements: parsing them anew costs more than a lookup.
@@ -253,15 +264,25 @@ impl Till {
         Ok(out)
     }
 
-    /// [`Till::write`] for what a peer lane sent: data that lane already holds durably. The
-    /// commit is atomic and ordered like any other (WAL), but not fsynced on its own; the next
-    /// durable commit or checkpoint makes it durable. If power fails first, the change is
-    /// fetched again: peers compare head digests whenever they connect. Three quarters of a
-    /// busy 4-lane store's commits are such merges, so this halves the fsyncs per sale.
-    pub(crate) fn write_replica<T>(
+    /// [`Till::write`] for what can be had again if power fails before the next durable
+    /// commit: what a peer lane sent (that lane holds it durably; peers compare head digests
+    /// whenever they connect, so it is fetched again), and the projections of a sale already
+    /// durable in its ledger document (opening the lane projects it again). The commit is
+    /// atomic and ordered like any other (WAL), but not fsynced on its own; the next durable
+    /// commit or checkpoint makes it durable. Three quarters of a busy 4-lane store's commits
+    /// are merges, so this halves the fsyncs per sale.
+    pub(crate) fn write_unsynced<T>(
         &mut self,
         f: impl FnOnce(&Connection, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
+        let level: i64 = self
+            .conn
+            .prepare_cached("PRAGMA synchronous")?
+            .query_row([], |r| r.get(0))?;
+        // FULL (2) becomes NORMAL (1) for this one transaction; OFF stays off.
+        if level < 2 {
+            return self.write(f);
+        }
         self.conn.pragma_update(None, "synchronous", "NORMAL")?;
         let out = self.write(f);
         let restored = self.conn.pragma_update(None, "synchronous", "FULL");

@@ -821,3 +821,47 @@ fn sales_that_arrive_before_their_product_count_once_it_arrives() {
     assert_eq!(stock(&newcomer, "IDM-GRG-85"), d(96));
     assert!(newcomer.stock_discrepancies().unwrap().is_empty());
 }
+
+#[test]
+fn a_sale_made_durable_but_not_yet_projected_is_projected_when_the_lane_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut till = store(dir.path(), clock.clone());
+    cashier_on_shift(&mut till);
+    till.scan("8998866200301").unwrap();
+    till.scan("8998866200301").unwrap();
+    let r = till.commit_sale(&[Tender::cash(d(10_000))]).unwrap();
+    assert_eq!(r.number, "JKT01-001-00000001");
+    // The lane stops before the projections are written (as a kill -9 or power loss would
+    // leave it): the sale is in the ledger document only.
+    drop(till);
+    let mut till = kasir_core::Till::open(
+        dir.path().join("lane1.db"),
+        options_seeded(clock.clone(), 77),
+    )
+    .unwrap();
+    assert_eq!(till.sale_by_number(&r.number).unwrap().id, r.sale_id);
+    assert_eq!(stock(&till, "IDM-GRG-85"), d(98));
+    assert!(till.stock_discrepancies().unwrap().is_empty());
+    let pending = till.outbox_pending(100).unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|e| e.table_name == "transactions" && e.record_key == r.sale_id.to_string())
+    );
+    // Numbers go on after it, and a second start projects nothing twice.
+    till.login(CASHIER.0, CASHIER.1).unwrap();
+    till.scan("036000291452").unwrap();
+    let r2 = till.pay(&[Tender::cash(d(20_000))]).unwrap();
+    assert_eq!(r2.number, "JKT01-001-00000002");
+    drop(till);
+    let till =
+        kasir_core::Till::open(dir.path().join("lane1.db"), options_seeded(clock, 78)).unwrap();
+    let sales: i64 = till
+        .connection()
+        .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(sales, 2);
+    assert_eq!(stock(&till, "IDM-GRG-85"), d(98));
+    assert_eq!(till.outbox_counts().unwrap().0, 2 + 5);
+}
