@@ -7,9 +7,10 @@
 //! 3. busy peers: three more lanes sell flat out (one sale after another) and this lane merges
 //!    all of their sales.
 //!
-//! The other lanes are `kasir-node` processes. They run at a lower CPU priority (`nice`, 19 by
-//! default): in a store they are other tills with CPUs of their own, and on a 2-core bench
-//! machine they would otherwise take the CPU the lane under test needs. What this lane does for
+//! The other lanes are `kasir-node` processes. In a store they are other tills with CPUs and
+//! disks of their own; here they share one machine with the lane under test, so they run at a
+//! lower CPU priority (`nice`, 19 by default) and keep their files in memory (`/dev/shm`, when
+//! there is one), so their fsyncs do not queue on this lane's disk. What this lane does for
 //! them — serving the bootstrap, merging their sales — is all in this process, measured.
 //!
 //! ```sh
@@ -104,7 +105,7 @@ struct Peer {
 
 impl Peer {
     fn new(root: &Path, lane: u32) -> Peer {
-        let dir = root.join(format!("peer{lane}"));
+        let dir = root.join(format!("peer{lane}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = SecretKey::generate();
         std::fs::write(dir.join("lane.key"), key.to_bytes()).unwrap();
@@ -145,6 +146,7 @@ impl Peer {
 impl Drop for Peer {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -238,15 +240,23 @@ fn main() {
         .unwrap();
     node.execute(Command::Maintenance).unwrap();
     println!(
-        "lane 1: {} products, {} customers, built in {:.1?}; peers at nice {}",
+        "lane 1: {} products, {} customers, built in {:.1?}; peers at nice {}, their files in {}",
         a.products,
         a.customers,
         t.elapsed(),
-        a.nice
+        a.nice,
+        if Path::new("/dev/shm").is_dir() {
+            "/dev/shm"
+        } else {
+            "the same directory"
+        }
     );
 
-    let mut newcomer = Peer::new(dir.path(), 5);
-    let mut sellers: Vec<Peer> = (2..=4).map(|l| Peer::new(dir.path(), l)).collect();
+    // The peers' files: in memory when the machine has /dev/shm (see the module documentation).
+    let shm = Path::new("/dev/shm");
+    let peer_root = if shm.is_dir() { shm } else { dir.path() };
+    let mut newcomer = Peer::new(peer_root, 5);
+    let mut sellers: Vec<Peer> = (2..=4).map(|l| Peer::new(peer_root, l)).collect();
     let key = SecretKey::generate();
     let mut config = LanConfig::new(key.clone(), "127.0.0.1:0".parse().unwrap());
     config.members = std::iter::once(&newcomer)

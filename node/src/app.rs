@@ -629,6 +629,7 @@ impl Node {
         let link: Arc<dyn TillLink> = Arc::new(Link {
             jobs: self.inner.jobs.clone(),
             events: self.inner.events.clone(),
+            notices: Arc::default(),
         });
         let handle = crate::lan::start(replica, &store, config, link).await?;
         let (local, addrs) = (handle.local_sender(), handle.listen_addrs());
@@ -689,10 +690,46 @@ fn unexpected(o: &Outcome) -> Error {
     Error::Engine(NodeError::Corrupt(format!("unexpected answer {o:?}")))
 }
 
-/// How the replication thread reaches the till's thread.
+/// How the replication thread reaches the till's thread. What it reports for the view (live
+/// changes, peer status) is gathered here and handed over by one job at a time, however many
+/// merges happened meanwhile, so the till's queue never fills with replication work.
 struct Link {
     jobs: std_mpsc::Sender<Message>,
     events: broadcast::Sender<NodeEvent>,
+    notices: Arc<Mutex<Notices>>,
+}
+
+#[derive(Debug, Default)]
+struct Notices {
+    live: Vec<LiveEvent>,
+    peers: Option<Vec<PeerStatus>>,
+    /// A job to take these is queued on the till's thread.
+    scheduled: bool,
+}
+
+impl Link {
+    fn notify(&self, add: impl FnOnce(&mut Notices)) {
+        let mut n = self.notices.lock().unwrap_or_else(|e| e.into_inner());
+        add(&mut n);
+        if n.scheduled {
+            return;
+        }
+        n.scheduled = true;
+        let notices = self.notices.clone();
+        let job: Job = Box::new(move |e| {
+            let taken = {
+                let mut n = notices.lock().unwrap_or_else(|e| e.into_inner());
+                n.scheduled = false;
+                std::mem::take(&mut *n)
+            };
+            e.stock_moved(&taken.live);
+            if let Some(p) = &taken.peers {
+                e.peers(p);
+            }
+            e.after();
+        });
+        let _ = self.jobs.send(Message::Job(job));
+    }
 }
 
 impl TillLink for Link {
@@ -723,11 +760,7 @@ impl TillLink for Link {
     fn lane_event(&self, event: LaneEvent) {
         if let LaneEvent::Peers(peers) = &event {
             let peers = peers.clone();
-            let job: Job = Box::new(move |e| {
-                e.peers(&peers);
-                e.after();
-            });
-            let _ = self.jobs.send(Message::Job(job));
+            self.notify(|n| n.peers = Some(peers));
         }
         let _ = self.events.send(NodeEvent::Lan(event));
     }
@@ -739,11 +772,7 @@ impl TillLink for Link {
         if dropped > 0 {
             let _ = self.events.send(NodeEvent::LiveDropped(dropped));
         }
-        let job: Job = Box::new(move |e| {
-            e.stock_moved(&events);
-            e.after();
-        });
-        let _ = self.jobs.send(Message::Job(job));
+        self.notify(|n| n.live.extend(events));
     }
 }
 
@@ -1081,7 +1110,7 @@ impl Engine {
             }),
             shift: self.till.current_shift().ok().flatten(),
             cart: self.cart_view(),
-            parked: self.till.parked_carts().map_or(0, |p| p.len()),
+            parked: self.till.parked_count().unwrap_or(0),
             last_receipt: self.last_receipt.clone(),
             last_error: self.last_error.clone(),
             watched: self

@@ -164,6 +164,26 @@ pub(crate) struct LanHandle {
     router: Router,
     thread: Option<JoinHandle<()>>,
     addr: EndpointAddr,
+    /// The LAN's own runtime (see [`start`]).
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for LanHandle {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority (nice +10): the LAN's threads yield to the till's.
+/// Failing to lower it only costs that preference.
+fn yield_to_the_till() {
+    let _ = thread_priority::set_current_thread_priority(
+        thread_priority::ThreadPriority::Crossplatform(
+            thread_priority::ThreadPriorityValue::try_from(24u8).unwrap_or_default(),
+        ),
+    );
 }
 
 impl std::fmt::Debug for LanInput {
@@ -195,10 +215,20 @@ impl LanHandle {
 
     pub async fn shutdown(&mut self) {
         let _ = self.tx.send(LanInput::Shutdown).await;
-        let _ = self.router.shutdown().await;
-        self.endpoint.close().await;
+        let (router, endpoint) = (self.router.clone(), self.endpoint.clone());
+        if let Some(rt) = &self.runtime {
+            let _ = rt
+                .spawn(async move {
+                    let _ = router.shutdown().await;
+                    endpoint.close().await;
+                })
+                .await;
+        }
         if let Some(t) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
         }
     }
 }
@@ -268,7 +298,39 @@ fn is_admitted(admitted: &Admitted, id: &EndpointId) -> bool {
 static CONN_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Starts a lane on the LAN: binds the endpoint, starts the replication thread with `replica`.
+/// The LAN runs on a runtime of its own (two worker threads) and a replication thread, all at a
+/// lower CPU priority than the till's thread: network work and merges yield to the cashier.
 pub(crate) async fn start(
+    replica: Replica,
+    store: &str,
+    config: LanConfig,
+    till: Arc<dyn TillLink>,
+) -> Result<LanHandle> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("kasir-net")
+        .on_thread_start(yield_to_the_till)
+        .build()
+        .map_err(|e| Error::Network(format!("LAN runtime: {e}")))?;
+    let store = store.to_string();
+    let started = runtime
+        .spawn(async move { start_on_runtime(replica, &store, config, till).await })
+        .await
+        .map_err(|e| Error::Network(format!("LAN start: {e}")));
+    match started {
+        Ok(Ok(mut handle)) => {
+            handle.runtime = Some(runtime);
+            Ok(handle)
+        }
+        Ok(Err(e)) | Err(e) => {
+            runtime.shutdown_background();
+            Err(e)
+        }
+    }
+}
+
+async fn start_on_runtime(
     replica: Replica,
     store: &str,
     config: LanConfig,
@@ -404,7 +466,12 @@ pub(crate) async fn start(
     let listen: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
     let thread = std::thread::Builder::new()
         .name("kasir-lan".into())
-        .spawn(move || driver.run(rx, local_rx, listen))
+        .spawn(move || {
+            // Replication yields the CPU to the till: on a lane's small machine a merge or a
+            // newcomer's bootstrap must not slow a sale down.
+            yield_to_the_till();
+            driver.run(rx, local_rx, listen)
+        })
         .map_err(|e| Error::Network(format!("replication thread: {e}")))?;
     Ok(LanHandle {
         tx,
@@ -413,6 +480,7 @@ pub(crate) async fn start(
         router,
         thread: Some(thread),
         addr,
+        runtime: None,
     })
 }
 

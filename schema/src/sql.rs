@@ -64,6 +64,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "projection",
         sql: include_str!("../sql/till/0007_projection.sql"),
     },
+    Migration {
+        version: 8,
+        name: "merges",
+        sql: include_str!("../sql/till/0008_merges.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

@@ -436,6 +436,15 @@ impl Till {
         Ok(id)
     }
 
+    /// How many carts are parked (cheap: for a status line).
+    pub fn parked_count(&self) -> Result<usize> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM parked_carts")?
+            .query_row([], |r| r.get(0))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     pub fn parked_carts(&self) -> Result<Vec<ParkedCart>> {
         let mut stmt = self
             .conn

@@ -223,13 +223,19 @@ impl DocStore {
         };
         let mut seen = last;
         let n = apply_rows(conn, doc, &name, last, &mut seen)?;
-        self.saved.insert(id, doc.get_heads());
+        // What is stored now: the heads the newest row records (the cached document may also
+        // hold changes received but not stored yet, `Till::receive_sync`).
+        let stored: Vec<u8> = conn
+            .prepare_cached("SELECT heads FROM crdt_changes WHERE id = ?1")?
+            .query_row([seen], |r| r.get(0))?;
+        self.saved.insert(id, decode_heads(&stored));
         *self.pending_rows.entry(id).or_default() += n;
         self.last_row.insert(id, seen);
         Ok(())
     }
 
-    fn forget(&mut self, id: DocId) {
+    /// Drops a cached document (it is loaded again from the file on next use).
+    pub(crate) fn forget(&mut self, id: DocId) {
         self.cache.remove(&id);
         self.saved.remove(&id);
         self.pending_rows.remove(&id);
@@ -424,6 +430,14 @@ pub fn encode_heads(heads: &[automerge::ChangeHash]) -> Vec<u8> {
     let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
     sorted.sort();
     sorted.iter().flat_map(|h| h.0).collect()
+}
+
+/// The heads [`encode_heads`] stored.
+pub fn decode_heads(bytes: &[u8]) -> Vec<automerge::ChangeHash> {
+    bytes
+        .chunks_exact(32)
+        .filter_map(|c| <[u8; 32]>::try_from(c).ok().map(automerge::ChangeHash))
+        .collect()
 }
 
 /// Every stored document with its heads (as [`encode_heads`]), without loading any of them.

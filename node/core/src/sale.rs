@@ -346,6 +346,18 @@ pub struct MergeOutcome {
     pub customers: usize,
 }
 
+impl MergeOutcome {
+    fn add(&mut self, o: &MergeOutcome) {
+        self.changed |= o.changed;
+        self.new_sales += o.new_sales;
+        self.new_movements += o.new_movements;
+        self.new_returns += o.new_returns;
+        self.products += o.products;
+        self.categories += o.categories;
+        self.customers += o.customers;
+    }
+}
+
 impl Till {
     /// Takes payment for the open cart and commits the sale. On success the sale is durable,
     /// the cart is empty, its projections are written, and the receipt is returned
@@ -574,25 +586,32 @@ impl Till {
             return Ok(0);
         };
         let own = format!("/{lane:03}");
+        // Own ledger documents changed after the last projection, and documents a merge was
+        // still projecting.
         let docs: Vec<String> = self
             .conn
             .prepare(
                 "SELECT DISTINCT doc_id FROM crdt_changes
                  WHERE id > (SELECT projected_through FROM lane_state WHERE id = 1)
-                   AND doc_id LIKE 'ledger/%'",
+                   AND doc_id LIKE 'ledger/%' AND doc_id LIKE '%' || ?1
+                 UNION SELECT doc_id FROM unprojected_docs",
             )?
-            .query_map([], |r| r.get(0))?
+            .query_map([&own], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         if docs.is_empty() {
             return Ok(0);
         }
         let mut sales = 0;
         let now = db::ts(self.now());
-        for name in docs.iter().filter(|d| d.ends_with(&own)) {
+        for name in &docs {
             let Some(id) = DocId::parse(name) else {
                 continue;
             };
-            let out = self.write(|tx, docs| reproject(tx, docs, id, true, &[], &now))?;
+            let out = self.write(|tx, docs| {
+                let o = reproject_keys(tx, docs, id, None, &now)?;
+                tx.execute("DELETE FROM unprojected_docs WHERE doc_id = ?1", [name])?;
+                Ok(o)
+            })?;
             sales += out.new_sales;
         }
         self.write(|tx, _| {
@@ -685,27 +704,86 @@ impl Till {
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
         let message = automerge::sync::Message::decode(message)
             .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
-        let before = state.clone();
+        let sync_before = state.clone();
+        let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+        // The sync bookkeeping and applying the changes to the cached document happen outside
+        // the write transaction: for a document with thousands of changes the bookkeeping alone
+        // takes milliseconds, and a sale must not wait for it. Only storing and projecting what
+        // changed takes the write lock.
+        let received = self.docs.get(&self.conn, id).and_then(|doc| {
+            let heads = doc.get_heads();
+            doc.sync()
+                .receive_sync_message(state, message)
+                .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
+            Ok((doc.get_heads() != heads, heads))
+        });
+        let (changed, before) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                *state = sync_before;
+                self.docs.forget(id);
+                return Err(e);
+            }
+        };
+        if !changed {
+            return Ok(MergeOutcome::default());
+        }
+        let chunks = match self.docs.get(&self.conn, id) {
+            Ok(doc) => merge_chunks(doc, id, &before),
+            Err(e) => {
+                *state = sync_before;
+                self.docs.forget(id);
+                return Err(e);
+            }
+        };
         let now = db::ts(self.now());
-        let result = self.as_merge_of(id, |till| {
+        let many = chunks.len() > 1;
+        let name = id.name();
+        // The first transaction stores the changes (with a mark while the projection is under
+        // way in several); each one projects a few records, so a sale waits for one of them at
+        // most.
+        let stored = self.as_merge_of(id, |till| {
             till.write_unsynced(|tx, docs| {
-                let before = docs.get(tx, id)?.get_heads();
-                let changed = docs.edit(tx, id, |doc| {
-                    let heads = doc.get_heads();
-                    doc.sync()
-                        .receive_sync_message(state, message)
-                        .map_err(|e| {
-                            NodeError::Invalid(format!("sync message for {doc_name}: {e}"))
-                        })?;
-                    Ok(doc.get_heads() != heads)
+                // Again inside (a no-op unless the document was reloaded meanwhile).
+                docs.edit(tx, id, |doc| {
+                    doc.load_incremental(&changes)
+                        .map_err(|e| NodeError::Invalid(format!("changes for {doc_name}: {e}")))
                 })?;
-                reproject(tx, docs, id, changed, &before, &now)
+                if many {
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO unprojected_docs (doc_id) VALUES (?1)",
+                    )?
+                    .execute([&name])?;
+                }
+                reproject_keys(tx, docs, id, chunks[0].as_ref(), &now)
             })
         });
-        if result.is_err() {
-            *state = before;
+        let mut out = match stored {
+            Ok(o) => o,
+            Err(e) => {
+                // Nothing of it was stored: forget it here too, so the peer sends it again.
+                *state = sync_before;
+                self.docs.forget(id);
+                return Err(e);
+            }
+        };
+        // From here on the changes are stored: a failure leaves the mark, and the projection is
+        // finished when the lane opens again.
+        for (i, chunk) in chunks.iter().enumerate().skip(1) {
+            let last = i + 1 == chunks.len();
+            let more = self.as_merge_of(id, |till| {
+                till.write_unsynced(|tx, docs| {
+                    let o = reproject_keys(tx, docs, id, chunk.as_ref(), &now)?;
+                    if last {
+                        tx.prepare_cached("DELETE FROM unprojected_docs WHERE doc_id = ?1")?
+                            .execute([&name])?;
+                    }
+                    Ok(o)
+                })
+            })?;
+            out.add(&more);
         }
-        result
+        Ok(out)
     }
 
     /// The next Automerge sync message for a document towards the peer whose state this is.
@@ -760,16 +838,28 @@ fn reproject(
     before: &[automerge::ChangeHash],
     now: &str,
 ) -> Result<MergeOutcome> {
-    let mut out = MergeOutcome {
-        changed,
-        ..MergeOutcome::default()
-    };
     if !changed {
-        return Ok(out);
+        return Ok(MergeOutcome::default());
     }
     let doc = docs.get(tx, id)?;
     let keys = docs::keys_changed_since(doc, before);
-    let keys = keys.as_ref();
+    reproject_keys(tx, docs, id, keys.as_ref(), now)
+}
+
+/// Projects the records under `keys` (root keys, or record names of catalog and customer
+/// shards), or every record of the document when `keys` is `None`.
+fn reproject_keys(
+    tx: &Connection,
+    docs: &mut DocStore,
+    id: DocId,
+    keys: Option<&BTreeSet<String>>,
+    now: &str,
+) -> Result<MergeOutcome> {
+    let mut out = MergeOutcome {
+        changed: true,
+        ..MergeOutcome::default()
+    };
+    let doc = docs.get(tx, id)?;
     match id {
         DocId::Catalog(_) => {
             out.products = crate::catalog::reproject_shard(tx, doc, keys, id, now)?
@@ -785,6 +875,42 @@ fn reproject(
         }
     }
     Ok(out)
+}
+
+/// Records projected per transaction by a merge (see `Till::receive_sync`).
+const MERGE_CHUNK: usize = 8;
+
+/// Splits what a merge has to project into chunks of a few records each: the keys of ledger
+/// records (one key per record), the record names of catalog and customer shards (one key per
+/// field), or everything at once for the small documents (categories, members).
+fn merge_chunks(
+    doc: &mut automerge::AutoCommit,
+    id: DocId,
+    before: &[automerge::ChangeHash],
+) -> Vec<Option<BTreeSet<String>>> {
+    let keys = docs::keys_changed_since(doc, before);
+    let units: Vec<String> = match id {
+        DocId::Categories | DocId::Members => return vec![keys],
+        DocId::Ledger(..) => match keys {
+            Some(k) => k.into_iter().collect(),
+            None => automerge::ReadDoc::keys(doc, automerge::ROOT).collect(),
+        },
+        DocId::Catalog(_) | DocId::Customers(_) => {
+            let mut names: Vec<String> = match keys {
+                Some(k) => k
+                    .iter()
+                    .map(|k| k.split(docs::SEP).next().unwrap_or("").to_string())
+                    .collect(),
+                None => docs::record_keys(doc),
+            };
+            names.dedup();
+            names
+        }
+    };
+    units
+        .chunks(MERGE_CHUNK)
+        .map(|c| Some(c.iter().cloned().collect()))
+        .collect()
 }
 
 /// Projects the records of a ledger document that this lane does not have yet: those under
