@@ -84,6 +84,11 @@ fn acknowledged_sales_survive_kill_9() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "round {round}");
+        let check: String = till
+            .ledger_connection()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}: ledger file");
         let stored: i64 = conn
             .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
             .unwrap();

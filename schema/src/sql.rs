@@ -69,7 +69,19 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "merges",
         sql: include_str!("../sql/till/0008_merges.sql"),
     },
+    Migration {
+        version: 9,
+        name: "ledger file",
+        sql: include_str!("../sql/till/0009_ledger_file.sql"),
+    },
 ];
+
+/// The migrations of a lane's ledger file (its own ledger documents and sequence), in order.
+pub const TILL_LEDGER_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "ledger",
+    sql: include_str!("../sql/till_ledger/0001_ledger.sql"),
+}];
 
 /// HQ's MySQL/MariaDB migrations, in order.
 pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[
@@ -326,7 +338,12 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_non_empty() {
-        for set in [TILL_MIGRATIONS, HQ_MYSQL_MIGRATIONS, HQ_SQLITE_MIGRATIONS] {
+        for set in [
+            TILL_MIGRATIONS,
+            TILL_LEDGER_MIGRATIONS,
+            HQ_MYSQL_MIGRATIONS,
+            HQ_SQLITE_MIGRATIONS,
+        ] {
             for (i, m) in set.iter().enumerate() {
                 assert_eq!(m.version as usize, i + 1);
                 assert!(!m.statements().is_empty());

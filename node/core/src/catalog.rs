@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::auth::Approval;
 use crate::db;
-use crate::docs::{self, DocId, DocStore, SEP};
+use crate::docs::{self, DocId, DocStore, SEP, Tx};
 use crate::error::{NodeError, Result};
 use crate::till::Till;
 
@@ -265,7 +265,7 @@ pub(crate) fn reproject_shard(
 }
 
 pub(crate) fn write_products(
-    conn: &Connection,
+    conn: &Tx<'_>,
     docs: &mut DocStore,
     products: &[Product],
     now: &str,

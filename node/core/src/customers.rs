@@ -11,7 +11,7 @@ use kasir_schema::domain::{Customer, CustomerId, LoyaltyEntry};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::db;
-use crate::docs::{self, DocId, DocStore};
+use crate::docs::{self, DocId, DocStore, Tx};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::till::Till;
@@ -186,7 +186,7 @@ pub(crate) fn project_loyalty(conn: &Connection, e: &LoyaltyEntry) -> Result<boo
 }
 
 pub(crate) fn write_customer(
-    conn: &Connection,
+    conn: &Tx<'_>,
     docs: &mut DocStore,
     c: &Customer,
     at: DateTime<Utc>,

@@ -11,8 +11,42 @@ use rusqlite::{Connection, OpenFlags, params};
 
 use crate::error::{NodeError, Result};
 
-/// `PRAGMA application_id` of a kasir till file ("KASR").
+/// `PRAGMA application_id` of a kasir lane file ("KASR").
 pub const APPLICATION_ID: i32 = 0x4B41_5352;
+/// `PRAGMA application_id` of a lane's ledger file ("KASL").
+pub const LEDGER_APPLICATION_ID: i32 = 0x4B41_534C;
+
+/// Which of a lane's two files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum File {
+    /// The lane file: projections, every other document, users, shifts, the outbox.
+    Main,
+    /// The ledger file beside it: this lane's own ledger documents and its sequence.
+    Ledger,
+}
+
+impl File {
+    fn application_id(self) -> i32 {
+        match self {
+            File::Main => APPLICATION_ID,
+            File::Ledger => LEDGER_APPLICATION_ID,
+        }
+    }
+
+    fn migrations(self) -> &'static [kasir_schema::sql::Migration] {
+        match self {
+            File::Main => TILL_MIGRATIONS,
+            File::Ledger => kasir_schema::sql::TILL_LEDGER_MIGRATIONS,
+        }
+    }
+}
+
+/// Where a lane file's ledger file lives: beside it, `<name>-ledger`.
+pub fn ledger_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push("-ledger");
+    std::path::PathBuf::from(name)
+}
 
 /// Opens (or, when the file does not exist yet, creates) a till database. `now` stamps the
 /// migrations it applies.
@@ -20,6 +54,11 @@ pub const APPLICATION_ID: i32 = 0x4B41_5352;
 /// An existing file is never recreated: a file that is not SQLite, or SQLite made by another
 /// program, is refused with an error naming it.
 pub fn open(path: &Path, now: DateTime<Utc>) -> Result<Connection> {
+    open_file(path, File::Main, now)
+}
+
+/// Opens (or creates) one of a lane's files; see [`open`].
+pub fn open_file(path: &Path, file: File, now: DateTime<Utc>) -> Result<Connection> {
     let exists = path.exists();
     let flags = if exists {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -53,11 +92,16 @@ pub fn open(path: &Path, now: DateTime<Utc>) -> Result<Connection> {
     let table_count: i64 = conn
         .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
         .map_err(classify)?;
-    if app_id != APPLICATION_ID && (table_count > 0 || app_id != 0) {
+    let expected = file.application_id();
+    if app_id != expected && (table_count > 0 || app_id != 0) {
         return Err(NodeError::ForeignDatabase {
             path: path.to_path_buf(),
             detail: format!(
-                "application id {app_id:#x}, {table_count} schema objects; expected a kasir till file"
+                "application id {app_id:#x}, {table_count} schema objects; expected a kasir {} file",
+                match file {
+                    File::Main => "lane",
+                    File::Ledger => "ledger",
+                }
             ),
         });
     }
@@ -74,17 +118,22 @@ pub fn open(path: &Path, now: DateTime<Utc>) -> Result<Connection> {
     )
     .map_err(classify)?;
     if app_id == 0 {
-        conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+        conn.execute_batch(&format!("PRAGMA application_id = {expected}"))?;
     }
     // Every statement the engine runs stays prepared (the default of 16 is less than a sale
     // uses together with the lookups around it).
     conn.set_prepared_statement_cache_capacity(256);
-    migrate(&conn, path, now)?;
+    migrate(&conn, path, file.migrations(), now)?;
     Ok(conn)
 }
 
 /// Applies the pending till migrations, each in one transaction (SQLite DDL is transactional).
-fn migrate(conn: &Connection, path: &Path, now: DateTime<Utc>) -> Result<()> {
+fn migrate(
+    conn: &Connection,
+    path: &Path,
+    migrations: &[kasir_schema::sql::Migration],
+    now: DateTime<Utc>,
+) -> Result<()> {
     conn.execute_batch(&format!(
         "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
@@ -99,7 +148,7 @@ fn migrate(conn: &Connection, path: &Path, now: DateTime<Utc>) -> Result<()> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let todo = pending(TILL_MIGRATIONS, &applied).map_err(|e| NodeError::ForeignDatabase {
+    let todo = pending(migrations, &applied).map_err(|e| NodeError::ForeignDatabase {
         path: path.to_path_buf(),
         detail: e.to_string(),
     })?;

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use crate::customers::{customer_fields, project_customer};
 use crate::docs::{self, DocId};
 use crate::error::{NodeError, Result};
-use crate::sale::write_sale;
+use crate::sale::{Pending, put_sale, write_sale};
 use crate::till::Till;
 
 const WORDS: &[&str] = &[
@@ -222,21 +222,37 @@ impl Till {
     /// if this lane had merged them: ledger documents, projections, stock and outbox. Sales
     /// already present are skipped.
     pub fn import_sales(&mut self, sales: &[Sale]) -> Result<usize> {
+        // This lane's own sales go to its ledger file (and are projected right after), the
+        // others' to the lane file with their projections.
+        let (own, others): (Vec<&Sale>, Vec<&Sale>) =
+            sales.iter().partition(|s| Some(s.lane.get()) == self.own);
+        if !own.is_empty() {
+            self.write_ledger(|tx, docs| {
+                for s in &own {
+                    put_sale(tx, docs, s)?;
+                }
+                Ok(())
+            })?;
+            self.pending
+                .extend(own.into_iter().map(|s| Pending::Sale(s.clone())));
+        }
         self.write(|tx, docs| {
-            for s in sales {
+            for s in others {
                 write_sale(tx, docs, s)?;
-            }
-            Ok(sales.len())
-        })?;
-        // Fold the many changes into snapshots, as a long-running lane would have.
-        let ids = crate::docs::DocStore::stored_ids(&self.conn)?;
-        let now = crate::db::ts(self.now());
-        self.write(|tx, docs| {
-            for id in ids {
-                docs.compact(tx, id, 1, &now)?;
             }
             Ok(())
         })?;
+        // Fold the many changes into snapshots, as a long-running lane would have.
+        let ids = crate::docs::DocStore::stored_ids(&self.reader())?;
+        let now = crate::db::ts(self.now());
+        for file in [crate::db::File::Main, crate::db::File::Ledger] {
+            self.write_in(file, true, |tx, docs| {
+                for id in &ids {
+                    docs.compact(tx, *id, 1, &now)?;
+                }
+                Ok(())
+            })?;
+        }
         Ok(sales.len())
     }
 }

@@ -128,6 +128,90 @@ fn fnv1a(bytes: &[u8]) -> u32 {
     })
 }
 
+/// A lane's two files as one transaction (or a read) sees them: the lane file and its ledger
+/// file (this lane's own ledger documents, `db::File::Ledger`). Dereferences to the connection
+/// the transaction writes, so SQL inside a transaction reads as before; documents are reached
+/// in whichever file holds them.
+#[derive(Debug, Clone, Copy)]
+pub struct Tx<'a> {
+    target: &'a Connection,
+    main: &'a Connection,
+    ledger: &'a Connection,
+    /// This lane's number: its ledger documents live in the ledger file.
+    own: Option<u16>,
+    file: crate::db::File,
+}
+
+impl<'a> Tx<'a> {
+    /// `file` of the two, written by the transaction being built (or read).
+    pub fn new(
+        main: &'a Connection,
+        ledger: &'a Connection,
+        own: Option<u16>,
+        file: crate::db::File,
+    ) -> Tx<'a> {
+        let target = match file {
+            crate::db::File::Main => main,
+            crate::db::File::Ledger => ledger,
+        };
+        Tx {
+            target,
+            main,
+            ledger,
+            own,
+            file,
+        }
+    }
+
+    /// Which file holds a document.
+    pub fn file_of(&self, id: DocId) -> crate::db::File {
+        match id {
+            DocId::Ledger(_, Origin::Lane(n)) if Some(n) == self.own => crate::db::File::Ledger,
+            _ => crate::db::File::Main,
+        }
+    }
+
+    /// The connection of the file holding a document.
+    pub fn conn_of(&self, id: DocId) -> &'a Connection {
+        match self.file_of(id) {
+            crate::db::File::Main => self.main,
+            crate::db::File::Ledger => self.ledger,
+        }
+    }
+
+    /// The lane file (projections, users, shifts, the outbox).
+    pub fn main(&self) -> &'a Connection {
+        self.main
+    }
+
+    pub fn ledger(&self) -> &'a Connection {
+        self.ledger
+    }
+
+    /// The file this transaction writes.
+    pub fn file(&self) -> crate::db::File {
+        self.file
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.target
+    }
+}
+
+/// A document is only ever written in a transaction of the file that holds it.
+fn in_file(tx: &Tx<'_>, id: DocId) -> Result<()> {
+    if tx.file_of(id) == tx.file() {
+        return Ok(());
+    }
+    Err(NodeError::Corrupt(format!(
+        "document {} written in a transaction of the other file",
+        id.name()
+    )))
+}
+
 /// The lane's documents: loaded lazily, cached, written through the caller's transaction.
 #[derive(Debug)]
 pub struct DocStore {
@@ -197,7 +281,8 @@ impl DocStore {
 
     /// Brings a cached document up to date with rows another handle appended, or reloads it
     /// when a compaction folded rows it never saw.
-    fn catch_up(&mut self, conn: &Connection, id: DocId) -> Result<()> {
+    fn catch_up(&mut self, tx: &Tx<'_>, id: DocId) -> Result<()> {
+        let conn = tx.conn_of(id);
         if !self.shared {
             return Ok(());
         }
@@ -243,10 +328,10 @@ impl DocStore {
     }
 
     /// A document for reading (loaded on first use).
-    pub fn get(&mut self, conn: &Connection, id: DocId) -> Result<&mut AutoCommit> {
-        self.catch_up(conn, id)?;
+    pub fn get(&mut self, tx: &Tx<'_>, id: DocId) -> Result<&mut AutoCommit> {
+        self.catch_up(tx, id)?;
         if !self.cache.contains_key(&id) {
-            let (mut doc, rows, last) = self.load(conn, id)?;
+            let (mut doc, rows, last) = self.load(tx.conn_of(id), id)?;
             self.saved.insert(id, doc.get_heads());
             self.pending_rows.insert(id, rows);
             self.last_row.insert(id, last);
@@ -262,17 +347,19 @@ impl DocStore {
     /// transaction become one Automerge change per document.
     pub fn edit<T>(
         &mut self,
-        conn: &Connection,
+        tx: &Tx<'_>,
         id: DocId,
         f: impl FnOnce(&mut AutoCommit) -> Result<T>,
     ) -> Result<T> {
+        in_file(tx, id)?;
         self.touched.insert(id);
-        let doc = self.get(conn, id)?;
+        let doc = self.get(tx, id)?;
         f(doc)
     }
 
-    /// Appends the pending changes of every touched document through `conn`.
-    pub fn flush(&mut self, conn: &Connection) -> Result<()> {
+    /// Appends the pending changes of every touched document through the transaction.
+    pub fn flush(&mut self, tx: &Tx<'_>) -> Result<()> {
+        let conn: &Connection = tx;
         let mut ids: Vec<DocId> = self.touched.iter().copied().collect();
         ids.sort();
         for id in ids {
@@ -300,7 +387,7 @@ impl DocStore {
 
     /// Merges changes received from another lane into a document (stored by the next
     /// [`DocStore::flush`]). Returns whether the document changed.
-    pub fn merge_remote(&mut self, conn: &Connection, id: DocId, changes: &[u8]) -> Result<bool> {
+    pub fn merge_remote(&mut self, tx: &Tx<'_>, id: DocId, changes: &[u8]) -> Result<bool> {
         // `load_incremental` skips what it cannot parse; a peer's bytes must decode completely
         // or be refused before they touch the document.
         AutoCommit::load_with_options(
@@ -308,8 +395,9 @@ impl DocStore {
             automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),
         )
         .map_err(|e| NodeError::Invalid(format!("changes for {}: {e}", id.name())))?;
+        in_file(tx, id)?;
         self.touched.insert(id);
-        let doc = self.get(conn, id)?;
+        let doc = self.get(tx, id)?;
         let before = doc.get_heads();
         doc.load_incremental(changes)
             .map_err(|e| NodeError::Invalid(format!("changes for {}: {e}", id.name())))?;
@@ -317,8 +405,8 @@ impl DocStore {
     }
 
     /// Everything this lane has of a document (what another lane needs to catch up fully).
-    pub fn export(&mut self, conn: &Connection, id: DocId) -> Result<Vec<u8>> {
-        Ok(self.get(conn, id)?.save())
+    pub fn export(&mut self, tx: &Tx<'_>, id: DocId) -> Result<Vec<u8>> {
+        Ok(self.get(tx, id)?.save())
     }
 
     /// Call after the caller's transaction committed.
@@ -343,21 +431,19 @@ impl DocStore {
     }
 
     /// Folds a document's incremental changes into its snapshot when there are many.
-    pub fn compact_if_needed(&mut self, conn: &Connection, id: DocId, now: &str) -> Result<bool> {
-        self.compact(conn, id, COMPACT_AFTER, now)
+    pub fn compact_if_needed(&mut self, tx: &Tx<'_>, id: DocId, now: &str) -> Result<bool> {
+        self.compact(tx, id, COMPACT_AFTER, now)
     }
 
     /// Folds a document's incremental changes into its snapshot when there are at least
     /// `min_changes` of them.
-    pub fn compact(
-        &mut self,
-        conn: &Connection,
-        id: DocId,
-        min_changes: i64,
-        now: &str,
-    ) -> Result<bool> {
+    pub fn compact(&mut self, tx: &Tx<'_>, id: DocId, min_changes: i64, now: &str) -> Result<bool> {
+        if tx.file_of(id) != tx.file() {
+            return Ok(false);
+        }
+        let conn: &Connection = tx;
         let name = id.name();
-        self.flush(conn)?;
+        self.flush(tx)?;
         // A cached document knows its row count; any other is counted in SQL, so checking a
         // year of ledger documents does not load them.
         let rows = match self.pending_rows.get(&id) {
@@ -369,7 +455,7 @@ impl DocStore {
         if rows < min_changes {
             return Ok(false);
         }
-        let doc = self.get(conn, id)?;
+        let doc = self.get(tx, id)?;
         let heads = encode_heads(&doc.get_heads());
         let bytes = doc.save();
         let through = self.last_row.get(&id).copied().unwrap_or(0);
@@ -388,14 +474,17 @@ impl DocStore {
         Ok(true)
     }
 
-    /// Ids of every document stored on this lane.
-    pub fn stored_ids(conn: &Connection) -> Result<Vec<DocId>> {
-        let mut stmt = conn.prepare_cached(
-            "SELECT doc_id FROM crdt_docs UNION SELECT DISTINCT doc_id FROM crdt_changes ORDER BY 1",
-        )?;
-        let names: Vec<String> = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+    /// Ids of every document stored on this lane, in both files, in name order.
+    pub fn stored_ids(tx: &Tx<'_>) -> Result<Vec<DocId>> {
+        let mut names: BTreeSet<String> = BTreeSet::new();
+        for conn in [tx.main(), tx.ledger()] {
+            let mut stmt = conn.prepare_cached(
+                "SELECT doc_id FROM crdt_docs UNION SELECT DISTINCT doc_id FROM crdt_changes",
+            )?;
+            for n in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                names.insert(n?);
+            }
+        }
         Ok(names.iter().filter_map(|n| DocId::parse(n)).collect())
     }
 }
@@ -440,8 +529,16 @@ pub fn decode_heads(bytes: &[u8]) -> Vec<automerge::ChangeHash> {
         .collect()
 }
 
-/// Every stored document with its heads (as [`encode_heads`]), without loading any of them.
-pub fn all_heads(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
+/// Every stored document with its heads (as [`encode_heads`]), in both files, in name order,
+/// without loading any of them.
+pub fn all_heads(tx: &Tx<'_>) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut all = heads_in(tx.main())?;
+    all.extend(heads_in(tx.ledger())?);
+    all.sort();
+    Ok(all)
+}
+
+fn heads_in(conn: &Connection) -> Result<Vec<(String, Vec<u8>)>> {
     // A document's heads are those of its latest change row, or of its snapshot when it has
     // none since the last compaction.
     let mut stmt = conn.prepare_cached(
@@ -783,14 +880,32 @@ mod tests {
         DocStore::new(actor).unwrap()
     }
 
-    fn conn() -> (tempfile::TempDir, Connection) {
+    /// A lane's two files.
+    struct Files {
+        _dir: tempfile::TempDir,
+        main: Connection,
+        ledger: Connection,
+    }
+
+    impl Files {
+        fn tx(&self) -> Tx<'_> {
+            Tx::new(&self.main, &self.ledger, None, crate::db::File::Main)
+        }
+    }
+
+    fn conn() -> Files {
         let dir = tempfile::tempdir().unwrap();
-        let c = crate::db::open(
-            &dir.path().join("lane.db"),
-            chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap(),
-        )
-        .unwrap();
-        (dir, c)
+        let at = chrono::DateTime::from_timestamp(1_795_000_000, 0).unwrap();
+        let path = dir.path().join("lane.db");
+        let main = crate::db::open(&path, at).unwrap();
+        let ledger =
+            crate::db::open_file(&crate::db::ledger_path(&path), crate::db::File::Ledger, at)
+                .unwrap();
+        Files {
+            _dir: dir,
+            main,
+            ledger,
+        }
     }
 
     #[test]
@@ -824,7 +939,8 @@ mod tests {
 
     #[test]
     fn edits_persist_and_reload() {
-        let (_d, c) = conn();
+        let f = conn();
+        let c = f.tx();
         let mut s = store("00112233445566778899aabbccddeeff");
         let id = DocId::catalog_for("SKU-1");
         s.edit(&c, id, |doc| {
@@ -850,8 +966,8 @@ mod tests {
 
     #[test]
     fn the_same_record_written_by_two_lanes_counts_once() {
-        let (_d1, c1) = conn();
-        let (_d2, c2) = conn();
+        let (f1, f2) = (conn(), conn());
+        let (c1, c2) = (f1.tx(), f2.tx());
         let mut a = store("0000000000000000000000000000000a");
         let mut b = store("0000000000000000000000000000000b");
         let day = DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), Origin::Hq);
@@ -874,15 +990,16 @@ mod tests {
 
     #[test]
     fn rollback_drops_unstored_changes_and_compaction_keeps_data() {
-        let (_d, mut c) = conn();
+        let f = conn();
+        let c = f.tx();
         let mut s = store("00112233445566778899aabbccddeeff");
         let id = DocId::Customers(3);
-        let tx = c.transaction().unwrap();
-        s.edit(&tx, id, |doc| {
+        f.main.execute_batch("BEGIN").unwrap();
+        s.edit(&c, id, |doc| {
             put_fields(doc, "cust-1", &[("name", Some("Budi".into()))])
         })
         .unwrap();
-        drop(tx); // rolled back
+        f.main.execute_batch("ROLLBACK").unwrap();
         s.rolled_back();
         assert!(get_fields(s.get(&c, id).unwrap(), "cust-1").is_empty());
         for i in 0..(COMPACT_AFTER + 1) {

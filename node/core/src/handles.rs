@@ -18,6 +18,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use automerge::ChangeHash;
 use automerge::sync::State;
 
+use crate::db::File;
 use crate::error::Result;
 use crate::lane::LaneStore;
 use crate::live::LiveEvent;
@@ -41,11 +42,19 @@ struct GateState {
     till_waiting: usize,
 }
 
-/// Turns at writing, shared by the handles of one lane file.
+/// Turns at writing one file.
 #[derive(Debug, Default)]
-pub struct WriteGate {
+struct FileGate {
     state: Mutex<GateState>,
     turn: Condvar,
+}
+
+/// Turns at writing, shared by the handles of one lane: one queue per file (the lane file and
+/// its ledger file are written independently, see `db::File`).
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    main: FileGate,
+    ledger: FileGate,
 }
 
 impl WriteGate {
@@ -53,35 +62,42 @@ impl WriteGate {
         Arc::new(WriteGate::default())
     }
 
-    fn lock(&self) -> MutexGuard<'_, GateState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits for this writer's turn; the turn ends when the returned guard drops.
-    pub fn enter(&self, who: Priority) -> GateTurn<'_> {
-        let mut s = self.lock();
+    /// Waits for this writer's turn at writing `file`; the turn ends when the returned guard
+    /// drops.
+    pub fn enter(&self, file: File, who: Priority) -> GateTurn<'_> {
+        let gate = match file {
+            File::Main => &self.main,
+            File::Ledger => &self.ledger,
+        };
+        let mut s = gate.lock();
         match who {
             Priority::Till => {
                 s.till_waiting += 1;
                 while s.busy {
-                    s = self.turn.wait(s).unwrap_or_else(|e| e.into_inner());
+                    s = gate.turn.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
                 s.till_waiting -= 1;
             }
             Priority::Replica => {
                 while s.busy || s.till_waiting > 0 {
-                    s = self.turn.wait(s).unwrap_or_else(|e| e.into_inner());
+                    s = gate.turn.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
             }
         }
         s.busy = true;
-        GateTurn { gate: self }
+        GateTurn { gate }
+    }
+}
+
+impl FileGate {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// A writer's turn at the [`WriteGate`].
 pub struct GateTurn<'a> {
-    gate: &'a WriteGate,
+    gate: &'a FileGate,
 }
 
 impl fmt::Debug for GateTurn<'_> {
@@ -112,7 +128,7 @@ impl Replica {
         options: TillOptions,
         gate: Arc<WriteGate>,
     ) -> Result<Replica> {
-        let mut till = Till::open(path, options)?;
+        let mut till = Till::open_handle(path.as_ref(), options, Priority::Replica)?;
         till.config()?;
         till.share_writes(gate, Priority::Replica);
         Ok(Replica { till })
@@ -180,13 +196,13 @@ mod tests {
         let gate = WriteGate::new();
         let order = Arc::new(Mutex::new(Vec::new()));
         let started = Arc::new(AtomicUsize::new(0));
-        let first = gate.enter(Priority::Replica);
+        let first = gate.enter(File::Main, Priority::Replica);
         let mut threads = Vec::new();
         for who in [Priority::Replica, Priority::Till] {
             let (gate, order, arrived) = (gate.clone(), order.clone(), started.clone());
             threads.push(std::thread::spawn(move || {
                 arrived.fetch_add(1, Ordering::SeqCst);
-                let _turn = gate.enter(who);
+                let _turn = gate.enter(File::Main, who);
                 order.lock().unwrap().push(who);
             }));
             // Let the replica queue up before the till arrives.

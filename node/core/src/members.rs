@@ -191,7 +191,7 @@ impl Till {
     /// Every lane the store has enrolled, removed ones included, by lane number.
     /// (Records that cannot be read are left out; merges list them as unreadable.)
     pub fn lan_members(&mut self) -> Result<Vec<Member>> {
-        let doc = self.docs.get(&self.conn, DocId::Members)?;
+        let doc = self.doc(DocId::Members)?;
         let mut out: Vec<Member> = read_members(doc)
             .into_iter()
             .filter_map(|(_, m)| m.ok())

@@ -70,7 +70,7 @@ fn resolve(till: &mut Till, data_json: &str) -> Result<String> {
     };
     let id = DocId::parse(&r.document)
         .ok_or_else(|| NodeError::Corrupt(format!("outbox names document {:?}", r.document)))?;
-    let doc = till.docs.get(&till.conn, id)?;
+    let doc = till.doc(id)?;
     crate::docs::get_str(doc, &r.record).ok_or_else(|| {
         NodeError::Corrupt(format!(
             "outbox record {} missing from {}",

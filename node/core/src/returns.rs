@@ -11,7 +11,7 @@ use rusqlite::{Connection, params};
 
 use crate::auth::Approval;
 use crate::db;
-use crate::docs::{self, DocStore, Origin};
+use crate::docs::{self, DocStore, Origin, Tx};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::stock::{apply_effects, ledger_doc};
@@ -107,15 +107,13 @@ pub(crate) fn record_return(conn: &Connection, r: &ReturnRecord) -> Result<bool>
     Ok(true)
 }
 
-fn write_return(conn: &Connection, docs: &mut DocStore, r: &ReturnRecord) -> Result<()> {
+/// Writes a return's record into this lane's ledger document (in a transaction of the ledger
+/// file; its projections follow, `Till::project_pending`).
+fn put_return(tx: &Tx<'_>, docs: &mut DocStore, r: &ReturnRecord) -> Result<()> {
     let json = serde_json::to_string(r).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    docs.edit(
-        conn,
-        ledger_doc(r.created_at, Origin::Lane(r.lane)),
-        |doc| docs::put_new_record(doc, "r", &r.id.to_string(), &json),
-    )?;
-    record_return(conn, r)?;
-    Ok(())
+    docs.edit(tx, ledger_doc(r.created_at, Origin::Lane(r.lane)), |doc| {
+        docs::put_new_record(doc, "r", &r.id.to_string(), &json)
+    })
 }
 
 /// Already returned of one line of a sale: (quantity, amount).
@@ -238,7 +236,7 @@ impl Till {
         };
         let now = self.now();
         let return_id = self.env.new_id();
-        self.write(|tx, docs| {
+        let record = self.write_ledger(|tx, docs| {
             let n = Till::next_number(tx, &setup)?;
             let record = ReturnRecord {
                 id: return_id,
@@ -259,7 +257,7 @@ impl Till {
                 created_at: now,
                 lines: lines.clone(),
             };
-            write_return(tx, docs, &record)?;
+            put_return(tx, docs, &record)?;
             Till::log(
                 tx,
                 "warning",
@@ -270,6 +268,13 @@ impl Till {
                 now,
             )?;
             Ok(record)
-        })
+        })?;
+        self.logs_pending = true;
+        self.pending
+            .push(crate::sale::Pending::Return(record.clone()));
+        // The return is stored: a failed projection stays pending (retried by the next write,
+        // or when the lane opens), it does not make the refund look failed.
+        let _ = self.project_pending();
+        Ok(record)
     }
 }

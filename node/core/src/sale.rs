@@ -16,7 +16,8 @@ use rusqlite::{Connection, params};
 use crate::cart::Cart;
 use crate::customers;
 use crate::db;
-use crate::docs::{self, DocId, DocStore, Origin};
+use crate::db::File;
+use crate::docs::{self, DocId, DocStore, Origin, Tx};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::returns::{self, ReturnRecord};
@@ -315,23 +316,31 @@ pub(crate) fn record_sale(conn: &Connection, s: &Sale) -> Result<bool> {
     Ok(true)
 }
 
-pub(crate) fn write_sale(conn: &Connection, docs: &mut DocStore, s: &Sale) -> Result<()> {
+/// Writes a sale's record into its ledger document (in the caller's transaction of the file
+/// holding it).
+pub(crate) fn put_sale(tx: &Tx<'_>, docs: &mut DocStore, s: &Sale) -> Result<()> {
     let json = serde_json::to_string(s).map_err(|e| NodeError::Invalid(e.to_string()))?;
     docs.edit(
-        conn,
+        tx,
         ledger_doc(s.created_at, Origin::Lane(s.lane.get())),
         |doc| docs::put_new_record(doc, "s", &s.id.to_string(), &json),
-    )?;
-    record_sale(conn, s)?;
+    )
+}
+
+/// [`put_sale`] and its projections, in one transaction of the lane file (another lane's sale).
+pub(crate) fn write_sale(tx: &Tx<'_>, docs: &mut DocStore, s: &Sale) -> Result<()> {
+    put_sale(tx, docs, s)?;
+    record_sale(tx, s)?;
     Ok(())
 }
 
-/// A sale made durable whose projections are still to be written.
+/// A record made durable in the ledger file whose projections are still to be written
+/// ([`Till::project_pending`]).
 #[derive(Debug, Clone)]
-pub(crate) struct PendingSale {
-    sale: Sale,
-    approvals: Vec<(String, i64)>,
-    user_id: i64,
+pub(crate) enum Pending {
+    Sale(Sale),
+    Return(ReturnRecord),
+    Movement(StockMovement),
 }
 
 /// What merging another lane's changes brought in.
@@ -476,29 +485,31 @@ impl Till {
             loyalty_points_redeemed: cart.redeem_points,
             notes: None,
         };
-        let sale = self.write(|tx, docs| {
+        let approvals = &cart.approvals;
+        let sale = self.write_ledger(|tx, docs| {
             let mut sale = sale_template;
             sale.number = Till::next_number(tx, &setup)?;
-            let json =
-                serde_json::to_string(&sale).map_err(|e| NodeError::Invalid(e.to_string()))?;
-            docs.edit(
-                tx,
-                ledger_doc(sale.created_at, Origin::Lane(sale.lane.get())),
-                |doc| docs::put_new_record(doc, "s", &sale.id.to_string(), &json),
-            )?;
+            put_sale(tx, docs, &sale)?;
+            for (what, approver) in approvals {
+                Till::log(
+                    tx,
+                    "info",
+                    what,
+                    serde_json::json!({ "sale": sale.number.to_string() }),
+                    Some(session.user_id),
+                    Some(*approver),
+                    now,
+                )?;
+            }
             Ok(sale)
         })?;
+        self.logs_pending |= !approvals.is_empty();
         self.cart = Cart::default();
         // The balance after this sale, as its loyalty entries will make it.
         let balance = customer
             .as_ref()
             .map(|c| c.points - sale.loyalty_points_redeemed + sale.loyalty_points_earned);
-        let approvals = cart.approvals.clone();
-        self.pending.push(PendingSale {
-            sale: sale.clone(),
-            approvals,
-            user_id: session.user_id,
-        });
+        self.pending.push(Pending::Sale(sale.clone()));
         Ok(Receipt {
             store_name: cfg.name.clone(),
             store_address: cfg.address.clone(),
@@ -538,72 +549,76 @@ impl Till {
         })
     }
 
-    /// Writes the projections of sales made durable by [`Till::commit_sale`] (one transaction,
-    /// not fsynced on its own: the sales are durable already, and if power fails first,
-    /// opening the lane projects them again). Returns how many sales it projected.
+    /// Writes the projections of records made durable in the ledger file (by
+    /// [`Till::commit_sale`], a refund or a stock movement) in one transaction of the lane file,
+    /// not fsynced on its own: the records are durable already, and if power fails first,
+    /// opening the lane projects them again. Returns how many records it projected.
     pub fn project_pending(&mut self) -> Result<usize> {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && !self.logs_pending {
             return Ok(0);
         }
         let pending = std::mem::take(&mut self.pending);
-        let now = self.now();
+        let logs = std::mem::take(&mut self.logs_pending);
         let n = pending.len();
         let result = self.write_unsynced(|tx, _| {
             for p in &pending {
-                record_sale(tx, &p.sale)?;
-                for (what, approver) in &p.approvals {
-                    Till::log(
-                        tx,
-                        "info",
-                        what,
-                        serde_json::json!({ "sale": p.sale.number.to_string() }),
-                        Some(p.user_id),
-                        Some(*approver),
-                        now,
-                    )?;
-                }
+                match p {
+                    Pending::Sale(s) => record_sale(tx, s)?,
+                    Pending::Return(r) => returns::record_return(tx, r)?,
+                    Pending::Movement(m) => record_movement(tx, m)?,
+                };
             }
-            tx.prepare_cached(
-                "UPDATE lane_state SET projected_through = (SELECT COALESCE(MAX(id), 0) FROM crdt_changes) WHERE id = 1",
-            )?
-            .execute([])?;
-            Ok(())
+            if logs {
+                Till::copy_ledger_logs(tx)?;
+            }
+            mark_projected(tx)
         });
         if let Err(e) = result {
             // Keep them for the next attempt (or the recovery at the next start).
             self.pending = pending;
+            self.logs_pending |= logs;
             return Err(e);
         }
         Ok(n)
     }
 
-    /// Projects the records of this lane's own ledger documents that a stop between
-    /// [`Till::commit_sale`] and [`Till::project_pending`] left unprojected: every own ledger
-    /// document with change rows after the last projection is projected again (what is there
-    /// already is skipped).
+    /// Projects the records of this lane's own ledger documents that a stop between their
+    /// commit and [`Till::project_pending`] left unprojected (every own ledger document with
+    /// change rows after the last projection is projected again; what is there already is
+    /// skipped), documents a merge was still projecting, and log lines not copied yet.
     pub(crate) fn recover_projections(&mut self) -> Result<usize> {
         let Some(lane) = self.setup.as_ref().map(|s| s.lane.get()) else {
             return Ok(0);
         };
-        let own = format!("/{lane:03}");
-        // Own ledger documents changed after the last projection, and documents a merge was
-        // still projecting.
-        let docs: Vec<String> = self
-            .conn
+        // Until the first open with a ledger file moved them there, own ledger documents are
+        // in the lane file.
+        let holder = if self.own.is_some() {
+            &self.ledger
+        } else {
+            &self.conn
+        };
+        let through: i64 = self.conn.query_row(
+            "SELECT projected_through FROM lane_state WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let own = format!("ledger/%/{lane:03}");
+        let mut names: BTreeSet<String> = holder
             .prepare(
-                "SELECT DISTINCT doc_id FROM crdt_changes
-                 WHERE id > (SELECT projected_through FROM lane_state WHERE id = 1)
-                   AND doc_id LIKE 'ledger/%' AND doc_id LIKE '%' || ?1
-                 UNION SELECT doc_id FROM unprojected_docs",
+                "SELECT doc_id FROM crdt_changes WHERE id > ?1 AND doc_id LIKE ?2
+                 UNION SELECT doc_id FROM crdt_docs WHERE through_change > ?1 AND doc_id LIKE ?2",
             )?
-            .query_map([&own], |r| r.get(0))?
+            .query_map(params![through, own], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
-        if docs.is_empty() {
-            return Ok(0);
-        }
+        names.extend(
+            self.conn
+                .prepare("SELECT doc_id FROM unprojected_docs")?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        );
         let mut sales = 0;
         let now = db::ts(self.now());
-        for name in &docs {
+        for name in &names {
             let Some(id) = DocId::parse(name) else {
                 continue;
             };
@@ -614,12 +629,18 @@ impl Till {
             })?;
             sales += out.new_sales;
         }
+        let legacy = self.own.is_none();
         self.write(|tx, _| {
-            tx.execute(
-                "UPDATE lane_state SET projected_through = (SELECT COALESCE(MAX(id), 0) FROM crdt_changes) WHERE id = 1",
-                [],
-            )?;
-            Ok(())
+            Till::copy_ledger_logs(tx)?;
+            if legacy {
+                tx.execute(
+                    "UPDATE lane_state SET projected_through = (SELECT COALESCE(MAX(id), 0) FROM crdt_changes) WHERE id = 1",
+                    [],
+                )?;
+                Ok(())
+            } else {
+                mark_projected(tx)
+            }
         })?;
         Ok(sales)
     }
@@ -641,7 +662,7 @@ impl Till {
                 other => other.into(),
             })?;
         let day = ledger_doc(db::parse_ts(&at)?, Origin::Lane(lane));
-        let doc = self.docs.get(&self.conn, day)?;
+        let doc = self.doc(day)?;
         let json = docs::get_str(doc, &format!("s{}{sale_id}", docs::SEP)).ok_or_else(|| {
             NodeError::Corrupt(format!("sale {number} missing from {}", day.name()))
         })?;
@@ -650,7 +671,7 @@ impl Till {
 
     /// Names of every document this lane stores (what replication offers its peers).
     pub fn document_names(&self) -> Result<Vec<String>> {
-        Ok(crate::docs::DocStore::stored_ids(&self.conn)?
+        Ok(crate::docs::DocStore::stored_ids(&self.reader())?
             .iter()
             .map(DocId::name)
             .collect())
@@ -660,7 +681,7 @@ impl Till {
     pub fn export_document(&mut self, doc_name: &str) -> Result<Vec<u8>> {
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
-        self.docs.export(&self.conn, id)
+        Ok(self.doc(id)?.save())
     }
 
     /// Merges document changes from another lane (or a full document) and brings the
@@ -668,14 +689,142 @@ impl Till {
     pub fn merge_remote(&mut self, doc_name: &str, changes: &[u8]) -> Result<MergeOutcome> {
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        // `load_incremental` skips what it cannot parse; a peer's bytes must decode completely
+        // or be refused before they touch the document.
+        automerge::AutoCommit::load_with_options(
+            changes,
+            automerge::LoadOptions::new().on_partial_load(automerge::OnPartialLoad::Error),
+        )
+        .map_err(|e| NodeError::Invalid(format!("changes for {doc_name}: {e}")))?;
+        let applied = self.doc(id).and_then(|doc| {
+            let before = doc.get_heads();
+            doc.load_incremental(changes)
+                .map_err(|e| NodeError::Invalid(format!("changes for {doc_name}: {e}")))?;
+            let chunks = merge_chunks(doc, id, &before);
+            Ok((doc.get_heads() != before, chunks))
+        });
+        let chunks = match applied {
+            Ok((false, _)) => return Ok(MergeOutcome::default()),
+            Ok((true, chunks)) => chunks,
+            Err(e) => {
+                self.docs.forget(id);
+                return Err(e);
+            }
+        };
+        let done = match self.store_merged(id, changes, &chunks) {
+            Ok(d) => d,
+            Err(e) => {
+                self.docs.forget(id);
+                return Err(e);
+            }
+        };
+        self.project_merged(id, &chunks, done)
+    }
+
+    /// Stores changes a merge applied to the cached document (`changes`, loaded again inside
+    /// the transaction: a no-op unless the document was reloaded meanwhile), projecting the
+    /// first chunk with them when the document is in the lane file. A projection in several
+    /// transactions, or of a document in the ledger file (this lane's own, sent back by a peer
+    /// after this lane lost it), is marked in `unprojected_docs` until done, so a stop in
+    /// between is finished when the lane opens. Returns the merge so far and how many chunks
+    /// it projected; on error nothing was stored.
+    fn store_merged(
+        &mut self,
+        id: DocId,
+        changes: &[u8],
+        chunks: &[Option<BTreeSet<String>>],
+    ) -> Result<(MergeOutcome, usize)> {
         let now = db::ts(self.now());
-        self.as_merge_of(id, |till| {
-            till.write(|tx, docs| {
-                let before = docs.get(tx, id)?.get_heads();
-                let changed = docs.merge_remote(tx, id, changes)?;
-                reproject(tx, docs, id, changed, &before, &now)
+        let name = id.name();
+        let file = self.reader().file_of(id);
+        let load = |tx: &Tx<'_>, docs: &mut DocStore| {
+            docs.edit(tx, id, |doc| {
+                doc.load_incremental(changes)
+                    .map_err(|e| NodeError::Invalid(format!("changes for {name}: {e}")))
             })
+        };
+        let mark = |tx: &Tx<'_>| -> Result<()> {
+            tx.prepare_cached("INSERT OR IGNORE INTO unprojected_docs (doc_id) VALUES (?1)")?
+                .execute([&name])?;
+            Ok(())
+        };
+        self.as_merge_of(id, |till| match file {
+            File::Main => till.write_unsynced(|tx, docs| {
+                load(tx, docs)?;
+                if chunks.len() > 1 {
+                    mark(tx)?;
+                }
+                let first = chunks.first().map_or(Ok(MergeOutcome::default()), |c| {
+                    reproject_keys(tx, docs, id, c.as_ref(), &now)
+                })?;
+                Ok((first, 1))
+            }),
+            File::Ledger => {
+                till.write_unsynced(|tx, _| mark(tx))?;
+                till.write_in(File::Ledger, false, |tx, docs| {
+                    load(tx, docs)?;
+                    // Numbers this lane issued before it was restored from an older copy are
+                    // never issued again (I5).
+                    let doc = docs.get(tx, id)?;
+                    let highest = chunks
+                        .iter()
+                        .map(|c| highest_sequence(doc, c.as_ref()))
+                        .max()
+                        .unwrap_or(0);
+                    if highest > 0 {
+                        tx.execute(
+                            "UPDATE ledger_state SET next_seq = MAX(next_seq, ?1 + 1) WHERE id = 1",
+                            [i64::try_from(highest).unwrap_or(i64::MAX - 1)],
+                        )?;
+                    }
+                    Ok(())
+                })?;
+                Ok((
+                    MergeOutcome {
+                        changed: true,
+                        ..MergeOutcome::default()
+                    },
+                    0,
+                ))
+            }
         })
+    }
+
+    /// Projects the chunks of a stored merge after the first `done`, a few records per
+    /// transaction, and clears the mark [`Till::store_merged`] left. A failure leaves the mark,
+    /// and the projection is finished when the lane opens again.
+    fn project_merged(
+        &mut self,
+        id: DocId,
+        chunks: &[Option<BTreeSet<String>>],
+        (mut out, done): (MergeOutcome, usize),
+    ) -> Result<MergeOutcome> {
+        let now = db::ts(self.now());
+        let name = id.name();
+        let marked = chunks.len() > 1 || self.reader().file_of(id) == File::Ledger;
+        let rest = chunks.get(done..).unwrap_or_default();
+        for (i, chunk) in rest.iter().enumerate() {
+            let last = i + 1 == rest.len();
+            let more = self.as_merge_of(id, |till| {
+                till.write_unsynced(|tx, docs| {
+                    let o = reproject_keys(tx, docs, id, chunk.as_ref(), &now)?;
+                    if last {
+                        tx.prepare_cached("DELETE FROM unprojected_docs WHERE doc_id = ?1")?
+                            .execute([&name])?;
+                    }
+                    Ok(o)
+                })
+            })?;
+            out.add(&more);
+        }
+        if marked && rest.is_empty() {
+            self.write_unsynced(|tx, _| {
+                tx.prepare_cached("DELETE FROM unprojected_docs WHERE doc_id = ?1")?
+                    .execute([&name])?;
+                Ok(())
+            })?;
+        }
+        Ok(out)
     }
 
     /// Runs a merge into `id`, attributing its live events to the lane (or HQ) whose ledger it
@@ -710,56 +859,27 @@ impl Till {
         // the write transaction: for a document with thousands of changes the bookkeeping alone
         // takes milliseconds, and a sale must not wait for it. Only storing and projecting what
         // changed takes the write lock.
-        let received = self.docs.get(&self.conn, id).and_then(|doc| {
+        let received = self.doc(id).and_then(|doc| {
             let heads = doc.get_heads();
             doc.sync()
                 .receive_sync_message(state, message)
                 .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
-            Ok((doc.get_heads() != heads, heads))
+            let changed = doc.get_heads() != heads;
+            Ok(changed.then(|| merge_chunks(doc, id, &heads)))
         });
-        let (changed, before) = match received {
-            Ok(r) => r,
+        let chunks = match received {
+            Ok(Some(chunks)) => chunks,
+            Ok(None) => return Ok(MergeOutcome::default()),
             Err(e) => {
                 *state = sync_before;
                 self.docs.forget(id);
                 return Err(e);
             }
         };
-        if !changed {
-            return Ok(MergeOutcome::default());
-        }
-        let chunks = match self.docs.get(&self.conn, id) {
-            Ok(doc) => merge_chunks(doc, id, &before),
-            Err(e) => {
-                *state = sync_before;
-                self.docs.forget(id);
-                return Err(e);
-            }
-        };
-        let now = db::ts(self.now());
-        let many = chunks.len() > 1;
-        let name = id.name();
-        // The first transaction stores the changes (with a mark while the projection is under
-        // way in several); each one projects a few records, so a sale waits for one of them at
-        // most.
-        let stored = self.as_merge_of(id, |till| {
-            till.write_unsynced(|tx, docs| {
-                // Again inside (a no-op unless the document was reloaded meanwhile).
-                docs.edit(tx, id, |doc| {
-                    doc.load_incremental(&changes)
-                        .map_err(|e| NodeError::Invalid(format!("changes for {doc_name}: {e}")))
-                })?;
-                if many {
-                    tx.prepare_cached(
-                        "INSERT OR IGNORE INTO unprojected_docs (doc_id) VALUES (?1)",
-                    )?
-                    .execute([&name])?;
-                }
-                reproject_keys(tx, docs, id, chunks[0].as_ref(), &now)
-            })
-        });
-        let mut out = match stored {
-            Ok(o) => o,
+        // Storing them takes the write lock, and each further transaction projects a few
+        // records, so a sale waits for one of them at most.
+        let done = match self.store_merged(id, &changes, &chunks) {
+            Ok(d) => d,
             Err(e) => {
                 // Nothing of it was stored: forget it here too, so the peer sends it again.
                 *state = sync_before;
@@ -767,23 +887,7 @@ impl Till {
                 return Err(e);
             }
         };
-        // From here on the changes are stored: a failure leaves the mark, and the projection is
-        // finished when the lane opens again.
-        for (i, chunk) in chunks.iter().enumerate().skip(1) {
-            let last = i + 1 == chunks.len();
-            let more = self.as_merge_of(id, |till| {
-                till.write_unsynced(|tx, docs| {
-                    let o = reproject_keys(tx, docs, id, chunk.as_ref(), &now)?;
-                    if last {
-                        tx.prepare_cached("DELETE FROM unprojected_docs WHERE doc_id = ?1")?
-                            .execute([&name])?;
-                    }
-                    Ok(o)
-                })
-            })?;
-            out.add(&more);
-        }
-        Ok(out)
+        self.project_merged(id, &chunks, done)
     }
 
     /// The next Automerge sync message for a document towards the peer whose state this is.
@@ -795,7 +899,7 @@ impl Till {
         use automerge::sync::SyncDoc;
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
-        let doc = self.docs.get(&self.conn, id)?;
+        let doc = self.doc(id)?;
         Ok(doc.sync().generate_sync_message(state).map(|m| m.encode()))
     }
 
@@ -812,12 +916,12 @@ impl Till {
     pub fn document_heads(&mut self, doc_name: &str) -> Result<Vec<automerge::ChangeHash>> {
         let id = DocId::parse(doc_name)
             .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
-        Ok(self.docs.get(&self.conn, id)?.get_heads())
+        Ok(self.doc(id)?.get_heads())
     }
 
     /// Every document this lane holds with a digest of its heads (no document is loaded).
     pub fn document_manifest(&self) -> Result<Vec<(crate::wire::DocName, crate::wire::Digest)>> {
-        Ok(docs::all_heads(&self.conn)?
+        Ok(docs::all_heads(&self.reader())?
             .into_iter()
             .filter_map(|(name, heads)| {
                 let id = DocId::parse(&name)?;
@@ -827,29 +931,10 @@ impl Till {
     }
 }
 
-/// Brings the projections up to date after a document changed through a merge: only the
-/// records the new changes wrote (`before` are the heads the document had), or all of them
-/// when the document is new to this lane.
-fn reproject(
-    tx: &Connection,
-    docs: &mut DocStore,
-    id: DocId,
-    changed: bool,
-    before: &[automerge::ChangeHash],
-    now: &str,
-) -> Result<MergeOutcome> {
-    if !changed {
-        return Ok(MergeOutcome::default());
-    }
-    let doc = docs.get(tx, id)?;
-    let keys = docs::keys_changed_since(doc, before);
-    reproject_keys(tx, docs, id, keys.as_ref(), now)
-}
-
 /// Projects the records under `keys` (root keys, or record names of catalog and customer
 /// shards), or every record of the document when `keys` is `None`.
 fn reproject_keys(
-    tx: &Connection,
+    tx: &Tx<'_>,
     docs: &mut DocStore,
     id: DocId,
     keys: Option<&BTreeSet<String>>,
@@ -875,6 +960,48 @@ fn reproject_keys(
         }
     }
     Ok(out)
+}
+
+/// Notes in the lane file that every record of the ledger file's change rows so far is
+/// projected (inside the caller's transaction of the lane file).
+fn mark_projected(tx: &Tx<'_>) -> Result<()> {
+    let through: i64 = tx
+        .ledger()
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM crdt_changes")?
+        .query_row([], |r| r.get(0))?;
+    tx.main()
+        .prepare_cached("UPDATE lane_state SET projected_through = ?1 WHERE id = 1")?
+        .execute([through])?;
+    Ok(())
+}
+
+/// The highest transaction sequence among the sales and returns under `keys` of a ledger
+/// document (all of them when `None`); 0 when none carries a readable number.
+fn highest_sequence(doc: &automerge::AutoCommit, keys: Option<&BTreeSet<String>>) -> u64 {
+    #[derive(serde::Deserialize)]
+    struct Numbered {
+        number: String,
+    }
+    let all: Vec<String>;
+    let keys: Box<dyn Iterator<Item = &String>> = match keys {
+        Some(k) => Box::new(k.iter()),
+        None => {
+            all = automerge::ReadDoc::keys(doc, automerge::ROOT).collect();
+            Box::new(all.iter())
+        }
+    };
+    keys.filter(|k| {
+        k.split_once(docs::SEP)
+            .is_some_and(|(kind, _)| kind == "s" || kind == "r")
+    })
+    .filter_map(|k| {
+        let field = docs::read(doc, k)?;
+        let n: Numbered = serde_json::from_str(field.text().ok()?).ok()?;
+        n.number.parse::<kasir_schema::txn_number::TxnNumber>().ok()
+    })
+    .map(|n| n.seq)
+    .max()
+    .unwrap_or(0)
 }
 
 /// Records projected per transaction by a merge (see `Till::receive_sync`).

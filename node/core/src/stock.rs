@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use crate::auth::Approval;
 use crate::catalog::ProductView;
 use crate::db;
-use crate::docs::{self, DocId, DocStore, Origin};
+use crate::docs::{self, DocId, DocStore, Origin, Tx};
 use crate::error::{NodeError, Result};
 use crate::outbox;
 use crate::till::Till;
@@ -91,19 +91,26 @@ pub(crate) fn project_movement(conn: &Connection, m: &StockMovement) -> Result<b
     Ok(inserted == 1)
 }
 
-/// Writes a stand-alone movement into its ledger document, the projection and the outbox
-/// (once).
+/// Writes a stand-alone movement into its ledger document (in a transaction of the file
+/// holding it).
+fn put_movement(tx: &Tx<'_>, docs: &mut DocStore, m: &StockMovement, origin: Origin) -> Result<()> {
+    let json = serde_json::to_string(m).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    docs.edit(tx, ledger_doc(m.created_at, origin), |doc| {
+        docs::put_record(doc, "m", &m.id.to_string(), &json)
+    })?;
+    Ok(())
+}
+
+/// [`put_movement`], the projection and the outbox (once), in one transaction of the lane file
+/// (HQ's movements, whose ledger documents live there).
 pub(crate) fn write_movement(
-    conn: &Connection,
+    tx: &Tx<'_>,
     docs: &mut DocStore,
     m: &StockMovement,
     origin: Origin,
 ) -> Result<bool> {
-    let json = serde_json::to_string(m).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    docs.edit(conn, ledger_doc(m.created_at, origin), |doc| {
-        docs::put_record(doc, "m", &m.id.to_string(), &json)
-    })?;
-    record_movement(conn, m)
+    put_movement(tx, docs, m, origin)?;
+    record_movement(tx, m)
 }
 
 /// Projects a movement and queues it for HQ, once. Returns whether it was new.
@@ -163,8 +170,8 @@ impl Till {
         let actor = self.session()?.user_id;
         let now = self.now();
         let origin = Origin::Lane(self.lane()?.get());
-        self.write(|tx, docs| {
-            write_movement(tx, docs, &m, origin)?;
+        self.write_ledger(|tx, docs| {
+            put_movement(tx, docs, &m, origin)?;
             Till::log(
                 tx,
                 "info",
@@ -175,7 +182,13 @@ impl Till {
                 now,
             )
         })?;
-        Ok(m.id)
+        self.logs_pending = true;
+        let id = m.id;
+        self.pending.push(crate::sale::Pending::Movement(m));
+        // The movement is stored: a failed projection stays pending (retried by the next
+        // write, or when the lane opens), it does not make it look failed.
+        let _ = self.project_pending();
+        Ok(id)
     }
 
     /// Goods received into the store (supervisors and managers, or with approval).

@@ -1,6 +1,6 @@
 //! The `Till`: one lane's engine. Opening, store setup, the clock, and the write path every
-//! mutation goes through (one SQLite transaction for ledger rows, document changes and outbox
-//! entries).
+//! mutation goes through: one SQLite transaction in one of the lane's two files (`db::File`),
+//! with the document changes it makes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::auth::{AuthParams, Session};
 use crate::cart::Cart;
 use crate::db;
-use crate::docs::DocStore;
+use crate::db::File;
+use crate::docs::{DocStore, Tx};
 use crate::env::Env;
 use crate::error::{NodeError, Result};
 use crate::handles::{Priority, WriteGate};
@@ -37,7 +38,12 @@ impl TillOptions {
 /// One lane's engine.
 #[derive(Debug)]
 pub struct Till {
+    /// The lane file.
     pub(crate) conn: Connection,
+    /// The ledger file beside it (`db::File::Ledger`).
+    pub(crate) ledger: Connection,
+    /// This lane's number once set up: its ledger documents live in the ledger file.
+    pub(crate) own: Option<u16>,
     pub(crate) path: PathBuf,
     pub(crate) docs: DocStore,
     pub(crate) env: Env,
@@ -51,8 +57,11 @@ pub struct Till {
     pub(crate) gate: Option<(Arc<WriteGate>, Priority)>,
     /// The lane's open shift, once read (`None`: not read yet).
     pub(crate) open_shift: std::cell::Cell<Option<Option<kasir_schema::domain::ShiftId>>>,
-    /// Sales made durable whose projections are not written yet (`Till::commit_sale`).
-    pub(crate) pending: Vec<crate::sale::PendingSale>,
+    /// Records made durable in the ledger file whose projections are not written yet
+    /// (`Till::commit_sale`, `Till::project_pending`).
+    pub(crate) pending: Vec<crate::sale::Pending>,
+    /// Log lines were written to the ledger file since they were last copied to the lane file.
+    pub(crate) logs_pending: bool,
 }
 
 /// See [`Till::diagnostics`].
@@ -82,35 +91,81 @@ pub struct LaneSetup {
 }
 
 impl Till {
-    /// Opens the lane's database (creating it if the file does not exist).
+    /// Opens the lane (creating its files if they do not exist): the lane file at `path` and
+    /// its ledger file beside it ([`db::ledger_path`]). A lane file whose ledger file is
+    /// missing, or paired with another lane file, is refused: the ledger file holds this lane's
+    /// sales and its transaction sequence.
     pub fn open(path: impl AsRef<Path>, options: TillOptions) -> Result<Till> {
-        let path = path.as_ref().to_path_buf();
+        Till::open_handle(path.as_ref(), options, Priority::Till)
+    }
+
+    /// Opens a handle on the lane: the till's, which finishes what a stop left undone, or a
+    /// replica's beside an open till (`Replica::open`), which leaves that to the till.
+    pub(crate) fn open_handle(path: &Path, options: TillOptions, who: Priority) -> Result<Till> {
+        let path = path.to_path_buf();
         let conn = db::open(&path, options.env.now())?;
-        let actor: Option<String> = conn
-            .query_row("SELECT actor_id FROM lane_state WHERE id = 1", [], |r| {
-                r.get(0)
-            })
+        let state: Option<(String, Option<String>)> = conn
+            .query_row(
+                "SELECT actor_id, ledger_file_id FROM lane_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
-        let actor = match actor {
-            Some(a) => a,
+        let (actor, paired) = match state {
+            Some(s) => s,
             None => {
-                let a: String = options
-                    .env
-                    .random_bytes::<16>()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect();
+                let a = hex(&options.env.random_bytes::<16>());
                 conn.execute(
                     "INSERT INTO lane_state (id, actor_id, next_seq) VALUES (1, ?1, 1)",
                     [&a],
                 )?;
-                a
+                (a, None)
             }
         };
+        let ledger_path = db::ledger_path(&path);
+        if let Some(id) = &paired
+            && !ledger_path.exists()
+        {
+            return Err(NodeError::ForeignDatabase {
+                path: ledger_path,
+                detail: format!(
+                    "this lane's ledger file (id {id}) is missing: it holds the lane's own sales \
+                     and its transaction sequence. Restore it beside {} from the same backup; \
+                     the lane does not open without it, so no transaction number is issued twice",
+                    path.display()
+                ),
+            });
+        }
+        let ledger = db::open_file(&ledger_path, File::Ledger, options.env.now())?;
+        let file_id: Option<String> = ledger
+            .query_row("SELECT file_id FROM ledger_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let (Some(want), Some(have)) = (&paired, &file_id)
+            && want != have
+        {
+            return Err(NodeError::ForeignDatabase {
+                path: ledger_path,
+                detail: format!(
+                    "ledger file {have} belongs to another lane file (this one expects {want})"
+                ),
+            });
+        }
+        if paired.is_some() && file_id.is_none() {
+            return Err(NodeError::ForeignDatabase {
+                path: ledger_path,
+                detail: "the ledger file is empty but the lane file expects one with this lane's \
+                         sales: restore both files from the same backup"
+                    .into(),
+            });
+        }
         let setup = load_setup(&conn)?;
         let mut till = Till {
             docs: DocStore::new(&actor)?,
             conn,
+            ledger,
+            own: None,
             path,
             env: options.env,
             auth: options.auth,
@@ -121,9 +176,119 @@ impl Till {
             gate: None,
             open_shift: std::cell::Cell::new(None),
             pending: Vec::new(),
+            logs_pending: false,
         };
+        if who == Priority::Replica {
+            if paired.is_none() {
+                return Err(NodeError::NotInitialized);
+            }
+            till.own = till.setup.as_ref().map(|s| s.lane.get());
+            return Ok(till);
+        }
+        if paired.is_none() {
+            // First open with a ledger file: its own ledger documents are still in the lane
+            // file. Project what a stop left unprojected there, then move them.
+            till.recover_projections()?;
+            till.move_to_ledger_file(file_id)?;
+            till.docs = DocStore::new(&actor)?;
+        }
+        till.own = till.setup.as_ref().map(|s| s.lane.get());
         till.recover_projections()?;
         Ok(till)
+    }
+
+    /// Moves this lane's own ledger documents and its sequence from the lane file into the
+    /// (new) ledger file and pairs the two: one transaction in the ledger file, then one in the
+    /// lane file. A stop in between finds the ledger file filled and finishes the second.
+    fn move_to_ledger_file(&mut self, file_id: Option<String>) -> Result<()> {
+        let own = self.setup.as_ref().map(|s| s.lane.get());
+        let pattern = own.map(|n| format!("ledger/%/{n:03}"));
+        let file_id = match file_id {
+            Some(id) => id,
+            None => {
+                let id = hex(&self.env.random_bytes::<16>());
+                let next_seq: i64 = self.conn.query_row(
+                    "SELECT next_seq FROM lane_state WHERE id = 1",
+                    [],
+                    |r| r.get(0),
+                )?;
+                let (main, ledger) = (&self.conn, &self.ledger);
+                ledger.execute_batch("BEGIN IMMEDIATE")?;
+                let copied = (|| -> Result<()> {
+                    if let Some(p) = &pattern {
+                        let mut docs = main.prepare(
+                            "SELECT doc_id, snapshot, heads, updated_at FROM crdt_docs WHERE doc_id LIKE ?1",
+                        )?;
+                        let mut rows = docs.query([p])?;
+                        while let Some(r) = rows.next()? {
+                            // Change rows get new ids here; the snapshot folds none of them.
+                            ledger.execute(
+                                "INSERT INTO crdt_docs (doc_id, snapshot, heads, updated_at, through_change)
+                                 VALUES (?1, ?2, ?3, ?4, 0)",
+                                params![
+                                    r.get::<_, String>(0)?,
+                                    r.get::<_, Vec<u8>>(1)?,
+                                    r.get::<_, Vec<u8>>(2)?,
+                                    r.get::<_, String>(3)?
+                                ],
+                            )?;
+                        }
+                        let mut changes = main.prepare(
+                            "SELECT doc_id, bytes, heads FROM crdt_changes WHERE doc_id LIKE ?1 ORDER BY id",
+                        )?;
+                        let mut rows = changes.query([p])?;
+                        while let Some(r) = rows.next()? {
+                            ledger.execute(
+                                "INSERT INTO crdt_changes (doc_id, bytes, heads) VALUES (?1, ?2, ?3)",
+                                params![
+                                    r.get::<_, String>(0)?,
+                                    r.get::<_, Vec<u8>>(1)?,
+                                    r.get::<_, Vec<u8>>(2)?
+                                ],
+                            )?;
+                        }
+                    }
+                    ledger.execute(
+                        "INSERT INTO ledger_state (id, file_id, next_seq) VALUES (1, ?1, ?2)",
+                        params![id, next_seq],
+                    )?;
+                    Ok(())
+                })();
+                match copied.and_then(|()| Ok(ledger.execute_batch("COMMIT")?)) {
+                    Ok(()) => {}
+                    Err(e) => {
+                        let _ = ledger.execute_batch("ROLLBACK");
+                        return Err(e);
+                    }
+                }
+                id
+            }
+        };
+        let pattern = pattern.unwrap_or_default();
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let paired = (|| -> Result<()> {
+            self.conn
+                .execute("DELETE FROM crdt_changes WHERE doc_id LIKE ?1", [&pattern])?;
+            self.conn
+                .execute("DELETE FROM crdt_docs WHERE doc_id LIKE ?1", [&pattern])?;
+            let through: i64 = self.ledger.query_row(
+                "SELECT COALESCE(MAX(id), 0) FROM crdt_changes",
+                [],
+                |r| r.get(0),
+            )?;
+            self.conn.execute(
+                "UPDATE lane_state SET ledger_file_id = ?1, projected_through = ?2, logs_through = 0 WHERE id = 1",
+                params![file_id, through],
+            )?;
+            Ok(())
+        })();
+        match paired.and_then(|()| Ok(self.conn.execute_batch("COMMIT")?)) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -206,6 +371,7 @@ impl Till {
             crate::auth::insert_user(tx, &manager, &hash, &now)?;
             Ok(())
         })?;
+        self.own = Some(lane.get());
         self.setup = Some(LaneSetup { config, lane });
         Ok(())
     }
@@ -216,46 +382,88 @@ impl Till {
         self.docs.shared = true;
     }
 
-    /// Runs `f` inside one SQLite transaction together with the document changes it makes.
-    /// Either everything is stored, or nothing is and the touched documents are reloaded. The
-    /// transaction takes the write lock at once (`BEGIN IMMEDIATE`), so documents caught up
-    /// inside it cannot fall behind another handle's commit before this one commits.
+    /// Runs `f` inside one SQLite transaction of the lane file together with the document
+    /// changes it makes, `synchronous = FULL`. Either everything is stored, or nothing is and
+    /// the touched documents are reloaded.
     pub(crate) fn write<T>(
         &mut self,
-        f: impl FnOnce(&Connection, &mut DocStore) -> Result<T>,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
-        // Writes come after the projections of sales already committed (a safety net: the
-        // caller of `commit_sale` projects them itself).
+        self.write_in(File::Main, true, f)
+    }
+
+    /// [`Till::write`] in the ledger file: this lane's own ledger documents, its sequence and
+    /// the log lines written with them. Only the till writes there, so it never waits for a
+    /// merge.
+    pub(crate) fn write_ledger<T>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
+    ) -> Result<T> {
+        self.write_in(File::Ledger, true, f)
+    }
+
+    /// [`Till::write`] for what can be had again if power fails before the lane file's next
+    /// durable commit: what a peer lane sent (that lane holds it durably; peers compare head
+    /// digests whenever they connect, so it is fetched again), and the projections of records
+    /// already durable in the ledger file (opening the lane projects them again). The commit
+    /// is atomic and ordered like any other (WAL), but not fsynced on its own; the next durable
+    /// commit or checkpoint of the lane file makes it durable.
+    pub(crate) fn write_unsynced<T>(
+        &mut self,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
+    ) -> Result<T> {
+        self.write_in(File::Main, false, f)
+    }
+
+    /// One transaction in `file`; `synced`: fsynced before it returns (when the connection
+    /// runs `synchronous = FULL`). The transaction takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so documents caught up inside it cannot fall behind another
+    /// handle's commit before this one commits.
+    pub(crate) fn write_in<T>(
+        &mut self,
+        file: File,
+        synced: bool,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
+    ) -> Result<T> {
+        // Writes come after the projections of records already committed (a safety net: the
+        // caller of `commit_sale` projects them itself). `project_pending` takes them before
+        // its own write, so this does not recurse.
         if !self.pending.is_empty() {
-            // (It takes the pending sales before its own write, so this does not recurse.)
             self.project_pending()?;
         }
         let gate = self.gate.clone();
-        let _turn = gate.as_ref().map(|(g, who)| g.enter(*who));
-        // BEGIN and COMMIT as cached statements: parsing them anew costs more than a lookup.
-        self.conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let conn = &self.conn;
-        let out = f(conn, &mut self.docs).and_then(|v| self.docs.flush(conn).map(|()| v));
-        let out = match out {
-            Ok(v) => v,
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                self.docs.rolled_back();
-                return Err(e);
-            }
+        let _turn = gate.as_ref().map(|(g, who)| g.enter(file, *who));
+        let conn = match file {
+            File::Main => &self.conn,
+            File::Ledger => &self.ledger,
         };
-        if let Err(e) = self
-            .conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut c| c.execute([]))
-        {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            self.docs.rolled_back();
-            return Err(e.into());
+        // FULL (2) becomes NORMAL (1) for an unsynced transaction; OFF stays off.
+        let relaxed = !synced && {
+            let level: i64 = conn
+                .prepare_cached("PRAGMA synchronous")?
+                .query_row([], |r| r.get(0))?;
+            level >= 2
+        };
+        if relaxed {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
         }
-        self.docs.committed();
-        if let Some(buffer) = &mut self.live {
-            let own = crate::docs::Origin::Lane(self.setup.as_ref().map_or(0, |s| s.lane.get()));
+        let out = Self::transaction(
+            conn,
+            &Tx::new(&self.conn, &self.ledger, self.own, file),
+            &mut self.docs,
+            f,
+        );
+        if relaxed {
+            let restored = conn.pragma_update(None, "synchronous", "FULL");
+            if out.is_ok() {
+                restored?;
+            }
+        }
+        let out = out?;
+        if file == File::Main
+            && let Some(buffer) = &mut self.live
+        {
+            let own = crate::docs::Origin::Lane(self.own.unwrap_or(0));
             // The transaction is committed: a failure here must not look like a failed sale.
             if crate::live::collect(&self.conn, buffer, own).is_err() {
                 buffer.dropped += 1;
@@ -264,31 +472,44 @@ impl Till {
         Ok(out)
     }
 
-    /// [`Till::write`] for what can be had again if power fails before the next durable
-    /// commit: what a peer lane sent (that lane holds it durably; peers compare head digests
-    /// whenever they connect, so it is fetched again), and the projections of a sale already
-    /// durable in its ledger document (opening the lane projects it again). The commit is
-    /// atomic and ordered like any other (WAL), but not fsynced on its own; the next durable
-    /// commit or checkpoint makes it durable. Three quarters of a busy 4-lane store's commits
-    /// are merges, so this halves the fsyncs per sale.
-    pub(crate) fn write_unsynced<T>(
-        &mut self,
-        f: impl FnOnce(&Connection, &mut DocStore) -> Result<T>,
+    fn transaction<T>(
+        conn: &Connection,
+        tx: &Tx<'_>,
+        docs: &mut DocStore,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
     ) -> Result<T> {
-        let level: i64 = self
-            .conn
-            .prepare_cached("PRAGMA synchronous")?
-            .query_row([], |r| r.get(0))?;
-        // FULL (2) becomes NORMAL (1) for this one transaction; OFF stays off.
-        if level < 2 {
-            return self.write(f);
+        // BEGIN and COMMIT as cached statements: parsing them anew costs more than a lookup.
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let out = f(tx, docs).and_then(|v| docs.flush(tx).map(|()| v));
+        let out = match out {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                docs.rolled_back();
+                return Err(e);
+            }
+        };
+        if let Err(e) = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut c| c.execute([]))
+        {
+            let _ = conn.execute_batch("ROLLBACK");
+            docs.rolled_back();
+            return Err(e.into());
         }
-        self.conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let out = self.write(f);
-        let restored = self.conn.pragma_update(None, "synchronous", "FULL");
-        let out = out?;
-        restored?;
+        docs.committed();
         Ok(out)
+    }
+
+    /// Both files as a read sees them.
+    pub(crate) fn reader(&self) -> Tx<'_> {
+        Tx::new(&self.conn, &self.ledger, self.own, File::Main)
+    }
+
+    /// A document for reading, from whichever file holds it.
+    pub(crate) fn doc(&mut self, id: crate::docs::DocId) -> Result<&mut automerge::AutoCommit> {
+        let tx = Tx::new(&self.conn, &self.ledger, self.own, File::Main);
+        self.docs.get(&tx, id)
     }
 
     /// The store code this lane was set up for.
@@ -296,11 +517,17 @@ impl Till {
         self.setup.as_ref().map(|s| s.config.code.to_string())
     }
 
-    /// Takes the next transaction number of this lane (inside the caller's transaction).
-    pub(crate) fn next_number(tx: &Connection, setup: &LaneSetup) -> Result<TxnNumber> {
+    /// Takes the next transaction number of this lane (inside the caller's transaction of the
+    /// ledger file).
+    pub(crate) fn next_number(tx: &Tx<'_>, setup: &LaneSetup) -> Result<TxnNumber> {
+        if tx.file() != File::Ledger {
+            return Err(NodeError::Corrupt(
+                "a transaction number is only taken in the ledger file".into(),
+            ));
+        }
         let seq: i64 = tx
             .prepare_cached(
-                "UPDATE lane_state SET next_seq = next_seq + 1 WHERE id = 1 RETURNING next_seq - 1",
+                "UPDATE ledger_state SET next_seq = next_seq + 1 WHERE id = 1 RETURNING next_seq - 1",
             )?
             .query_row([], |r| r.get(0))?;
         let seq = u64::try_from(seq).map_err(|_| NodeError::Corrupt("sequence".into()))?;
@@ -308,9 +535,11 @@ impl Till {
             .map_err(|e| NodeError::Corrupt(e.to_string()))
     }
 
-    /// Appends a line to `system_logs`.
+    /// Appends a line to `system_logs`, or, in a transaction of the ledger file, to its
+    /// `ledger_logs` (copied into `system_logs` with the projections of the records written
+    /// with it, `Till::copy_ledger_logs`).
     pub(crate) fn log(
-        tx: &Connection,
+        tx: &Tx<'_>,
         level: &str,
         message: &str,
         context: serde_json::Value,
@@ -318,10 +547,16 @@ impl Till {
         approved_by: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        tx.prepare_cached(
-            "INSERT INTO system_logs (level, message, context_json, user_id, approved_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
+        tx.prepare_cached(match tx.file() {
+            File::Main => {
+                "INSERT INTO system_logs (level, message, context_json, user_id, approved_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            }
+            File::Ledger => {
+                "INSERT INTO ledger_logs (level, message, context_json, user_id, approved_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+            }
+        })?
         .execute(params![
             level,
             message,
@@ -333,23 +568,65 @@ impl Till {
         Ok(())
     }
 
+    /// Copies the log lines of the ledger file not copied yet into `system_logs` (inside the
+    /// caller's transaction of the lane file).
+    pub(crate) fn copy_ledger_logs(tx: &Tx<'_>) -> Result<usize> {
+        let through: i64 = tx
+            .main()
+            .prepare_cached("SELECT logs_through FROM lane_state WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        let mut read = tx.ledger().prepare_cached(
+            "SELECT id, level, message, context_json, user_id, approved_by, created_at
+             FROM ledger_logs WHERE id > ?1 ORDER BY id",
+        )?;
+        let mut rows = read.query([through])?;
+        let mut insert = tx.main().prepare_cached(
+            "INSERT INTO system_logs (level, message, context_json, user_id, approved_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let (mut last, mut n) = (through, 0);
+        while let Some(r) = rows.next()? {
+            last = r.get(0)?;
+            insert.execute(params![
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, String>(6)?
+            ])?;
+            n += 1;
+        }
+        if n > 0 {
+            tx.main()
+                .prepare_cached("UPDATE lane_state SET logs_through = ?1 WHERE id = 1")?
+                .execute([last])?;
+        }
+        Ok(n)
+    }
+
     /// Housekeeping for idle moments (between customers, at shift close): folds documents with
     /// many incremental changes into snapshots and checkpoints the WAL, so that neither happens
     /// inside a cashier's `pay`. Returns how many documents were compacted.
     pub fn maintenance(&mut self) -> Result<usize> {
-        let ids = DocStore::stored_ids(&self.conn)?;
+        let ids = DocStore::stored_ids(&self.reader())?;
         let now = db::ts(self.now());
-        let compacted = self.write(|tx, docs| {
-            let mut n = 0;
-            for id in ids {
-                if docs.compact_if_needed(tx, id, &now)? {
-                    n += 1;
+        let mut compacted = 0;
+        for file in [File::Main, File::Ledger] {
+            compacted += self.write_in(file, true, |tx, docs| {
+                let mut n = 0;
+                for id in &ids {
+                    // (Documents of the other file are skipped.)
+                    if docs.compact_if_needed(tx, *id, &now)? {
+                        n += 1;
+                    }
                 }
-            }
-            Ok(n)
-        })?;
-        self.conn
-            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+                Ok(n)
+            })?;
+        }
+        for conn in [&self.conn, &self.ledger] {
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        }
         Ok(compacted)
     }
 
@@ -379,6 +656,16 @@ impl Till {
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
+
+    /// The connection of the lane's ledger file; see [`Till::connection`].
+    #[cfg(feature = "inspect")]
+    pub fn ledger_connection(&self) -> &Connection {
+        &self.ledger
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn load_setup(conn: &Connection) -> Result<Option<LaneSetup>> {
