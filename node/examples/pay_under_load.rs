@@ -5,18 +5,23 @@
 //! 2. bootstrap: an empty lane joins and takes the whole store from this one (100k products,
 //!    50k customers by default);
 //! 3. busy peers: three more lanes sell flat out (one sale after another) and this lane merges
-//!    all of their sales.
+//!    all of their sales, for `--busy-seconds` (45 by default: longer than the kernel keeps
+//!    dirty pages, so the phase also pays for writing back what its merges wrote).
+//!
+//! Before each phase the page cache is written back (`sync`), so a phase does not pay for the
+//! one before (setting up 100k products writes hundreds of MB).
 //!
 //! The other lanes are `kasir-node` processes. In a store they are other tills with CPUs and
-//! disks of their own; here they share one machine with the lane under test, so they run at a
-//! lower CPU priority (`nice`, 19 by default) and keep their files in memory (`/dev/shm`, when
-//! there is one), so their fsyncs do not queue on this lane's disk. What this lane does for
-//! them — serving the bootstrap, merging their sales — is all in this process, measured.
+//! disks of their own; here they share one machine with the lane under test, so they run in
+//! the idle scheduling class (`chrt --idle`, as this lane's own replication does; `--nice N`
+//! runs them at a nice value instead) and keep their files in memory (`/dev/shm`, when there
+//! is one), so their fsyncs do not queue on this lane's disk. What this lane does for them —
+//! serving the bootstrap, merging their sales — is all in this process, measured.
 //!
 //! ```sh
 //! cargo build --release -p kasir-node
 //! cargo run --release -p kasir-node --example pay_under_load -- [--products N] [--customers N]
-//!     [--samples N] [--nice N]
+//!     [--samples N] [--nice N] [--busy-seconds N]
 //! ```
 // Floats here are timings for a report, never money.
 #![allow(
@@ -45,7 +50,9 @@ struct Args {
     products: usize,
     customers: usize,
     samples: usize,
-    nice: u32,
+    /// The peers' nice value; `None`: the idle scheduling class.
+    nice: Option<u32>,
+    busy_seconds: u64,
 }
 
 fn args() -> Args {
@@ -53,7 +60,8 @@ fn args() -> Args {
         products: 100_000,
         customers: 50_000,
         samples: 400,
-        nice: 19,
+        nice: None,
+        busy_seconds: 45,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -66,9 +74,12 @@ fn args() -> Args {
             "--products" => a.products = num(),
             "--customers" => a.customers = num(),
             "--samples" => a.samples = num(),
-            "--nice" => a.nice = num() as u32,
+            "--busy-seconds" => a.busy_seconds = num() as u64,
+            "--nice" => a.nice = Some(num() as u32),
             other => {
-                panic!("unknown argument {other} (--products N --customers N --samples N --nice N)")
+                panic!(
+                    "unknown argument {other} (--products N --customers N --samples N --nice N --busy-seconds N)"
+                )
             }
         }
     }
@@ -117,11 +128,21 @@ impl Peer {
         }
     }
 
-    fn start(&mut self, nice: u32, upstream: &str, sales_per_second: f64) {
-        let mut cmd = Process::new("nice");
-        cmd.arg("-n")
-            .arg(nice.to_string())
-            .arg(kasir_node_binary())
+    fn start(&mut self, nice: Option<u32>, upstream: &str, sales_per_second: f64) {
+        // The idle scheduling class (as this lane's own replication runs), or a nice value.
+        let mut cmd = match nice {
+            None => {
+                let mut c = Process::new("chrt");
+                c.args(["--idle", "0"]);
+                c
+            }
+            Some(n) => {
+                let mut c = Process::new("nice");
+                c.arg("-n").arg(n.to_string());
+                c
+            }
+        };
+        cmd.arg(kasir_node_binary())
             .arg("--data")
             .arg(&self.dir)
             .args(["--store", "JKT01", "--lane"])
@@ -148,6 +169,12 @@ impl Drop for Peer {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Writes what earlier phases left dirty in the page cache (`sync`), so a phase does not pay
+/// for the writeback of the one before (setting up 100k products, say).
+fn settle_disk() {
+    let _ = Process::new("sync").status();
 }
 
 /// One 5-line cash sale; returns how long `pay` took.
@@ -240,11 +267,14 @@ fn main() {
         .unwrap();
     node.execute(Command::Maintenance).unwrap();
     println!(
-        "lane 1: {} products, {} customers, built in {:.1?}; peers at nice {}, their files in {}",
+        "lane 1: {} products, {} customers, built in {:.1?}; peers {}, their files in {}",
         a.products,
         a.customers,
         t.elapsed(),
-        a.nice,
+        a.nice
+            .map_or("in the idle scheduling class".to_string(), |n| format!(
+                "at nice {n}"
+            )),
         if Path::new("/dev/shm").is_dir() {
             "/dev/shm"
         } else {
@@ -269,10 +299,12 @@ fn main() {
     let upstream = format!("{}@{addr}", key.public());
 
     // 1. Idle.
+    settle_disk();
     let idle = sell_while(&node, a.samples, || false);
     let idle = report("idle (on the LAN, alone)", &idle, None);
 
     // 2. An empty lane bootstraps the whole store from this one.
+    settle_disk();
     newcomer.start(a.nice, &upstream, 0.0);
     let node5 = newcomer.key.public().to_string();
     let started = Instant::now();
@@ -315,9 +347,13 @@ fn main() {
             "the peers did not start selling"
         );
     }
+    settle_disk();
     let before = node.diagnostics().unwrap().sales;
     let t = Instant::now();
-    let busy = sell_while(&node, a.samples, || false);
+    // Longer than the kernel keeps dirty pages (30 s by default), so the phase also pays for
+    // writing back what its own merges wrote.
+    let busy_for = Duration::from_secs(a.busy_seconds);
+    let busy = sell_while(&node, a.samples, || t.elapsed() < busy_for);
     let merged = node.diagnostics().unwrap().sales - before - busy.len() as i64;
     report(
         &format!(

@@ -153,12 +153,27 @@ impl Replica {
     pub fn lane(&self) -> Result<u16> {
         Ok(self.till.lane()?.get())
     }
+
+    /// Whether received changes wait to be stored ([`Replica::store_received`]).
+    pub fn has_received(&self) -> bool {
+        self.till.has_received()
+    }
+
+    /// Stores the changes received since the last call, with their projections, in a few
+    /// transactions (`Till::store_received`). The replicator calls it when no message waits
+    /// for it, or every few milliseconds under a steady stream. On error the changes it could
+    /// not store are forgotten: start the sync sessions over (they are sent again).
+    pub fn store_received(&mut self) -> Result<crate::sale::MergeOutcome> {
+        self.till.store_received()
+    }
 }
 
 impl DocAccess for Replica {
     type Error = crate::NodeError;
 
     fn manifest(&mut self) -> Result<Vec<(DocName, Digest)>> {
+        // The manifest is read from the files: store what is only in memory first.
+        self.till.store_received()?;
         self.till.manifest()
     }
 
@@ -170,8 +185,9 @@ impl DocAccess for Replica {
         self.till.generate(doc, state)
     }
 
+    /// Applies the message in memory; [`Replica::store_received`] stores it.
     fn receive(&mut self, doc: &DocName, state: &mut State, message: &[u8]) -> Result<bool> {
-        self.till.receive(doc, state, message)
+        self.till.receive_sync_later(doc.as_str(), state, message)
     }
 }
 

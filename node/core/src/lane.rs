@@ -118,6 +118,10 @@ pub enum Input {
     },
     /// Something the driver refused on its own (an oversized frame, a stream error).
     Refused(String),
+    /// The store wrote what it had received and kept in memory (`Replica::store_received`):
+    /// these documents changed (offered to the peers like local changes); or it could not and
+    /// forgot it (why), so every sync session starts over and the peers send it again.
+    Stored(Result<Vec<DocName>, String>),
     /// The deadline of [`LaneCore::next_deadline`] has come.
     Tick,
 }
@@ -202,6 +206,8 @@ pub enum LaneEvent {
     Peers(Vec<PeerStatus>),
     /// A connection, announcement or dial refused (not a member, removed, malformed).
     Refused(String),
+    /// What peers sent could not be stored (why); the sync sessions started over.
+    StoreFailed(String),
 }
 
 /// Bytes counted per frame besides its payload (the length prefix).
@@ -358,6 +364,15 @@ impl LaneCore {
                 ))));
             }
             Input::LocalChange { docs } => self.offer(docs, now, store, &mut out),
+            Input::Stored(Ok(docs)) => self.offer(docs, now, store, &mut out),
+            Input::Stored(Err(reason)) => {
+                out.push(Output::Event(LaneEvent::StoreFailed(reason)));
+                let peers: Vec<PeerId> = self.conns.keys().cloned().collect();
+                for peer in peers {
+                    let o = self.engine.start_over(&peer, store, now);
+                    self.forward(o, &mut out);
+                }
+            }
             Input::Refused(why) => out.push(Output::Event(LaneEvent::Refused(why))),
             Input::Tick => {
                 if self.next_status.is_some_and(|t| now >= t) {

@@ -334,6 +334,16 @@ pub(crate) fn write_sale(tx: &Tx<'_>, docs: &mut DocStore, s: &Sale) -> Result<(
     Ok(())
 }
 
+/// Changes applied to a cached document but not stored yet (`Till::receive_sync_later`), or
+/// just applied (`Till::apply_sync`).
+#[derive(Debug, Clone)]
+pub(crate) struct Received {
+    /// The document's heads before the first of them (what is stored).
+    before: Vec<automerge::ChangeHash>,
+    /// The changes, as received.
+    changes: Vec<u8>,
+}
+
 /// A record made durable in the ledger file whose projections are still to be written
 /// ([`Till::project_pending`]).
 #[derive(Debug, Clone)]
@@ -841,44 +851,21 @@ impl Till {
     }
 
     /// Applies one Automerge sync message from a peer to a document, stores it and brings the
-    /// projections up to date, all in one transaction. Returns whether the document changed.
+    /// projections up to date. Returns what it brought in.
     pub fn receive_sync(
         &mut self,
         doc_name: &str,
         state: &mut automerge::sync::State,
         message: &[u8],
     ) -> Result<MergeOutcome> {
-        use automerge::sync::SyncDoc;
-        let id = DocId::parse(doc_name)
-            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
-        let message = automerge::sync::Message::decode(message)
-            .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
         let sync_before = state.clone();
-        let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
-        // The sync bookkeeping and applying the changes to the cached document happen outside
-        // the write transaction: for a document with thousands of changes the bookkeeping alone
-        // takes milliseconds, and a sale must not wait for it. Only storing and projecting what
-        // changed takes the write lock.
-        let received = self.doc(id).and_then(|doc| {
-            let heads = doc.get_heads();
-            doc.sync()
-                .receive_sync_message(state, message)
-                .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
-            let changed = doc.get_heads() != heads;
-            Ok(changed.then(|| merge_chunks(doc, id, &heads)))
-        });
-        let chunks = match received {
-            Ok(Some(chunks)) => chunks,
-            Ok(None) => return Ok(MergeOutcome::default()),
-            Err(e) => {
-                *state = sync_before;
-                self.docs.forget(id);
-                return Err(e);
-            }
+        let Some((id, received)) = self.apply_sync(doc_name, state, message)? else {
+            return Ok(MergeOutcome::default());
         };
+        let chunks = merge_chunks(self.doc(id)?, id, &received.before);
         // Storing them takes the write lock, and each further transaction projects a few
-        // records, so a sale waits for one of them at most.
-        let done = match self.store_merged(id, &changes, &chunks) {
+        // records.
+        let done = match self.store_merged(id, &received.changes, &chunks) {
             Ok(d) => d,
             Err(e) => {
                 // Nothing of it was stored: forget it here too, so the peer sends it again.
@@ -888,6 +875,114 @@ impl Till {
             }
         };
         self.project_merged(id, &chunks, done)
+    }
+
+    /// [`Till::receive_sync`] without storing: the changes are applied to the document in
+    /// memory (so replies and heads include them) and stored, with their projections, by the
+    /// next [`Till::store_received`]. A replicator that receives faster than it stores calls
+    /// that once per batch of messages: one transaction for many records writes a fraction of
+    /// the pages one per message would (shared table and index pages), which is what a busy
+    /// store's merges cost the disk the till's sales are made durable on. Until then the
+    /// changes are only in memory; a stop loses them, and peers send them again when they
+    /// next compare heads. Returns whether the document changed.
+    pub fn receive_sync_later(
+        &mut self,
+        doc_name: &str,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+    ) -> Result<bool> {
+        let Some((id, new)) = self.apply_sync(doc_name, state, message)? else {
+            return Ok(false);
+        };
+        match self.received.entry(id) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(new);
+            }
+            // The heads before the first of them stay.
+            std::collections::btree_map::Entry::Occupied(mut o) => {
+                o.get_mut().changes.extend_from_slice(&new.changes);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether changes received by [`Till::receive_sync_later`] wait to be stored.
+    pub fn has_received(&self) -> bool {
+        !self.received.is_empty()
+    }
+
+    /// Stores what [`Till::receive_sync_later`] applied, document by document, with its
+    /// projections. On error, what could not be stored is dropped from memory too (the
+    /// documents are read again from the files) and the error returned: the caller must start
+    /// its sync sessions over, so peers send it again. (A projection that fails after its
+    /// changes are stored is finished when the lane opens again.)
+    pub fn store_received(&mut self) -> Result<MergeOutcome> {
+        let mut out = MergeOutcome::default();
+        let mut failed = None;
+        while let Some((id, r)) = self.received.pop_first() {
+            let stored = self
+                .doc(id)
+                .map(|doc| merge_chunks(doc, id, &r.before))
+                .and_then(|chunks| Ok((self.store_merged(id, &r.changes, &chunks)?, chunks)));
+            match stored {
+                Ok((done, chunks)) => match self.project_merged(id, &chunks, done) {
+                    Ok(o) => out.add(&o),
+                    Err(e) => failed = failed.or(Some(e)),
+                },
+                Err(e) => {
+                    self.docs.forget(id);
+                    let rest = std::mem::take(&mut self.received);
+                    for id in rest.into_keys() {
+                        self.docs.forget(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        failed.map_or(Ok(out), Err)
+    }
+
+    /// Applies a sync message to the cached document: the sync bookkeeping and the changes
+    /// happen outside any write transaction (for a document with thousands of changes the
+    /// bookkeeping alone takes milliseconds). Returns the document, its heads before and the
+    /// changes when it changed. On error the peer's state and the document are as before.
+    fn apply_sync(
+        &mut self,
+        doc_name: &str,
+        state: &mut automerge::sync::State,
+        message: &[u8],
+    ) -> Result<Option<(DocId, Received)>> {
+        use automerge::sync::SyncDoc;
+        let id = DocId::parse(doc_name)
+            .ok_or_else(|| NodeError::Invalid(format!("unknown document {doc_name:?}")))?;
+        let message = automerge::sync::Message::decode(message)
+            .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
+        let sync_before = state.clone();
+        let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+        let applied = self.doc(id).and_then(|doc| {
+            let heads = doc.get_heads();
+            doc.sync()
+                .receive_sync_message(state, message)
+                .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
+            Ok((doc.get_heads() != heads).then_some(heads))
+        });
+        match applied {
+            Ok(Some(before)) => Ok(Some((id, Received { before, changes }))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                *state = sync_before;
+                // Read it again from the file, with what earlier messages brought that is not
+                // stored yet (each of those was applied whole).
+                self.docs.forget(id);
+                if let Some(r) = self.received.get(&id) {
+                    let earlier = r.changes.clone();
+                    self.doc(id)?.load_incremental(&earlier).map_err(|e| {
+                        NodeError::Corrupt(format!("changes received for {doc_name}: {e}"))
+                    })?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The next Automerge sync message for a document towards the peer whose state this is.

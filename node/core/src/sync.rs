@@ -59,8 +59,9 @@ pub trait DocAccess {
         doc: &DocName,
         state: &mut State,
     ) -> Result<Option<Vec<u8>>, Self::Error>;
-    /// Applies a peer's sync message (stored and projected before returning). Returns whether
-    /// the document changed.
+    /// Applies a peer's sync message. Returns whether the document changed. A store may keep
+    /// the change in memory and write it later (`Replica`: the driver asks it to, and reports
+    /// the outcome with `lane::Input::Stored`); heads and replies include it at once.
     fn receive(
         &mut self,
         doc: &DocName,
@@ -230,6 +231,23 @@ impl SyncEngine {
         out
     }
 
+    /// Starts the session with a connected peer over (every document's sync state forgotten,
+    /// the manifest sent again), after this lane lost what it had acknowledged.
+    pub fn start_over<D: DocAccess>(
+        &mut self,
+        peer: &PeerId,
+        store: &mut D,
+        now: Duration,
+    ) -> Vec<Output> {
+        if !self.peers.contains_key(peer) {
+            return Vec::new();
+        }
+        let mut out = self.connected(peer.clone(), store, now);
+        // It was up all along.
+        out.retain(|o| !matches!(o, Output::Event(SyncEvent::PeerUp(_))));
+        out
+    }
+
     pub fn disconnected(&mut self, peer: &PeerId) -> Vec<Output> {
         match self.peers.remove(peer) {
             Some(_) => vec![Output::Event(SyncEvent::PeerDown(peer.clone()))],
@@ -275,7 +293,11 @@ impl SyncEngine {
                     .chain(theirs.keys().filter(|name| !mine.contains_key(*name)))
                     .collect();
                 for doc in differing {
-                    self.exchange(from, doc, store, now, &mut out);
+                    if !self.exchange(from, doc, store, now, &mut out) {
+                        // Our state thinks the peer is up to date; its manifest says otherwise
+                        // (it lost what it had acknowledged, `start_over`): start over.
+                        self.restart(from, doc, store, now, &mut out);
+                    }
                 }
             }
             WireMessage::Ack { doc, digest } => {

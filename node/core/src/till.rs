@@ -62,6 +62,8 @@ pub struct Till {
     pub(crate) pending: Vec<crate::sale::Pending>,
     /// Log lines were written to the ledger file since they were last copied to the lane file.
     pub(crate) logs_pending: bool,
+    /// Changes from peers applied in memory and not stored yet (`Till::receive_sync_later`).
+    pub(crate) received: std::collections::BTreeMap<crate::docs::DocId, crate::sale::Received>,
 }
 
 /// See [`Till::diagnostics`].
@@ -177,6 +179,7 @@ impl Till {
             open_shift: std::cell::Cell::new(None),
             pending: Vec::new(),
             logs_pending: false,
+            received: std::collections::BTreeMap::new(),
         };
         if who == Priority::Replica {
             if paired.is_none() {

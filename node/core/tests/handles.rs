@@ -22,6 +22,9 @@ struct Store {
     peer: Till,
     p_engine: SyncEngine,
     net: MemNet,
+    /// Whether the replica stores what it received after each slice of 50 ms (as the LAN
+    /// driver does at most every 50 ms).
+    store: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -58,6 +61,7 @@ impl Store {
             peer,
             p_engine: SyncEngine::new(),
             net: MemNet::new(3, LinkConfig::hostile()),
+            store: true,
             _dir: dir,
         };
         let now = s.net.now();
@@ -110,6 +114,12 @@ impl Store {
                 }
             }
             let now = self.net.now();
+            if self.store && self.replica.has_received() {
+                self.replica.store_received().unwrap();
+                let docs = kasir_core::lane::LaneStore::take_changed(&mut self.replica);
+                let out = self.r_engine.local_change(&docs, &mut self.replica, now);
+                self.send(A, out);
+            }
             let out = self.r_engine.tick(&mut self.replica, now);
             self.send(A, out);
             let out = self.p_engine.tick(&mut self.peer, now);
@@ -233,6 +243,7 @@ fn the_till_sells_on_its_thread_while_the_replica_merges_on_another() {
         mut peer,
         p_engine,
         net,
+        store,
         _dir,
     } = s;
     // The peer sells 150 first; the replica merges them while the till sells 150 of its own.
@@ -257,6 +268,7 @@ fn the_till_sells_on_its_thread_while_the_replica_merges_on_another() {
         peer,
         p_engine,
         net,
+        store,
         _dir,
     };
     // Replicate with the peer while the seller runs (the replica's writes wait for the till's).
@@ -267,4 +279,64 @@ fn the_till_sells_on_its_thread_while_the_replica_merges_on_another() {
     s.till = seller.join().unwrap();
     s.settle();
     s.assert_coherent(300);
+}
+
+#[test]
+fn the_replica_stores_what_it_received_in_batches_and_a_failed_store_starts_the_sync_over() {
+    let mut s = Store::new();
+    s.settle();
+    s.store = false;
+    for k in 0..20 {
+        sell(&mut s.peer, &format!("P{:06}", k % 80));
+    }
+    s.offer();
+    s.run_for(Duration::from_secs(2));
+    let day = s
+        .peer
+        .document_names()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.starts_with("ledger/") && n.ends_with("/002"))
+        .unwrap();
+    let day = DocName::new(day).unwrap();
+    // Applied in memory: the replica answers with the new heads, nothing is stored yet.
+    assert!(s.replica.has_received());
+    assert_eq!(
+        DocAccess::heads(&mut s.replica, &day).unwrap(),
+        s.peer.document_heads(day.as_str()).unwrap()
+    );
+    let sales = |t: &Till| -> i64 {
+        t.connection()
+            .query_row("SELECT count(*) FROM transactions", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(sales(&s.till), 0);
+    // Storing fails (another process holds the lane file's write lock): what was received is
+    // forgotten, and the sessions start over.
+    let blocker = rusqlite::Connection::open(s.till.path()).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert!(s.replica.store_received().is_err());
+    assert!(!s.replica.has_received());
+    assert!(DocAccess::heads(&mut s.replica, &day).unwrap().is_empty());
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    s.store = true;
+    let now = s.net.now();
+    let out = s
+        .r_engine
+        .start_over(&kasir_core::sync::PeerId(B.into()), &mut s.replica, now);
+    s.send(A, out);
+    s.settle();
+    s.assert_coherent(20);
+    // One batch of 20 sales: a handful of change rows, not one per message.
+    let rows: i64 = s
+        .till
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM crdt_changes WHERE doc_id = ?1",
+            [day.as_str()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(rows < 20, "{rows} change rows for 20 sales");
 }
