@@ -143,7 +143,7 @@ fn big_store(a: &Args) -> PathBuf {
         return path;
     }
     let tmp = path.with_extension("partial");
-    let _ = std::fs::remove_file(&tmp);
+    remove_lane(&tmp);
     let started = Instant::now();
     let mut till = Till::open(&tmp, options()).expect("open");
     let cfg = default_store_config("JKT01", "Bench Store").unwrap();
@@ -183,12 +183,28 @@ fn big_store(a: &Args) -> PathBuf {
         }
     }
     drop(till);
+    // The ledger file first: a lane file is only complete beside its ledger file.
+    std::fs::rename(ledger_path(&tmp), ledger_path(&path)).expect("rename");
     std::fs::rename(&tmp, &path).expect("rename");
-    for ext in ["partial-wal", "partial-shm"] {
-        let _ = std::fs::remove_file(tmp.with_extension(ext));
-    }
+    remove_lane(&tmp);
     eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());
     path
+}
+
+/// A lane's ledger file (beside its lane file).
+fn ledger_path(path: &Path) -> PathBuf {
+    kasir_core::db::ledger_path(path)
+}
+
+/// Removes a lane's files: the lane file, its ledger file, and their WAL and shared memory.
+fn remove_lane(path: &Path) {
+    for file in [path.to_path_buf(), ledger_path(path)] {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = file.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 fn bench_lookup(a: &Args) {
@@ -244,9 +260,7 @@ fn bench_lookup(a: &Args) {
 fn bench_commit(a: &Args) {
     std::fs::create_dir_all(&a.dir).unwrap();
     let path = a.dir.join("commit-bench.db");
-    for ext in ["db", "db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(path.with_extension(ext));
-    }
+    remove_lane(&path);
     let mut till = Till::open(&path, options()).unwrap();
     till.set_up(
         default_store_config("JKT01", "Bench").unwrap(),
@@ -285,7 +299,7 @@ fn bench_commit(a: &Args) {
         // how the commit splits into CPU and disk.
         let cpu_only = i % 4 == 3;
         if cpu_only {
-            till.connection()
+            till.ledger_connection()
                 .execute_batch("PRAGMA synchronous = OFF")
                 .unwrap();
         }
@@ -296,7 +310,7 @@ fn bench_commit(a: &Args) {
             .unwrap();
         let commit = t.elapsed();
         if cpu_only {
-            till.connection()
+            till.ledger_connection()
                 .execute_batch("PRAGMA synchronous = FULL")
                 .unwrap();
         }
@@ -345,9 +359,7 @@ fn bench_commit(a: &Args) {
 fn bench_cpu(a: &Args) {
     std::fs::create_dir_all(&a.dir).unwrap();
     let path = a.dir.join("cpu-bench.db");
-    for ext in ["db", "db-wal", "db-shm"] {
-        let _ = std::fs::remove_file(path.with_extension(ext));
-    }
+    remove_lane(&path);
     let mut till = Till::open(&path, options()).unwrap();
     till.set_up(
         default_store_config("JKT01", "Bench").unwrap(),
@@ -359,9 +371,9 @@ fn bench_cpu(a: &Args) {
     let products = demo::products(1_000, 3);
     till.import_products(&products).unwrap();
     till.open_shift(Decimal::from(500_000)).unwrap();
-    till.connection()
-        .execute_batch("PRAGMA synchronous = OFF")
-        .unwrap();
+    for conn in [till.connection(), till.ledger_connection()] {
+        conn.execute_batch("PRAGMA synchronous = OFF").unwrap();
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     let (mut times, mut projections, mut both) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.samples + 50 {
@@ -475,16 +487,26 @@ fn bench_cold_start(a: &Args) {
     let lines: i64 = conn
         .query_row("SELECT count(*) FROM transaction_details", [], |r| r.get(0))
         .unwrap();
+    let mib = |p: &Path| std::fs::metadata(p).map_or(0.0, |m| m.len() as f64 / 1_048_576.0);
     println!(
-        "  database {:.1} MiB, {} sale lines",
-        std::fs::metadata(&path).unwrap().len() as f64 / 1_048_576.0,
+        "  lane file {:.1} MiB, ledger file {:.1} MiB, {} sale lines",
+        mib(&path),
+        mib(&ledger_path(&path)),
         lines
     );
+    // Documents live in both files: the lane's own ledger documents in its ledger file.
+    conn.execute(
+        "ATTACH DATABASE ?1 AS ledger",
+        [ledger_path(&path).to_string_lossy()],
+    )
+    .unwrap();
     let mut stmt = conn
         .prepare(
             "SELECT substr(doc_id, 1, instr(doc_id, '/') - 1) AS kind, count(DISTINCT doc_id),
                     SUM(length(snapshot)), MAX(length(snapshot))
-             FROM crdt_docs GROUP BY kind",
+             FROM (SELECT doc_id, snapshot FROM main.crdt_docs
+                   UNION ALL SELECT doc_id, snapshot FROM ledger.crdt_docs)
+             GROUP BY kind",
         )
         .unwrap();
     for row in stmt

@@ -77,11 +77,18 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
 ];
 
 /// The migrations of a lane's ledger file (its own ledger documents and sequence), in order.
-pub const TILL_LEDGER_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("../sql/till_ledger/0001_ledger.sql"),
-}];
+pub const TILL_LEDGER_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("../sql/till_ledger/0001_ledger.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "projection index",
+        sql: include_str!("../sql/till_ledger/0002_projection_index.sql"),
+    },
+];
 
 /// HQ's MySQL/MariaDB migrations, in order.
 pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[

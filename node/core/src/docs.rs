@@ -529,6 +529,16 @@ pub fn decode_heads(bytes: &[u8]) -> Vec<automerge::ChangeHash> {
         .collect()
 }
 
+/// The last change row ever appended to a file's documents (compacted rows included: ids are
+/// never reused), 0 when none was.
+pub(crate) fn last_change_row(conn: &Connection) -> Result<i64> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'crdt_changes'), 0)",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
 /// Every stored document with its heads (as [`encode_heads`]), in both files, in name order,
 /// without loading any of them.
 pub fn all_heads(tx: &Tx<'_>) -> Result<Vec<(String, Vec<u8>)>> {

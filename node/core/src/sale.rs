@@ -613,11 +613,16 @@ impl Till {
             |r| r.get(0),
         )?;
         let own = format!("ledger/%/{lane:03}");
+        // Change rows after the last projection, and snapshots that folded some in. (A lane
+        // file from before the ledger file kept a lower mark — the last row still there when
+        // it projected — so only its rows count; its compactions ran after projections.)
         let mut names: BTreeSet<String> = holder
-            .prepare(
+            .prepare(if self.own.is_some() {
                 "SELECT doc_id FROM crdt_changes WHERE id > ?1 AND doc_id LIKE ?2
-                 UNION SELECT doc_id FROM crdt_docs WHERE through_change > ?1 AND doc_id LIKE ?2",
-            )?
+                 UNION SELECT doc_id FROM crdt_docs WHERE through_change > ?1 AND doc_id LIKE ?2"
+            } else {
+                "SELECT doc_id FROM crdt_changes WHERE id > ?1 AND doc_id LIKE ?2"
+            })?
             .query_map(params![through, own], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         names.extend(
@@ -626,6 +631,22 @@ impl Till {
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?,
         );
+        let last = crate::docs::last_change_row(holder)?;
+        let (logs_through, last_log): (i64, i64) = (
+            self.conn.query_row(
+                "SELECT logs_through FROM lane_state WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?,
+            self.ledger
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM ledger_logs", [], |r| {
+                    r.get(0)
+                })?,
+        );
+        if names.is_empty() && through == last && last_log <= logs_through {
+            // Nothing to do: opening a lane writes nothing.
+            return Ok(0);
+        }
         let mut sales = 0;
         let now = db::ts(self.now());
         for name in &names {
@@ -642,15 +663,11 @@ impl Till {
         let legacy = self.own.is_none();
         self.write(|tx, _| {
             Till::copy_ledger_logs(tx)?;
-            if legacy {
-                tx.execute(
-                    "UPDATE lane_state SET projected_through = (SELECT COALESCE(MAX(id), 0) FROM crdt_changes) WHERE id = 1",
-                    [],
-                )?;
-                Ok(())
-            } else {
-                mark_projected(tx)
-            }
+            let holder = if legacy { tx.main() } else { tx.ledger() };
+            tx.main()
+                .prepare_cached("UPDATE lane_state SET projected_through = ?1 WHERE id = 1")?
+                .execute([crate::docs::last_change_row(holder)?])?;
+            Ok(())
         })?;
         Ok(sales)
     }
@@ -1060,10 +1077,7 @@ fn reproject_keys(
 /// Notes in the lane file that every record of the ledger file's change rows so far is
 /// projected (inside the caller's transaction of the lane file).
 fn mark_projected(tx: &Tx<'_>) -> Result<()> {
-    let through: i64 = tx
-        .ledger()
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM crdt_changes")?
-        .query_row([], |r| r.get(0))?;
+    let through = crate::docs::last_change_row(tx.ledger())?;
     tx.main()
         .prepare_cached("UPDATE lane_state SET projected_through = ?1 WHERE id = 1")?
         .execute([through])?;

@@ -274,11 +274,7 @@ impl Till {
                 .execute("DELETE FROM crdt_changes WHERE doc_id LIKE ?1", [&pattern])?;
             self.conn
                 .execute("DELETE FROM crdt_docs WHERE doc_id LIKE ?1", [&pattern])?;
-            let through: i64 = self.ledger.query_row(
-                "SELECT COALESCE(MAX(id), 0) FROM crdt_changes",
-                [],
-                |r| r.get(0),
-            )?;
+            let through = crate::docs::last_change_row(&self.ledger)?;
             self.conn.execute(
                 "UPDATE lane_state SET ledger_file_id = ?1, projected_through = ?2, logs_through = 0 WHERE id = 1",
                 params![file_id, through],

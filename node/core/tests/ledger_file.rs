@@ -235,3 +235,51 @@ fn a_lane_restored_from_an_older_copy_takes_back_its_sales_and_never_reuses_thei
         0
     );
 }
+
+#[test]
+fn the_projection_mark_counts_compacted_change_rows_so_a_restart_projects_nothing_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut till = store(dir.path(), clock.clone());
+    let cfg = till.config().unwrap().clone();
+    // A day of this lane's sales, imported: stored, projected, then compacted into snapshots
+    // (no change row of them is left).
+    let products = catalog();
+    let sales = kasir_core::demo::sales(&kasir_core::demo::SalesPlan {
+        catalog: &products,
+        store: cfg.code.clone(),
+        lane: till.lane().unwrap(),
+        first_seq: 1,
+        days: 1,
+        per_day: 20,
+        until: kasir_core::Clock::now(clock.as_ref()),
+        seed: 3,
+    })
+    .unwrap();
+    till.import_sales(&sales).unwrap();
+    let rows = |till: &Till| {
+        count(
+            till.ledger_connection(),
+            "SELECT count(*) FROM crdt_changes",
+        )
+    };
+    assert_eq!(rows(&till), 0);
+    drop(till);
+    let till = reopen_lane(dir.path(), 1);
+    let mark = count(
+        till.connection(),
+        "SELECT projected_through FROM lane_state",
+    );
+    let last = count(
+        till.ledger_connection(),
+        "SELECT seq FROM sqlite_sequence WHERE name = 'crdt_changes'",
+    );
+    let folded = count(
+        till.ledger_connection(),
+        "SELECT MAX(through_change) FROM crdt_docs",
+    );
+    assert!(last > 0 && folded > 0);
+    assert_eq!(mark, last, "the mark is the last row ever written");
+    assert!(mark >= folded, "every folded row counts as projected");
+    assert_eq!(till.diagnostics().unwrap().sales, 20);
+}
