@@ -111,6 +111,10 @@ async fn count_sales(lane: &Node) -> i64 {
 fn options() -> NodeOptions {
     NodeOptions {
         auth: AuthParams::fast_for_tests(),
+        maintenance_every: std::env::var("KB_MAINT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(50),
         ..NodeOptions::default()
     }
 }
@@ -283,17 +287,43 @@ async fn main() {
     }
     let selling = started.elapsed();
     let expected = before + sold as i64;
+    let mut last_report = Instant::now();
     loop {
-        let mut all = true;
+        let mut counts = Vec::new();
         for l in &lanes {
-            all &= count_sales(l).await == expected;
+            counts.push(count_sales(l).await);
         }
-        if all {
+        if counts.iter().all(|c| *c == expected) {
             break;
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!("waiting: {expected} sales expected, lanes hold {counts:?}");
+            last_report = Instant::now();
+            // Which documents differ between the lanes (their stored heads).
+            let mut manifests = Vec::new();
+            for l in &lanes {
+                manifests.push(on(l, |n| n.diagnostics().unwrap().documents).await);
+            }
+            for (i, m) in manifests.iter().enumerate().skip(1) {
+                let differ: Vec<String> = m
+                    .iter()
+                    .zip(&manifests[0])
+                    .filter(|(a, b)| a != b)
+                    .map(|(a, _)| a.0.as_str().to_string())
+                    .collect();
+                if !differ.is_empty() || m.len() != manifests[0].len() {
+                    eprintln!(
+                        "  lane {} vs lane 1: documents differ: {differ:?} ({} vs {})",
+                        i + 1,
+                        m.len(),
+                        manifests[0].len()
+                    );
+                }
+            }
         }
         assert!(
             started.elapsed() < Duration::from_secs(600),
-            "lanes did not converge"
+            "lanes did not converge: {expected} sales expected, lanes hold {counts:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

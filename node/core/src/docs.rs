@@ -260,23 +260,35 @@ impl DocStore {
 
     /// Loads a document: its snapshot, then its change rows. Returns it with the number of rows
     /// and the last row it incorporates.
+    ///
+    /// The two reads are separate statements, and the other handle on the file may compact the
+    /// document between them (folding rows into a new snapshot and deleting them): the rows
+    /// read then start after rows this read never saw, and Automerge keeps their changes aside
+    /// waiting for missing dependencies. Such a load is done again.
     fn load(&self, conn: &Connection, id: DocId) -> Result<(AutoCommit, i64, i64)> {
         let name = id.name();
-        let snapshot: Option<(Vec<u8>, i64)> = conn
-            .prepare_cached("SELECT snapshot, through_change FROM crdt_docs WHERE doc_id = ?1")?
-            .query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (mut doc, mut last) = match snapshot {
-            Some((bytes, through)) => (
-                AutoCommit::load(&bytes)
-                    .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?,
-                through,
-            ),
-            None => (AutoCommit::new(), 0),
-        };
-        let n = apply_rows(conn, &mut doc, &name, 0, &mut last)?;
-        doc.set_actor(self.actor.clone());
-        Ok((doc, n, last))
+        for _ in 0..8 {
+            let snapshot: Option<(Vec<u8>, i64)> = conn
+                .prepare_cached("SELECT snapshot, through_change FROM crdt_docs WHERE doc_id = ?1")?
+                .query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let (mut doc, mut last) = match snapshot {
+                Some((bytes, through)) => (
+                    AutoCommit::load(&bytes)
+                        .map_err(|e| NodeError::Corrupt(format!("document {name}: {e}")))?,
+                    through,
+                ),
+                None => (AutoCommit::new(), 0),
+            };
+            let n = apply_rows(conn, &mut doc, &name, 0, &mut last)?;
+            if doc.get_missing_deps(&[]).is_empty() {
+                doc.set_actor(self.actor.clone());
+                return Ok((doc, n, last));
+            }
+        }
+        Err(NodeError::Corrupt(format!(
+            "document {name}: its change rows depend on changes the file does not hold"
+        )))
     }
 
     /// Brings a cached document up to date with rows another handle appended, or reloads it
@@ -297,8 +309,8 @@ impl DocStore {
             )?
             .query_row([&name], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if through > last {
-            self.forget(id);
-            return Ok(());
+            // The other handle compacted it.
+            return self.reload_keeping(conn, id);
         }
         if newest <= last {
             return Ok(());
@@ -309,13 +321,42 @@ impl DocStore {
         let mut seen = last;
         let n = apply_rows(conn, doc, &name, last, &mut seen)?;
         // What is stored now: the heads the newest row records (the cached document may also
-        // hold changes received but not stored yet, `Till::receive_sync`).
-        let stored: Vec<u8> = conn
+        // hold changes received but not stored yet, `Till::receive_sync_later`).
+        let stored: Option<Vec<u8>> = conn
             .prepare_cached("SELECT heads FROM crdt_changes WHERE id = ?1")?
-            .query_row([seen], |r| r.get(0))?;
-        self.saved.insert(id, decode_heads(&stored));
-        *self.pending_rows.entry(id).or_default() += n;
-        self.last_row.insert(id, seen);
+            .query_row([seen], |r| r.get(0))
+            .optional()?;
+        match stored {
+            Some(stored) if doc.get_missing_deps(&[]).is_empty() => {
+                self.saved.insert(id, decode_heads(&stored));
+                *self.pending_rows.entry(id).or_default() += n;
+                self.last_row.insert(id, seen);
+                Ok(())
+            }
+            // The other handle compacted it between the query above and reading the rows: the
+            // rows read follow rows this handle never saw, and their changes wait for missing
+            // dependencies (found by lan_bench: a lane whose replica missed its own latest
+            // sales for good, while announcing heads its peers already had).
+            _ => self.reload_keeping(conn, id),
+        }
+    }
+
+    /// Reads a cached document again from the file. What this handle holds in memory and has
+    /// not stored (changes received from a peer, `Till::receive_sync_later`) is merged back
+    /// into it, or it would be lost while the peer believes it delivered.
+    fn reload_keeping(&mut self, conn: &Connection, id: DocId) -> Result<()> {
+        let held = self.cache.remove(&id);
+        self.forget(id);
+        let Some(mut held) = held else {
+            return Ok(());
+        };
+        let (mut doc, rows, last) = self.load(conn, id)?;
+        self.saved.insert(id, doc.get_heads());
+        self.pending_rows.insert(id, rows);
+        self.last_row.insert(id, last);
+        doc.merge(&mut held)
+            .map_err(|e| NodeError::Document(format!("{}: {e}", id.name())))?;
+        self.cache.insert(id, doc);
         Ok(())
     }
 

@@ -937,9 +937,17 @@ impl Till {
         let mut out = MergeOutcome::default();
         let mut failed = None;
         while let Some((id, r)) = self.received.pop_first() {
+            // The records to project are those the received changes wrote: the changes are
+            // put into the cached document first (a no-op unless it was read again from the
+            // file meanwhile, e.g. after the till compacted it), so none is missed.
             let stored = self
                 .doc(id)
-                .map(|doc| merge_chunks(doc, id, &r.before))
+                .and_then(|doc| {
+                    doc.load_incremental(&r.changes).map_err(|e| {
+                        NodeError::Corrupt(format!("changes received for {}: {e}", id.name()))
+                    })?;
+                    Ok(merge_chunks(doc, id, &r.before))
+                })
                 .and_then(|chunks| Ok((self.store_merged(id, &r.changes, &chunks)?, chunks)));
             match stored {
                 Ok((done, chunks)) => match self.project_merged(id, &chunks, done) {
