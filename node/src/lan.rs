@@ -83,6 +83,15 @@ fn endpoint_of(p: &PeerId) -> Option<EndpointId> {
     p.0.parse().ok()
 }
 
+/// The store's mDNS service name: `kasir-` and 8 hex digits of the code's SHA-256. DNS-SD
+/// service names are at most 15 letters, digits and hyphens (RFC 6335), and a store code may
+/// be 50 characters with `_`.
+pub fn mdns_service(store_code: &str) -> String {
+    let digest: [u8; 32] = Sha256::digest(format!("kasir/store/{store_code}/mdns/1")).into();
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("kasir-{hex}")
+}
+
 /// The gossip topic of a store's announcements.
 pub fn store_topic(store_code: &str) -> TopicId {
     let digest: [u8; 32] = Sha256::digest(format!("kasir/store/{store_code}/announce/1")).into();
@@ -100,7 +109,7 @@ pub struct LanConfig {
     pub members: BTreeSet<EndpointId>,
     /// Lanes to connect to, with addresses (the static peer list). They are admitted too.
     pub peers: Vec<EndpointAddr>,
-    /// Find the store's other lanes by mDNS on the LAN (service `kasir-<store code>`).
+    /// Find the store's other lanes by mDNS on the LAN (service `kasir-<8 hex digits of the store code's hash>`, [`mdns_service`]).
     /// Off in tests, which must stay on loopback.
     pub mdns: bool,
     /// How often peer status is reported, heads announced and lost peers redialed.
@@ -402,7 +411,7 @@ async fn start_on_runtime(
 
     if config.mdns {
         let mdns = iroh_mdns_address_lookup::MdnsAddressLookup::builder()
-            .service_name(format!("kasir-{store}"))
+            .service_name(mdns_service(store))
             .build(id)
             .map_err(|e| Error::Network(format!("mDNS: {e}")))?;
         endpoint
@@ -476,6 +485,7 @@ async fn start_on_runtime(
         till,
         started: Instant::now(),
         last_store: None,
+        last_batch: 0,
     };
     let listen: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
     let thread = std::thread::Builder::new()
@@ -511,16 +521,21 @@ struct Driver {
     tx: mpsc::Sender<LanInput>,
     till: Arc<dyn TillLink>,
     started: Instant,
-    /// When received changes were last stored.
+    /// When received changes were last stored, and how many records that batch held.
     last_store: Option<Instant>,
+    last_batch: usize,
 }
 
-/// The shortest time between two stores of what peers sent (`Replica::store_received`): a
-/// quiet LAN's changes are stored as they come, a busy store's a dozen sales per transaction
-/// — a third of the pages written per sale (shared table and index pages), which is what
-/// replication costs the disk the till's sales are made durable on — while a manager still
-/// sees them at once.
+/// How long what peers sent may wait in memory before it is stored
+/// (`Replica::store_received`). On a quiet LAN (the last batch held at most `QUIET_BATCH`
+/// records), after `STORE_QUIET`: one sale at a time reaches the other lanes' views within
+/// milliseconds. Under a steady stream, after `STORE_EVERY`: a busy store's merges are stored a
+/// dozen sales per transaction — a third of the pages written per sale (shared table and index
+/// pages), which is what replication costs the disk the till's sales are made durable on —
+/// while a manager still sees them at once.
+const STORE_QUIET: Duration = Duration::from_millis(5);
 const STORE_EVERY: Duration = Duration::from_millis(50);
+const QUIET_BATCH: usize = 3;
 
 impl Driver {
     fn now(&self) -> Duration {
@@ -535,11 +550,16 @@ impl Driver {
     ) {
         self.step(Input::Started { addrs: listen });
         loop {
-            // What peers sent is applied in memory as it comes and stored at most every
-            // STORE_EVERY: at once on a quiet LAN, in batches under a steady stream.
+            // What peers sent is applied in memory as it comes and stored in batches: soon on
+            // a quiet LAN, at most every STORE_EVERY under a steady stream.
             let store_in = self.replica.has_received().then(|| {
+                let gap = if self.last_batch <= QUIET_BATCH {
+                    STORE_QUIET
+                } else {
+                    STORE_EVERY
+                };
                 self.last_store
-                    .map_or(Duration::ZERO, |t| STORE_EVERY.saturating_sub(t.elapsed()))
+                    .map_or(Duration::ZERO, |t| gap.saturating_sub(t.elapsed()))
             });
             if store_in == Some(Duration::ZERO) {
                 self.store_received();
@@ -583,7 +603,15 @@ impl Driver {
     fn store_received(&mut self) {
         self.last_store = Some(Instant::now());
         let stored = match self.replica.store_received() {
-            Ok(_) => Ok(kasir_core::lane::LaneStore::take_changed(&mut self.replica)),
+            Ok(o) => {
+                self.last_batch = o.new_sales
+                    + o.new_returns
+                    + o.new_movements
+                    + o.products
+                    + o.categories
+                    + o.customers;
+                Ok(kasir_core::lane::LaneStore::take_changed(&mut self.replica))
+            }
             Err(e) => Err(e.to_string()),
         };
         self.step(Input::Stored(stored));

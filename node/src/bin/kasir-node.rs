@@ -30,7 +30,7 @@ struct Args {
     /// Directory holding the lane's database (lane.db) and identity key (lane.key).
     #[arg(long, default_value = "kasir-lane")]
     data: PathBuf,
-    /// Store code (2–16 characters A–Z, 0–9); used when the lane is set up for the first time.
+    /// Store code (1–50 letters, digits, `-`, `_`); used when the lane is set up for the first time.
     #[arg(long, default_value = "DEMO01")]
     store: String,
     /// Lane number in the store (1–999); used at first set-up.
