@@ -280,6 +280,16 @@ impl Tokens {
 
     /// The session an access token names, if its signature holds and it has not expired.
     fn verify_access(&self, token: &str, now: DateTime<Utc>) -> Option<String> {
+        self.verify_access_within(token, now, 0)
+    }
+
+    /// [`Tokens::verify_access`], also accepting a token that expired at most `grace_secs` ago.
+    fn verify_access_within(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        grace_secs: i64,
+    ) -> Option<String> {
         let mut parts = token.split('.');
         let (Some("ka1"), Some(session), Some(exp), Some(mac), None) = (
             parts.next(),
@@ -295,7 +305,7 @@ impl Tokens {
         m.update(format!("ka1.{session}.{exp}").as_bytes());
         m.verify_slice(&hex::decode(mac).ok()?).ok()?;
         let exp: i64 = exp.parse().ok()?;
-        (exp > now.timestamp()).then(|| session.to_string())
+        (exp.saturating_add(grace_secs) > now.timestamp()).then(|| session.to_string())
     }
 
     pub fn forget(&self, key: &str) {
@@ -422,6 +432,22 @@ pub async fn rotate(state: &AppState, refresh: &str) -> ApiResult<(String, Strin
     let session = session.ok_or_else(ApiError::unauthorized)?;
     state.tokens.forget(&session);
     Ok((state.tokens.access_token(&session, now), next))
+}
+
+/// The seed's refresh (§3.1): an access token, within its life or `refresh_grace_secs` after,
+/// whose session is still open (not logged out, revoked or past its refresh lifetime), gets a
+/// new access token of the same session. The rotating refresh tokens stay the stronger way.
+pub async fn refresh_access(state: &AppState, access: &str) -> ApiResult<String> {
+    let now = Utc::now();
+    let grace = i64::try_from(state.config.refresh_grace_secs).unwrap_or(i64::MAX);
+    let session = state
+        .tokens
+        .verify_access_within(access, now, grace)
+        .ok_or_else(ApiError::unauthorized)?;
+    load_session(&state.db, &session, now)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(state.tokens.access_token(&session, now))
 }
 
 /// Ends the session an access token belongs to.
@@ -582,6 +608,40 @@ impl LastInsertId for sqlx::sqlite::SqliteQueryResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_access_token_refreshes_within_its_life_or_the_grace_after_it() {
+        let tokens = Tokens {
+            key: vec![7; 32],
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(3600),
+            cache: Mutex::new(HashMap::new()),
+        };
+        let issued = Utc::now() - chrono::Duration::seconds(100);
+        let t = tokens.access_token("s1", issued);
+        // Expired 40 s ago.
+        let now = Utc::now();
+        assert_eq!(tokens.verify_access(&t, now), None);
+        assert_eq!(
+            tokens.verify_access_within(&t, now, 300).as_deref(),
+            Some("s1")
+        );
+        assert_eq!(tokens.verify_access_within(&t, now, 30), None);
+        assert_eq!(tokens.verify_access_within(&t, now, 0), None);
+        let fresh = tokens.access_token("s2", now);
+        assert_eq!(
+            tokens.verify_access_within(&fresh, now, 0).as_deref(),
+            Some("s2")
+        );
+        // Another key's token never passes, grace or not.
+        let other = Tokens {
+            key: vec![8; 32],
+            access_ttl: Duration::from_secs(60),
+            refresh_ttl: Duration::from_secs(3600),
+            cache: Mutex::new(HashMap::new()),
+        };
+        assert_eq!(other.verify_access_within(&fresh, now, 300), None);
+    }
 
     #[test]
     fn weak_passwords_are_refused() {

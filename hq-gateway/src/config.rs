@@ -18,6 +18,9 @@ pub struct Config {
     pub access_ttl_secs: u64,
     /// Refresh token family lifetime, seconds.
     pub refresh_ttl_secs: u64,
+    /// How long after it expired an access token may still be exchanged for a new one at
+    /// `POST /api/auth/refresh` (the seed's way), seconds.
+    pub refresh_grace_secs: u64,
     /// Requests per minute per token and per client address (seed: 60).
     pub rate_limit_per_minute: u32,
     /// Login attempts per minute per client address.
@@ -45,6 +48,7 @@ impl Default for Config {
             max_connections: 8,
             access_ttl_secs: 3600,
             refresh_ttl_secs: 30 * 24 * 3600,
+            refresh_grace_secs: 300,
             rate_limit_per_minute: 60,
             login_rate_per_minute: 10,
             body_limit_bytes: 8 * 1024 * 1024,
@@ -90,6 +94,7 @@ impl Config {
         set(&mut c.max_connections, "KASIR_MAX_CONNECTIONS", &env)?;
         set(&mut c.access_ttl_secs, "KASIR_ACCESS_TTL_SECS", &env)?;
         set(&mut c.refresh_ttl_secs, "KASIR_REFRESH_TTL_SECS", &env)?;
+        set(&mut c.refresh_grace_secs, "KASIR_REFRESH_GRACE_SECS", &env)?;
         set(
             &mut c.rate_limit_per_minute,
             "KASIR_RATE_LIMIT_PER_MINUTE",

@@ -94,6 +94,12 @@ impl My {
     pub fn get_money(row: &MySqlRow, col: &str) -> Result<Decimal, sqlx::Error> {
         Ok(row.try_get::<Decimal, _>(col)?.normalize())
     }
+    /// A nullable `DECIMAL(…,2)` column (money, weights, rates).
+    pub fn opt_money(row: &MySqlRow, col: &str) -> Result<Option<Decimal>, sqlx::Error> {
+        Ok(row
+            .try_get::<Option<Decimal>, _>(col)?
+            .map(|d| d.normalize()))
+    }
     /// Any integer column (ids are `BIGINT UNSIGNED`, flags `TINYINT(1)`) as `i64`.
     pub fn int(row: &MySqlRow, col: &str) -> Result<i64, sqlx::Error> {
         Self::opt_int(row, col)?.ok_or_else(|| sqlx::Error::ColumnDecode {
@@ -146,6 +152,11 @@ impl Lite {
     }
     pub fn get_money(row: &SqliteRow, col: &str) -> Result<Decimal, sqlx::Error> {
         Ok(scaled::money_from_db(row.try_get::<i64, _>(col)?))
+    }
+    pub fn opt_money(row: &SqliteRow, col: &str) -> Result<Option<Decimal>, sqlx::Error> {
+        Ok(row
+            .try_get::<Option<i64>, _>(col)?
+            .map(scaled::money_from_db))
     }
     pub fn get_qty(row: &SqliteRow, col: &str) -> Result<Decimal, sqlx::Error> {
         Ok(scaled::quantity_from_db(row.try_get::<i64, _>(col)?))

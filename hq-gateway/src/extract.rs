@@ -39,6 +39,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// A JSON body not parsed yet (content type and size checked): for a handler that must decide
+/// who may send it before it looks inside (`parse_json` then).
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -63,7 +77,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
                 ApiError::bad_request(format!("Could not read the request body: {e}"))
             }
         })?;
-        parse_json(&bytes).map(Json)
+        Ok(JsonBytes(bytes))
     }
 }
 

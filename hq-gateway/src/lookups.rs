@@ -242,6 +242,10 @@ mod tests {
             selling_price: kasir_schema::Decimal::ONE,
             stock_quantity: kasir_schema::Decimal::ONE,
             is_available: true,
+            min_stock: kasir_schema::Decimal::ZERO,
+            max_stock: kasir_schema::Decimal::ONE,
+            location: None,
+            last_restocked: None,
         }
     }
 

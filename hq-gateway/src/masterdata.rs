@@ -4,7 +4,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::Utc;
-use kasir_schema::Decimal;
 use kasir_schema::roles::Role;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -28,6 +27,27 @@ pub struct NewUser {
     #[serde(default)]
     pub store_id: Option<u64>,
     pub password: String,
+    /// Extra permissions beyond the role's (a JSON object or an array of names).
+    #[serde(default)]
+    pub permissions: Option<serde_json::Value>,
+    #[serde(default = "yes")]
+    pub is_active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The stored text of a `permissions` value: a JSON object or an array of names.
+fn permissions_json(v: &serde_json::Value) -> ApiResult<String> {
+    crate::fields::json("permissions", v, crate::fields::JsonShape::Strings)
+        .or_else(|_| crate::fields::json("permissions", v, crate::fields::JsonShape::Object))
+        .map_err(|_| {
+            ApiError::field(
+                "permissions",
+                "must be a JSON object or an array of permission names, at most 16 KiB",
+            )
+        })
 }
 
 /// `POST /api/users` (admin, super_admin): an HQ or store account.
@@ -47,11 +67,9 @@ pub async fn create_user(
             "letters, digits and - _ . @ only",
         ));
     }
-    let email = text("email", &req.email, 255)?;
-    if !email.contains('@') {
-        return Err(ApiError::field("email", "must be an email address"));
-    }
+    let email = crate::fields::email("email", &req.email)?;
     let full_name = text("full_name", &req.full_name, 255)?;
+    let permissions = req.permissions.as_ref().map(permissions_json).transpose()?;
     if req.role == Role::SuperAdmin
         && !matches!(
             principal,
@@ -100,6 +118,12 @@ pub async fn create_user(
         Err(e) => return Err(e),
     };
     on_db!(&state.db, |pool, B| {
+        sqlx::query("UPDATE users SET permissions = ?, is_active = ? WHERE id = ?")
+            .bind(&permissions)
+            .bind(req.is_active)
+            .bind(to_i64(id))
+            .execute(pool)
+            .await?;
         audit(
             pool,
             principal.user_id().map(to_i64),
@@ -115,14 +139,21 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
+/// An account as `GET /api/users` returns it: the seed's `users` columns but the password.
 #[derive(Debug, Serialize)]
 pub struct UserItem {
     pub id: u64,
     pub username: String,
+    pub email: String,
     pub full_name: String,
     pub role: String,
     pub store_id: Option<u64>,
+    pub permissions: Option<serde_json::Value>,
     pub is_active: bool,
+    pub email_verified_at: Option<chrono::DateTime<Utc>>,
+    pub last_login: Option<chrono::DateTime<Utc>>,
+    pub created_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
 }
 
 /// `GET /api/users` (admin, super_admin).
@@ -132,23 +163,191 @@ pub async fn list_users(
 ) -> ApiResult<axum::Json<Vec<UserItem>>> {
     principal.require(Access::ManageUsers)?;
     let out = on_db!(&state.db, |pool, B| {
-        let rows = sqlx::query("SELECT id, username, full_name, role, store_id, is_active FROM users ORDER BY id LIMIT 10000")
-            .fetch_all(pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, username, email, full_name, role, store_id, CAST(permissions AS CHAR) AS permissions,
+                is_active, email_verified_at, last_login, created_at, updated_at
+             FROM users ORDER BY id LIMIT 10000",
+        )
+        .fetch_all(pool)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(UserItem {
                 id: to_u64(B::int(r, "id")?),
                 username: r.try_get("username")?,
+                email: r.try_get("email")?,
                 full_name: r.try_get("full_name")?,
                 role: r.try_get("role")?,
                 store_id: B::opt_int(r, "store_id")?.map(to_u64),
+                permissions: crate::fields::parse_stored_json(r.try_get("permissions")?),
                 is_active: B::int(r, "is_active")? != 0,
+                email_verified_at: r.try_get("email_verified_at")?,
+                last_login: r.try_get("last_login")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
             });
         }
         out
     });
     Ok(axum::Json(out))
+}
+
+/// `PUT /api/users/{id}`: the fields given change; `null` clears `store_id` (for an HQ-wide
+/// role) or `permissions`. A new `password` must be strong; it ends the user's sessions.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub full_name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default, deserialize_with = "crate::fields::nullable")]
+    pub store_id: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "crate::fields::nullable")]
+    pub permissions: Option<Option<serde_json::Value>>,
+    #[serde(default)]
+    pub is_active: Option<bool>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// `PUT /api/users/{id}` (admin, super_admin).
+pub async fn update_user(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(raw): Path<String>,
+    Json(req): Json<UserChanges>,
+) -> ApiResult<axum::Json<Created>> {
+    principal.require(Access::ManageUsers)?;
+    let id = parse_id(&raw, "user")?;
+    let current = on_db!(&state.db, |pool, B| {
+        let r = sqlx::query("SELECT username, role, store_id FROM users WHERE id = ?")
+            .bind(to_i64(id))
+            .fetch_optional(pool)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("user {id}")))?;
+        let role: String = r.try_get("role")?;
+        (
+            r.try_get::<String, _>("username")?,
+            role.parse::<Role>().map_err(ApiError::internal)?,
+            B::opt_int(&r, "store_id")?.map(to_u64),
+        )
+    });
+    let (username, old_role, old_store) = current;
+    let is_super = matches!(
+        principal,
+        Principal::User {
+            role: Role::SuperAdmin,
+            ..
+        }
+    );
+    let role = req.role.unwrap_or(old_role);
+    if (role == Role::SuperAdmin || old_role == Role::SuperAdmin) && role != old_role && !is_super {
+        return Err(ApiError::forbidden(
+            "Only a super_admin may grant or take super_admin",
+        ));
+    }
+    let store = req.store_id.unwrap_or(old_store);
+    match (role.is_store_scoped(), store) {
+        (true, None) => return Err(ApiError::field("store_id", "a store role needs its store")),
+        (false, Some(_)) => {
+            return Err(ApiError::field("store_id", "an HQ-wide role has no store"));
+        }
+        (true, Some(s)) => {
+            resolve_store(&state.db, &s.to_string())
+                .await
+                .map_err(|_| ApiError::field("store_id", "no such store"))?;
+        }
+        (false, None) => {}
+    }
+    let email = req
+        .email
+        .as_deref()
+        .map(|e| crate::fields::email("email", e))
+        .transpose()?;
+    let full_name = req
+        .full_name
+        .as_deref()
+        .map(|n| text("full_name", n, 255))
+        .transpose()?;
+    let permissions = match &req.permissions {
+        Some(Some(p)) => Some(Some(permissions_json(p)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let hash = match &req.password {
+        Some(p) => {
+            crate::auth::check_password_strength(p, &username)
+                .map_err(|e| ApiError::field("password", e))?;
+            Some(state.passwords.hash(p)?)
+        }
+        None => None,
+    };
+    let now = Utc::now();
+    let sessions: Vec<String> = on_db!(&state.db, |pool, B| {
+        let mut tx = pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE users SET email = COALESCE(?, email), full_name = COALESCE(?, full_name), role = ?, store_id = ?,
+                permissions = CASE WHEN ? THEN ? ELSE permissions END, is_active = COALESCE(?, is_active),
+                password_hash = COALESCE(?, password_hash), updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(&email)
+        .bind(&full_name)
+        .bind(role.as_str())
+        .bind(store.map(to_i64))
+        .bind(permissions.is_some())
+        .bind(permissions.clone().flatten())
+        .bind(req.is_active)
+        .bind(&hash)
+        .bind(now)
+        .bind(to_i64(id))
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                return Err(ApiError::field("email", "belongs to another account"));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // A new password, a deactivation or a role or store change ends the open sessions.
+        let ends = hash.is_some()
+            || req.is_active == Some(false)
+            || role != old_role
+            || store != old_store;
+        let mut ended = Vec::new();
+        if ends {
+            let rows = sqlx::query(
+                "SELECT id FROM auth_sessions WHERE user_id = ? AND revoked_at IS NULL",
+            )
+            .bind(to_i64(id))
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                ended.push(r.try_get::<String, _>("id")?);
+            }
+            sqlx::query(
+                "UPDATE auth_sessions SET revoked_at = ?, revoked_reason = 'account changed'
+                 WHERE user_id = ? AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(to_i64(id))
+            .execute(&mut *tx)
+            .await?;
+        }
+        audit(&mut *tx, principal.user_id().map(to_i64), store.map(to_i64), "user.update", "users", Some(to_i64(id)),
+            serde_json::json!({ "role": role.as_str(), "is_active": req.is_active, "password_changed": hash.is_some() })).await?;
+        tx.commit().await?;
+        ended
+    });
+    for s in &sessions {
+        state.tokens.forget(s);
+    }
+    tracing::info!(target: "kasir::security", user = id, role = role.as_str(), "user changed");
+    Ok(axum::Json(Created { id }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +360,8 @@ pub struct NewCategory {
     pub parent_id: Option<u64>,
     #[serde(default)]
     pub sort_order: i32,
+    #[serde(default = "yes")]
+    pub is_active: bool,
 }
 
 /// `POST /api/categories` (master data).
@@ -194,12 +395,14 @@ pub async fn create_category(
             }
         }
         let id = sqlx::query(
-            "INSERT INTO categories (name, description, parent_id, sort_order, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO categories (name, description, parent_id, sort_order, is_active, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&name)
         .bind(&req.description)
         .bind(req.parent_id.map(to_i64))
         .bind(req.sort_order)
+        .bind(req.is_active)
         .bind(now)
         .bind(now)
         .execute(&mut *tx)
@@ -223,13 +426,17 @@ pub async fn create_category(
     Ok((StatusCode::CREATED, axum::Json(Created { id })))
 }
 
+/// A category as `GET /api/categories` returns it: the seed's `categories` columns.
 #[derive(Debug, Serialize)]
 pub struct CategoryItem {
     pub id: u64,
     pub name: String,
+    pub description: Option<String>,
     pub parent_id: Option<u64>,
     pub sort_order: i64,
     pub is_active: bool,
+    pub created_at: chrono::DateTime<Utc>,
+    pub updated_at: chrono::DateTime<Utc>,
 }
 
 /// `GET /api/categories` (any credential).
@@ -239,17 +446,23 @@ pub async fn list_categories(
 ) -> ApiResult<axum::Json<Vec<CategoryItem>>> {
     principal.require(Access::ReadCatalog)?;
     let out = on_db!(&state.db, |pool, B| {
-        let rows = sqlx::query("SELECT id, name, parent_id, sort_order, is_active FROM categories ORDER BY sort_order, name")
-            .fetch_all(pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, description, parent_id, sort_order, is_active, created_at, updated_at
+             FROM categories ORDER BY sort_order, name",
+        )
+        .fetch_all(pool)
+        .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             out.push(CategoryItem {
                 id: to_u64(B::int(r, "id")?),
                 name: r.try_get("name")?,
+                description: r.try_get("description")?,
                 parent_id: B::opt_int(r, "parent_id")?.map(to_u64),
                 sort_order: B::int(r, "sort_order")?,
                 is_active: B::int(r, "is_active")? != 0,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
             });
         }
         out
@@ -257,152 +470,126 @@ pub async fn list_categories(
     Ok(axum::Json(out))
 }
 
+/// `PUT /api/categories/{id}`: the fields given change; `null` clears `description` or
+/// `parent_id`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ProductChanges {
+pub struct CategoryChanges {
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::fields::nullable")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::fields::nullable")]
+    pub parent_id: Option<Option<u64>>,
     #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub cost_price: Option<Decimal>,
+    pub sort_order: Option<i32>,
     #[serde(default)]
     pub is_active: Option<bool>,
 }
 
-/// `PUT /api/products/{id}` (master data): change the given fields.
-pub async fn update_product(
+/// `PUT /api/categories/{id}` (master data).
+pub async fn update_category(
     State(state): State<AppState>,
     principal: Principal,
     Path(raw): Path<String>,
-    Json(req): Json<ProductChanges>,
+    Json(req): Json<CategoryChanges>,
 ) -> ApiResult<axum::Json<Created>> {
     principal.require(Access::MasterData)?;
-    let id = parse_id(&raw, "product")?;
+    let id = parse_id(&raw, "category")?;
     let name = req
         .name
         .as_deref()
         .map(|n| text("name", n, 255))
         .transpose()?;
-    if let Some(c) = req.cost_price {
-        if c < Decimal::ZERO {
-            return Err(ApiError::field("cost_price", "must not be negative"));
-        }
-        crate::db::check_money(c).map_err(|e| ApiError::field("cost_price", e.message))?;
+    let description = match &req.description {
+        Some(d) => Some(crate::fields::opt_text("description", d.as_deref(), 2000)?),
+        None => None,
+    };
+    if req.parent_id == Some(Some(id)) {
+        return Err(ApiError::field(
+            "parent_id",
+            "a category cannot be its own parent",
+        ));
     }
-    change_product(
-        &state,
-        &principal,
-        id,
-        name,
-        req.description,
-        req.cost_price,
-        req.is_active,
-        "product.update",
-    )
-    .await?;
-    Ok(axum::Json(Created { id }))
-}
-
-/// `DELETE /api/products/{id}` (master data): the product is deactivated (sales keep pointing
-/// at it); stores stop seeing it on their next download.
-pub async fn delete_product(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(raw): Path<String>,
-) -> ApiResult<axum::Json<Created>> {
-    principal.require(Access::MasterData)?;
-    let id = parse_id(&raw, "product")?;
-    change_product(
-        &state,
-        &principal,
-        id,
-        None,
-        None,
-        None,
-        Some(false),
-        "product.deactivate",
-    )
-    .await?;
-    Ok(axum::Json(Created { id }))
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn change_product(
-    state: &AppState,
-    principal: &Principal,
-    id: u64,
-    name: Option<String>,
-    description: Option<String>,
-    cost_price: Option<Decimal>,
-    is_active: Option<bool>,
-    action: &str,
-) -> ApiResult<()> {
     let now = Utc::now();
     on_db!(&state.db, |pool, B| {
         let mut tx = pool.begin().await?;
-        let cost = cost_price.map(B::money).transpose()?;
-        let n = sqlx::query(
-            "UPDATE products SET name = COALESCE(?, name), description = COALESCE(?, description),
-                cost_price = COALESCE(?, cost_price), is_active = COALESCE(?, is_active), updated_at = ?
+        let row = sqlx::query("SELECT name, description, parent_id, sort_order, is_active FROM categories WHERE id = ?")
+            .bind(to_i64(id))
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("category {id}")))?;
+        let parent = match req.parent_id {
+            Some(p) => p,
+            None => B::opt_int(&row, "parent_id")?.map(to_u64),
+        };
+        // The new parent must exist and must not sit below this category (no cycles).
+        let mut at = parent;
+        let mut steps = 0;
+        while let Some(p) = at {
+            if p == id {
+                return Err(ApiError::field(
+                    "parent_id",
+                    "would make the categories a cycle",
+                ));
+            }
+            steps += 1;
+            if steps > 64 {
+                return Err(ApiError::field(
+                    "parent_id",
+                    "categories nest at most 64 deep",
+                ));
+            }
+            let up: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT parent_id FROM categories WHERE id = ?")
+                    .bind(to_i64(p))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            match up {
+                None => return Err(ApiError::field("parent_id", "no such category")),
+                Some(next) => at = next.map(to_u64),
+            }
+        }
+        sqlx::query(
+            "UPDATE categories SET name = ?, description = ?, parent_id = ?, sort_order = ?, is_active = ?, updated_at = ?
              WHERE id = ?",
         )
-        .bind(&name)
-        .bind(&description)
-        .bind(cost)
-        .bind(is_active)
+        .bind(name.unwrap_or(row.try_get("name")?))
+        .bind(description.unwrap_or(row.try_get("description")?))
+        .bind(parent.map(to_i64))
+        .bind(req.sort_order.map_or(B::int(&row, "sort_order")?, i64::from))
+        .bind(req.is_active.unwrap_or(B::int(&row, "is_active")? != 0))
         .bind(now)
         .bind(to_i64(id))
         .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Err(ApiError::not_found(format!("product {id}")));
-        }
+        .await?;
         crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
-        audit(&mut *tx, principal.user_id().map(to_i64), None, action, "products", Some(to_i64(id)),
-            serde_json::json!({ "name": name, "cost_price": cost_price.map(|c| c.to_string()), "is_active": is_active })).await?;
+        audit(
+            &mut *tx,
+            principal.user_id().map(to_i64),
+            None,
+            "category.update",
+            "categories",
+            Some(to_i64(id)),
+            serde_json::json!({ "parent_id": parent, "is_active": req.is_active }),
+        )
+        .await?;
         tx.commit().await?;
     });
     state.lookups.catalog_changed();
-    Ok(())
+    Ok(axum::Json(Created { id }))
 }
 
-#[derive(Debug, Serialize)]
-pub struct StoreItem {
-    pub id: u64,
-    pub store_code: String,
-    pub store_name: String,
-    pub last_sync: Option<chrono::DateTime<Utc>>,
-}
-
-/// `GET /api/stores`: every store for HQ-wide roles, one's own otherwise.
+/// `GET /api/stores`: every open store for HQ-wide roles, one's own otherwise, with every
+/// column of the seed's `stores` and when each last uploaded.
 pub async fn list_stores(
     State(state): State<AppState>,
     principal: Principal,
-) -> ApiResult<axum::Json<Vec<StoreItem>>> {
+) -> ApiResult<axum::Json<Vec<crate::stores::StoreRecord>>> {
     principal.require(Access::ReadCatalog)?;
-    let scope = principal.scope().map(to_i64);
-    let out = on_db!(&state.db, |pool, B| {
-        let rows = sqlx::query(
-            "SELECT id, store_code, store_name, last_sync FROM stores WHERE is_active = 1 AND (? IS NULL OR id = ?) ORDER BY store_code",
-        )
-        .bind(scope)
-        .bind(scope)
-        .fetch_all(pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(StoreItem {
-                id: to_u64(B::int(r, "id")?),
-                store_code: r.try_get("store_code")?,
-                store_name: r.try_get("store_name")?,
-                last_sync: r.try_get("last_sync")?,
-            });
-        }
-        out
-    });
-    Ok(axum::Json(out))
+    Ok(axum::Json(
+        crate::stores::store_records(&state.db, principal.scope(), None, true).await?,
+    ))
 }
 
 /// `DELETE /api/stores/{id}/devices/{device_id}`: the device's token stops working (on this

@@ -19,6 +19,7 @@ use kasir_schema::txn_number::StoreCode;
 use kasir_schema::wire::{
     Processed, ProcessedCounts, RecordError, RecordResult, RecordStatus, StockMovementRecord,
     SyncUploadRequest, SyncUploadResponse, UploadCustomer, UploadTransaction,
+    UploadTransactionDetail,
 };
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -28,7 +29,7 @@ use crate::auth::{Access, Principal};
 use crate::db::Db;
 use crate::db::to_i64;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Json;
+use crate::extract::{JsonBytes, parse_json};
 use crate::on_db;
 use crate::stores::resolve_store;
 
@@ -128,8 +129,22 @@ fn check_sale(t: &UploadTransaction) -> Result<(), String> {
     }
     let mut lines = BTreeSet::new();
     for (i, d) in t.details.iter().enumerate() {
-        if d.sku.trim().is_empty() || d.sku.len() > 100 {
+        if d.product_id.is_none() && d.sku.is_none() && d.barcode.is_none() {
+            return Err(format!(
+                "details.{i}: name the product by product_id, sku or barcode"
+            ));
+        }
+        if d.sku
+            .as_ref()
+            .is_some_and(|s| s.trim().is_empty() || s.len() > 100)
+        {
             return Err(format!("details.{i}.sku: must be 1 to 100 characters"));
+        }
+        if d.barcode
+            .as_ref()
+            .is_some_and(|b| b.trim().is_empty() || b.len() > 255)
+        {
+            return Err(format!("details.{i}.barcode: must be 1 to 255 characters"));
         }
         if d.quantity <= Decimal::ZERO {
             return Err(format!("details.{i}.quantity: must be greater than 0"));
@@ -192,6 +207,90 @@ fn check_customer(c: &UploadCustomer) -> Result<(), String> {
     Ok(())
 }
 
+/// The products an upload names, by SKU, HQ id and barcode.
+#[derive(Debug, Default)]
+struct ProductNames {
+    by_sku: HashMap<String, i64>,
+    by_id: HashMap<i64, String>,
+    by_barcode: HashMap<String, String>,
+}
+
+impl ProductNames {
+    fn add(&mut self, id: i64, sku: String, barcode: Option<String>) {
+        if let Some(b) = barcode {
+            self.by_barcode.insert(b, sku.clone());
+        }
+        self.by_id.insert(id, sku.clone());
+        self.by_sku.insert(sku, id);
+    }
+
+    /// The SKU of the product a line names by `product_id`, `sku` and/or `barcode` (all that
+    /// are given must name the same product).
+    fn sku(&self, d: &UploadTransactionDetail) -> Result<String, String> {
+        let mut found: Option<(&str, String)> = None;
+        let mut agree = |field: &'static str, sku: Option<&String>, given: String| {
+            let Some(sku) = sku else {
+                return Err(format!(
+                    "unknown {field} {given}: create the product at HQ first"
+                ));
+            };
+            match &found {
+                Some((f, s)) if s != sku => Err(format!(
+                    "{f} and {field} name different products ({s:?} and {sku:?})"
+                )),
+                _ => {
+                    found = Some((field, sku.clone()));
+                    Ok(())
+                }
+            }
+        };
+        if let Some(p) = d.product_id {
+            let id = i64::try_from(p).unwrap_or(-1);
+            agree("product_id", self.by_id.get(&id), p.to_string())?;
+        }
+        if let Some(s) = &d.sku {
+            let s = s.trim();
+            let known = self.by_sku.contains_key(s).then(|| s.to_string());
+            agree("sku", known.as_ref(), format!("{s:?}"))?;
+        }
+        if let Some(b) = &d.barcode {
+            let b = b.trim();
+            agree("barcode", self.by_barcode.get(b), format!("{b:?}"))?;
+        }
+        found
+            .map(|(_, s)| s)
+            .ok_or_else(|| "name the product by product_id, sku or barcode".to_string())
+    }
+
+    /// The sale as HQ keys and hashes it: with its id (its own, or by store and number) and
+    /// every line naming its product by SKU alone, as lanes send it, so the same sale named
+    /// another way is the same sale. The error names the first line whose product is unknown
+    /// or ambiguous.
+    fn normalize(
+        &self,
+        t: &UploadTransaction,
+        store: &StoreCode,
+    ) -> (UploadTransaction, Option<String>) {
+        let mut n = t.clone();
+        n.sale_id = Some(t.id(store));
+        n.transaction_number = t.transaction_number.trim().to_string();
+        let mut error = None;
+        for (i, d) in n.details.iter_mut().enumerate() {
+            match self.sku(d) {
+                Ok(sku) => {
+                    d.sku = Some(sku);
+                    d.product_id = None;
+                    d.barcode = None;
+                }
+                Err(e) => {
+                    error.get_or_insert(format!("details.{i}: {e}"));
+                }
+            }
+        }
+        (n, error)
+    }
+}
+
 /// A result list being filled in request order.
 #[derive(Debug, Default)]
 struct Tally {
@@ -215,12 +314,29 @@ impl Tally {
 }
 
 /// `POST /api/sync/upload`
+///
+/// Who may upload is decided before the body is read: the credential's role first, then its
+/// store against the body's `store_id` (read alone, leniently), and only then is the body
+/// checked field by field. A device of another store gets 403, never a 422 that would tell
+/// it what the body should look like.
 pub async fn upload(
     State(state): State<AppState>,
     principal: Principal,
-    Json(req): Json<SyncUploadRequest>,
+    JsonBytes(body): JsonBytes,
 ) -> ApiResult<axum::Json<SyncUploadResponse>> {
     principal.require(Access::Sync)?;
+    #[derive(serde::Deserialize)]
+    struct StoreOnly {
+        store_id: Option<serde_json::Value>,
+    }
+    if let Ok(StoreOnly {
+        store_id: Some(serde_json::Value::String(raw)),
+    }) = serde_json::from_slice::<StoreOnly>(&body)
+        && let Ok(store) = resolve_store(&state.db, &raw).await
+    {
+        principal.require_store(store.id)?;
+    }
+    let req: SyncUploadRequest = parse_json(&body)?;
     let store = resolve_store(&state.db, &req.store_id).await?;
     principal.require_store(store.id)?;
     if req.data.transactions.len() > MAX_TRANSACTIONS {
@@ -248,7 +364,31 @@ pub async fn upload(
             .lookups
             .products_changed(store.id, moved.iter().copied());
     }
-    let result = result.map(|(p, _)| p);
+    // A sale sent without its own id is answered by its number, the key its sender knows.
+    let by_number: HashMap<String, String> = req
+        .data
+        .transactions
+        .iter()
+        .filter(|t| t.sale_id.is_none())
+        .map(|t| {
+            (
+                t.id(&code).0.to_string(),
+                t.transaction_number.trim().to_string(),
+            )
+        })
+        .collect();
+    let result = result.map(|(mut p, _)| {
+        if !by_number.is_empty() {
+            let c = &mut p.transactions;
+            let ids = c.results.iter_mut().map(|r| &mut r.id);
+            for id in ids.chain(c.errors.iter_mut().map(|e| &mut e.id)) {
+                if let Some(n) = by_number.get(id) {
+                    *id = n.clone();
+                }
+            }
+        }
+        p
+    });
     let (processed, status, detail) = match &result {
         Ok(p) => (
             Some(p.clone()),
@@ -426,11 +566,18 @@ async fn ingest(
         }
         processed.customers = customers.counts;
 
-        // ---- what the batch refers to: products by SKU, customers by uuid, stored sales.
+        // ---- what the batch refers to: products by SKU, id or barcode, customers by uuid,
+        // stored sales.
         let mut skus: BTreeSet<&str> = BTreeSet::new();
+        let mut product_ids: BTreeSet<i64> = BTreeSet::new();
+        let mut barcodes: BTreeSet<&str> = BTreeSet::new();
         let mut uuids: BTreeSet<String> = BTreeSet::new();
         for t in &req.data.transactions {
-            skus.extend(t.details.iter().map(|d| d.sku.as_str()));
+            for d in &t.details {
+                skus.extend(d.sku.as_deref().map(str::trim));
+                product_ids.extend(d.product_id.and_then(|p| i64::try_from(p).ok()));
+                barcodes.extend(d.barcode.as_deref().map(str::trim));
+            }
             uuids.extend(t.customer_uuid.map(|c| c.0.to_string()));
         }
         skus.extend(req.data.stock_movements.iter().map(|m| m.sku.as_str()));
@@ -440,16 +587,43 @@ async fn ingest(
                 .iter()
                 .map(|e| e.customer_uuid.0.to_string()),
         );
-        let mut products: HashMap<String, i64> = HashMap::new();
+        let mut named = ProductNames::default();
         let skus: Vec<&str> = skus.into_iter().collect();
         select_in!(
             tx,
-            "SELECT id, sku FROM products WHERE sku IN ({})",
+            "SELECT id, sku, barcode FROM products WHERE sku IN ({})",
             skus,
             |r| {
-                products.insert(r.try_get("sku")?, B::int(&r, "id")?);
+                named.add(B::int(&r, "id")?, r.try_get("sku")?, r.try_get("barcode")?);
             }
         );
+        let product_ids: Vec<i64> = product_ids.into_iter().collect();
+        select_in!(
+            tx,
+            "SELECT id, sku, barcode FROM products WHERE id IN ({})",
+            product_ids,
+            |r| {
+                named.add(B::int(&r, "id")?, r.try_get("sku")?, r.try_get("barcode")?);
+            }
+        );
+        let barcodes: Vec<&str> = barcodes.into_iter().collect();
+        select_in!(
+            tx,
+            "SELECT id, sku, barcode FROM products WHERE barcode IN ({})",
+            barcodes,
+            |r| {
+                named.add(B::int(&r, "id")?, r.try_get("sku")?, r.try_get("barcode")?);
+            }
+        );
+        let products = &named.by_sku;
+        // Each sale as HQ keys and hashes it: its id (its own, or by store and number) and
+        // every line naming its product by SKU, however the upload named it.
+        let transactions: Vec<(UploadTransaction, Option<String>)> = req
+            .data
+            .transactions
+            .iter()
+            .map(|t| named.normalize(t, store))
+            .collect();
         let mut customer_ids: HashMap<String, i64> = HashMap::new();
         let uuids: Vec<String> = uuids.into_iter().collect();
         select_in!(
@@ -460,11 +634,9 @@ async fn ingest(
                 customer_ids.insert(r.try_get("customer_uuid")?, B::int(&r, "id")?);
             }
         );
-        let sale_ids: Vec<String> = req
-            .data
-            .transactions
+        let sale_ids: Vec<String> = transactions
             .iter()
-            .map(|t| t.sale_id.0.to_string())
+            .map(|(t, _)| t.id(store).0.to_string())
             .collect();
         let mut stored: HashMap<String, String> = HashMap::new();
         select_in!(
@@ -481,8 +653,8 @@ async fn ingest(
         let mut new_sales: Vec<(&UploadTransaction, String)> = Vec::new();
         let mut seen: HashMap<String, String> = HashMap::new();
         let mut numbers: BTreeSet<&str> = BTreeSet::new();
-        for t in &req.data.transactions {
-            let id = t.sale_id.0.to_string();
+        for (t, naming) in &transactions {
+            let id = t.id(store).0.to_string();
             let hash = content_hash(t);
             if let Some(h) = stored.get(&id).or_else(|| seen.get(&id)) {
                 if *h == hash {
@@ -498,12 +670,7 @@ async fn ingest(
             }
             let problem = check_sale(t)
                 .err()
-                .or_else(|| {
-                    t.details
-                        .iter()
-                        .find(|d| !products.contains_key(&d.sku))
-                        .map(|d| format!("unknown SKU {:?}: create the product at HQ first", d.sku))
-                })
+                .or_else(|| naming.clone())
                 .or_else(|| {
                     t.customer_uuid
                         .filter(|c| !customer_ids.contains_key(&c.0.to_string()))
@@ -544,7 +711,7 @@ async fn ingest(
             if !taken.is_empty() {
                 new_sales.retain(|(t, _)| {
                     if taken.contains(&t.transaction_number) {
-                        let id = t.sale_id.0.to_string();
+                        let id = t.id(store).0.to_string();
                         if let Some(r) = sales.counts.results.iter_mut().find(|r| r.id == id) {
                             r.status = RecordStatus::Conflict;
                         }
@@ -577,7 +744,7 @@ async fn ingest(
                 let cust = t.customer_uuid.map(|c| c.0.to_string());
                 q = q
                     .bind(sid)
-                    .bind(t.sale_id.0.to_string())
+                    .bind(t.id(store).0.to_string())
                     .bind(hash.clone())
                     .bind(t.local_id)
                     .bind(t.lane_no.map(i64::from))
@@ -605,7 +772,7 @@ async fn ingest(
         let mut row_ids: HashMap<String, i64> = HashMap::new();
         let new_ids: Vec<String> = new_sales
             .iter()
-            .map(|(t, _)| t.sale_id.0.to_string())
+            .map(|(t, _)| t.id(store).0.to_string())
             .collect();
         select_in!(
             tx,
@@ -621,7 +788,7 @@ async fn ingest(
         let mut loyalty = Vec::new();
         for (t, _) in &new_sales {
             let rid = row_ids
-                .get(&t.sale_id.0.to_string())
+                .get(&t.id(store).0.to_string())
                 .copied()
                 .ok_or_else(|| ApiError::internal("a stored sale has no row id"))?;
             for (i, d) in t.details.iter().enumerate() {
@@ -645,7 +812,7 @@ async fn ingest(
                 q = q
                     .bind(*rid)
                     .bind(i64::from(*line_no))
-                    .bind(products.get(&d.sku).copied())
+                    .bind(d.sku.as_ref().and_then(|s| products.get(s)).copied())
                     .bind(d.sku.clone())
                     .bind(B::qty(d.quantity)?)
                     .bind(B::money(d.unit_price)?)
@@ -768,7 +935,7 @@ async fn ingest(
         // A product the store sold but HQ never priced for it gets a row at the sold price.
         let mut price: HashMap<i64, Decimal> = HashMap::new();
         for (_, _, d) in &lines {
-            if let Some(pid) = products.get(&d.sku) {
+            if let Some(pid) = d.sku.as_ref().and_then(|s| products.get(s)) {
                 price.entry(*pid).or_insert(d.unit_price);
             }
         }
@@ -944,8 +1111,8 @@ async fn ingest(
                     "sales_stored": new_sales.len(),
                     "lines": lines.len(),
                     "movements": movements.len(),
-                    "first_sale": new_sales.first().map(|(t, _)| t.sale_id.0.to_string()),
-                    "last_sale": new_sales.last().map(|(t, _)| t.sale_id.0.to_string()),
+                    "first_sale": new_sales.first().map(|(t, _)| t.id(store).0.to_string()),
+                    "last_sale": new_sales.last().map(|(t, _)| t.id(store).0.to_string()),
                 }),
             )
             .await?;

@@ -112,6 +112,11 @@ pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[
         name: "versions",
         sql: include_str!("../sql/hq/0004_versions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "codes_and_customers",
+        sql: include_str!("../sql/hq/0005_codes_and_customers.sql"),
+    },
 ];
 
 /// The SQLite twin of [`HQ_MYSQL_MIGRATIONS`] (same versions and tables; money and quantities
@@ -136,6 +141,11 @@ pub const HQ_SQLITE_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "versions",
         sql: include_str!("../sql/hq/sqlite/0004_versions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "codes_and_customers",
+        sql: include_str!("../sql/hq/sqlite/0005_codes_and_customers.sql"),
     },
 ];
 

@@ -4,22 +4,33 @@
 //! lane number (unique in the store, assigned at enrollment and never reused), and the lane's
 //! own sequence (persisted by the lane, never reset). No two lanes share a (store, lane) pair,
 //! and no lane repeats a sequence, so no two sales share a number. Formatting is canonical
-//! (fixed zero padding, upper case), so distinct numbers are distinct strings and
-//! `parse(format(n)) == n`.
+//! (fixed zero padding), so distinct numbers are distinct strings and `parse(format(n)) == n`.
+//!
+//! A store code may itself contain `-` (`JKT-001`), as chains' codes do: the lane and the
+//! sequence are the last two parts and contain only digits, so a number splits one way only,
+//! from the right (`JKT-001-003-00000042` is store `JKT-001`, lane 3, sale 42). HQ keeps store
+//! codes unique without regard to case, so two stores never print numbers that differ only in
+//! case.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A store code: 2 to 16 characters, `A–Z` and `0–9` (no `-`, which separates the parts).
+/// A store code as the seed allows it (`store_code VARCHAR(50)`): 1 to 50 characters, ASCII
+/// letters, digits, `-` and `_`, beginning and ending with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct StoreCode(String);
 
+/// The longest store code (the seed's `VARCHAR(50)`).
+pub const MAX_STORE_CODE: usize = 50;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxnNumberError {
-    #[error("store code must be 2–16 characters A–Z or 0–9, got {0:?}")]
+    #[error(
+        "store code must be 1–50 characters: letters, digits, '-' or '_', beginning and ending with a letter or digit; got {0:?}"
+    )]
     BadStoreCode(String),
     #[error("lane must be 1–999, got {0}")]
     BadLane(u32),
@@ -31,15 +42,17 @@ pub enum TxnNumberError {
 
 impl StoreCode {
     pub fn new(code: &str) -> Result<Self, TxnNumberError> {
-        let ok = (2..=16).contains(&code.len())
-            && code
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        let b = code.as_bytes();
+        let ok = (1..=MAX_STORE_CODE).contains(&b.len())
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric();
         if ok {
             Ok(StoreCode(code.to_string()))
         } else {
             Err(TxnNumberError::BadStoreCode(
-                code.chars().take(32).collect(),
+                code.chars().take(64).collect(),
             ))
         }
     }
@@ -148,12 +161,12 @@ impl FromStr for TxnNumber {
     type Err = TxnNumberError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let malformed = || TxnNumberError::Malformed(s.chars().take(64).collect());
-        if s.len() > 64 {
+        if s.len() > MAX_STORE_CODE + 18 {
             return Err(malformed());
         }
-        let mut parts = s.split('-');
-        let (Some(store), Some(lane), Some(seq), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
+        // From the right: the store code may contain '-', the lane and sequence may not.
+        let mut parts = s.rsplitn(3, '-');
+        let (Some(seq), Some(lane), Some(store)) = (parts.next(), parts.next(), parts.next())
         else {
             return Err(malformed());
         };
@@ -207,6 +220,36 @@ mod tests {
     }
 
     #[test]
+    fn store_codes_as_chains_write_them() {
+        for code in [
+            "JKT-001",
+            "jkt_pusat-02",
+            "A",
+            "BDG-001-003",
+            &"X".repeat(50),
+        ] {
+            let n =
+                TxnNumber::new(StoreCode::new(code).unwrap(), LaneNo::new(3).unwrap(), 42).unwrap();
+            let s = n.to_string();
+            assert_eq!(s.parse::<TxnNumber>().unwrap(), n, "{s}");
+        }
+        // A store whose code looks like another's number prefix still parses one way.
+        let n: TxnNumber = "BDG-001-003-00000042".parse().unwrap();
+        assert_eq!((n.store.as_str(), n.lane.get(), n.seq), ("BDG-001", 3, 42));
+        for bad in [
+            "",
+            "-JKT",
+            "JKT-",
+            "JKT 01",
+            "JKT/01",
+            "JKTé",
+            &"X".repeat(51),
+        ] {
+            assert!(StoreCode::new(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn refuses_non_canonical_and_malformed() {
         for s in [
             "",
@@ -214,13 +257,14 @@ mod tests {
             "JKT01-3-00000042",
             "JKT01-003-42",
             "JKT01-003-000000042",
-            "jkt01-003-00000042",
             "JKT01-000-00000042",
             "JKT01-003-00000000",
-            "JKT-01-003-00000042",
             "JKT01-003-0000004a",
             "JKT01-+03-00000042",
-            "J-003-00000042",
+            "-003-00000042",
+            "JKT--003-00000042",
+            "JKT 01-003-00000042",
+            "JKT01-003-00000042-",
         ] {
             assert!(s.parse::<TxnNumber>().is_err(), "{s:?} parsed");
         }
@@ -231,8 +275,8 @@ mod tests {
 
         #[test]
         fn round_trips_and_is_injective(
-            store in "[A-Z0-9]{2,16}", lane in 1u32..=999, seq in 1u64..=MAX_SEQ,
-            store2 in "[A-Z0-9]{2,16}", lane2 in 1u32..=999, seq2 in 1u64..=MAX_SEQ,
+            store in "[A-Za-z0-9]([A-Za-z0-9_-]{0,48}[A-Za-z0-9])?", lane in 1u32..=999, seq in 1u64..=MAX_SEQ,
+            store2 in "[A-Z0-9]{1,3}(-[0-9]{3}){0,2}", lane2 in 1u32..=999, seq2 in 1u64..=MAX_SEQ,
         ) {
             let a = TxnNumber::new(StoreCode::new(&store).unwrap(), LaneNo::new(lane).unwrap(), seq).unwrap();
             let b = TxnNumber::new(StoreCode::new(&store2).unwrap(), LaneNo::new(lane2).unwrap(), seq2).unwrap();

@@ -217,8 +217,11 @@ text_enum! {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadTransaction {
-    /// *(kasir)* The sale's own id: HQ stores each sale once per id.
-    pub sale_id: SaleId,
+    /// *(kasir)* The sale's own id: HQ stores each sale once per id. Without it (the seed's
+    /// shape), HQ keys the sale by store and `transaction_number` ([`sale_id_by_number`]),
+    /// with the same exactly-once guarantee.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<SaleId>,
     #[serde(default)]
     pub local_id: Option<i64>,
     pub transaction_number: String,
@@ -253,7 +256,24 @@ pub struct UploadTransaction {
     pub loyalty_points_redeemed: i64,
 }
 
+/// The id HQ gives a sale uploaded without `sale_id`: a UUID v5 of the store code and the
+/// transaction number (the seed's unique key), so every upload of it, by any lane, gets the
+/// same id.
+pub fn sale_id_by_number(store: &StoreCode, transaction_number: &str) -> SaleId {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6b61_7369_722d_7361_6c65_2d6e_756d_6272);
+    SaleId(uuid::Uuid::new_v5(
+        &NAMESPACE,
+        format!("{}\x1f{}", store.as_str(), transaction_number.trim()).as_bytes(),
+    ))
+}
+
 impl UploadTransaction {
+    /// The sale's id: its own, or the one its store and number give.
+    pub fn id(&self, store: &StoreCode) -> SaleId {
+        self.sale_id
+            .unwrap_or_else(|| sale_id_by_number(store, &self.transaction_number))
+    }
+
     /// The line numbers of the details: their own, or their position (1-based).
     pub fn line_no(&self, index: usize) -> u16 {
         self.details
@@ -263,11 +283,12 @@ impl UploadTransaction {
     }
 
     /// The stock movements and loyalty entries this sale implies, with exactly the ids
-    /// [`Sale::effects`] gives on the lanes, so HQ counts each once however it arrives.
+    /// [`Sale::effects`] gives on the lanes, so HQ counts each once however it arrives. Lines
+    /// must name their SKU (HQ fills it in from `product_id` or `barcode` first).
     pub fn effects(&self, store: &StoreCode) -> (Vec<StockMovement>, Vec<LoyaltyEntry>) {
         sale_effects(
             &SaleFacts {
-                id: self.sale_id,
+                id: self.id(store),
                 store,
                 cashier_id: self.cashier_id,
                 customer: self.customer_uuid,
@@ -278,7 +299,7 @@ impl UploadTransaction {
             self.details
                 .iter()
                 .enumerate()
-                .map(|(i, d)| (self.line_no(i), d.sku.as_str(), d.quantity)),
+                .map(|(i, d)| (self.line_no(i), d.sku.as_deref().unwrap_or(""), d.quantity)),
         )
     }
 }
@@ -287,7 +308,7 @@ impl From<&Sale> for UploadTransaction {
     /// How a lane forwards a committed sale to HQ.
     fn from(s: &Sale) -> Self {
         UploadTransaction {
-            sale_id: s.id,
+            sale_id: Some(s.id),
             local_id: None,
             transaction_number: s.number.to_string(),
             customer_uuid: s.customer,
@@ -307,8 +328,9 @@ impl From<&Sale> for UploadTransaction {
                 .iter()
                 .map(|l| UploadTransactionDetail {
                     product_id: None,
+                    barcode: None,
                     line_no: Some(l.line_no),
-                    sku: l.sku.clone(),
+                    sku: Some(l.sku.clone()),
                     quantity: l.quantity,
                     unit_price: l.unit_price,
                     discount_amount: l.discount_amount + l.transaction_discount_share,
@@ -337,12 +359,18 @@ impl From<&Sale> for UploadTransaction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UploadTransactionDetail {
+    /// The product, by HQ id (the seed's shape), SKU or barcode: at least one; when several
+    /// are given they must name the same product.
     #[serde(default)]
     pub product_id: Option<u64>,
     /// *(kasir)* The line's number in the sale (default: its position, from 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_no: Option<u16>,
-    pub sku: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    /// *(kasir)* The product's barcode, another way to name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
     pub quantity: Decimal,
     pub unit_price: Decimal,
     #[serde(default)]
@@ -544,6 +572,15 @@ pub struct ProductListItem {
     pub selling_price: Decimal,
     pub stock_quantity: Decimal,
     pub is_available: bool,
+    /// *(kasir)* The rest of the store's `store_products` row.
+    #[serde(default)]
+    pub min_stock: Decimal,
+    #[serde(default)]
+    pub max_stock: Decimal,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub last_restocked: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -677,6 +714,25 @@ mod tests {
             loyalty_points_redeemed: 1,
             notes: None,
         }
+    }
+
+    #[test]
+    fn a_sale_without_its_own_id_is_keyed_by_store_and_number() {
+        let s = sale();
+        let mut upload = UploadTransaction::from(&s);
+        assert_eq!(upload.id(&s.store), s.id);
+        upload.sale_id = None;
+        let by_number = upload.id(&s.store);
+        assert_eq!(
+            by_number,
+            sale_id_by_number(&s.store, &s.number.to_string())
+        );
+        assert_ne!(by_number, s.id);
+        let other = StoreCode::new("JKT02").unwrap();
+        assert_ne!(upload.id(&other), by_number);
+        let mut next = upload.clone();
+        next.transaction_number = s.number.next().unwrap().to_string();
+        assert_ne!(next.id(&s.store), by_number);
     }
 
     #[test]

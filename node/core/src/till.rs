@@ -749,6 +749,7 @@ mod tests {
         let till = Till::open(dir.path().join("lane.db"), options).unwrap();
         assert_eq!(till.lane().unwrap(), lane);
         assert_eq!(till.config().unwrap().code.as_str(), "JKT01");
-        assert!(default_store_config("jkt", "x").is_err());
+        assert!(default_store_config("jkt 01", "x").is_err());
+        assert!(default_store_config("-jkt", "x").is_err());
     }
 }

@@ -1,0 +1,285 @@
+//! Checks of the seed's master-data fields (§2.2), each answering with the field's name and a
+//! sentence, shared by every route that writes them.
+
+use kasir_schema::Decimal;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::ApiError;
+
+/// For `PUT` bodies: absent (`None`: leave as is), `null` (`Some(None)`: clear), or a value.
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Optional free text of at most `max` characters, trimmed; empty becomes `None`.
+pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if t.chars().count() > max {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(Some(t.to_string()))
+}
+
+/// An e-mail address: one `@`, something before it, a dotted domain after it, no spaces, at
+/// most 255 characters.
+pub fn email(field: &str, v: &str) -> Result<String, ApiError> {
+    let t = v.trim();
+    let bad = || ApiError::field(field, "must be an e-mail address like name@example.com");
+    if t.len() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = t.split_once('@').ok_or_else(bad)?;
+    let labels_ok = domain.split('.').count() >= 2
+        && domain.split('.').all(|l| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        });
+    if local.is_empty() || local.len() > 64 || domain.contains('@') || !labels_ok {
+        return Err(bad());
+    }
+    Ok(t.to_string())
+}
+
+/// A phone number as people write it: digits with an optional leading `+`, spaces, `-`, `.`
+/// and parentheses; 6 to 15 digits, at most 20 characters (the seed's column).
+pub fn phone(field: &str, v: &str) -> Result<String, ApiError> {
+    let t = v.trim();
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    let body = t.strip_prefix('+').unwrap_or(t);
+    let ok = t.len() <= 20
+        && (6..=15).contains(&digits)
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -.()".contains(c));
+    if !ok {
+        return Err(ApiError::field(
+            field,
+            "must be a phone number: 6 to 15 digits, optionally + ( ) - . and spaces, at most 20 characters",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// A postal code: 1 to 10 letters, digits, spaces or `-`.
+pub fn postal_code(field: &str, v: &str) -> Result<String, ApiError> {
+    let t = v.trim();
+    if t.is_empty()
+        || t.len() > 10
+        || !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
+    {
+        return Err(ApiError::field(
+            field,
+            "must be 1 to 10 letters, digits, spaces or -",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// An ISO 4217 currency code: three capital letters.
+pub fn currency(field: &str, v: &str) -> Result<String, ApiError> {
+    if v.len() != 3 || !v.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::field(
+            field,
+            "must be an ISO 4217 code of three capital letters, like IDR",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// An IANA time zone name (`Asia/Jakarta`, `UTC`): letters, digits, `_`, `-`, `+` in up to
+/// three `/`-separated parts, at most 50 characters (the seed's column).
+pub fn timezone(field: &str, v: &str) -> Result<String, ApiError> {
+    let parts: Vec<&str> = v.split('/').collect();
+    let ok = !v.is_empty()
+        && v.len() <= 50
+        && parts.len() <= 3
+        && parts.iter().all(|p| {
+            p.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-+".contains(c))
+        });
+    if !ok {
+        return Err(ApiError::field(
+            field,
+            "must be an IANA time zone name like Asia/Jakarta",
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Money that is not negative and fits the columns (`DECIMAL(15,2)`).
+pub fn price(field: &str, v: Decimal) -> Result<Decimal, ApiError> {
+    if v < Decimal::ZERO {
+        return Err(ApiError::field(field, "must not be negative"));
+    }
+    crate::db::check_money(v).map_err(|e| ApiError::field(field, e.message))?;
+    Ok(v)
+}
+
+/// `min_price ≤ suggested_price ≤ max_price`, for the bounds that are set.
+pub fn price_bounds(
+    min: Option<Decimal>,
+    suggested: Option<Decimal>,
+    max: Option<Decimal>,
+) -> Result<(), ApiError> {
+    if let (Some(lo), Some(hi)) = (min, max)
+        && lo > hi
+    {
+        return Err(ApiError::field("min_price", "must not exceed max_price"));
+    }
+    if let (Some(lo), Some(s)) = (min, suggested)
+        && s < lo
+    {
+        return Err(ApiError::field(
+            "suggested_price",
+            "must not be below min_price",
+        ));
+    }
+    if let (Some(hi), Some(s)) = (max, suggested)
+        && s > hi
+    {
+        return Err(ApiError::field(
+            "suggested_price",
+            "must not be above max_price",
+        ));
+    }
+    Ok(())
+}
+
+/// The largest JSON value (`images`, `attributes`, `permissions`) stored, serialized.
+pub const MAX_JSON_BYTES: usize = 16 * 1024;
+
+/// A JSON value of the expected shape (`array` of strings for images, `object` for
+/// attributes and permissions), at most [`MAX_JSON_BYTES`] serialized and 4 levels deep.
+pub fn json(field: &str, v: &serde_json::Value, shape: JsonShape) -> Result<String, ApiError> {
+    fn depth(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            serde_json::Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let ok = match (shape, v) {
+        (JsonShape::Strings, serde_json::Value::Array(a)) => a
+            .iter()
+            .all(|s| s.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 500)),
+        (JsonShape::Object, serde_json::Value::Object(_)) => depth(v) <= 4,
+        _ => false,
+    };
+    if !ok {
+        return Err(ApiError::field(
+            field,
+            match shape {
+                JsonShape::Strings => "must be an array of strings (URLs) of 1 to 500 characters",
+                JsonShape::Object => "must be a JSON object nested at most 4 levels",
+            },
+        ));
+    }
+    let s = v.to_string();
+    if s.len() > MAX_JSON_BYTES {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {MAX_JSON_BYTES} bytes of JSON"),
+        ));
+    }
+    Ok(s)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonShape {
+    Strings,
+    Object,
+}
+
+/// A stored JSON column read back (`NULL` or unreadable text is `None`).
+pub fn parse_stored_json(v: Option<String>) -> Option<serde_json::Value> {
+    v.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_people_write_pass_and_garbage_does_not() {
+        for ok in ["siti@example.co.id", "a.b+c@toko-1.id"] {
+            assert!(email("email", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "siti",
+            "siti@",
+            "@x.id",
+            "siti@x",
+            "si ti@x.id",
+            "a@b@c.id",
+            "a@-x.id",
+        ] {
+            assert!(email("email", bad).is_err(), "{bad}");
+        }
+        for ok in ["+62 21 555-0101", "(021) 5550101", "081234567890"] {
+            assert!(phone("phone", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "12345",
+            "+62 21 555 0101 555 0101",
+            "0812-abc-999",
+            "++62812345",
+        ] {
+            assert!(phone("phone", bad).is_err(), "{bad}");
+        }
+        assert!(timezone("timezone", "Asia/Jakarta").is_ok());
+        assert!(timezone("timezone", "America/Argentina/Buenos_Aires").is_ok());
+        assert!(timezone("timezone", "UTC").is_ok());
+        for bad in ["", "Asia/", "/Jakarta", "Asia Jakarta", "1Asia/Jakarta"] {
+            assert!(timezone("timezone", bad).is_err(), "{bad}");
+        }
+        assert!(currency("currency", "IDR").is_ok());
+        assert!(currency("currency", "idr").is_err());
+        assert!(postal_code("postal_code", "10110").is_ok());
+        assert!(postal_code("postal_code", "10110-12345").is_err());
+    }
+
+    #[test]
+    fn price_bounds_hold_for_the_bounds_given() {
+        let d = |n: i64| Some(Decimal::from(n));
+        assert!(price_bounds(d(1), d(2), d(3)).is_ok());
+        assert!(price_bounds(None, d(2), None).is_ok());
+        assert!(price_bounds(d(3), None, d(1)).is_err());
+        assert!(price_bounds(d(3), d(2), None).is_err());
+        assert!(price_bounds(None, d(4), d(3)).is_err());
+        assert!(price("p", Decimal::new(-1, 0)).is_err());
+    }
+
+    #[test]
+    fn json_columns_are_bounded_and_shaped() {
+        let images = serde_json::json!(["https://cdn.example/a.jpg"]);
+        assert!(json("images", &images, JsonShape::Strings).is_ok());
+        assert!(json("images", &serde_json::json!({"a": 1}), JsonShape::Strings).is_err());
+        assert!(json("images", &serde_json::json!([1]), JsonShape::Strings).is_err());
+        let attrs = serde_json::json!({"color": "red", "size": {"w": 1}});
+        assert!(json("attributes", &attrs, JsonShape::Object).is_ok());
+        let deep = serde_json::json!({"a": {"b": {"c": {"d": {"e": 1}}}}});
+        assert!(json("attributes", &deep, JsonShape::Object).is_err());
+        let big = serde_json::json!({ "x": "y".repeat(MAX_JSON_BYTES) });
+        assert!(json("attributes", &big, JsonShape::Object).is_err());
+    }
+}

@@ -1,0 +1,450 @@
+//! What an HQ integrator sends, written from the seed's §2.2 tables and §3 API (issue #11):
+//! every column of stores, products and store_products written and read back, chains' store
+//! codes, uploads that name products by id or barcode and sales without `sale_id`, refresh
+//! with the access token, authorization before the body. On SQLite and (with
+//! `KASIR_TEST_MYSQL_URL`) MariaDB.
+
+mod common;
+
+use common::{Gateway, backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Every field of `sent` came back as sent (numbers compared as numbers: 0.25 and 0.250).
+fn assert_fields(got: &Value, sent: &Value, backend: &str) {
+    for (k, want) in sent.as_object().unwrap() {
+        let g = &got[k];
+        let same = match (g.as_f64(), want.as_f64()) {
+            (Some(a), Some(b)) => a == b,
+            _ => g == want,
+        };
+        assert!(same, "{backend}: {k}: {g} != {want}");
+    }
+}
+
+fn field_error(v: &Value) -> String {
+    v["errors"]
+        .as_object()
+        .and_then(|e| e.keys().next().cloned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_takes_every_seed_column_and_a_chains_code() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "stores", |_| {}).await;
+        let admin = gw.admin().await;
+        let full = json!({
+            "store_code": "JKT-001", "store_name": "Toko Menteng",
+            "address": "Jl. HOS Cokroaminoto 12", "city": "Jakarta Pusat", "province": "DKI Jakarta",
+            "postal_code": "10310", "phone": "+62 21 555-0101", "email": "menteng@toko.co.id",
+            "tax_rate": 11, "tax_inclusive": false, "cash_rounding": 500,
+            "currency": "IDR", "timezone": "Asia/Jakarta"
+        });
+        let (s, v) = gw.post("/api/stores", &admin, full.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        let id = v["id"].as_u64().unwrap();
+        assert_fields(&v, &full, backend);
+        assert_eq!(v["is_active"], true);
+        assert!(v["created_at"].is_string() && v["last_sync"].is_null());
+        // By id, by code, by code in another case.
+        for path in [
+            format!("/api/stores/{id}"),
+            "/api/stores/JKT-001".into(),
+            "/api/stores/jkt-001".into(),
+        ] {
+            let (s, got) = gw.get(&path, &admin).await;
+            assert_eq!(s, StatusCode::OK, "{backend} {path}: {got}");
+            assert_eq!(got["id"], json!(id));
+            assert_eq!(got["city"], "Jakarta Pusat");
+        }
+        // The list carries the same columns.
+        let (_, list) = gw.get("/api/stores", &admin).await;
+        assert_eq!(list[0]["postal_code"], "10310", "{list}");
+        // Codes are unique without regard to case; a code must not look like an id; the
+        // seed's 50 characters with '-' and '_' are fine.
+        for (code, ok) in [
+            ("jkt-001", false),
+            ("12345", false),
+            ("BDG_002-x", true),
+            (&*"B".repeat(50), true),
+            (&*"B".repeat(51), false),
+            ("JKT 002", false),
+        ] {
+            let (s, v) = gw
+                .post(
+                    "/api/stores",
+                    &admin,
+                    json!({ "store_code": code, "store_name": "x" }),
+                )
+                .await;
+            if ok {
+                assert_eq!(s, StatusCode::CREATED, "{backend} {code}: {v}");
+            } else {
+                assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend} {code}: {v}");
+                assert_eq!(field_error(&v), "store_code", "{v}");
+            }
+        }
+        // Bad shapes are refused by field; nothing changes.
+        for (field, bad) in [
+            ("email", json!("not-an-address")),
+            ("phone", json!("call me")),
+            ("postal_code", json!("12345678901")),
+            ("currency", json!("rupiah")),
+            ("timezone", json!("Jakarta time")),
+            ("tax_rate", json!(101)),
+            ("manager_id", json!(999_999)),
+        ] {
+            let (s, v) = gw
+                .put(&format!("/api/stores/{id}"), &admin, json!({ field: bad }))
+                .await;
+            assert_eq!(
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend} {field}: {v}"
+            );
+            assert_eq!(field_error(&v), field, "{v}");
+        }
+        let (s, v) = gw
+            .put(
+                &format!("/api/stores/{id}"),
+                &admin,
+                json!({ "store_code": "JKT-009" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        // A partial change: the rest stays; null clears.
+        let (s, v) = gw
+            .put(
+                &format!("/api/stores/{id}"),
+                &admin,
+                json!({ "city": "Jakarta", "phone": null, "manager_id": 1 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(v["city"], "Jakarta");
+        assert!(v["phone"].is_null());
+        assert_eq!(v["manager_id"], 1);
+        assert_eq!(v["email"], "menteng@toko.co.id");
+        // Transaction numbers of a hyphenated code upload and parse.
+        let (s, v) = gw
+            .post(
+                &format!("/api/stores/{id}/devices"),
+                &admin,
+                json!({ "name": "lane 1" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let device = v["token"].as_str().unwrap().to_string();
+        let (s, v) = gw.get("/api/stores/JKT-001", &device).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (s, _) = gw.get("/api/stores/BDG_002-x", &device).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_and_store_products_take_every_seed_column() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "products", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "SBY-01", 1, 0).await;
+        let full = json!({
+            "sku": "KOPI-250", "name": "Kopi Bubuk Toraja 250 g", "barcode": "8991234567895",
+            "description": "Arabika", "brand": "Toraja Jaya", "unit": "pack", "weight": 0.25,
+            "dimensions": "15x10x5 cm", "cost_price": 38000, "suggested_price": 52000,
+            "min_price": 45000, "max_price": 60000, "image_url": "https://cdn.example/kopi.jpg",
+            "images": ["https://cdn.example/kopi-1.jpg", "https://cdn.example/kopi-2.jpg"],
+            "attributes": { "roast": "medium", "origin": { "region": "Toraja" } }
+        });
+        let (s, v) = gw.post("/api/products", &admin, full.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        let id = v["id"].as_u64().unwrap();
+        let (s, got) = gw.get(&format!("/api/products/{id}"), &device).await;
+        assert_eq!(s, StatusCode::OK, "{got}");
+        assert_fields(&got, &full, backend);
+        // Price bounds and JSON shapes are checked, by field.
+        for (body, field) in [
+            (json!({ "suggested_price": 40000 }), "suggested_price"),
+            (json!({ "min_price": 70000 }), "min_price"),
+            (json!({ "images": { "a": 1 } }), "images"),
+            (json!({ "attributes": [1, 2] }), "attributes"),
+            (json!({ "weight": -1 }), "weight"),
+            (json!({ "unit": "crate" }), "unit"),
+        ] {
+            let (s, v) = gw.put(&format!("/api/products/{id}"), &admin, body).await;
+            assert_eq!(
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend} {field}: {v}"
+            );
+            assert_eq!(field_error(&v), field, "{v}");
+        }
+        let (s, v) = gw
+            .put(
+                &format!("/api/products/{id}"),
+                &admin,
+                json!({ "brand": null, "max_price": null, "suggested_price": 65000 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert!(v["brand"].is_null());
+        assert_eq!(v["suggested_price"].as_f64(), Some(65000.0));
+        assert_eq!(v["dimensions"], "15x10x5 cm");
+        // The store's row: price, limits, location, last restock, and a count that becomes
+        // an adjustment movement the store downloads once.
+        let path = format!("/api/stores/{store}/products/{id}");
+        let (s, v) = gw.put(&path, &admin, json!({ "stock_quantity": 40 })).await;
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "first time needs a price: {v}"
+        );
+        let body = json!({
+            "selling_price": 52000, "min_stock": 5, "max_stock": 200, "location": "Rak A3",
+            "last_restocked": "2026-11-28T07:30:00Z", "stock_quantity": 40
+        });
+        for _ in 0..2 {
+            let (s, v) = gw.put(&path, &admin, body.clone()).await;
+            assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+            let d = &v["data"];
+            assert_eq!(d["stock_quantity"].as_f64(), Some(40.0), "{v}");
+            assert_eq!(d["location"], "Rak A3");
+            assert_eq!(d["min_stock"].as_f64(), Some(5.0));
+            assert!(
+                d["last_restocked"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("2026-11-28T07:30:00")
+            );
+        }
+        let (s, v) = gw
+            .put(
+                &path,
+                &admin,
+                json!({ "stock_quantity": 35, "location": null }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["data"]["stock_quantity"].as_f64(), Some(35.0));
+        assert!(v["data"]["location"].is_null());
+        assert_eq!(v["data"]["selling_price"].as_f64(), Some(52000.0));
+        let (s, v) = gw.get("/api/sync/download/SBY-01", &device).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let moves: Vec<f64> = v["data"]["stock_movements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["sku"] == "KOPI-250")
+            .map(|m| m["quantity"].as_f64().unwrap())
+            .collect();
+        assert_eq!(
+            moves,
+            vec![40.0, -5.0],
+            "two counts, one movement each: {v}"
+        );
+        gw.stop().await;
+    }
+}
+
+/// A seed-shaped sale: no `sale_id`, lines naming products by `product_id`.
+fn seed_sale(store: &str, n: u64, line: Value) -> Value {
+    json!({
+        "transaction_number": format!("{store}-001-{n:08}"),
+        "cashier_id": 1,
+        "transaction_date": "2026-11-24T03:00:00Z",
+        "subtotal": 1000, "tax_amount": 0, "discount_amount": 0, "total_amount": 1000,
+        "payment_method": "cash", "payment_status": "paid",
+        "details": [line],
+        "payments": [{ "payment_method": "cash", "amount": 1000 }]
+    })
+}
+
+fn line(naming: Value) -> Value {
+    let mut l = json!({ "quantity": 1, "unit_price": 1000, "total_price": 1000 });
+    for (k, v) in naming.as_object().unwrap() {
+        l[k] = v.clone();
+    }
+    l
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_shaped_uploads_are_keyed_by_store_and_number_exactly_once() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "seedupload", |_| {}).await;
+        let admin = gw.admin().await;
+        let (_, device) = gw.store_with_products(&admin, "MDN-01", 3, 100).await;
+        let p0 = gw.product_id_by_sku("P0000").await;
+        let p1 = gw.product_id_by_sku("P0001").await;
+        let by_id = seed_sale("MDN-01", 1, line(json!({ "product_id": p0 })));
+        let upload =
+            |sales: Vec<Value>| json!({ "store_id": "MDN-01", "data": { "transactions": sales } });
+        let (s, v) = gw
+            .post("/api/sync/upload", &device, upload(vec![by_id.clone()]))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        let r = &v["processed"]["transactions"]["results"][0];
+        assert_eq!(r["status"], "stored", "{v}");
+        assert_eq!(
+            r["id"], "MDN-01-001-00000001",
+            "answered by its number: {v}"
+        );
+        // The same sale again, and named by SKU or barcode instead: one sale.
+        let by_sku = seed_sale("MDN-01", 1, line(json!({ "sku": "P0000" })));
+        let by_barcode = seed_sale("MDN-01", 1, line(json!({ "barcode": "8990000000000" })));
+        let all_three = seed_sale(
+            "MDN-01",
+            1,
+            line(json!({ "product_id": p0, "sku": "P0000", "barcode": "8990000000000" })),
+        );
+        for again in [by_id.clone(), by_sku, by_barcode, all_three] {
+            let (_, v) = gw
+                .post("/api/sync/upload", &device, upload(vec![again]))
+                .await;
+            assert_eq!(
+                v["processed"]["transactions"]["results"][0]["status"], "duplicate",
+                "{backend}: {v}"
+            );
+        }
+        // Another content under the same number is a conflict; names that disagree, or none,
+        // are refused for that sale with the reason.
+        let mut other = by_id.clone();
+        other["notes"] = json!("edited");
+        let disagree = seed_sale(
+            "MDN-01",
+            2,
+            line(json!({ "product_id": p1, "sku": "P0000" })),
+        );
+        let unknown = seed_sale("MDN-01", 3, line(json!({ "barcode": "0000000000000" })));
+        let nameless = seed_sale("MDN-01", 4, line(json!({})));
+        let (_, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                upload(vec![other, disagree, unknown, nameless]),
+            )
+            .await;
+        let results = &v["processed"]["transactions"]["results"];
+        assert_eq!(results[0]["status"], "conflict", "{v}");
+        for i in 1..4 {
+            assert_eq!(results[i]["status"], "invalid", "{v}");
+        }
+        let errors = v["processed"]["transactions"]["errors"].to_string();
+        assert!(errors.contains("name different products"), "{errors}");
+        assert!(errors.contains("unknown barcode"), "{errors}");
+        assert!(errors.contains("product_id, sku or barcode"), "{errors}");
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transactions").await,
+            1,
+            "{backend}"
+        );
+        // Eight overlapping uploads of 20 seed-shaped sales each (numbers 10..40, windows
+        // overlapping): every sale stored once, stock moved once per sale.
+        let mut tasks = Vec::new();
+        for k in 0..8u64 {
+            let sales: Vec<Value> = (10 + k * 3..30 + k * 3)
+                .map(|n| {
+                    seed_sale(
+                        "MDN-01",
+                        n,
+                        line(json!({ "product_id": if n % 2 == 0 { p0 } else { p1 } })),
+                    )
+                })
+                .collect();
+            let body = upload(sales);
+            let base = gw.base.clone();
+            let device = device.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = reqwest::Client::new()
+                    .post(format!("{base}/api/sync/upload"))
+                    .bearer_auth(device)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let distinct = (10..30 + 7 * 3).count() as i64;
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transactions").await,
+            1 + distinct,
+            "{backend}"
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM stock_movements WHERE reference_type = 'sale'")
+                .await,
+            1 + distinct,
+            "{backend}"
+        );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_with_the_access_token_in_the_header_as_the_seed_shows() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "seedrefresh", |_| {}).await;
+        let (access, _) = gw.login(common::ADMIN.0, common::ADMIN.1).await;
+        let (s, v) = gw
+            .call(Method::POST, "/api/auth/refresh", Some(&access), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["expires_in"], 3600);
+        assert!(v.get("refresh_token").is_none(), "{v}");
+        let next = v["access_token"].as_str().unwrap().to_string();
+        assert_eq!(gw.get("/api/stores", &next).await.0, StatusCode::OK);
+        // With an empty JSON body too.
+        let (s, v) = gw
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                Some(&next),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        // A forged or logged-out token gets nothing.
+        let flipped = if next.ends_with('0') { '1' } else { '0' };
+        let forged = format!("{}{flipped}", &next[..next.len() - 1]);
+        let (s, _) = gw
+            .call(Method::POST, "/api/auth/refresh", Some(&forged), None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = gw
+            .call(Method::POST, "/api/auth/logout", Some(&next), None)
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        for t in [&access, &next] {
+            let (s, v) = gw
+                .call(Method::POST, "/api/auth/refresh", Some(t), None)
+                .await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{backend}: {v}");
+        }
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn who_may_upload_is_decided_before_the_body_is_read() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "authfirst", |_| {}).await;
+        let admin = gw.admin().await;
+        let (_, mine) = gw.store_with_products(&admin, "AAA-01", 1, 0).await;
+        let (_, theirs) = gw.store_with_products(&admin, "BBB-01", 1, 0).await;
+        let malformed =
+            json!({ "store_id": "AAA-01", "data": { "transactions": [{ "nonsense": 1 }] } });
+        let (s, v) = gw
+            .post("/api/sync/upload", &theirs, malformed.clone())
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{backend}: {v}");
+        let (s, v) = gw.post("/api/sync/upload", &mine, malformed).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend}: {v}");
+        gw.stop().await;
+    }
+}
