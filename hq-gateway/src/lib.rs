@@ -6,6 +6,7 @@
 pub mod analytics;
 pub mod auth;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod error;
 pub mod extract;
@@ -126,6 +127,10 @@ api! {
     get "/api/categories" => masterdata::list_categories, "any credential", "Product categories.";
     post "/api/categories" => masterdata::create_category, "admin, super_admin", "Create a category (master data).";
     put "/api/categories/{id}" => masterdata::update_category, "admin, super_admin", "Change a category's fields; null clears description or parent_id.";
+    get "/api/customers" => customers::list_customers, "any credential", "Customers, searched by name, phone, e-mail or code, with loyalty and visits from every store.";
+    post "/api/customers" => customers::create_customer, "store_manager and up (a store's manager: its customers)", "Create a customer; it reaches every store with the download.";
+    get "/api/customers/{id}" => customers::get_customer, "any credential", "One customer by id or customer_uuid, with loyalty, purchases and visits per store.";
+    put "/api/customers/{id}" => customers::update_customer, "store_manager and up (a store's manager: its customers)", "Change a customer's fields; null clears an optional one.";
     get "/api/users" => masterdata::list_users, "admin, super_admin", "HQ and store accounts.";
     post "/api/users" => masterdata::create_user, "admin, super_admin", "Create an account (a strong password is required).";
     put "/api/users/{id}" => masterdata::update_user, "admin, super_admin", "Change an account; a new password, deactivation, role or store change ends its sessions.";

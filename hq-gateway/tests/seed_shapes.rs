@@ -448,3 +448,137 @@ async fn who_may_upload_is_decided_before_the_body_is_read() {
         gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_at_hq_with_loyalty_and_visits_from_every_store() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "customers", |_| {}).await;
+        let admin = gw.admin().await;
+        let (a, dev_a) = gw.store_with_products(&admin, "PLG-01", 2, 100).await;
+        let (b, dev_b) = gw.store_with_products(&admin, "PLG-02", 2, 100).await;
+        let full = json!({
+            "customer_code": "M-0001", "name": "Siti Rahayu", "email": "siti@example.co.id",
+            "phone": "0812-3456-7890", "address": "Jl. Merdeka 1", "city": "Palembang",
+            "date_of_birth": "1990-04-17", "gender": "female", "preferred_store_id": a
+        });
+        let (s, v) = gw.post("/api/customers", &admin, full.clone()).await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        assert_fields(&v, &full, backend);
+        let uuid = v["customer_uuid"].as_str().unwrap().to_string();
+        let id = v["id"].as_u64().unwrap();
+        for (field, bad) in [
+            ("email", json!("siti")),
+            ("phone", json!("12")),
+            ("gender", json!("x")),
+            ("date_of_birth", json!("2999-01-01")),
+            ("preferred_store_id", json!(999_999)),
+        ] {
+            let (s, v) = gw
+                .put(
+                    &format!("/api/customers/{id}"),
+                    &admin,
+                    json!({ field: bad }),
+                )
+                .await;
+            assert_eq!(
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend} {field}: {v}"
+            );
+            assert_eq!(field_error(&v), field, "{v}");
+        }
+        // She buys in both stores with points; HQ adds them up.
+        let sale = |store: &str, n: u64, earned: i64| {
+            let mut s = common::sale(store, n, 1, 2);
+            s["customer_uuid"] = json!(uuid);
+            s["loyalty_points_earned"] = json!(earned);
+            s
+        };
+        for (dev, store, n, pts) in [
+            (&dev_a, "PLG-01", 1, 10),
+            (&dev_a, "PLG-01", 2, 5),
+            (&dev_b, "PLG-02", 3, 7),
+        ] {
+            let (s, v) = gw
+                .post(
+                    "/api/sync/upload",
+                    dev,
+                    json!({ "store_id": store, "data": { "transactions": [sale(store, n, pts)] } }),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+            assert_eq!(v["processed"]["transactions"]["success"], 1, "{v}");
+        }
+        let (s, v) = gw.get(&format!("/api/customers/{uuid}"), &dev_b).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["loyalty_points"], 22, "{backend}: {v}");
+        assert_eq!(v["total_visits"], 3);
+        assert_eq!(v["total_purchases"].as_f64(), Some(3000.0));
+        assert_eq!(
+            v["visits_by_store"],
+            json!([{ "store_id": a, "visits": 2 }, { "store_id": b, "visits": 1 }])
+        );
+        // Search by name, phone, e-mail and code; wildcards in the search are literal.
+        for q in ["rahayu", "3456", "siti%40example", "M-0001"] {
+            let (s, v) = gw.get(&format!("/api/customers?search={q}"), &admin).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            assert_eq!(v["meta"]["total"], 1, "{backend} {q}: {v}");
+        }
+        let (_, v) = gw.get("/api/customers?search=%25", &admin).await;
+        assert_eq!(v["meta"]["total"], 0, "{v}");
+        // Store scoping: a store's manager changes its own customers only; devices never.
+        let (s, v) = gw
+            .post(
+                "/api/users",
+                &admin,
+                json!({ "username": "mgr-b", "email": "b@toko.co.id", "full_name": "Manajer B",
+                        "role": "store_manager", "store_id": b, "password": "Pempek-Kapal-Selam-9" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let (mgr_b, _) = gw.login("mgr-b", "Pempek-Kapal-Selam-9").await;
+        let (s, _) = gw
+            .put(
+                &format!("/api/customers/{id}"),
+                &mgr_b,
+                json!({ "city": "Jakarta" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = gw
+            .post("/api/customers", &dev_a, json!({ "name": "Budi" }))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, v) = gw
+            .post(
+                "/api/customers",
+                &mgr_b,
+                json!({ "name": "Budi", "phone": "0711 555 123" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["preferred_store_id"], json!(b));
+        // An HQ change flows down to the stores with the download.
+        let (s, v) = gw
+            .put(
+                &format!("/api/customers/{id}"),
+                &admin,
+                json!({ "phone": "0812 0000 1111", "city": null }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["city"].is_null());
+        let (_, d) = gw
+            .get("/api/sync/download/PLG-02?tables=customers", &dev_b)
+            .await;
+        let got: Vec<&Value> = d["data"]["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["customer_uuid"] == json!(uuid))
+            .collect();
+        assert_eq!(got.len(), 1, "{d}");
+        assert_eq!(got[0]["phone"], "0812 0000 1111");
+        gw.stop().await;
+    }
+}
