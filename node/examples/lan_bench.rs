@@ -105,7 +105,7 @@ async fn sell(lane: &Node, sku: String) -> String {
 }
 
 async fn count_sales(lane: &Node) -> i64 {
-    on(lane, |n| n.diagnostics().unwrap().sales).await
+    on(lane, |n| n.counts().unwrap().sales).await
 }
 
 fn options() -> NodeOptions {
@@ -302,7 +302,7 @@ async fn main() {
             // Which documents differ between the lanes (their stored heads).
             let mut manifests = Vec::new();
             for l in &lanes {
-                manifests.push(on(l, |n| n.diagnostics().unwrap().documents).await);
+                manifests.push(on(l, |n| n.counts().unwrap().documents).await);
             }
             for (i, m) in manifests.iter().enumerate().skip(1) {
                 let differ: Vec<String> = m
@@ -418,11 +418,11 @@ async fn bootstrap(a: &Args) {
     newcomer.join_lan(c2).await.unwrap();
     let mut last_report = Instant::now();
     loop {
-        let mine = on(&newcomer, |n| n.diagnostics().unwrap()).await;
+        let mine = on(&newcomer, |n| n.counts().unwrap()).await;
         // Converged: the newcomer holds every row, and both lanes hold the same changes of every
         // document (the newcomer's own set-up changes reach lane 1 too, so compare with lane 1
         // now, not with a snapshot taken before the newcomer started).
-        let expected = on(&first, |n| n.diagnostics().unwrap().documents).await;
+        let expected = on(&first, |n| n.counts().unwrap().documents).await;
         let counts = (mine.products, mine.customers, mine.sales);
         let have_all = counts == (a.products as i64, a.customers as i64, day as i64)
             && expected.len() == mine.documents.len()

@@ -40,7 +40,7 @@ pub use env::{Clock, Env, ManualClock};
 pub use error::{NodeError, Result};
 pub use handles::{Priority, Replica, WriteGate};
 pub use kasir_schema as schema;
-pub use till::{Diagnostics, Till, TillOptions, default_store_config};
+pub use till::{Counts, Diagnostics, Till, TillOptions, default_store_config};
 
 impl sync::DocAccess for Till {
     type Error = NodeError;

@@ -66,7 +66,16 @@ pub struct Till {
     pub(crate) received: std::collections::BTreeMap<crate::docs::DocId, crate::sale::Received>,
 }
 
-/// See [`Till::diagnostics`].
+/// See [`Till::counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub documents: Vec<(crate::wire::DocName, crate::wire::Digest)>,
+    pub products: i64,
+    pub customers: i64,
+    pub sales: i64,
+}
+
+/// The lane's books in full ([`Till::diagnostics`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
     pub documents: Vec<(crate::wire::DocName, crate::wire::Digest)>,
@@ -629,17 +638,37 @@ impl Till {
         Ok(compacted)
     }
 
+    /// What the lane holds, cheaply (no conservation check): every document with its heads
+    /// digest and the products, customers and sales, for comparing lanes often.
+    pub fn counts(&self) -> Result<Counts> {
+        let count = |sql: &'static str| -> Result<i64> {
+            Ok(self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+        };
+        Ok(Counts {
+            documents: self.document_manifest()?,
+            products: count("SELECT count(*) FROM products")?,
+            customers: count("SELECT count(*) FROM customers")?,
+            sales: count("SELECT count(*) FROM transactions")?,
+        })
+    }
+
     /// The state of the lane's books, for a health screen and for comparing lanes: every
     /// document with its heads digest, row counts, and the conservation checks (I3, I4).
     pub fn diagnostics(&self) -> Result<Diagnostics> {
         let count = |sql: &'static str| -> Result<i64> {
             Ok(self.conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
         };
+        let Counts {
+            documents,
+            products,
+            customers,
+            sales,
+        } = self.counts()?;
         Ok(Diagnostics {
-            documents: self.document_manifest()?,
-            products: count("SELECT count(*) FROM products")?,
-            customers: count("SELECT count(*) FROM customers")?,
-            sales: count("SELECT count(*) FROM transactions")?,
+            documents,
+            products,
+            customers,
+            sales,
             sale_lines: count("SELECT count(*) FROM transaction_details")?,
             returns: count("SELECT count(*) FROM returns")?,
             outbox_waiting: self.outbox_waiting()?,
