@@ -20,7 +20,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query, text};
 use crate::fields::{nullable, opt_text};
 use crate::on_db;
-use crate::sync::audit;
 
 /// `POST /api/customers`.
 #[derive(Debug, Deserialize)]
@@ -487,7 +486,7 @@ pub async fn create_customer(
             }
             Err(e) => return Err(e.into()),
         }
-        audit(
+        crate::audit::write(
             &mut *tx,
             user,
             f.preferred_store_id.map(to_i64),
@@ -555,7 +554,7 @@ pub async fn update_customer(
             }
             Err(e) => return Err(e.into()),
         }
-        audit(
+        crate::audit::write(
             &mut *tx,
             user,
             f.preferred_store_id.map(to_i64),

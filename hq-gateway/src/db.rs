@@ -17,8 +17,6 @@ use sqlx::sqlite::{
 };
 use sqlx::{AssertSqlSafe, Executor, MySqlPool, Row, SqlitePool};
 
-use crate::error::ApiError;
-
 #[derive(Debug, Clone)]
 pub enum Db {
     MySql(MySqlPool),
@@ -61,33 +59,51 @@ pub fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-/// Money fits `DECIMAL(15,2)`: at most two decimals, below 10^13.
-pub fn check_money(d: Decimal) -> Result<i64, ApiError> {
-    if d.abs() >= Decimal::from(10_000_000_000_000_i64) {
-        return Err(ApiError::invalid_value(format!(
-            "{d} is too large an amount"
-        )));
+/// A value the columns cannot hold exactly (too large, or more decimals than they keep). The
+/// HTTP layer turns it into a 422 (`From<ValueError> for ApiError`); this module knows nothing
+/// of HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueError {
+    pub message: String,
+}
+
+impl std::fmt::Display for ValueError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
-    scaled::money_to_db(d).map_err(|e| ApiError::invalid_value(e.to_string()))
+}
+
+impl std::error::Error for ValueError {}
+
+fn value_error(message: impl Into<String>) -> ValueError {
+    ValueError {
+        message: message.into(),
+    }
+}
+
+/// Money fits `DECIMAL(15,2)`: at most two decimals, below 10^13.
+pub fn check_money(d: Decimal) -> Result<i64, ValueError> {
+    if d.abs() >= Decimal::from(10_000_000_000_000_i64) {
+        return Err(value_error(format!("{d} is too large an amount")));
+    }
+    scaled::money_to_db(d).map_err(|e| value_error(e.to_string()))
 }
 
 /// Quantities fit `DECIMAL(12,3)`: at most three decimals, below 10^9.
-pub fn check_qty(d: Decimal) -> Result<i64, ApiError> {
+pub fn check_qty(d: Decimal) -> Result<i64, ValueError> {
     if d.abs() >= Decimal::from(1_000_000_000_i64) {
-        return Err(ApiError::invalid_value(format!(
-            "{d} is too large a quantity"
-        )));
+        return Err(value_error(format!("{d} is too large a quantity")));
     }
-    scaled::quantity_to_db(d).map_err(|e| ApiError::invalid_value(e.to_string()))
+    scaled::quantity_to_db(d).map_err(|e| value_error(e.to_string()))
 }
 
 impl My {
     pub const IS_MYSQL: bool = true;
-    pub fn money(d: Decimal) -> Result<Decimal, ApiError> {
+    pub fn money(d: Decimal) -> Result<Decimal, ValueError> {
         check_money(d)?;
         Ok(d)
     }
-    pub fn qty(d: Decimal) -> Result<Decimal, ApiError> {
+    pub fn qty(d: Decimal) -> Result<Decimal, ValueError> {
         check_qty(d)?;
         Ok(d)
     }
@@ -138,10 +154,10 @@ impl My {
 
 impl Lite {
     pub const IS_MYSQL: bool = false;
-    pub fn money(d: Decimal) -> Result<i64, ApiError> {
+    pub fn money(d: Decimal) -> Result<i64, ValueError> {
         check_money(d)
     }
-    pub fn qty(d: Decimal) -> Result<i64, ApiError> {
+    pub fn qty(d: Decimal) -> Result<i64, ValueError> {
         check_qty(d)
     }
     pub fn int(row: &SqliteRow, col: &str) -> Result<i64, sqlx::Error> {
@@ -293,24 +309,5 @@ pub fn is_retryable(e: &sqlx::Error) -> bool {
             d.is_unique_violation() || matches!(code.as_ref(), "40001" | "5" | "6" | "517")
         }
         _ => false,
-    }
-}
-
-/// Runs a transaction body again (up to 20 times, with a short growing pause) while it fails
-/// with a unique-key race, a deadlock or a busy database.
-pub async fn retry<T, F, Fut>(mut f: F) -> Result<T, ApiError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ApiError>>,
-{
-    let mut attempt: u32 = 0;
-    loop {
-        match f().await {
-            Err(e) if e.retryable && attempt < 20 => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 5)).await;
-            }
-            other => return other,
-        }
     }
 }

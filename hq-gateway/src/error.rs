@@ -132,3 +132,28 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+impl From<crate::db::ValueError> for ApiError {
+    fn from(e: crate::db::ValueError) -> Self {
+        ApiError::invalid_value(e.message)
+    }
+}
+
+/// Runs a transaction body again (up to 20 times, with a short growing pause) while it fails
+/// with a unique-key race, a deadlock or a busy database.
+pub async fn retry<T, F, Fut>(mut f: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let mut attempt: u32 = 0;
+    loop {
+        match f().await {
+            Err(e) if e.retryable && attempt < 20 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 5)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! and its SQLite twin. See ARCHITECTURE.md ("HQ gateway") for the boundaries.
 
 pub mod analytics;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod customers;
@@ -11,12 +12,13 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod fields;
-pub mod handlers;
+pub mod health;
 pub mod lookups;
 pub mod masterdata;
 pub mod openapi;
 pub mod products;
 pub mod ratelimit;
+pub mod sessions;
 pub mod stores;
 pub mod sync;
 pub mod webhooks;
@@ -105,11 +107,11 @@ macro_rules! api {
 }
 
 api! {
-    get "/health" => handlers::health, "public", "Database and upload-queue checks; 503 when unhealthy (seed §10.1).";
+    get "/health" => health::health, "public", "Database and upload-queue checks; 503 when unhealthy (seed §10.1).";
     get "/api/openapi.json" => openapi::document, "public", "This document.";
-    post "/api/auth/login" => handlers::login, "public", "Log in with username and password (seed §3.1).";
-    post "/api/auth/refresh" => handlers::refresh, "refresh token", "Spend a refresh token for a new pair; reusing a spent one revokes the session.";
-    post "/api/auth/logout" => handlers::logout, "user", "End the session of the access token.";
+    post "/api/auth/login" => sessions::login, "public", "Log in with username and password (seed §3.1).";
+    post "/api/auth/refresh" => sessions::refresh, "refresh token", "Spend a refresh token for a new pair; reusing a spent one revokes the session.";
+    post "/api/auth/logout" => sessions::logout, "user", "End the session of the access token.";
     post "/api/sync/upload" => sync::upload, "device of the store, or store_manager and up", "Store sales, customers, stock movements and loyalty entries exactly once (seed §3.2).";
     get "/api/sync/download/{store_id}" => sync::download, "device of the store, or store_manager and up", "What changed at HQ for the store since last_sync (seed §3.2).";
     get "/api/sync/status/{store_id}" => sync::status, "device of the store, or store_manager and up", "Last successful upload and recent errors (seed §3.2).";
@@ -198,7 +200,7 @@ pub async fn bootstrap_admin(
     username: Option<String>,
     password: Option<String>,
 ) -> Result<Option<String>, String> {
-    let users = handlers::count_users(&state.db)
+    let users = sessions::count_users(&state.db)
         .await
         .map_err(|e| e.message)?;
     if users > 0 {
@@ -212,7 +214,7 @@ pub async fn bootstrap_admin(
     };
     auth::check_password_strength(&password, &username)
         .map_err(|e| format!("KASIR_ADMIN_PASSWORD {e}"))?;
-    handlers::create_user(
+    sessions::create_user(
         state,
         &username,
         &format!("{username}@localhost"),

@@ -15,7 +15,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, parse_id, text};
 use crate::on_db;
 use crate::stores::{Created, resolve_store};
-use crate::sync::audit;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,7 +96,7 @@ pub async fn create_user(
     }
     crate::auth::check_password_strength(&req.password, &username)
         .map_err(|e| ApiError::field("password", e))?;
-    let id = match crate::handlers::create_user(
+    let id = match crate::sessions::create_user(
         &state,
         &username,
         &email,
@@ -124,7 +123,7 @@ pub async fn create_user(
             .bind(to_i64(id))
             .execute(pool)
             .await?;
-        audit(
+        crate::audit::write(
             pool,
             principal.user_id().map(to_i64),
             req.store_id.map(to_i64),
@@ -338,7 +337,7 @@ pub async fn update_user(
             .execute(&mut *tx)
             .await?;
         }
-        audit(&mut *tx, principal.user_id().map(to_i64), store.map(to_i64), "user.update", "users", Some(to_i64(id)),
+        crate::audit::write(&mut *tx, principal.user_id().map(to_i64), store.map(to_i64), "user.update", "users", Some(to_i64(id)),
             serde_json::json!({ "role": role.as_str(), "is_active": req.is_active, "password_changed": hash.is_some() })).await?;
         tx.commit().await?;
         ended
@@ -409,7 +408,7 @@ pub async fn create_category(
         .await?
         .last_insert_id_u64();
         crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
-        audit(
+        crate::audit::write(
             &mut *tx,
             principal.user_id().map(to_i64),
             None,
@@ -564,7 +563,7 @@ pub async fn update_category(
         .execute(&mut *tx)
         .await?;
         crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
-        audit(
+        crate::audit::write(
             &mut *tx,
             principal.user_id().map(to_i64),
             None,
@@ -623,7 +622,7 @@ pub async fn revoke_device(
             .bind(to_i64(device))
             .execute(&mut *tx)
             .await?;
-        audit(
+        crate::audit::write(
             &mut *tx,
             principal.user_id().map(to_i64),
             Some(to_i64(store.id)),

@@ -16,7 +16,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, parse_id, text};
 use crate::fields::{JsonShape, nullable, opt_text, parse_stored_json};
 use crate::on_db;
-use crate::sync::audit;
 
 /// `POST /api/products`.
 #[derive(Debug, Deserialize)]
@@ -407,7 +406,7 @@ pub async fn create_product(
             Err(e) => return Err(e.into()),
         };
         crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
-        audit(
+        crate::audit::write(
             &mut *tx,
             user,
             None,
@@ -522,7 +521,7 @@ async fn change_product(
             Err(e) => return Err(e.into()),
         }
         crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
-        audit(
+        crate::audit::write(
             &mut *tx,
             user,
             None,

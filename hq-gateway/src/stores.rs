@@ -327,7 +327,7 @@ macro_rules! hq_movement {
             .execute(&mut *$tx)
             .await?;
             crate::lookups::bump!($B, &mut *$tx, crate::lookups::store_scope(store), $state.lookups);
-            crate::sync::audit(
+            crate::audit::write(
                 &mut *$tx,
                 $user,
                 Some(to_i64(store)),
@@ -397,7 +397,7 @@ pub async fn update_stock(
         MovementType::Transfer => "transfer",
         _ => "adjustment",
     };
-    let item = crate::db::retry(|| async {
+    let item = crate::error::retry(|| async {
         on_db!(&state.db, |pool, B| {
             let mut tx = pool.begin().await?;
             let exists: Option<i64> = sqlx::query_scalar(
@@ -806,7 +806,7 @@ pub async fn create_store(
             }
             Err(e) => return Err(e.into()),
         };
-        crate::sync::audit(
+        crate::audit::write(
             &mut *tx,
             user,
             Some(to_i64(id)),
@@ -890,7 +890,7 @@ pub async fn update_store(
             crate::lookups::store_scope(store.id),
             state.lookups
         );
-        crate::sync::audit(
+        crate::audit::write(
             &mut *tx,
             user,
             Some(to_i64(store.id)),
@@ -939,7 +939,7 @@ pub async fn create_device(
     let (id, token) =
         crate::auth::issue_device(&state, store.id, name, principal.user_id()).await?;
     on_db!(&state.db, |pool, B| {
-        crate::sync::audit(
+        crate::audit::write(
             pool,
             principal.user_id().map(to_i64),
             Some(to_i64(store.id)),
@@ -1023,7 +1023,7 @@ pub async fn set_store_product(
     };
     let now = Utc::now();
     let user = principal.user_id().map(to_i64);
-    let item = crate::db::retry(|| async {
+    let item = crate::error::retry(|| async {
         on_db!(&state.db, |pool, B| {
             let mut tx = pool.begin().await?;
             let found: Option<i64> =
@@ -1104,7 +1104,7 @@ pub async fn set_store_product(
                 crate::lookups::store_scope(store.id),
                 state.lookups
             );
-            crate::sync::audit(&mut *tx, user, Some(to_i64(store.id)), "store_product.set", "store_products", Some(to_i64(product_id)),
+            crate::audit::write(&mut *tx, user, Some(to_i64(store.id)), "store_product.set", "store_products", Some(to_i64(product_id)),
                 serde_json::json!({ "selling_price": price.to_string(), "is_available": available, "location": loc })).await?;
             // A count: the difference becomes an adjustment, like any HQ movement.
             if let Some(target) = req.stock_quantity {

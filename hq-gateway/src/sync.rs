@@ -40,40 +40,6 @@ pub const MAX_LINES: usize = 500;
 /// Rows per multi-row INSERT statement.
 const CHUNK: usize = 1000;
 
-/// Writes an audit row through any executor of either backend.
-pub async fn audit<'e, E, DB>(
-    exec: E,
-    user: Option<i64>,
-    store: Option<i64>,
-    action: &str,
-    table: &str,
-    record: Option<i64>,
-    new_values: serde_json::Value,
-) -> Result<(), sqlx::Error>
-where
-    E: sqlx::Executor<'e, Database = DB>,
-    DB: sqlx::Database,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
-{
-    sqlx::query(
-        "INSERT INTO audit_logs (user_id, store_id, action, table_name, record_id, new_values, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(user)
-    .bind(store)
-    .bind(action.to_string())
-    .bind(table.to_string())
-    .bind(record)
-    .bind(new_values.to_string())
-    .bind(Utc::now())
-    .execute(exec)
-    .await?;
-    Ok(())
-}
-
 /// The content hash a sale is stored with: SHA-256 of its canonical JSON (numbers normalized,
 /// so `1.50` and `1.5` are the same sale), without `local_id`, the row id on whichever lane
 /// forwarded it (a sale forwarded again by another lane after a leader change is the same sale).
@@ -347,7 +313,7 @@ pub async fn upload(
     }
     let code = StoreCode::new(&store.code).map_err(ApiError::internal)?;
     let started = Utc::now();
-    let result = crate::db::retry(|| {
+    let result = crate::error::retry(|| {
         ingest(
             &state.db,
             &state.lookups,
@@ -1100,7 +1066,7 @@ async fn ingest(
         processed.transactions = sales.counts;
 
         if !new_sales.is_empty() || !movements.is_empty() {
-            audit(
+            crate::audit::write(
                 &mut *tx,
                 user.map(to_i64),
                 Some(sid),

@@ -139,7 +139,7 @@ pub async fn create_endpoint(
             .execute(&mut *tx)
             .await?
             .last_insert_id_u64();
-        crate::sync::audit(
+        crate::audit::write(
             &mut *tx,
             principal.user_id().map(to_i64),
             None,

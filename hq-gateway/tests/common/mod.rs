@@ -319,3 +319,11 @@ pub fn sale(store: &str, n: u64, lines: usize, products: usize) -> Value {
         "payments": [{ "payment_method": "cash", "amount": total }]
     })
 }
+
+/// The seed's §7.1 error body, without internals.
+pub fn assert_error_body(v: &Value) {
+    assert_eq!(v["error"], json!(true), "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(v["timestamp"].as_str().is_some(), "{v}");
+    assert!(v.get("trace").is_none(), "internals leaked: {v}");
+}

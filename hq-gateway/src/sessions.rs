@@ -1,71 +1,18 @@
-//! Health and the §3.1 authentication endpoints.
+//! Sessions (seed §3.1): log in, refresh, log out; creating an account's row.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use kasir_schema::roles::Role;
-use kasir_schema::wire::{
-    AuthUser, HealthCheck, HealthResponse, LoginRequest, LoginResponse, MessageResponse,
-    RefreshResponse,
-};
+use kasir_schema::wire::{AuthUser, LoginRequest, LoginResponse, MessageResponse, RefreshResponse};
 use serde::Deserialize;
 use sqlx::Row;
-use std::collections::BTreeMap;
 
 use crate::AppState;
 use crate::auth::{self, LastInsertId, Principal, verify_password};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, Json};
 use crate::on_db;
-
-/// `GET /health`: 200 when the database answers and the upload log is readable, else 503.
-pub async fn health(State(state): State<AppState>) -> Response {
-    let mut checks = BTreeMap::new();
-    let db = match tokio::time::timeout(std::time::Duration::from_secs(3), state.db.ping()).await {
-        Ok(Ok(())) => HealthCheck {
-            status: "ok".into(),
-            message: format!("{} connection successful", state.db.backend()),
-        },
-        Ok(Err(e)) => HealthCheck {
-            status: "error".into(),
-            message: format!("database: {e}"),
-        },
-        Err(_) => HealthCheck {
-            status: "error".into(),
-            message: "database did not answer within 3 s".into(),
-        },
-    };
-    checks.insert("database".to_string(), db);
-    let queue = match (
-        crate::sync::failed_uploads_last_hour(&state.db).await,
-        crate::webhooks::backlog(&state.db).await,
-    ) {
-        (Ok(n), Ok((pending, failed))) => HealthCheck {
-            status: "ok".into(),
-            message: format!(
-                "{n} failed uploads in the last hour; webhooks: {pending} pending, {failed} given up"
-            ),
-        },
-        (Err(e), _) | (_, Err(e)) => HealthCheck {
-            status: "error".into(),
-            message: format!("queue: {}", e.message),
-        },
-    };
-    checks.insert("queue".to_string(), queue);
-    let healthy = checks.values().all(|c| c.status == "ok");
-    let body = HealthResponse {
-        status: if healthy { "healthy" } else { "unhealthy" }.into(),
-        checks,
-        timestamp: Utc::now(),
-    };
-    let code = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body)).into_response()
-}
 
 pub async fn count_users(db: &crate::db::Db) -> ApiResult<i64> {
     Ok(on_db!(db, |pool, B| {

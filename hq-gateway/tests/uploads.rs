@@ -1,0 +1,335 @@
+//! The gateway over HTTP on loopback, on SQLite and (with `KASIR_TEST_MYSQL_URL`) MariaDB:
+//! Exactly-once uploads (also 8 at once, overlapping), stock following movements once, HQ adjustments downloaded by the store, an upload failing part-way leaving nothing.
+
+mod common;
+
+use common::{Gateway, assert_error_body, backends, sale};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn urlenc(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_store_each_sale_once_and_stock_follows() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "upload", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "JKT01", 10, 100).await;
+        let sales: Vec<Value> = (1..=20).map(|n| sale("JKT01", n, 3, 10)).collect();
+        let body = json!({ "store_id": "JKT01", "data": { "transactions": sales } });
+        let (s, v) = gw.post("/api/sync/upload", &device, body.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(v["success"], true);
+        assert_eq!(v["processed"]["transactions"]["success"], 20);
+        assert!(
+            v["processed"]["transactions"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "stored")
+        );
+        // A replay: same results as duplicates, nothing changes.
+        let (s, v) = gw.post("/api/sync/upload", &device, body).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            v["processed"]["transactions"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] == "duplicate"),
+            "{v}"
+        );
+        // The same id with different content is a conflict; the same content with numbers
+        // written differently (1000 vs 1000.00) is the same sale.
+        let mut changed = sale("JKT01", 1, 3, 10);
+        changed["notes"] = json!("edited");
+        let mut respelled = sale("JKT01", 2, 3, 10);
+        respelled["total_amount"] = json!(3000.00);
+        // Forwarded by another lane after a leader change: its own row id, the same sale.
+        respelled["local_id"] = json!(777);
+        let (_, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                json!({ "store_id": "JKT01", "data": { "transactions": [changed, respelled] } }),
+            )
+            .await;
+        let results = &v["processed"]["transactions"]["results"];
+        assert_eq!(results[0]["status"], "conflict", "{v}");
+        assert_eq!(results[1]["status"], "duplicate", "{v}");
+        assert_eq!(v["success"], false);
+        // An unknown SKU is refused for that sale only.
+        let mut bad = sale("JKT01", 99, 1, 10);
+        bad["details"][0]["sku"] = json!("NOPE'; DROP TABLE products; --");
+        let (_, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                json!({ "store_id": "JKT01", "data": { "transactions": [bad, sale("JKT01", 21, 1, 10)] } }),
+            )
+            .await;
+        assert_eq!(
+            v["processed"]["transactions"]["results"][0]["status"], "invalid",
+            "{v}"
+        );
+        assert_eq!(
+            v["processed"]["transactions"]["results"][1]["status"], "stored",
+            "{v}"
+        );
+
+        assert_eq!(gw.scalar("SELECT COUNT(*) FROM transactions").await, 21);
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transaction_details").await,
+            61
+        );
+        // 10 opening receipts + one movement per sale line.
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM stock_movements").await,
+            10 + 61
+        );
+        // Stock = 100 each − units sold; HQ's figure equals the sum of its movements.
+        let (s, v) = gw
+            .get(
+                &format!("/api/products?store_id={store}&per_page=50"),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let total: i64 = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["stock_quantity"]
+                    .as_i64()
+                    .unwrap_or_else(|| p["stock_quantity"].to_string().parse().unwrap())
+            })
+            .sum();
+        assert_eq!(total, 1000 - 61, "{backend}");
+        assert_eq!(v["meta"]["total"], 10);
+        // One sync log per upload (4 uploads).
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM sync_logs WHERE sync_type = 'upload'")
+                .await,
+            4
+        );
+        assert!(
+            gw.scalar("SELECT COUNT(*) FROM audit_logs WHERE action = 'sync.upload'")
+                .await
+                >= 2
+        );
+        gw.stop().await;
+    }
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_parallel_overlapping_uploads_store_each_sale_once() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "parallel", |c| c.max_connections = 8).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "BDG02", 20, 1000).await;
+        // Upload k carries sales 25k+1 ..= 25k+100: every sale is in up to four uploads.
+        let mut tasks = Vec::new();
+        for k in 0..8u64 {
+            let client = gw.client.clone();
+            let url = format!("{}/api/sync/upload", gw.base);
+            let device = device.clone();
+            tasks.push(tokio::spawn(async move {
+                let sales: Vec<Value> = (25 * k + 1..=25 * k + 100)
+                    .map(|n| sale("BDG02", n, 2, 20))
+                    .collect();
+                let r = client
+                    .post(url)
+                    .bearer_auth(device)
+                    .json(&json!({ "store_id": "BDG02", "data": { "transactions": sales } }))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status();
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(status, StatusCode::OK, "{v}");
+                assert_eq!(v["processed"]["transactions"]["failed"], 0, "{v}");
+                v
+            }));
+        }
+        let mut stored = 0;
+        for t in tasks {
+            let v = t.await.unwrap();
+            stored += v["processed"]["transactions"]["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["status"] == "stored")
+                .count();
+        }
+        let distinct = 25 * 7 + 100;
+        assert_eq!(
+            stored, distinct,
+            "{backend}: each sale stored by exactly one upload"
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transactions").await,
+            distinct as i64
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transaction_details").await,
+            2 * distinct as i64
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM stock_movements WHERE reference_type = 'sale'")
+                .await,
+            2 * distinct as i64
+        );
+        let (_, v) = gw
+            .get(
+                &format!("/api/products?store_id={store}&per_page=50"),
+                &device,
+            )
+            .await;
+        let total: i64 = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["stock_quantity"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, 20 * 1000 - 2 * distinct as i64, "{backend}");
+        gw.stop().await;
+    }
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hq_adjustment_counts_once_and_the_store_downloads_it() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "adjust", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "SBY03", 3, 10).await;
+        let pid = gw.product_id_by_sku("P0001").await;
+        let movement = "0192f1a2-0000-7000-8000-000000000001";
+        let body = json!({ "store_id": store, "quantity": -4, "movement_type": "adjustment",
+                           "notes": "rusak", "movement_id": movement });
+        for _ in 0..3 {
+            let (s, v) = gw
+                .put(&format!("/api/products/{pid}/stock"), &admin, body.clone())
+                .await;
+            assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+            assert_eq!(v["data"]["stock_quantity"], 6, "{v}");
+        }
+        let mut other = body.clone();
+        other["quantity"] = json!(-5);
+        let (s, v) = gw
+            .put(&format!("/api/products/{pid}/stock"), &admin, other)
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT, "{v}");
+        assert_error_body(&v);
+        // The device downloads the movement (and the opening receipts), with the settings.
+        let (s, v) = gw
+            .get(&format!("/api/sync/download/{store}"), &device)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let moves = v["data"]["stock_movements"].as_array().unwrap();
+        assert_eq!(
+            moves
+                .iter()
+                .filter(|m| m["movement_id"] == movement)
+                .count(),
+            1,
+            "{v}"
+        );
+        assert_eq!(v["data"]["settings"]["store_code"], "SBY03");
+        assert_eq!(v["data"]["products"].as_array().unwrap().len(), 3);
+        // Incremental: nothing new since then except within the overlap window, and only the
+        // tables asked for.
+        let last = v["last_sync"].as_str().unwrap().to_string();
+        let (s, v) = gw
+            .get(
+                &format!(
+                    "/api/sync/download/SBY03?last_sync={}&tables=settings,stock_movements",
+                    urlenc(&last)
+                ),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert!(v["data"].get("products").is_none());
+        assert!(v["data"]["settings"].is_object());
+        let (s, v) = gw
+            .get(
+                &format!("/api/sync/download/{store}?tables=orders"),
+                &device,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_error_body(&v);
+        // A device may not adjust stock.
+        let (s, _) = gw
+            .put(&format!("/api/products/{pid}/stock"), &device, body)
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        gw.stop().await;
+    }
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_that_fails_part_way_leaves_nothing_behind() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "atomic", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "ATM01", 3, 10).await;
+        // The database refuses one payment row, after the sales and lines of the same upload
+        // were already written in its transaction.
+        let trigger = if backend == "mysql" {
+            "CREATE TRIGGER boom BEFORE INSERT ON payment_details FOR EACH ROW BEGIN
+               IF NEW.amount = 4242 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'boom'; END IF; END"
+        } else {
+            "CREATE TRIGGER boom BEFORE INSERT ON payment_details WHEN NEW.amount = 424200
+             BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        };
+        kasir_gateway::on_db!(&gw.state.db, |pool, B| {
+            sqlx::query(trigger).execute(pool).await.unwrap();
+        });
+        let mut sales: Vec<Value> = (1..=3).map(|n| sale("ATM01", n, 2, 3)).collect();
+        sales[2]["payments"] = json!([{ "payment_method": "cash", "amount": 4242 }]);
+        let body = json!({ "store_id": "ATM01", "data": { "transactions": sales } });
+        let (s, v) = gw.post("/api/sync/upload", &device, body.clone()).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{backend}: {v}");
+        assert_error_body(&v);
+        for table in [
+            "SELECT COUNT(*) FROM transactions",
+            "SELECT COUNT(*) FROM transaction_details",
+            "SELECT COUNT(*) FROM payment_details",
+            "SELECT COUNT(*) FROM stock_movements WHERE reference_type = 'sale'",
+        ] {
+            assert_eq!(gw.scalar(table).await, 0, "{backend}: {table}");
+        }
+        let (_, v) = gw
+            .get(&format!("/api/products?store_id={store}"), &device)
+            .await;
+        assert!(
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["stock_quantity"] == 10),
+            "{v}"
+        );
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM sync_logs WHERE status = 'failed'")
+                .await,
+            1
+        );
+        // Once the database accepts it, the same upload stores everything, once.
+        kasir_gateway::on_db!(&gw.state.db, |pool, B| {
+            sqlx::query("DROP TRIGGER boom")
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        let (s, v) = gw.post("/api/sync/upload", &device, body).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(gw.scalar("SELECT COUNT(*) FROM transactions").await, 3);
+        assert_eq!(
+            gw.scalar("SELECT COUNT(*) FROM transaction_details").await,
+            6
+        );
+        gw.stop().await;
+    }
+}
