@@ -115,11 +115,11 @@ api! {
     post "/api/sync/upload" => sync::upload, "device of the store, or store_manager and up", "Store sales, customers, stock movements and loyalty entries exactly once (seed §3.2).";
     get "/api/sync/download/{store_id}" => sync::download, "device of the store, or store_manager and up", "What changed at HQ for the store since last_sync (seed §3.2).";
     get "/api/sync/status/{store_id}" => sync::status, "device of the store, or store_manager and up", "Last successful upload and recent errors (seed §3.2).";
-    get "/api/products" => stores::list_products, "any credential of the store", "Products of a store with price and stock; category_id, search, page, per_page (seed §3.3).";
+    get "/api/products" => products::list_products, "any credential of the store", "Products of a store with price and stock; category_id, search, page, per_page (seed §3.3).";
     post "/api/products" => products::create_product, "admin, super_admin", "Create a product with the seed's columns (master data).";
     get "/api/products/{id}" => products::get_product, "any credential", "A product's master data.";
-    get "/api/products/barcode/{barcode}" => stores::product_by_barcode, "any credential of the store", "One product by barcode in a store (seed §3.3).";
-    put "/api/products/{id}/stock" => stores::update_stock, "manager and up, of the store", "An HQ stock movement for a store, counted once by movement_id (seed §3.3).";
+    get "/api/products/barcode/{barcode}" => products::product_by_barcode, "any credential of the store", "One product by barcode in a store (seed §3.3).";
+    put "/api/products/{id}/stock" => products::update_stock, "manager and up, of the store", "An HQ stock movement for a store, counted once by movement_id (seed §3.3).";
     get "/api/stores" => masterdata::list_stores, "any credential (own store if store-scoped)", "Stores and when each last uploaded.";
     post "/api/stores" => stores::create_store, "admin, super_admin", "Create a store with the seed's columns (master data).";
     get "/api/stores/{id}" => stores::get_store, "any credential of the store", "One store, by id or code.";
@@ -139,7 +139,7 @@ api! {
     post "/api/webhooks" => webhooks::create_endpoint, "admin, super_admin", "Register a webhook endpoint for stock.low and/or sync.failed (secret shown once).";
     delete "/api/stores/{id}/devices/{device_id}" => masterdata::revoke_device, "store_manager and up, of the store", "Revoke a device credential.";
     post "/api/stores/{id}/devices" => stores::create_device, "store_manager and up, of the store", "A device credential for one of the store's tills (token shown once).";
-    put "/api/stores/{id}/products/{product_id}" => stores::set_store_product, "admin, super_admin", "A store's price and stock limits for a product.";
+    put "/api/stores/{id}/products/{product_id}" => products::set_store_product, "admin, super_admin", "A store's price and stock limits for a product.";
     get "/api/transactions" => analytics::transactions, "store_manager and up (own store if store-scoped)", "Transactions by store, date range (from, to), cashier_id, number.";
     get "/api/analytics/sales" => analytics::sales, "store_manager and up (own store if store-scoped)", "Sales totals grouped by day, hour (UTC) or store.";
     get "/api/analytics/payment-methods" => analytics::payment_methods, "store_manager and up (own store if store-scoped)", "Payment-method mix: payments and amount per method.";

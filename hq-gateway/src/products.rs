@@ -1,11 +1,17 @@
-//! Products as HQ master data: create, read, change, deactivate, with every column of the
-//! seed's `products` (§2.2). A store's view of them (price, stock, barcode lookups) is in
-//! `stores.rs`.
+//! Every product route: products as HQ master data (create, read, change, deactivate, every
+//! column of the seed's `products`, §2.2), a store's view of them (§3.3: the list with price
+//! and stock, by barcode), HQ stock movements, and a store's own row of a product
+//! (`store_products`: price, limits, location, last restock, a count).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
+use kasir_schema::domain::MovementType;
+use kasir_schema::wire::{
+    CategoryRef, PageMeta, ProductListItem, ProductListResponse, ProductResponse, ProductsQuery,
+    StockUpdateRequest,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -13,9 +19,10 @@ use crate::AppState;
 use crate::auth::{Access, LastInsertId, Principal};
 use crate::db::{Db, to_i64, to_u64};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Json, parse_id, text};
+use crate::extract::{Json, Query, parse_id, text};
 use crate::fields::{JsonShape, nullable, opt_text, parse_stored_json};
 use crate::on_db;
+use crate::stores::resolve_store;
 
 /// `POST /api/products`.
 #[derive(Debug, Deserialize)]
@@ -538,4 +545,527 @@ async fn change_product(
         .await?
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found(format!("product {id}")))
+}
+
+const ITEM_COLUMNS: &str = "p.id, p.barcode, p.sku, p.name, p.category_id, c.name AS category_name,
+    sp.selling_price, sp.stock_quantity, sp.is_available, sp.min_stock, sp.max_stock, sp.location,
+    sp.last_restocked";
+
+macro_rules! item_from_row {
+    ($B:ident, $r:expr) => {{
+        let r = $r;
+        let category_id = B::opt_int(&r, "category_id")?;
+        let category_name: Option<String> = r.try_get("category_name")?;
+        ProductListItem {
+            id: to_u64(B::int(&r, "id")?),
+            barcode: r.try_get("barcode")?,
+            sku: r.try_get("sku")?,
+            name: r.try_get("name")?,
+            category: category_id
+                .zip(category_name)
+                .map(|(id, name)| CategoryRef {
+                    id: to_u64(id),
+                    name,
+                }),
+            selling_price: $B::get_money(r, "selling_price")?,
+            stock_quantity: $B::get_qty(r, "stock_quantity")?,
+            is_available: B::int(&r, "is_available")? != 0,
+            min_stock: $B::get_qty(r, "min_stock")?,
+            max_stock: $B::get_qty(r, "max_stock")?,
+            location: r.try_get("location")?,
+            last_restocked: r.try_get("last_restocked")?,
+        }
+    }};
+}
+
+/// One product as a store sees it, inside a transaction.
+macro_rules! fetch_item {
+    ($B:ident, $tx:ident, $store:expr, $product:expr) => {{
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM products p
+             JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
+             LEFT JOIN categories c ON c.id = p.category_id WHERE p.id = ?"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64($store))
+            .bind(to_i64($product))
+            .fetch_one(&mut *$tx)
+            .await?;
+        item_from_row!($B, &row)
+    }};
+}
+
+/// `GET /api/products/barcode/{barcode}?store_id=`
+pub async fn product_by_barcode(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(barcode): Path<String>,
+    Query(q): Query<StoreQuery>,
+) -> ApiResult<axum::Json<ProductResponse>> {
+    principal.require(Access::ReadCatalog)?;
+    principal.require_store(q.store_id)?;
+    if barcode.is_empty() || barcode.len() > 255 {
+        return Err(ApiError::not_found("product"));
+    }
+    let item = if let Some(hit) = state.lookups.get(q.store_id, &barcode) {
+        hit
+    } else {
+        let seen = state.lookups.tick();
+        let item = lookup_barcode(&state.db, q.store_id, &barcode).await?;
+        state.lookups.put(q.store_id, &barcode, seen, item.clone());
+        item
+    };
+    item.map(|data| axum::Json(ProductResponse { data }))
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "product with barcode {barcode:?} in store {}",
+                q.store_id
+            ))
+        })
+}
+
+async fn lookup_barcode(db: &Db, store: u64, barcode: &str) -> ApiResult<Option<ProductListItem>> {
+    Ok(on_db!(db, |pool, B| {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM products p
+             JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
+             LEFT JOIN categories c ON c.id = p.category_id
+             WHERE p.barcode = ? AND p.is_active = 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(to_i64(store))
+            .bind(barcode)
+            .fetch_optional(pool)
+            .await?;
+        match row {
+            Some(r) => Some(item_from_row!(B, &r)),
+            None => None,
+        }
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreQuery {
+    pub store_id: u64,
+}
+
+/// `GET /api/products?store_id=&category_id=&search=&per_page=&page=`
+pub async fn list_products(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<ProductsQuery>,
+) -> ApiResult<axum::Json<ProductListResponse>> {
+    principal.require(Access::ReadCatalog)?;
+    principal.require_store(q.store_id)?;
+    if !(1..=200).contains(&q.per_page) {
+        return Err(ApiError::field("per_page", "must be between 1 and 200"));
+    }
+    if q.page == 0 || q.page > 1_000_000 {
+        return Err(ApiError::field("page", "must be between 1 and 1000000"));
+    }
+    let search = q
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.chars().count() > 100 {
+                Err(ApiError::field("search", "must be at most 100 characters"))
+            } else {
+                // LIKE metacharacters are matched literally.
+                let esc = s
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                Ok(format!("%{esc}%"))
+            }
+        })
+        .transpose()?;
+    let offset = i64::from(q.page - 1) * i64::from(q.per_page);
+    let filter = "FROM products p JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
+         LEFT JOIN categories c ON c.id = p.category_id
+         WHERE p.is_active = 1 AND (? IS NULL OR p.category_id = ?)
+           AND (? IS NULL OR p.name LIKE ? ESCAPE '\\\\' OR p.sku LIKE ? ESCAPE '\\\\' OR p.barcode = ?)";
+    let filter_lite = "FROM products p JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
+         LEFT JOIN categories c ON c.id = p.category_id
+         WHERE p.is_active = 1 AND (? IS NULL OR p.category_id = ?)
+           AND (? IS NULL OR p.name LIKE ? ESCAPE '\\' OR p.sku LIKE ? ESCAPE '\\' OR p.barcode = ?)";
+    let cat = q.category_id.map(to_i64);
+    let raw_search = q.search.clone();
+    let (total, data) = on_db!(&state.db, |pool, B| {
+        let f = if B::IS_MYSQL { filter } else { filter_lite };
+        let count_sql = format!("SELECT COUNT(*) {f}");
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count_sql))
+            .bind(to_i64(q.store_id))
+            .bind(cat)
+            .bind(cat)
+            .bind(&search)
+            .bind(&search)
+            .bind(&search)
+            .bind(&raw_search)
+            .fetch_one(pool)
+            .await?;
+        let page_sql = format!("SELECT {ITEM_COLUMNS} {f} ORDER BY p.name, p.id LIMIT ? OFFSET ?");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(page_sql))
+            .bind(to_i64(q.store_id))
+            .bind(cat)
+            .bind(cat)
+            .bind(&search)
+            .bind(&search)
+            .bind(&search)
+            .bind(&raw_search)
+            .bind(i64::from(q.per_page))
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+        let mut data = Vec::with_capacity(rows.len());
+        for r in &rows {
+            data.push(item_from_row!(B, r));
+        }
+        (total, data)
+    });
+    Ok(axum::Json(ProductListResponse {
+        data,
+        meta: PageMeta {
+            current_page: q.page,
+            total: to_u64(total),
+            per_page: q.per_page,
+        },
+    }))
+}
+
+/// Records an HQ stock movement of a store's product in the open transaction `$tx`: counted
+/// once by its id (a retried request with the same id and content is a no-op, different content
+/// a conflict), the store's stock moved, `stock.low` queued when it crosses the minimum, the
+/// movement queued for the store's download, audited.
+macro_rules! hq_movement {
+    ($B:ident, $tx:ident, $state:expr, $store:expr, $product:expr, $id:expr, $kind:expr, $reference:expr,
+     $signed:expr, $notes:expr, $user:expr, $now:expr) => {{
+        let (store, product, id, signed): (u64, u64, &str, Decimal) = ($store, $product, $id, $signed);
+        let insert = if $B::IS_MYSQL {
+            "INSERT IGNORE INTO stock_movements (movement_id, store_id, product_id, movement_type, quantity,
+                reference_type, notes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        } else {
+            "INSERT OR IGNORE INTO stock_movements (movement_id, store_id, product_id, movement_type, quantity,
+                reference_type, notes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        };
+        let inserted = sqlx::query(insert)
+            .bind(id)
+            .bind(to_i64(store))
+            .bind(to_i64(product))
+            .bind($kind)
+            .bind($B::qty(signed)?)
+            .bind($reference)
+            .bind($notes)
+            .bind($user)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected();
+        if inserted == 1 {
+            sqlx::query(
+                "UPDATE store_products SET stock_quantity = stock_quantity + ?, updated_at = ?
+                 WHERE store_id = ? AND product_id = ?",
+            )
+            .bind($B::qty(signed)?)
+            .bind($now)
+            .bind(to_i64(store))
+            .bind(to_i64(product))
+            .execute(&mut *$tx)
+            .await?;
+            let row = sqlx::query(
+                "SELECT sp.stock_quantity, sp.min_stock, p.sku FROM store_products sp
+                 JOIN products p ON p.id = sp.product_id WHERE sp.store_id = ? AND sp.product_id = ?",
+            )
+            .bind(to_i64(store))
+            .bind(to_i64(product))
+            .fetch_one(&mut *$tx)
+            .await?;
+            let (after, min) = ($B::get_qty(&row, "stock_quantity")?, $B::get_qty(&row, "min_stock")?);
+            if after <= min && after - signed > min {
+                let sku: String = row.try_get("sku")?;
+                let data = serde_json::json!({
+                    "store_id": store, "product_id": product, "sku": sku,
+                    "stock_quantity": after, "min_stock": min
+                });
+                crate::webhooks::enqueue!($B, &mut *$tx, "stock.low", data);
+            }
+            sqlx::query(
+                "INSERT INTO hq_stock_movements (movement_id, store_id, created_at) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(to_i64(store))
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?;
+            crate::lookups::bump!($B, &mut *$tx, crate::lookups::store_scope(store), $state.lookups);
+            crate::audit::write(
+                &mut *$tx,
+                $user,
+                Some(to_i64(store)),
+                "stock.adjust",
+                "stock_movements",
+                Some(to_i64(product)),
+                serde_json::json!({ "movement_id": id, "quantity": signed.to_string(), "type": $kind }),
+            )
+            .await?;
+        } else {
+            // A retried request: the same id must mean the same movement.
+            let row = sqlx::query(
+                "SELECT store_id, product_id, quantity FROM stock_movements WHERE movement_id = ?",
+            )
+            .bind(id)
+            .fetch_one(&mut *$tx)
+            .await?;
+            let same = $B::int(&row, "store_id")? == to_i64(store)
+                && $B::int(&row, "product_id")? == to_i64(product)
+                && $B::get_qty(&row, "quantity")? == signed.normalize();
+            if !same {
+                return Err(ApiError::conflict(format!(
+                    "movement {id} already exists with different content"
+                )));
+            }
+        }
+    }};
+}
+
+/// `PUT /api/products/{id}/stock`: an HQ stock movement for one store. `quantity` is the
+/// number of units that come in (`in`) or go out (`out`, `transfer`), or the signed change
+/// (`adjustment`). The movement gets its own id (`movement_id`, chosen by the client to make
+/// retries count once, or by the gateway); the store downloads it and applies it once.
+pub async fn update_stock(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(req): Json<StockUpdateRequest>,
+) -> ApiResult<axum::Json<ProductResponse>> {
+    principal.require(Access::AdjustStock)?;
+    principal.require_store(req.store_id)?;
+    let product_id = parse_id(&id, "product")?;
+    let signed = match req.movement_type {
+        MovementType::In if req.quantity > Decimal::ZERO => req.quantity,
+        MovementType::Out | MovementType::Transfer if req.quantity > Decimal::ZERO => -req.quantity,
+        MovementType::Adjustment if !req.quantity.is_zero() => req.quantity,
+        MovementType::Adjustment => {
+            return Err(ApiError::field(
+                "quantity",
+                "an adjustment must change the stock",
+            ));
+        }
+        _ => return Err(ApiError::field("quantity", "must be greater than 0")),
+    };
+    crate::db::check_qty(signed).map_err(|e| ApiError::field("quantity", e.message))?;
+    if req.notes.as_ref().is_some_and(|n| n.chars().count() > 1000) {
+        return Err(ApiError::field("notes", "must be at most 1000 characters"));
+    }
+    let movement_id = req
+        .movement_id
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), |m| m.0.to_string());
+    let now = Utc::now();
+    let user = principal.user_id().map(to_i64);
+    let kind = req.movement_type.as_str();
+    let reference = match req.movement_type {
+        MovementType::In => "purchase",
+        MovementType::Transfer => "transfer",
+        _ => "adjustment",
+    };
+    let item = crate::error::retry(|| async {
+        on_db!(&state.db, |pool, B| {
+            let mut tx = pool.begin().await?;
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM store_products sp JOIN products p ON p.id = sp.product_id
+                 WHERE sp.store_id = ? AND sp.product_id = ? AND p.is_active = 1",
+            )
+            .bind(to_i64(req.store_id))
+            .bind(to_i64(product_id))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.unwrap_or(0) == 0 {
+                return Err(ApiError::not_found(format!(
+                    "product {product_id} in store {}",
+                    req.store_id
+                )));
+            }
+            hq_movement!(
+                B,
+                tx,
+                state,
+                req.store_id,
+                product_id,
+                &movement_id,
+                kind,
+                reference,
+                signed,
+                &req.notes,
+                user,
+                now
+            );
+            let item = fetch_item!(B, tx, req.store_id, product_id);
+            tx.commit().await?;
+            Ok(item)
+        })
+    })
+    .await?;
+    state.lookups.products_changed(req.store_id, [product_id]);
+    tracing::info!(target: "kasir::transactions", store = req.store_id, product = product_id, movement = %movement_id, "HQ stock movement");
+    Ok(axum::Json(ProductResponse { data: item }))
+}
+
+/// `PUT /api/stores/{id}/products/{product_id}`: the seed's `store_products` columns. Only
+/// the fields given change (`selling_price` is needed the first time); `null` clears
+/// `location` or `last_restocked`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreProductSettings {
+    #[serde(default)]
+    pub selling_price: Option<Decimal>,
+    /// Sets the store's count: HQ records an adjustment movement of the difference (counted
+    /// once; the tills receive it with the download), so stock stays the sum of its movements.
+    #[serde(default)]
+    pub stock_quantity: Option<Decimal>,
+    #[serde(default)]
+    pub min_stock: Option<Decimal>,
+    #[serde(default)]
+    pub max_stock: Option<Decimal>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub location: Option<Option<String>>,
+    #[serde(default)]
+    pub is_available: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub last_restocked: Option<Option<chrono::DateTime<Utc>>>,
+}
+
+/// `PUT /api/stores/{id}/products/{product_id}`: the store's price, stock limits, shelf
+/// location, count and last restock of a product.
+pub async fn set_store_product(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path((raw_store, raw_product)): Path<(String, String)>,
+    Json(req): Json<StoreProductSettings>,
+) -> ApiResult<axum::Json<ProductResponse>> {
+    principal.require(Access::MasterData)?;
+    let store = resolve_store(&state.db, &raw_store).await?;
+    let product_id = parse_id(&raw_product, "product")?;
+    if let Some(p) = req.selling_price {
+        crate::fields::price("selling_price", p)?;
+    }
+    for (f, v) in [
+        ("min_stock", req.min_stock),
+        ("max_stock", req.max_stock),
+        ("stock_quantity", req.stock_quantity),
+    ] {
+        if let Some(v) = v {
+            if v < Decimal::ZERO {
+                return Err(ApiError::field(f, "must not be negative"));
+            }
+            crate::db::check_qty(v).map_err(|e| ApiError::field(f, e.message))?;
+        }
+    }
+    let location = match &req.location {
+        Some(l) => Some(opt_text("location", l.as_deref(), 100)?),
+        None => None,
+    };
+    let now = Utc::now();
+    let user = principal.user_id().map(to_i64);
+    let item = crate::error::retry(|| async {
+        on_db!(&state.db, |pool, B| {
+            let mut tx = pool.begin().await?;
+            let found: Option<i64> =
+                sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE id = ?")
+                    .bind(to_i64(product_id))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.unwrap_or(0) == 0 {
+                return Err(ApiError::not_found(format!("product {product_id}")));
+            }
+            let lock = if B::IS_MYSQL { " FOR UPDATE" } else { "" };
+            let current = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT selling_price, stock_quantity, min_stock, max_stock, location, is_available, last_restocked
+                 FROM store_products WHERE store_id = ? AND product_id = ?{lock}"
+            )))
+            .bind(to_i64(store.id))
+            .bind(to_i64(product_id))
+            .fetch_optional(&mut *tx)
+            .await?;
+            // The row as it will be: what is stored, with the fields given.
+            let (price, stock, min, max, loc, available, restocked) = match &current {
+                Some(r) => (
+                    req.selling_price.unwrap_or(B::get_money(r, "selling_price")?),
+                    B::get_qty(r, "stock_quantity")?,
+                    req.min_stock.unwrap_or(B::get_qty(r, "min_stock")?),
+                    req.max_stock.unwrap_or(B::get_qty(r, "max_stock")?),
+                    location.clone().unwrap_or(r.try_get("location")?),
+                    req.is_available.unwrap_or(B::int(r, "is_available")? != 0),
+                    req.last_restocked.unwrap_or(r.try_get("last_restocked")?),
+                ),
+                None => (
+                    req.selling_price.ok_or_else(|| {
+                        ApiError::field("selling_price", "is needed the first time a store carries a product")
+                    })?,
+                    Decimal::ZERO,
+                    req.min_stock.unwrap_or(Decimal::ZERO),
+                    req.max_stock.unwrap_or(Decimal::from(1000)),
+                    location.clone().flatten(),
+                    req.is_available.unwrap_or(true),
+                    req.last_restocked.flatten(),
+                ),
+            };
+            if min > max {
+                return Err(ApiError::field("min_stock", "must not exceed max_stock"));
+            }
+            let upsert = if B::IS_MYSQL {
+                "INSERT INTO store_products (store_id, product_id, selling_price, min_stock, max_stock, location,
+                    is_available, last_restocked, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON DUPLICATE KEY UPDATE selling_price = VALUES(selling_price), min_stock = VALUES(min_stock),
+                    max_stock = VALUES(max_stock), location = VALUES(location), is_available = VALUES(is_available),
+                    last_restocked = VALUES(last_restocked), updated_at = VALUES(updated_at)"
+            } else {
+                "INSERT INTO store_products (store_id, product_id, selling_price, min_stock, max_stock, location,
+                    is_available, last_restocked, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(store_id, product_id) DO UPDATE SET selling_price = excluded.selling_price,
+                    min_stock = excluded.min_stock, max_stock = excluded.max_stock, location = excluded.location,
+                    is_available = excluded.is_available, last_restocked = excluded.last_restocked,
+                    updated_at = excluded.updated_at"
+            };
+            sqlx::query(upsert)
+                .bind(to_i64(store.id))
+                .bind(to_i64(product_id))
+                .bind(B::money(price)?)
+                .bind(B::qty(min)?)
+                .bind(B::qty(max)?)
+                .bind(&loc)
+                .bind(available)
+                .bind(restocked)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            crate::lookups::bump!(
+                B,
+                &mut *tx,
+                crate::lookups::store_scope(store.id),
+                state.lookups
+            );
+            crate::audit::write(&mut *tx, user, Some(to_i64(store.id)), "store_product.set", "store_products", Some(to_i64(product_id)),
+                serde_json::json!({ "selling_price": price.to_string(), "is_available": available, "location": loc })).await?;
+            // A count: the difference becomes an adjustment, like any HQ movement.
+            if let Some(target) = req.stock_quantity {
+                let signed = target - stock;
+                if !signed.is_zero() {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let notes = Some(format!("count set to {} at HQ", target.normalize()));
+                    hq_movement!(B, tx, state, store.id, product_id, &id, "adjustment", "adjustment", signed, &notes, user, now);
+                }
+            }
+            let item = fetch_item!(B, tx, store.id, product_id);
+            tx.commit().await?;
+            Ok(item)
+        })
+    })
+    .await?;
+    state.lookups.products_changed(store.id, [product_id]);
+    Ok(axum::Json(ProductResponse { data: item }))
 }
