@@ -540,7 +540,7 @@ pub async fn update_category(
                 ));
             }
             let up: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT parent_id FROM categories WHERE id = ?")
+                sqlx::query_scalar("SELECT CAST(parent_id AS SIGNED) FROM categories WHERE id = ?")
                     .bind(to_i64(p))
                     .fetch_optional(&mut *tx)
                     .await?;

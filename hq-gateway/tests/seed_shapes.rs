@@ -582,3 +582,123 @@ async fn customers_at_hq_with_loyalty_and_visits_from_every_store() {
         gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_and_categories_change_with_checks_and_a_changed_account_loses_its_sessions() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "userchange", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, _) = gw.store_with_products(&admin, "BKS-01", 1, 0).await;
+        let (s, v) = gw
+            .post(
+                "/api/users",
+                &admin,
+                json!({ "username": "kasir-1", "email": "k1@toko.co.id", "full_name": "Kasir Satu",
+                        "role": "cashier", "store_id": store, "password": "Bika-Ambon-Medan-7",
+                        "permissions": ["refund"] }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        let id = v["id"].as_u64().unwrap();
+        let (token, _) = gw.login("kasir-1", "Bika-Ambon-Medan-7").await;
+        assert_eq!(gw.get("/api/stores", &token).await.0, StatusCode::OK);
+        let (_, list) = gw.get("/api/users", &admin).await;
+        let me = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["id"] == json!(id))
+            .unwrap()
+            .clone();
+        assert_eq!(me["email"], "k1@toko.co.id");
+        assert_eq!(me["permissions"], json!(["refund"]));
+        assert!(me.get("password_hash").is_none());
+        // Bad changes are refused by field.
+        for (body, field) in [
+            (json!({ "email": "nope" }), "email"),
+            (json!({ "password": "short" }), "password"),
+            (json!({ "role": "admin" }), "store_id"),
+            (json!({ "permissions": 7 }), "permissions"),
+        ] {
+            let (s, v) = gw.put(&format!("/api/users/{id}"), &admin, body).await;
+            assert_eq!(
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend} {field}: {v}"
+            );
+            assert_eq!(field_error(&v), field, "{v}");
+        }
+        // A name change keeps the session; a promotion ends it.
+        let (s, v) = gw
+            .put(
+                &format!("/api/users/{id}"),
+                &admin,
+                json!({ "full_name": "Kasir Utama" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(gw.get("/api/stores", &token).await.0, StatusCode::OK);
+        let (s, v) = gw
+            .put(
+                &format!("/api/users/{id}"),
+                &admin,
+                json!({ "role": "supervisor" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            gw.get("/api/stores", &token).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        let (s, _) = gw
+            .put(
+                &format!("/api/users/{id}"),
+                &admin,
+                json!({ "role": "super_admin", "store_id": null }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "a super_admin may grant super_admin");
+        // Categories: changed, and never made a cycle.
+        let (_, a) = gw
+            .post("/api/categories", &admin, json!({ "name": "Minuman" }))
+            .await;
+        let a = a["id"].as_u64().unwrap();
+        let (_, b) = gw
+            .post(
+                "/api/categories",
+                &admin,
+                json!({ "name": "Kopi", "parent_id": a }),
+            )
+            .await;
+        let b = b["id"].as_u64().unwrap();
+        let (s, v) = gw
+            .put(
+                &format!("/api/categories/{a}"),
+                &admin,
+                json!({ "parent_id": b }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend}: {v}");
+        assert_eq!(field_error(&v), "parent_id");
+        let (s, v) = gw
+            .put(
+                &format!("/api/categories/{b}"),
+                &admin,
+                json!({ "name": "Kopi Bubuk", "description": "Arabika, robusta", "sort_order": 3 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let (_, cats) = gw.get("/api/categories", &admin).await;
+        let kopi = cats
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == json!(b))
+            .unwrap()
+            .clone();
+        assert_eq!(kopi["name"], "Kopi Bubuk");
+        assert_eq!(kopi["parent_id"], json!(a));
+        assert_eq!(kopi["description"], "Arabika, robusta");
+        gw.stop().await;
+    }
+}
