@@ -859,6 +859,36 @@ pub async fn update_stock(
     if req.notes.as_ref().is_some_and(|n| n.chars().count() > 1000) {
         return Err(ApiError::field("notes", "must be at most 1000 characters"));
     }
+    // The seed's transfer columns: a transfer leaves `store_id` for another store.
+    let (from_store, to_store) = match req.movement_type {
+        MovementType::Transfer => {
+            let to = req.to_store_id.ok_or_else(|| {
+                ApiError::field("to_store_id", "a transfer names the store it goes to")
+            })?;
+            if to == req.store_id {
+                return Err(ApiError::field("to_store_id", "must be another store"));
+            }
+            if req.from_store_id.is_some_and(|f| f != req.store_id) {
+                return Err(ApiError::field(
+                    "from_store_id",
+                    "a transfer leaves the store of store_id",
+                ));
+            }
+            (Some(req.store_id), Some(to))
+        }
+        _ if req.from_store_id.is_some() || req.to_store_id.is_some() => {
+            return Err(ApiError::field(
+                "to_store_id",
+                "only a transfer names stores to and from",
+            ));
+        }
+        _ => (None, None),
+    };
+    if let Some(to) = to_store {
+        crate::stores::resolve_store_any(&state.db, &to.to_string())
+            .await
+            .map_err(|_| ApiError::field("to_store_id", "no such store"))?;
+    }
     let movement_id = req
         .movement_id
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), |m| m.0.to_string());
@@ -901,6 +931,18 @@ pub async fn update_stock(
                 user,
                 now
             );
+            if req.reference_id.is_some() || to_store.is_some() {
+                sqlx::query(
+                    "UPDATE stock_movements SET reference_id = ?, from_store_id = ?, to_store_id = ?
+                     WHERE movement_id = ?",
+                )
+                .bind(req.reference_id.map(to_i64))
+                .bind(from_store.map(to_i64))
+                .bind(to_store.map(to_i64))
+                .bind(&movement_id)
+                .execute(&mut *tx)
+                .await?;
+            }
             let item = fetch_item!(B, tx, req.store_id, product_id);
             tx.commit().await?;
             Ok(item)

@@ -702,3 +702,67 @@ async fn users_and_categories_change_with_checks_and_a_changed_account_loses_its
         gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_stock_movements_take_the_seeds_reference_and_transfer_columns() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "transfers", |_| {}).await;
+        let admin = gw.admin().await;
+        let (a, _) = gw.store_with_products(&admin, "SMG-01", 1, 50).await;
+        let (b, _) = gw.store_with_products(&admin, "SMG-02", 1, 0).await;
+        let pid = gw.product_id_by_sku("P0000").await;
+        let path = format!("/api/products/{pid}/stock");
+        for (body, field) in [
+            (
+                json!({ "store_id": a, "quantity": 5, "movement_type": "transfer" }),
+                "to_store_id",
+            ),
+            (
+                json!({ "store_id": a, "quantity": 5, "movement_type": "transfer", "to_store_id": a }),
+                "to_store_id",
+            ),
+            (
+                json!({ "store_id": a, "quantity": 5, "movement_type": "transfer", "to_store_id": 999_999 }),
+                "to_store_id",
+            ),
+            (
+                json!({ "store_id": a, "quantity": 5, "movement_type": "in", "to_store_id": b }),
+                "to_store_id",
+            ),
+            (
+                json!({ "store_id": a, "quantity": 5, "movement_type": "transfer", "to_store_id": b, "from_store_id": b }),
+                "from_store_id",
+            ),
+        ] {
+            let (s, v) = gw.put(&path, &admin, body).await;
+            assert_eq!(
+                s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{backend} {field}: {v}"
+            );
+            assert_eq!(field_error(&v), field, "{v}");
+        }
+        let body = json!({ "store_id": a, "quantity": 5, "movement_type": "transfer", "to_store_id": b,
+                           "reference_id": 4711, "notes": "ke Semarang 2",
+                           "movement_id": "0192f0c4-1111-7000-8000-000000000001" });
+        for _ in 0..2 {
+            let (s, v) = gw.put(&path, &admin, body.clone()).await;
+            assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+            assert_eq!(
+                v["data"]["stock_quantity"].as_f64(),
+                Some(45.0),
+                "counted once: {v}"
+            );
+        }
+        assert_eq!(
+            gw.scalar(
+                "SELECT COUNT(*) FROM stock_movements WHERE reference_id = 4711 AND to_store_id IS NOT NULL
+                   AND from_store_id = store_id AND movement_type = 'transfer'"
+            )
+            .await,
+            1,
+            "{backend}"
+        );
+        gw.stop().await;
+    }
+}

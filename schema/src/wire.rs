@@ -608,6 +608,16 @@ pub struct StockUpdateRequest {
     /// *(kasir)* A client-chosen id that makes a retried request count once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub movement_id: Option<MovementId>,
+    /// The seed's `stock_movements.reference_id`: the purchase order, adjustment or transfer
+    /// document this movement belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<u64>,
+    /// For a `transfer`: the store the goods leave (`store_id`, the default) and the store
+    /// they go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_store_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_store_id: Option<u64>,
 }
 
 /// `GET /api/products/barcode/{barcode}` and the reply to a stock update.
