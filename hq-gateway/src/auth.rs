@@ -165,6 +165,10 @@ impl Principal {
                 Access::Analytics => role.allows(Permission::ViewAnalytics),
                 Access::ManageDevices => role.allows(Permission::ManageDevices),
                 Access::ManageUsers => matches!(role, Role::Admin | Role::SuperAdmin),
+                Access::ManageCustomers => matches!(
+                    role,
+                    Role::StoreManager | Role::RegionalManager | Role::Admin | Role::SuperAdmin
+                ),
             },
         }
     }
@@ -199,6 +203,8 @@ pub enum Access {
     ManageDevices,
     /// HQ user accounts.
     ManageUsers,
+    /// Customers at HQ (a store's manager: its own store's).
+    ManageCustomers,
 }
 
 impl Access {
@@ -211,6 +217,7 @@ impl Access {
             Access::Analytics => "view transactions and analytics",
             Access::ManageDevices => "manage devices",
             Access::ManageUsers => "manage users",
+            Access::ManageCustomers => "change customers",
         }
     }
 }

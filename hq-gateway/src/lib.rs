@@ -34,7 +34,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 pub use kasir_schema as schema;
 
-use crate::auth::{PasswordParams, Tokens};
+use crate::auth::{Access, PasswordParams, Tokens};
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::ApiError;
@@ -81,70 +81,143 @@ impl AppState {
     }
 }
 
+/// Who may call a route. The router checks it before the handler runs (a handler checks only
+/// what depends on the request: the store it touches), and the OpenAPI document says it; one
+/// table, `api!` below, is both (a test walks every route with every role against it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// No credential needed (the handler may take one from the body, like a refresh token).
+    Public,
+    /// A credential whose role (or device) has this access ([`Principal::allows`]).
+    Can(auth::Access),
+}
+
+impl Who {
+    /// Whether `principal` passes.
+    pub fn admits(self, principal: &auth::Principal) -> bool {
+        match self {
+            Who::Public => true,
+            Who::Can(a) => principal.allows(a),
+        }
+    }
+
+    /// "public", or the roles (and devices) that pass, as the OpenAPI document lists them.
+    pub fn describe(self) -> String {
+        let Who::Can(access) = self else {
+            return "public".into();
+        };
+        let mut who: Vec<&str> = kasir_schema::roles::Role::ALL
+            .iter()
+            .filter(|r| {
+                auth::Principal::User {
+                    id: 0,
+                    role: **r,
+                    store_id: None,
+                    session: String::new(),
+                }
+                .allows(access)
+            })
+            .map(|r| r.as_str())
+            .collect();
+        if (auth::Principal::Device { id: 0, store_id: 0 }).allows(access) {
+            who.push("a store's device");
+        }
+        format!("{} ({})", who.join(", "), access.describe())
+    }
+}
+
 /// One route: what `GET /api/openapi.json` says of it.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteDoc {
     pub method: &'static str,
     pub path: &'static str,
     pub summary: &'static str,
-    /// Who may call it: `public`, or the credential and role it needs.
-    pub access: &'static str,
+    /// Who may call it; store-scoped credentials reach their own store only.
+    pub access: Who,
 }
 
-/// Every route, written once: the router and the OpenAPI document both come from this list.
+/// Every route, written once: the router, its access checks and the OpenAPI document all come
+/// from this list.
 macro_rules! api {
-    ($( $method:ident $path:literal => $handler:path, $access:literal, $summary:literal; )*) => {
+    ($( $method:ident $path:literal => $handler:path, $who:expr, $summary:literal; )*) => {
         /// Every route of the API, in the order the OpenAPI document lists them.
         pub const ROUTES: &[RouteDoc] = &[
-            $( RouteDoc { method: stringify!($method), path: $path, summary: $summary, access: $access }, )*
+            $( RouteDoc { method: stringify!($method), path: $path, summary: $summary, access: $who }, )*
         ];
 
         fn routes() -> Router<AppState> {
             Router::new()
-                $( .route($path, axum::routing::$method($handler)) )*
+                $( .route(
+                    $path,
+                    axum::routing::$method($handler)
+                        .route_layer(middleware::from_fn(|req: Request, next: Next| guard($who, req, next))),
+                ) )*
         }
     };
 }
 
+/// The router's access check: 401 without a valid credential, 403 when the table says no, all
+/// before the body is read.
+async fn guard(who: Who, req: Request, next: Next) -> Response {
+    if who == Who::Public {
+        return next.run(req).await;
+    }
+    let Some(state) = req.extensions().get::<AppState>().cloned() else {
+        return ApiError::internal("the router's state is missing").into_response();
+    };
+    let (mut parts, body) = req.into_parts();
+    use axum::extract::FromRequestParts;
+    match auth::Principal::from_request_parts(&mut parts, &state).await {
+        Ok(p) if who.admits(&p) => next.run(Request::from_parts(parts, body)).await,
+        Ok(_) => {
+            let Who::Can(access) = who else {
+                unreachable!("a public route admits everyone")
+            };
+            ApiError::forbidden(format!("Your role may not {}", access.describe())).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 api! {
-    get "/health" => health::health, "public", "Database and upload-queue checks; 503 when unhealthy (seed §10.1).";
-    get "/api/openapi.json" => openapi::document, "public", "This document.";
-    post "/api/auth/login" => sessions::login, "public", "Log in with username and password (seed §3.1).";
-    post "/api/auth/refresh" => sessions::refresh, "refresh token", "Spend a refresh token for a new pair; reusing a spent one revokes the session.";
-    post "/api/auth/logout" => sessions::logout, "user", "End the session of the access token.";
-    post "/api/sync/upload" => sync::upload, "device of the store, or store_manager and up", "Store sales, customers, stock movements and loyalty entries exactly once (seed §3.2).";
-    get "/api/sync/download/{store_id}" => sync::download, "device of the store, or store_manager and up", "What changed at HQ for the store since last_sync (seed §3.2).";
-    get "/api/sync/status/{store_id}" => sync::status, "device of the store, or store_manager and up", "Last successful upload and recent errors (seed §3.2).";
-    get "/api/products" => products::list_products, "any credential of the store", "Products of a store with price and stock; category_id, search, page, per_page (seed §3.3).";
-    post "/api/products" => products::create_product, "admin, super_admin", "Create a product with the seed's columns (master data).";
-    get "/api/products/{id}" => products::get_product, "any credential", "A product's master data.";
-    get "/api/products/barcode/{barcode}" => products::product_by_barcode, "any credential of the store", "One product by barcode in a store (seed §3.3).";
-    put "/api/products/{id}/stock" => products::update_stock, "manager and up, of the store", "An HQ stock movement for a store, counted once by movement_id (seed §3.3).";
-    get "/api/stores" => masterdata::list_stores, "any credential (own store if store-scoped)", "Stores and when each last uploaded.";
-    post "/api/stores" => stores::create_store, "admin, super_admin", "Create a store with the seed's columns (master data).";
-    get "/api/stores/{id}" => stores::get_store, "any credential of the store", "One store, by id or code.";
-    put "/api/stores/{id}" => stores::update_store, "admin, super_admin", "Change a store's fields (not its code); is_active closes or reopens it.";
-    put "/api/products/{id}" => products::update_product, "admin, super_admin", "Change the given fields of a product; null clears an optional one.";
-    delete "/api/products/{id}" => products::delete_product, "admin, super_admin", "Deactivate a product (sales keep it; stores stop seeing it).";
-    get "/api/categories" => masterdata::list_categories, "any credential", "Product categories.";
-    post "/api/categories" => masterdata::create_category, "admin, super_admin", "Create a category (master data).";
-    put "/api/categories/{id}" => masterdata::update_category, "admin, super_admin", "Change a category's fields; null clears description or parent_id.";
-    get "/api/customers" => customers::list_customers, "any credential", "Customers, searched by name, phone, e-mail or code, with loyalty and visits from every store.";
-    post "/api/customers" => customers::create_customer, "store_manager and up (a store's manager: its customers)", "Create a customer; it reaches every store with the download.";
-    get "/api/customers/{id}" => customers::get_customer, "any credential", "One customer by id or customer_uuid, with loyalty, purchases and visits per store.";
-    put "/api/customers/{id}" => customers::update_customer, "store_manager and up (a store's manager: its customers)", "Change a customer's fields; null clears an optional one.";
-    get "/api/users" => masterdata::list_users, "admin, super_admin", "HQ and store accounts.";
-    post "/api/users" => masterdata::create_user, "admin, super_admin", "Create an account (a strong password is required).";
-    put "/api/users/{id}" => masterdata::update_user, "admin, super_admin", "Change an account; a new password, deactivation, role or store change ends its sessions.";
-    post "/api/webhooks" => webhooks::create_endpoint, "admin, super_admin", "Register a webhook endpoint for stock.low and/or sync.failed (secret shown once).";
-    delete "/api/stores/{id}/devices/{device_id}" => masterdata::revoke_device, "store_manager and up, of the store", "Revoke a device credential.";
-    post "/api/stores/{id}/devices" => stores::create_device, "store_manager and up, of the store", "A device credential for one of the store's tills (token shown once).";
-    put "/api/stores/{id}/products/{product_id}" => products::set_store_product, "admin, super_admin", "A store's price and stock limits for a product.";
-    get "/api/transactions" => analytics::transactions, "store_manager and up (own store if store-scoped)", "Transactions by store, date range (from, to), cashier_id, number.";
-    get "/api/analytics/sales" => analytics::sales, "store_manager and up (own store if store-scoped)", "Sales totals grouped by day, hour (UTC) or store.";
-    get "/api/analytics/payment-methods" => analytics::payment_methods, "store_manager and up (own store if store-scoped)", "Payment-method mix: payments and amount per method.";
-    get "/api/analytics/top-products" => analytics::top_products, "store_manager and up (own store if store-scoped)", "Products by revenue in a date range.";
-    get "/api/analytics/low-stock" => analytics::low_stock, "store_manager and up (own store if store-scoped)", "Products at or below their minimum stock, across stores.";
+    get "/health" => health::health, Who::Public, "Database and upload-queue checks; 503 when unhealthy (seed §10.1).";
+    get "/api/openapi.json" => openapi::document, Who::Public, "This document.";
+    post "/api/auth/login" => sessions::login, Who::Public, "Log in with username and password (seed §3.1).";
+    post "/api/auth/refresh" => sessions::refresh, Who::Public, "Spend a refresh token for a new pair; reusing a spent one revokes the session.";
+    post "/api/auth/logout" => sessions::logout, Who::Can(Access::ReadCatalog), "End the session of the access token.";
+    post "/api/sync/upload" => sync::upload, Who::Can(Access::Sync), "Store sales, customers, stock movements and loyalty entries exactly once (seed §3.2).";
+    get "/api/sync/download/{store_id}" => sync::download, Who::Can(Access::Sync), "What changed at HQ for the store since last_sync (seed §3.2).";
+    get "/api/sync/status/{store_id}" => sync::status, Who::Can(Access::Sync), "Last successful upload and recent errors (seed §3.2).";
+    get "/api/products" => products::list_products, Who::Can(Access::ReadCatalog), "Products of a store with price and stock; category_id, search, page, per_page (seed §3.3).";
+    post "/api/products" => products::create_product, Who::Can(Access::MasterData), "Create a product with the seed's columns (master data).";
+    get "/api/products/{id}" => products::get_product, Who::Can(Access::ReadCatalog), "A product's master data.";
+    get "/api/products/barcode/{barcode}" => products::product_by_barcode, Who::Can(Access::ReadCatalog), "One product by barcode in a store (seed §3.3).";
+    put "/api/products/{id}/stock" => products::update_stock, Who::Can(Access::AdjustStock), "An HQ stock movement for a store, counted once by movement_id (seed §3.3).";
+    get "/api/stores" => masterdata::list_stores, Who::Can(Access::ReadCatalog), "Stores and when each last uploaded.";
+    post "/api/stores" => stores::create_store, Who::Can(Access::MasterData), "Create a store with the seed's columns (master data).";
+    get "/api/stores/{id}" => stores::get_store, Who::Can(Access::ReadCatalog), "One store, by id or code.";
+    put "/api/stores/{id}" => stores::update_store, Who::Can(Access::MasterData), "Change a store's fields (not its code); is_active closes or reopens it.";
+    put "/api/products/{id}" => products::update_product, Who::Can(Access::MasterData), "Change the given fields of a product; null clears an optional one.";
+    delete "/api/products/{id}" => products::delete_product, Who::Can(Access::MasterData), "Deactivate a product (sales keep it; stores stop seeing it).";
+    get "/api/categories" => masterdata::list_categories, Who::Can(Access::ReadCatalog), "Product categories.";
+    post "/api/categories" => masterdata::create_category, Who::Can(Access::MasterData), "Create a category (master data).";
+    put "/api/categories/{id}" => masterdata::update_category, Who::Can(Access::MasterData), "Change a category's fields; null clears description or parent_id.";
+    get "/api/customers" => customers::list_customers, Who::Can(Access::ReadCatalog), "Customers, searched by name, phone, e-mail or code, with loyalty and visits from every store.";
+    post "/api/customers" => customers::create_customer, Who::Can(Access::ManageCustomers), "Create a customer; it reaches every store with the download.";
+    get "/api/customers/{id}" => customers::get_customer, Who::Can(Access::ReadCatalog), "One customer by id or customer_uuid, with loyalty, purchases and visits per store.";
+    put "/api/customers/{id}" => customers::update_customer, Who::Can(Access::ManageCustomers), "Change a customer's fields; null clears an optional one.";
+    get "/api/users" => masterdata::list_users, Who::Can(Access::ManageUsers), "HQ and store accounts.";
+    post "/api/users" => masterdata::create_user, Who::Can(Access::ManageUsers), "Create an account (a strong password is required).";
+    put "/api/users/{id}" => masterdata::update_user, Who::Can(Access::ManageUsers), "Change an account; a new password, deactivation, role or store change ends its sessions.";
+    post "/api/webhooks" => webhooks::create_endpoint, Who::Can(Access::MasterData), "Register a webhook endpoint for stock.low and/or sync.failed (secret shown once).";
+    delete "/api/stores/{id}/devices/{device_id}" => masterdata::revoke_device, Who::Can(Access::ManageDevices), "Revoke a device credential.";
+    post "/api/stores/{id}/devices" => stores::create_device, Who::Can(Access::ManageDevices), "A device credential for one of the store's tills (token shown once).";
+    put "/api/stores/{id}/products/{product_id}" => products::set_store_product, Who::Can(Access::MasterData), "A store's price and stock limits for a product.";
+    get "/api/transactions" => analytics::transactions, Who::Can(Access::Analytics), "Transactions by store, date range (from, to), cashier_id, number.";
+    get "/api/analytics/sales" => analytics::sales, Who::Can(Access::Analytics), "Sales totals grouped by day, hour (UTC) or store.";
+    get "/api/analytics/payment-methods" => analytics::payment_methods, Who::Can(Access::Analytics), "Payment-method mix: payments and amount per method.";
+    get "/api/analytics/top-products" => analytics::top_products, Who::Can(Access::Analytics), "Products by revenue in a date range.";
+    get "/api/analytics/low-stock" => analytics::low_stock, Who::Can(Access::Analytics), "Products at or below their minimum stock, across stores.";
 }
 
 /// The whole API with its middleware.
@@ -161,7 +234,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Per client address and per bearer token; login attempts have their own, stricter budget.
-async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+async fn rate_limit(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    // The route's access check (`guard`) runs after routing and reads the state from here.
+    req.extensions_mut().insert(state.clone());
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -19,7 +19,7 @@ pub fn build() -> Value {
             .collect();
         let mut op = json!({
             "summary": r.summary,
-            "description": format!("Who may call it: {}.", r.access),
+            "description": format!("Who may call it: {}.", r.access.describe()),
             "parameters": params,
             "responses": {
                 "200": { "description": "Success (201 for a creation)" },
@@ -29,7 +29,7 @@ pub fn build() -> Value {
                 }
             }
         });
-        if r.access != "public" {
+        if r.access != crate::Who::Public {
             op["security"] = json!([{ "bearer": [] }]);
         }
         if matches!(r.method, "post" | "put") {

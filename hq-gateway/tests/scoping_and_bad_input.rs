@@ -365,7 +365,9 @@ async fn every_route_answers_garbage_with_a_4xx_and_the_error_body() {
         for r in kasir_gateway::ROUTES {
             // Public reads take nothing to be wrong about; logout takes no body (and would end
             // the session the loop uses).
-            if (r.access == "public" && r.method == "get") || r.path == "/api/auth/logout" {
+            if (r.access == kasir_gateway::Who::Public && r.method == "get")
+                || r.path == "/api/auth/logout"
+            {
                 continue;
             }
             let path = r
@@ -465,4 +467,120 @@ async fn health_is_503_when_the_database_is_gone() {
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_error_body(&v);
     gw.stop().await;
+}
+
+/// The access column of `api!` is the check that runs: every route, called by every role and
+/// by a store's device, answers 403 exactly when the table says that credential may not call
+/// it (whatever the body; paths name the credential's own store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_every_role_as_the_table_says() {
+    use kasir_gateway::auth::Principal;
+    use kasir_schema::roles::Role;
+    for backend in backends() {
+        let gw = Gateway::start(backend, "matrix", |c| {
+            c.rate_limit_per_minute = 1_000_000;
+            c.login_rate_per_minute = 10_000;
+        })
+        .await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "MTX-01", 1, 10).await;
+        let pid = gw.product_id_by_sku("P0000").await;
+        let (_, cat) = gw
+            .post("/api/categories", &admin, json!({ "name": "Matrix" }))
+            .await;
+        let (_, cust) = gw
+            .post(
+                "/api/customers",
+                &admin,
+                json!({ "name": "Ani", "preferred_store_id": store }),
+            )
+            .await;
+        let mut creds: Vec<(String, String, Principal)> = vec![(
+            "device".into(),
+            device,
+            Principal::Device {
+                id: 0,
+                store_id: store,
+            },
+        )];
+        for role in Role::ALL {
+            let name = format!("u-{}", role.as_str().replace('_', "-"));
+            let scoped = role.is_store_scoped();
+            let (s, v) = gw
+                .post(
+                    "/api/users",
+                    &admin,
+                    json!({ "username": name, "email": format!("{name}@toko.co.id"), "full_name": name,
+                            "role": role.as_str(), "store_id": if scoped { Some(store) } else { None },
+                            "password": "Lumpia-Semarang-2026" }),
+                )
+                .await;
+            if role == Role::Manager {
+                // A till's role, not an HQ account's.
+                assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend} {name}: {v}");
+                continue;
+            }
+            assert_eq!(s, StatusCode::CREATED, "{backend} {name}: {v}");
+            let (token, _) = gw.login(&name, "Lumpia-Semarang-2026").await;
+            let principal = Principal::User {
+                id: 0,
+                role,
+                store_id: scoped.then_some(store),
+                session: String::new(),
+            };
+            creds.push((name, token, principal));
+        }
+        // Logging out ends the credential, so it comes last.
+        let mut routes: Vec<_> = kasir_gateway::ROUTES.iter().collect();
+        routes.sort_by_key(|r| r.path == "/api/auth/logout");
+        let mut checked = 0;
+        for r in routes {
+            let path = r
+                .path
+                .replace("{store_id}", &store.to_string())
+                .replace("{product_id}", &pid.to_string())
+                .replace("{device_id}", "999999")
+                .replace("{barcode}", "8990000000000");
+            let path = if path.starts_with("/api/products/") {
+                path.replace("{id}", &pid.to_string())
+            } else if path.starts_with("/api/categories/") {
+                path.replace("{id}", &cat["id"].to_string())
+            } else if path.starts_with("/api/customers/") {
+                path.replace("{id}", &cust["id"].to_string())
+            } else if path.starts_with("/api/users/") {
+                path.replace("{id}", "1")
+            } else {
+                path.replace("{id}", &store.to_string())
+            };
+            let method = Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
+            let body = matches!(r.method, "post" | "put").then(|| json!({}));
+            for (name, token, principal) in &creds {
+                let (s, v) = gw
+                    .call(method.clone(), &path, Some(token), body.clone())
+                    .await;
+                let allowed = r.access.admits(principal);
+                assert_eq!(
+                    s == StatusCode::FORBIDDEN,
+                    !allowed,
+                    "{backend}: {} {path} as {name}: {s} {v} (the table says {})",
+                    r.method,
+                    r.access.describe()
+                );
+                // Every credential here is valid (a public route may still refuse one it
+                // reads itself: refresh takes a refresh or access token, not a device's).
+                if r.access != kasir_gateway::Who::Public {
+                    assert_ne!(
+                        s,
+                        StatusCode::UNAUTHORIZED,
+                        "{backend}: {} {path} as {name}",
+                        r.method
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, kasir_gateway::ROUTES.len() * creds.len());
+        assert_eq!(creds.len(), 7, "six HQ roles and a device");
+        gw.stop().await;
+    }
 }
