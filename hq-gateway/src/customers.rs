@@ -8,6 +8,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use kasir_schema::Decimal;
 use serde::{Deserialize, Serialize};
@@ -164,11 +166,7 @@ impl CustomerFields {
     }
 
     fn apply(mut self, c: CustomerChanges) -> CustomerFields {
-        fn set<T>(slot: &mut T, v: Option<T>) {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
+        use crate::fields::set;
         set(&mut self.customer_code, c.customer_code);
         set(&mut self.name, c.name);
         set(&mut self.email, c.email);
@@ -219,6 +217,22 @@ impl CustomerFields {
             is_active: self.is_active,
         })
     }
+}
+
+/// Binds a customer's writable columns, in the order the statements list them.
+macro_rules! bind_customer_fields {
+    ($q:expr, $f:expr) => {
+        $q.bind(&$f.customer_code)
+            .bind(&$f.name)
+            .bind(&$f.email)
+            .bind(&$f.phone)
+            .bind(&$f.address)
+            .bind(&$f.city)
+            .bind($f.date_of_birth)
+            .bind(&$f.gender)
+            .bind($f.preferred_store_id.map(to_i64))
+            .bind($f.is_active)
+    };
 }
 
 const CUSTOMER_COLUMNS: &str =
@@ -280,44 +294,59 @@ async fn customer_records(
         ))
         .fetch_all(pool)
         .await?;
+        // The page's consolidated figures in two queries, not three per customer.
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|r| B::int(r, "id"))
+            .collect::<Result<_, _>>()?;
+        let mut points: HashMap<i64, i64> = HashMap::new();
+        let mut visits: HashMap<i64, Vec<StoreRow>> = HashMap::new();
+        if !ids.is_empty() {
+            let list = crate::sync::in_list(ids.len());
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT customer_id, CAST(COALESCE(SUM(points), 0) AS SIGNED) AS n FROM loyalty_entries
+                 WHERE customer_id IN ({list}) GROUP BY customer_id"
+            )));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            for p in q.fetch_all(pool).await? {
+                points.insert(B::int(&p, "customer_id")?, B::int(&p, "n")?);
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT customer_id, store_id, COUNT(*) AS visits, MIN(transaction_date) AS first_visit,
+                    MAX(transaction_date) AS last_visit, COALESCE(SUM(total_amount), 0) AS total
+                 FROM transactions WHERE customer_id IN ({list})
+                 GROUP BY customer_id, store_id ORDER BY customer_id, store_id"
+            )));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            for v in q.fetch_all(pool).await? {
+                visits.entry(B::int(&v, "customer_id")?).or_default().push((
+                    B::int(&v, "store_id")?,
+                    B::int(&v, "visits")?,
+                    v.try_get("first_visit")?,
+                    v.try_get("last_visit")?,
+                    B::get_money(&v, "total")?,
+                ));
+            }
+        }
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id = B::int(r, "id")?;
-            let points: i64 = {
-                let p = sqlx::query("SELECT CAST(COALESCE(SUM(points), 0) AS SIGNED) AS n FROM loyalty_entries WHERE customer_id = ?")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-                B::int(&p, "n")?
-            };
-            let visits = sqlx::query(
-                "SELECT store_id, COUNT(*) AS visits, MIN(transaction_date) AS first_visit,
-                    MAX(transaction_date) AS last_visit
-                 FROM transactions WHERE customer_id = ? GROUP BY store_id ORDER BY store_id",
-            )
-            .bind(id)
-            .fetch_all(pool)
-            .await?;
-            let mut by_store = Vec::new();
-            let (mut first, mut last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) =
-                (None, None);
-            for v in &visits {
-                by_store.push(StoreVisits {
-                    store_id: to_u64(B::int(v, "store_id")?),
-                    visits: B::int(v, "visits")?,
-                });
-                let f: Option<DateTime<Utc>> = v.try_get("first_visit")?;
-                let l: Option<DateTime<Utc>> = v.try_get("last_visit")?;
-                first = first.into_iter().chain(f).min();
-                last = last.into_iter().chain(l).max();
-            }
-            let purchases = {
-                let s = sqlx::query("SELECT COALESCE(SUM(total_amount), 0) AS total FROM transactions WHERE customer_id = ?")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-                B::get_money(&s, "total")?
-            };
+            let stores = visits.remove(&id).unwrap_or_default();
+            let by_store: Vec<StoreVisits> = stores
+                .iter()
+                .map(|(store, n, ..)| StoreVisits {
+                    store_id: to_u64(*store),
+                    visits: *n,
+                })
+                .collect();
+            let first = stores.iter().filter_map(|v| v.2).min();
+            let last = stores.iter().filter_map(|v| v.3).max();
+            let purchases: Decimal = stores.iter().map(|v| v.4).sum();
+            let points = points.get(&id).copied().unwrap_or(0);
             out.push(CustomerRecord {
                 id: to_u64(id),
                 customer_uuid: r.try_get("customer_uuid")?,
@@ -344,6 +373,15 @@ async fn customer_records(
         (out, total)
     }))
 }
+
+/// A customer's sales in one store: store, visits, first and last visit, purchases.
+type StoreRow = (
+    i64,
+    i64,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Decimal,
+);
 
 #[derive(Debug, Clone, Copy)]
 enum Lookup<'a> {
@@ -450,26 +488,17 @@ pub async fn create_customer(
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
         let mut tx = pool.begin().await?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "INSERT INTO customers (customer_uuid, customer_code, name, email, phone, address, city, date_of_birth,
                 gender, preferred_store_id, is_active, created_at, updated_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&uuid)
-        .bind(&f.customer_code)
-        .bind(&f.name)
-        .bind(&f.email)
-        .bind(&f.phone)
-        .bind(&f.address)
-        .bind(&f.city)
-        .bind(f.date_of_birth)
-        .bind(&f.gender)
-        .bind(f.preferred_store_id.map(to_i64))
-        .bind(f.is_active)
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
+        .bind(&uuid);
+        let r = bind_customer_fields!(q, f)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
         match r {
             Ok(_) => {}
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
@@ -519,25 +548,16 @@ pub async fn update_customer(
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
         let mut tx = pool.begin().await?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE customers SET customer_code = ?, name = ?, email = ?, phone = ?, address = ?, city = ?,
                 date_of_birth = ?, gender = ?, preferred_store_id = ?, is_active = ?, updated_at = ?
              WHERE id = ?",
-        )
-        .bind(&f.customer_code)
-        .bind(&f.name)
-        .bind(&f.email)
-        .bind(&f.phone)
-        .bind(&f.address)
-        .bind(&f.city)
-        .bind(f.date_of_birth)
-        .bind(&f.gender)
-        .bind(f.preferred_store_id.map(to_i64))
-        .bind(f.is_active)
-        .bind(now)
-        .bind(to_i64(current.id))
-        .execute(&mut *tx)
-        .await;
+        );
+        let r = bind_customer_fields!(q, f)
+            .bind(now)
+            .bind(to_i64(current.id))
+            .execute(&mut *tx)
+            .await;
         match r {
             Ok(_) => {}
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {

@@ -13,6 +13,35 @@ pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// Applies one field of a `PUT` body: `Some` replaces the value, `None` leaves it.
+pub fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+/// Refuses a reference to a row that is not there: `count_sql` counts the rows with the id
+/// (`SELECT COUNT(*) FROM … WHERE id = ? …`); none answers a 422 on `field` with `message`.
+pub async fn must_exist(
+    db: &crate::db::Db,
+    count_sql: &'static str,
+    id: Option<u64>,
+    field: &str,
+    message: &str,
+) -> Result<(), ApiError> {
+    let Some(id) = id else { return Ok(()) };
+    let n: i64 = crate::on_db!(db, |pool, B| {
+        sqlx::query_scalar(count_sql)
+            .bind(crate::db::to_i64(id))
+            .fetch_one(pool)
+            .await?
+    });
+    if n == 0 {
+        return Err(ApiError::field(field, message));
+    }
+    Ok(())
+}
+
 /// Optional free text of at most `max` characters, trimmed; empty becomes `None`.
 pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
     let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {

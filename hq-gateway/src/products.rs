@@ -208,11 +208,7 @@ impl ProductFields {
     }
 
     fn apply(mut self, c: ProductChanges) -> ProductFields {
-        fn set<T>(slot: &mut T, v: Option<T>) {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
+        use crate::fields::set;
         set(&mut self.sku, c.sku);
         set(&mut self.name, c.name);
         set(&mut self.barcode, c.barcode);
@@ -365,17 +361,14 @@ pub async fn product_record(db: &Db, id: u64) -> ApiResult<Option<ProductRecord>
 }
 
 async fn check_category(db: &Db, category: Option<u64>) -> ApiResult<()> {
-    let Some(c) = category else { return Ok(()) };
-    let n: i64 = on_db!(db, |pool, B| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM categories WHERE id = ?")
-            .bind(to_i64(c))
-            .fetch_one(pool)
-            .await?
-    });
-    if n == 0 {
-        return Err(ApiError::field("category_id", "no such category"));
-    }
-    Ok(())
+    crate::fields::must_exist(
+        db,
+        "SELECT COUNT(*) FROM categories WHERE id = ?",
+        category,
+        "category_id",
+        "no such category",
+    )
+    .await
 }
 
 /// `POST /api/products` (master data).

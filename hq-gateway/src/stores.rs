@@ -218,11 +218,7 @@ impl StoreFields {
     }
 
     fn apply(mut self, c: StoreChanges) -> StoreFields {
-        fn set<T>(slot: &mut T, v: Option<T>) {
-            if let Some(v) = v {
-                *slot = v;
-            }
-        }
+        use crate::fields::set;
         set(&mut self.store_name, c.store_name);
         set(&mut self.address, c.address);
         set(&mut self.city, c.city);
@@ -362,17 +358,14 @@ pub async fn store_records(
 
 /// Refuses a manager that is not an active user.
 async fn check_manager(db: &Db, manager: Option<u64>) -> ApiResult<()> {
-    let Some(m) = manager else { return Ok(()) };
-    let n: i64 = on_db!(db, |pool, B| {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE id = ? AND is_active = 1")
-            .bind(to_i64(m))
-            .fetch_one(pool)
-            .await?
-    });
-    if n == 0 {
-        return Err(ApiError::field("manager_id", "no such active user"));
-    }
-    Ok(())
+    crate::fields::must_exist(
+        db,
+        "SELECT COUNT(*) FROM users WHERE id = ? AND is_active = 1",
+        manager,
+        "manager_id",
+        "no such active user",
+    )
+    .await
 }
 
 /// `POST /api/stores` (master data).

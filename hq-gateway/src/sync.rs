@@ -441,7 +441,7 @@ fn placeholders(rows: usize, cols: usize) -> String {
     vec![one; rows].join(", ")
 }
 
-fn in_list(n: usize) -> String {
+pub(crate) fn in_list(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
