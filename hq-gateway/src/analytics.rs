@@ -17,10 +17,10 @@ use crate::on_db;
 
 /// A query whose first four parameters are `from`, `to` and the store filter (twice).
 macro_rules! in_range {
-    ($sql:expr, $from:expr, $to:expr, $store:expr) => {
+    ($B:ident, $sql:expr, $from:expr, $to:expr, $store:expr) => {
         sqlx::query($sql)
-            .bind($from)
-            .bind($to)
+            .bind($B::time($from))
+            .bind($B::time($to))
             .bind($store)
             .bind($store)
     };
@@ -56,17 +56,21 @@ fn range(
     Ok((from, to))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransactionsQuery {
+    #[schemars(example = 1)]
     pub store_id: Option<u64>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub cashier_id: Option<u64>,
+    #[schemars(length(max = 100))]
     pub number: Option<String>,
     #[serde(default = "fifty")]
+    #[schemars(range(min = 1, max = 200))]
     pub per_page: u32,
     #[serde(default = "one")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub page: u32,
 }
 
@@ -78,7 +82,7 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TransactionRow {
     pub id: u64,
     pub store_id: u64,
@@ -87,12 +91,14 @@ pub struct TransactionRow {
     pub cashier_id: u64,
     pub lane_no: Option<i64>,
     pub transaction_date: DateTime<Utc>,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub total_amount: Decimal,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub tax_amount: Decimal,
     pub payment_method: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     pub meta: kasir_schema::wire::PageMeta,
@@ -123,8 +129,8 @@ pub async fn transactions(
     let (total, data) = on_db!(&state.db, |pool, B| {
         let total: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {filter}")))
-                .bind(from)
-                .bind(to)
+                .bind(B::time(from))
+                .bind(B::time(to))
                 .bind(store)
                 .bind(store)
                 .bind(cashier)
@@ -138,8 +144,8 @@ pub async fn transactions(
                 total_amount, tax_amount, payment_method {filter}
              ORDER BY transaction_date DESC, id DESC LIMIT ? OFFSET ?"
         )))
-        .bind(from)
-        .bind(to)
+        .bind(B::time(from))
+        .bind(B::time(to))
         .bind(store)
         .bind(store)
         .bind(cashier)
@@ -177,9 +183,10 @@ pub async fn transactions(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SalesQuery {
+    #[schemars(example = 1)]
     pub store_id: Option<u64>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
@@ -188,7 +195,7 @@ pub struct SalesQuery {
     pub group: Group,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Group {
     #[default]
@@ -197,12 +204,14 @@ pub enum Group {
     Store,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct SalesBucket {
     /// `2026-11-24`, `2026-11-24T03` (UTC) or the store code.
     pub key: String,
     pub transactions: i64,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub total_amount: Decimal,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub tax_amount: Decimal,
 }
 
@@ -228,7 +237,7 @@ pub async fn sales(
              WHERE t.transaction_date >= ? AND t.transaction_date <= ? AND (? IS NULL OR t.store_id = ?)
              GROUP BY {key} ORDER BY {key}"
         );
-        let rows = in_range!(sqlx::AssertSqlSafe(sql), from, to, store)
+        let rows = in_range!(B, sqlx::AssertSqlSafe(sql), from, to, store)
             .fetch_all(pool)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -245,13 +254,15 @@ pub async fn sales(
     Ok(axum::Json(out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RangeQuery {
+    #[schemars(example = 1)]
     pub store_id: Option<u64>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     #[serde(default = "ten")]
+    #[schemars(range(min = 1, max = 500))]
     pub limit: u32,
 }
 
@@ -259,10 +270,11 @@ fn ten() -> u32 {
     10
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MethodShare {
     pub payment_method: String,
     pub payments: i64,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub amount: Decimal,
 }
 
@@ -272,10 +284,14 @@ pub async fn payment_methods(
     principal: Principal,
     Query(q): Query<RangeQuery>,
 ) -> ApiResult<axum::Json<Vec<MethodShare>>> {
+    if !(1..=500).contains(&q.limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
     let store = scope(&principal, q.store_id)?.map(to_i64);
     let (from, to) = range(q.from, q.to)?;
     let out = on_db!(&state.db, |pool, B| {
         let rows = in_range!(
+            B,
             "SELECT p.payment_method AS m, COUNT(*) AS n, SUM(p.amount) AS amount
              FROM payment_details p JOIN transactions t ON t.id = p.transaction_id
              WHERE t.transaction_date >= ? AND t.transaction_date <= ? AND (? IS NULL OR t.store_id = ?)
@@ -299,12 +315,14 @@ pub async fn payment_methods(
     Ok(axum::Json(out))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct TopProduct {
     pub product_id: u64,
     pub sku: String,
     pub name: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub quantity: Decimal,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub revenue: Decimal,
 }
 
@@ -321,6 +339,7 @@ pub async fn top_products(
     }
     let out = on_db!(&state.db, |pool, B| {
         let rows = in_range!(
+            B,
             "SELECT d.product_id AS pid, p.sku, p.name, SUM(d.quantity) AS qty, SUM(d.total_price) AS revenue
              FROM transaction_details d JOIN transactions t ON t.id = d.transaction_id
              JOIN products p ON p.id = d.product_id
@@ -348,11 +367,13 @@ pub async fn top_products(
     Ok(axum::Json(out))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LowStockQuery {
+    #[schemars(example = 1)]
     pub store_id: Option<u64>,
     #[serde(default = "hundred")]
+    #[schemars(range(min = 1, max = 1000))]
     pub limit: u32,
 }
 
@@ -360,14 +381,16 @@ fn hundred() -> u32 {
     100
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct LowStock {
     pub store_id: u64,
     pub store_code: String,
     pub product_id: u64,
     pub sku: String,
     pub name: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub stock_quantity: Decimal,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub min_stock: Decimal,
 }
 

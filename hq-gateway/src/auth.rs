@@ -86,8 +86,13 @@ pub fn check_password_strength(password: &str, username: &str) -> Result<(), Str
     if password.chars().count() < 12 {
         return Err("must be at least 12 characters".into());
     }
-    if !password.chars().any(char::is_alphabetic) || !password.chars().any(|c| c.is_ascii_digit()) {
-        return Err("must contain letters and digits".into());
+    if password.chars().count() > 1024 {
+        return Err("must be at most 1024 characters".into());
+    }
+    if !password.chars().any(|c| c.is_ascii_alphabetic())
+        || !password.chars().any(|c| c.is_ascii_digit())
+    {
+        return Err("must contain a letter (A–Z) and a digit".into());
     }
     let lower = password.to_lowercase();
     if lower.contains(&username.to_lowercase()) && !username.is_empty() {
@@ -351,7 +356,7 @@ pub async fn open_session(
         + chrono::Duration::from_std(state.tokens.refresh_ttl)
             .unwrap_or_else(|_| chrono::Duration::days(30));
     on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         sqlx::query(
             "INSERT INTO auth_sessions (id, user_id, created_at, expires_at, ip_address) VALUES (?, ?, ?, ?, ?)",
         )
@@ -382,7 +387,7 @@ pub async fn rotate(state: &AppState, refresh: &str) -> ApiResult<(String, Strin
     let hash = sha256_hex(refresh);
     let next = random_token("kr1");
     let session: Option<String> = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let spent = sqlx::query(
             "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
         )

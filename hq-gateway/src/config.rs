@@ -38,6 +38,10 @@ pub struct Config {
     pub webhook_poll_ms: u64,
     /// How often this instance reads the change counters other instances bump, ms.
     pub change_poll_ms: u64,
+    /// Hosts webhook deliveries may go to, comma-separated (`hooks.example.id,127.0.0.1`);
+    /// empty: any. A delivery to another host is not attempted: it fails at once, naming
+    /// this setting.
+    pub webhook_hosts: String,
 }
 
 impl Default for Config {
@@ -58,6 +62,7 @@ impl Default for Config {
             barcode_cache_ms: 60_000,
             webhook_poll_ms: 500,
             change_poll_ms: 250,
+            webhook_hosts: String::new(),
         }
     }
 }
@@ -112,6 +117,7 @@ impl Config {
         set(&mut c.barcode_cache_ms, "KASIR_BARCODE_CACHE_MS", &env)?;
         set(&mut c.webhook_poll_ms, "KASIR_WEBHOOK_POLL_MS", &env)?;
         set(&mut c.change_poll_ms, "KASIR_CHANGE_POLL_MS", &env)?;
+        set(&mut c.webhook_hosts, "KASIR_WEBHOOK_HOSTS", &env)?;
         c.check()?;
         Ok(c)
     }

@@ -24,27 +24,35 @@ use crate::fields::{nullable, opt_text};
 use crate::on_db;
 
 /// `POST /api/customers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_customer())]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
     /// *(kasir)* The id lanes key customers by; generated when absent.
     #[serde(default)]
     pub customer_uuid: Option<uuid::Uuid>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub customer_code: Option<String>,
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<255>")]
     pub name: String,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_email")]
     pub email: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_phone")]
     pub phone: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<2000>")]
     pub address: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub city: Option<String>,
     #[serde(default)]
     pub date_of_birth: Option<NaiveDate>,
     /// `male`, `female` or `other`.
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_gender")]
     pub gender: Option<String>,
     #[serde(default)]
     pub preferred_store_id: Option<u64>,
@@ -57,24 +65,32 @@ fn yes() -> bool {
 }
 
 /// `PUT /api/customers/{id}`: the fields given change; `null` clears an optional one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::customer_changes())]
 #[serde(deny_unknown_fields)]
 pub struct CustomerChanges {
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub customer_code: Option<Option<String>>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_text::<255>")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_email")]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_phone")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<2000>")]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub city: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub date_of_birth: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_gender")]
     pub gender: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub preferred_store_id: Option<Option<u64>>,
@@ -85,7 +101,7 @@ pub struct CustomerChanges {
 /// A customer as every read returns it. `loyalty_points`, `total_visits`,
 /// `total_purchases`, `first_visit` and `last_visit` are consolidated from every store: the
 /// sum of the customer's loyalty entries, and their sales' count, sum and dates.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CustomerRecord {
     pub id: u64,
     pub customer_uuid: String,
@@ -98,6 +114,7 @@ pub struct CustomerRecord {
     pub date_of_birth: Option<NaiveDate>,
     pub gender: Option<String>,
     pub loyalty_points: i64,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub total_purchases: Decimal,
     pub total_visits: i64,
     pub first_visit: Option<DateTime<Utc>>,
@@ -110,23 +127,24 @@ pub struct CustomerRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct StoreVisits {
     pub store_id: u64,
     pub visits: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CustomerList {
     pub data: Vec<CustomerRecord>,
     pub meta: kasir_schema::wire::PageMeta,
 }
 
 /// `GET /api/customers?search=&page=&per_page=`: `search` matches name, phone, e-mail or code.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CustomerQuery {
     #[serde(default)]
+    #[schemars(example = &"Siti")]
     pub search: Option<String>,
     #[serde(default)]
     pub page: Option<u32>,
@@ -181,13 +199,8 @@ impl CustomerFields {
     }
 
     fn check(self, today: NaiveDate) -> ApiResult<CustomerFields> {
-        let shaped = |field: &str,
-                      v: &Option<String>,
-                      f: fn(&str, &str) -> ApiResult<String>|
-         -> ApiResult<Option<String>> {
-            opt_text(field, v.as_deref(), 255)?
-                .map(|t| f(field, &t))
-                .transpose()
+        let shaped = |field: &str, v: &Option<String>, max, f| {
+            crate::fields::opt_shaped(field, v.as_deref(), max, f)
         };
         if let Some(d) = self.date_of_birth
             && (d > today || d < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(d))
@@ -207,8 +220,8 @@ impl CustomerFields {
         Ok(CustomerFields {
             customer_code: opt_text("customer_code", self.customer_code.as_deref(), 100)?,
             name: text("name", &self.name, 255)?,
-            email: shaped("email", &self.email, crate::fields::email)?,
-            phone: shaped("phone", &self.phone, crate::fields::phone)?,
+            email: shaped("email", &self.email, 255, crate::fields::email)?,
+            phone: shaped("phone", &self.phone, 20, crate::fields::phone)?,
             address: opt_text("address", self.address.as_deref(), 2000)?,
             city: opt_text("city", self.city.as_deref(), 100)?,
             date_of_birth: self.date_of_birth,
@@ -302,7 +315,7 @@ async fn customer_records(
         let mut points: HashMap<i64, i64> = HashMap::new();
         let mut visits: HashMap<i64, Vec<StoreRow>> = HashMap::new();
         if !ids.is_empty() {
-            let list = crate::sync::in_list(ids.len());
+            let list = crate::ingest::in_list(ids.len());
             let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT customer_id, CAST(COALESCE(SUM(points), 0) AS SIGNED) AS n FROM loyalty_entries
                  WHERE customer_id IN ({list}) GROUP BY customer_id"
@@ -423,7 +436,7 @@ async fn check_store(db: &Db, store: Option<u64>) -> ApiResult<()> {
     if let Some(s) = store {
         crate::stores::resolve_store_any(db, &s.to_string())
             .await
-            .map_err(|_| ApiError::field("preferred_store_id", "no such store"))?;
+            .map_err(|_| ApiError::missing("preferred_store_id", "no such store"))?;
     }
     Ok(())
 }
@@ -487,7 +500,7 @@ pub async fn create_customer(
         .to_string();
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let q = sqlx::query(
             "INSERT INTO customers (customer_uuid, customer_code, name, email, phone, address, city, date_of_birth,
                 gender, preferred_store_id, is_active, created_at, updated_at)
@@ -547,7 +560,7 @@ pub async fn update_customer(
     }
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let q = sqlx::query(
             "UPDATE customers SET customer_code = ?, name = ?, email = ?, phone = ?, address = ?, city = ?,
                 date_of_birth = ?, gender = ?, preferred_store_id = ?, is_active = ?, updated_at = ?

@@ -6,6 +6,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use kasir_schema::Decimal;
 use kasir_schema::sql::{
     AppliedMigration, HQ_MYSQL_MIGRATIONS, HQ_SQLITE_MIGRATIONS, MIGRATIONS_TABLE, Migration,
@@ -99,6 +100,18 @@ pub fn check_qty(d: Decimal) -> Result<i64, ValueError> {
 
 impl My {
     pub const IS_MYSQL: bool = true;
+    /// A time a client sent, for binding: as a `DATETIME` (the session is UTC). sqlx would
+    /// send a `DateTime<Utc>` as a `TIMESTAMP`, whose range ends in 2038: MariaDB stores a
+    /// later one as NULL.
+    pub fn time(t: DateTime<Utc>) -> chrono::NaiveDateTime {
+        t.naive_utc()
+    }
+    /// A write transaction (InnoDB locks rows as it goes).
+    pub async fn begin(
+        pool: &MySqlPool,
+    ) -> Result<sqlx::Transaction<'static, sqlx::MySql>, sqlx::Error> {
+        pool.begin().await
+    }
     pub fn money(d: Decimal) -> Result<Decimal, ValueError> {
         check_money(d)?;
         Ok(d)
@@ -154,6 +167,18 @@ impl My {
 
 impl Lite {
     pub const IS_MYSQL: bool = false;
+    /// A time a client sent, for binding (SQLite keeps RFC 3339 text).
+    pub fn time(t: DateTime<Utc>) -> DateTime<Utc> {
+        t
+    }
+    /// A write transaction: SQLite takes the write lock at `BEGIN IMMEDIATE` (waiting up to
+    /// the busy timeout), so a transaction that reads before it writes never fails halfway
+    /// with "database is locked" when another writer got there first.
+    pub async fn begin(
+        pool: &SqlitePool,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        pool.begin_with("BEGIN IMMEDIATE").await
+    }
     pub fn money(d: Decimal) -> Result<i64, ValueError> {
         check_money(d)
     }

@@ -62,6 +62,22 @@ impl ApiError {
             )
         }
     }
+    /// A body names a row that is not there (`category_id` of no category): 409, with the
+    /// field named as in a 422. The body is valid; the data it points at is missing (a 404
+    /// would say the route's own resource is gone).
+    pub fn missing(field: &str, message: impl Into<String>) -> ApiError {
+        ApiError::conflict_on(field, message)
+    }
+    /// A valid change the current data forbids (a category made its own ancestor): 409, with
+    /// the field named.
+    pub fn conflict_on(field: &str, message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!("{field}: {message}"),
+            ..ApiError::field(field, message)
+        }
+    }
     /// A 422 whose field the caller fills in later (value checks deep in a record).
     pub fn invalid_value(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)

@@ -39,17 +39,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
-        parse_json(&bytes).map(Json)
+        let bytes = JsonBytes::<T>::from_request(req, state).await?;
+        bytes.parse().map(Json)
     }
 }
 
-/// A JSON body not parsed yet (content type and size checked): for a handler that must decide
-/// who may send it before it looks inside (`parse_json` then).
+/// A JSON body of type `T` not parsed yet (content type and size checked): for a handler that
+/// must decide who may send it before it looks inside ([`JsonBytes::parse`] then). `T` is
+/// what the OpenAPI document says the body is.
 #[derive(Debug)]
-pub struct JsonBytes(pub Bytes);
+pub struct JsonBytes<T>(pub Bytes, std::marker::PhantomData<fn() -> T>);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+impl<T: DeserializeOwned> JsonBytes<T> {
+    /// The body, checked field by field.
+    pub fn parse(&self) -> Result<T, ApiError> {
+        parse_json(&self.0)
+    }
+}
+
+/// An optional JSON body of type `T` (`None` when empty), whatever the content type says.
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Could not read the request body: {e}")))?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        parse_json(&body).map(|v| OptionalJson(Some(v)))
+    }
+}
+
+impl<S: Send + Sync, T> FromRequest<S> for JsonBytes<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -77,7 +103,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
                 ApiError::bad_request(format!("Could not read the request body: {e}"))
             }
         })?;
-        Ok(JsonBytes(bytes))
+        Ok(JsonBytes(bytes, std::marker::PhantomData))
     }
 }
 
@@ -97,10 +123,49 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
                 Err(ApiError::bad_request(format!("Malformed JSON: {inner}")))
+            } else if inner
+                .to_string()
+                .starts_with("invalid type: floating point")
+            {
+                // `12.0` is the integer 12 in JSON (and in JSON Schema): read it as one.
+                let mut v: serde_json::Value = serde_json::from_slice(bytes)
+                    .map_err(|e| ApiError::bad_request(format!("Malformed JSON: {e}")))?;
+                integral_floats_as_integers(&mut v);
+                serde_path_to_error::deserialize::<_, T>(v)
+                    .map_err(|e| field_error(e.path().to_string(), &e.into_inner().to_string()))
             } else {
                 Err(field_error(path, &inner.to_string()))
             }
         }
+    }
+}
+
+/// Rewrites every number with a zero fraction (`12.0`, `1.2e1`) as an integer, when it fits.
+fn integral_floats_as_integers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Number(n) => {
+            let text = n.to_string();
+            if !text.contains(['.', 'e', 'E']) {
+                return;
+            }
+            let Ok(d) = kasir_schema::Decimal::from_scientific(&text)
+                .or_else(|_| text.parse::<kasir_schema::Decimal>())
+            else {
+                return;
+            };
+            if !d.fract().is_zero() {
+                return;
+            }
+            use rust_decimal::prelude::ToPrimitive;
+            if let Some(i) = d.to_i64() {
+                *n = i.into();
+            } else if let Some(u) = d.to_u64() {
+                *n = u.into();
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(integral_floats_as_integers),
+        serde_json::Value::Object(o) => o.values_mut().for_each(integral_floats_as_integers),
+        _ => {}
     }
 }
 
@@ -123,13 +188,35 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// A query string the handler reads itself (repeated keys, lists); `T` is what the OpenAPI
+/// document says it holds.
+#[derive(Debug)]
+pub struct RawQuery<T>(pub String, std::marker::PhantomData<fn() -> T>);
+
+impl<S: Send + Sync, T> FromRequestParts<S> for RawQuery<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RawQuery(
+            parts.uri.query().unwrap_or("").to_string(),
+            std::marker::PhantomData,
+        ))
+    }
+}
+
 /// A text field, trimmed, of 1 to `max` characters.
 pub fn text(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
     let t = v.trim();
-    if t.is_empty() || t.chars().count() > max {
+    if t.is_empty() || v.chars().count() > max {
         return Err(ApiError::field(
             field,
             format!("must be 1 to {max} characters"),
+        ));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
         ));
     }
     Ok(t.to_string())

@@ -21,7 +21,7 @@ pub fn set<T>(slot: &mut T, v: Option<T>) {
 }
 
 /// Refuses a reference to a row that is not there: `count_sql` counts the rows with the id
-/// (`SELECT COUNT(*) FROM … WHERE id = ? …`); none answers a 422 on `field` with `message`.
+/// (`SELECT COUNT(*) FROM … WHERE id = ? …`); none answers a 409 on `field` with `message`.
 pub async fn must_exist(
     db: &crate::db::Db,
     count_sql: &'static str,
@@ -37,13 +37,19 @@ pub async fn must_exist(
             .await?
     });
     if n == 0 {
-        return Err(ApiError::field(field, message));
+        return Err(ApiError::missing(field, message));
     }
     Ok(())
 }
 
 /// Optional free text of at most `max` characters, trimmed; empty becomes `None`.
 pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<String>, ApiError> {
+    if v.is_some_and(|v| v.chars().count() > max) {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
     let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
@@ -62,12 +68,23 @@ pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<Strin
     Ok(Some(t.to_string()))
 }
 
+/// Optional text of at most `max` characters with a shape (`f`: e-mail, phone, …); blank is
+/// none.
+pub fn opt_shaped(
+    field: &str,
+    v: Option<&str>,
+    max: usize,
+    f: fn(&str, &str) -> Result<String, ApiError>,
+) -> Result<Option<String>, ApiError> {
+    opt_text(field, v, max)?.map(|t| f(field, &t)).transpose()
+}
+
 /// An e-mail address: one `@`, something before it, a dotted domain after it, no spaces, at
 /// most 255 characters.
 pub fn email(field: &str, v: &str) -> Result<String, ApiError> {
     let t = v.trim();
     let bad = || ApiError::field(field, "must be an e-mail address like name@example.com");
-    if t.len() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if t.chars().count() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = t.split_once('@').ok_or_else(bad)?;
@@ -76,9 +93,9 @@ pub fn email(field: &str, v: &str) -> Result<String, ApiError> {
             !l.is_empty()
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
-    if local.is_empty() || local.len() > 64 || domain.contains('@') || !labels_ok {
+    if local.is_empty() || local.chars().count() > 64 || domain.contains('@') || !labels_ok {
         return Err(bad());
     }
     Ok(t.to_string())
@@ -119,6 +136,38 @@ pub fn postal_code(field: &str, v: &str) -> Result<String, ApiError> {
         ));
     }
     Ok(t.to_string())
+}
+
+/// An `http://` or `https://` URL of at most 2000 characters: a host of letters, digits, `.`
+/// and `-` (beginning with a letter or digit), an optional port of up to 5 digits, and a path
+/// of printable ASCII (the OpenAPI document's pattern for `url`, exactly).
+pub fn http_url(v: &str) -> bool {
+    let Some(rest) = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let end = rest.find([':', '/']).unwrap_or(rest.len());
+    let (host, mut rest) = rest.split_at(end);
+    let host_ok = host
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if let Some(after) = rest.strip_prefix(':') {
+        let digits = after.find('/').unwrap_or(after.len());
+        if !(1..=5).contains(&digits) || !after[..digits].bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        rest = &after[digits..];
+    }
+    v.chars().count() <= 2000
+        && host_ok
+        && (rest.is_empty() || rest.starts_with('/'))
+        && rest.bytes().all(|b| (b'!'..=b'~').contains(&b))
 }
 
 /// An ISO 4217 currency code: three capital letters.
@@ -206,9 +255,13 @@ pub fn json(field: &str, v: &serde_json::Value, shape: JsonShape) -> Result<Stri
         }
     }
     let ok = match (shape, v) {
-        (JsonShape::Strings, serde_json::Value::Array(a)) => a
-            .iter()
-            .all(|s| s.as_str().is_some_and(|s| !s.is_empty() && s.len() <= 500)),
+        (JsonShape::Strings, serde_json::Value::Array(a)) => {
+            a.len() <= kasir_schema::api_schema::MAX_IMAGES
+                && a.iter().all(|s| {
+                    s.as_str()
+                        .is_some_and(|s| !s.is_empty() && s.chars().count() <= 500)
+                })
+        }
         (JsonShape::Object, serde_json::Value::Object(_)) => depth(v) <= 4,
         _ => false,
     };
@@ -216,13 +269,15 @@ pub fn json(field: &str, v: &serde_json::Value, shape: JsonShape) -> Result<Stri
         return Err(ApiError::field(
             field,
             match shape {
-                JsonShape::Strings => "must be an array of strings (URLs) of 1 to 500 characters",
+                JsonShape::Strings => {
+                    "must be an array of at most 20 strings (URLs) of 1 to 500 characters"
+                }
                 JsonShape::Object => "must be a JSON object nested at most 4 levels",
             },
         ));
     }
     let s = v.to_string();
-    if s.len() > MAX_JSON_BYTES {
+    if shape == JsonShape::Object && s.len() > MAX_JSON_BYTES {
         return Err(ApiError::field(
             field,
             format!("must be at most {MAX_JSON_BYTES} bytes of JSON"),
@@ -245,6 +300,30 @@ pub fn parse_stored_json(v: Option<String>) -> Option<serde_json::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_urls_are_http_with_a_plain_host() {
+        for ok in [
+            "https://erp.example.id/hooks/kasir",
+            "http://127.0.0.1:8080/x?y=1",
+            "https://a",
+        ] {
+            assert!(http_url(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://x.id",
+            "https://",
+            "https://5H*",
+            "https://-x.id",
+            "https://x.id:123456/",
+            "https://x.id:/",
+            "https://x.id/a b",
+            "https://x.id?q",
+            "https://x.id/é",
+        ] {
+            assert!(!http_url(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn shapes_people_write_pass_and_garbage_does_not() {

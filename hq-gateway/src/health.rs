@@ -4,14 +4,13 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use kasir_schema::wire::{HealthCheck, HealthResponse};
 
 use crate::AppState;
 
 /// `GET /health`: 200 when the database answers and the upload log is readable, else 503.
-pub async fn health(State(state): State<AppState>) -> Response {
+pub async fn health(State(state): State<AppState>) -> (StatusCode, axum::Json<HealthResponse>) {
     let mut checks = BTreeMap::new();
     let db = match tokio::time::timeout(std::time::Duration::from_secs(3), state.db.ping()).await {
         Ok(Ok(())) => HealthCheck {
@@ -55,5 +54,5 @@ pub async fn health(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (code, axum::Json(body)).into_response()
+    (code, axum::Json(body))
 }

@@ -10,9 +10,11 @@ pub mod config;
 pub mod customers;
 pub mod db;
 pub mod error;
+pub mod examples;
 pub mod extract;
 pub mod fields;
 pub mod health;
+pub mod ingest;
 pub mod lookups;
 pub mod masterdata;
 pub mod openapi;
@@ -134,6 +136,8 @@ pub struct RouteDoc {
     pub summary: &'static str,
     /// Who may call it; store-scoped credentials reach their own store only.
     pub access: Who,
+    /// The request and answer, from the handler's own types.
+    pub document: fn(&mut schemars::SchemaGenerator) -> openapi::Operation,
 }
 
 /// Every route, written once: the router, its access checks and the OpenAPI document all come
@@ -142,7 +146,13 @@ macro_rules! api {
     ($( $method:ident $path:literal => $handler:path, $who:expr, $summary:literal; )*) => {
         /// Every route of the API, in the order the OpenAPI document lists them.
         pub const ROUTES: &[RouteDoc] = &[
-            $( RouteDoc { method: stringify!($method), path: $path, summary: $summary, access: $who }, )*
+            $( RouteDoc {
+                method: stringify!($method),
+                path: $path,
+                summary: $summary,
+                access: $who,
+                document: |g| openapi::Documented::document(&$handler, g),
+            }, )*
         ];
 
         fn routes() -> Router<AppState> {

@@ -16,15 +16,21 @@ use crate::extract::{Json, parse_id, text};
 use crate::on_db;
 use crate::stores::{Created, resolve_store};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_user())]
+#[schemars(transform = crate::openapi::user_roles)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    #[schemars(length(min = 3, max = 100), regex(pattern = r"^[A-Za-z0-9._@-]+$"))]
     pub username: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::email")]
     pub email: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<255>")]
     pub full_name: String,
     pub role: Role,
     #[serde(default)]
     pub store_id: Option<u64>,
+    #[schemars(length(min = 12, max = 1024), regex(pattern = kasir_schema::api_schema::PASSWORD_PATTERN))]
     pub password: String,
     /// Extra permissions beyond the role's (a JSON object or an array of names).
     #[serde(default)]
@@ -67,14 +73,15 @@ pub async fn create_user(
     principal: Principal,
     Json(req): Json<NewUser>,
 ) -> ApiResult<(StatusCode, axum::Json<Created>)> {
-    let username = text("username", &req.username, 100)?;
-    if !username
-        .chars()
-        .all(|c| c.is_alphanumeric() || "-_.@".contains(c))
+    let username = req.username.clone();
+    if !(3..=100).contains(&username.len())
+        || !username
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.@".contains(&c))
     {
         return Err(ApiError::field(
             "username",
-            "letters, digits and - _ . @ only",
+            "3 to 100 letters (A–Z), digits and - _ . @",
         ));
     }
     let email = crate::fields::email("email", &req.email)?;
@@ -102,7 +109,7 @@ pub async fn create_user(
         (true, Some(s)) => {
             resolve_store(&state.db, &s.to_string())
                 .await
-                .map_err(|_| ApiError::field("store_id", "no such store"))?;
+                .map_err(|_| ApiError::missing("store_id", "no such store"))?;
         }
         (false, None) => {}
     }
@@ -121,7 +128,7 @@ pub async fn create_user(
     {
         Ok(id) => id,
         Err(e) if e.retryable => {
-            return Err(ApiError::field(
+            return Err(ApiError::conflict_on(
                 "username",
                 "the username or email is taken",
             ));
@@ -151,7 +158,8 @@ pub async fn create_user(
 }
 
 /// An account as `GET /api/users` returns it: the seed's `users` columns but the password.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::user_item())]
 pub struct UserItem {
     pub id: u64,
     pub username: String,
@@ -201,12 +209,16 @@ pub async fn list_users(State(state): State<AppState>) -> ApiResult<axum::Json<V
 
 /// `PUT /api/users/{id}`: the fields given change; `null` clears `store_id` (for an HQ-wide
 /// role) or `permissions`. A new `password` must be strong; it ends the user's sessions.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::user_changes())]
+#[schemars(transform = crate::openapi::user_role_changes)]
 #[serde(deny_unknown_fields)]
 pub struct UserChanges {
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_email")]
     pub email: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_text::<255>")]
     pub full_name: Option<String>,
     #[serde(default)]
     pub role: Option<Role>,
@@ -217,6 +229,7 @@ pub struct UserChanges {
     #[serde(default)]
     pub is_active: Option<bool>,
     #[serde(default)]
+    #[schemars(length(min = 12, max = 1024), regex(pattern = kasir_schema::api_schema::PASSWORD_PATTERN))]
     pub password: Option<String>,
 }
 
@@ -251,6 +264,19 @@ pub async fn update_user(
     );
     let role = req.role.unwrap_or(old_role);
     hq_role(role)?;
+    // The account making the request cannot lock itself out: another administrator changes
+    // its role, store, password or deactivates it.
+    if principal.user_id() == Some(id)
+        && (role != old_role
+            || req.is_active == Some(false)
+            || req.password.is_some()
+            || req.store_id.is_some_and(|s| s != old_store))
+    {
+        return Err(ApiError::conflict_on(
+            "id",
+            "you cannot change your own role, store or password, or deactivate yourself; another administrator can",
+        ));
+    }
     if (role == Role::SuperAdmin || old_role == Role::SuperAdmin) && role != old_role && !is_super {
         return Err(ApiError::forbidden(
             "Only a super_admin may grant or take super_admin",
@@ -265,7 +291,7 @@ pub async fn update_user(
         (true, Some(s)) => {
             resolve_store(&state.db, &s.to_string())
                 .await
-                .map_err(|_| ApiError::field("store_id", "no such store"))?;
+                .map_err(|_| ApiError::missing("store_id", "no such store"))?;
         }
         (false, None) => {}
     }
@@ -294,7 +320,7 @@ pub async fn update_user(
     };
     let now = Utc::now();
     let sessions: Vec<String> = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let r = sqlx::query(
             "UPDATE users SET email = COALESCE(?, email), full_name = COALESCE(?, full_name), role = ?, store_id = ?,
                 permissions = CASE WHEN ? THEN ? ELSE permissions END, is_active = COALESCE(?, is_active),
@@ -357,11 +383,14 @@ pub async fn update_user(
     Ok(axum::Json(Created { id }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_category())]
 #[serde(deny_unknown_fields)]
 pub struct NewCategory {
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<255>")]
     pub name: String,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<2000>")]
     pub description: Option<String>,
     #[serde(default)]
     pub parent_id: Option<u64>,
@@ -378,26 +407,17 @@ pub async fn create_category(
     Json(req): Json<NewCategory>,
 ) -> ApiResult<(StatusCode, axum::Json<Created>)> {
     let name = text("name", &req.name, 255)?;
-    if req
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 2000)
-    {
-        return Err(ApiError::field(
-            "description",
-            "must be at most 2000 characters",
-        ));
-    }
+    let description = crate::fields::opt_text("description", req.description.as_deref(), 2000)?;
     let now = Utc::now();
     let id = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         if let Some(p) = req.parent_id {
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM categories WHERE id = ?")
                 .bind(to_i64(p))
                 .fetch_one(&mut *tx)
                 .await?;
             if n == 0 {
-                return Err(ApiError::field("parent_id", "no such category"));
+                return Err(ApiError::missing("parent_id", "no such category"));
             }
         }
         let id = sqlx::query(
@@ -405,7 +425,7 @@ pub async fn create_category(
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&name)
-        .bind(&req.description)
+        .bind(&description)
         .bind(req.parent_id.map(to_i64))
         .bind(req.sort_order)
         .bind(req.is_active)
@@ -433,7 +453,8 @@ pub async fn create_category(
 }
 
 /// A category as `GET /api/categories` returns it: the seed's `categories` columns.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::category_item())]
 pub struct CategoryItem {
     pub id: u64,
     pub name: String,
@@ -476,12 +497,15 @@ pub async fn list_categories(
 
 /// `PUT /api/categories/{id}`: the fields given change; `null` clears `description` or
 /// `parent_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::category_changes())]
 #[serde(deny_unknown_fields)]
 pub struct CategoryChanges {
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_text::<255>")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "crate::fields::nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<2000>")]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "crate::fields::nullable")]
     pub parent_id: Option<Option<u64>>,
@@ -509,14 +533,14 @@ pub async fn update_category(
         None => None,
     };
     if req.parent_id == Some(Some(id)) {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_on(
             "parent_id",
             "a category cannot be its own parent",
         ));
     }
     let now = Utc::now();
     on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let row = sqlx::query("SELECT name, description, parent_id, sort_order, is_active FROM categories WHERE id = ?")
             .bind(to_i64(id))
             .fetch_optional(&mut *tx)
@@ -531,14 +555,14 @@ pub async fn update_category(
         let mut steps = 0;
         while let Some(p) = at {
             if p == id {
-                return Err(ApiError::field(
+                return Err(ApiError::conflict_on(
                     "parent_id",
                     "would make the categories a cycle",
                 ));
             }
             steps += 1;
             if steps > 64 {
-                return Err(ApiError::field(
+                return Err(ApiError::conflict_on(
                     "parent_id",
                     "categories nest at most 64 deep",
                 ));
@@ -549,7 +573,7 @@ pub async fn update_category(
                     .fetch_optional(&mut *tx)
                     .await?;
             match up {
-                None => return Err(ApiError::field("parent_id", "no such category")),
+                None => return Err(ApiError::missing("parent_id", "no such category")),
                 Some(next) => at = next.map(to_u64),
             }
         }
@@ -606,7 +630,7 @@ pub async fn revoke_device(
     let device = parse_id(&raw_device, "device")?;
     let now = Utc::now();
     let hash: String = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let hash: Option<String> =
             sqlx::query_scalar("SELECT token_hash FROM devices WHERE id = ? AND store_id = ?")
                 .bind(to_i64(device))

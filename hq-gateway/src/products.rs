@@ -25,43 +25,59 @@ use crate::on_db;
 use crate::stores::resolve_store;
 
 /// `POST /api/products`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_product())]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<100>")]
     pub sku: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<255>")]
     pub name: String,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_barcode")]
     pub barcode: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<10000>")]
     pub description: Option<String>,
     #[serde(default)]
     pub category_id: Option<u64>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<255>")]
     pub brand: Option<String>,
     #[serde(default = "pcs")]
+    #[schemars(schema_with = "kasir_schema::api_schema::unit")]
     pub unit: String,
     /// Kilograms (the seed's `DECIMAL(8,2)`).
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_weight")]
     pub weight: Option<Decimal>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub dimensions: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::money")]
     pub cost_price: Decimal,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_money")]
     pub suggested_price: Option<Decimal>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_money")]
     pub min_price: Option<Decimal>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_money")]
     pub max_price: Option<Decimal>,
     #[serde(default = "yes")]
     pub is_active: bool,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<500>")]
     pub image_url: Option<String>,
     /// An array of image URLs.
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_images")]
     pub images: Option<serde_json::Value>,
     /// A JSON object of the product's attributes (colour, size, …).
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_attributes")]
     pub attributes: Option<serde_json::Value>,
 }
 
@@ -73,47 +89,63 @@ fn yes() -> bool {
 }
 
 /// `PUT /api/products/{id}`: the fields given change; `null` clears an optional one.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::product_changes())]
 #[serde(deny_unknown_fields)]
 pub struct ProductChanges {
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_text::<100>")]
     pub sku: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_text::<255>")]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_barcode")]
     pub barcode: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<10000>")]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub category_id: Option<Option<u64>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<255>")]
     pub brand: Option<Option<String>>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_unit")]
     pub unit: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_weight")]
     pub weight: Option<Option<Decimal>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub dimensions: Option<Option<String>>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_money")]
     pub cost_price: Option<Decimal>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_money")]
     pub suggested_price: Option<Option<Decimal>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_money")]
     pub min_price: Option<Option<Decimal>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_money")]
     pub max_price: Option<Option<Decimal>>,
     #[serde(default)]
     pub is_active: Option<bool>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<500>")]
     pub image_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_images")]
     pub images: Option<Option<serde_json::Value>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_attributes")]
     pub attributes: Option<Option<serde_json::Value>>,
 }
 
 /// A product as every master-data read returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProductRecord {
     pub id: u64,
     pub barcode: Option<String>,
@@ -123,11 +155,16 @@ pub struct ProductRecord {
     pub category_id: Option<u64>,
     pub brand: Option<String>,
     pub unit: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_number")]
     pub weight: Option<Decimal>,
     pub dimensions: Option<String>,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub cost_price: Decimal,
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_number")]
     pub suggested_price: Option<Decimal>,
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_number")]
     pub min_price: Option<Decimal>,
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_number")]
     pub max_price: Option<Decimal>,
     pub is_active: bool,
     pub image_url: Option<String>,
@@ -138,7 +175,7 @@ pub struct ProductRecord {
 }
 
 /// The units a product may be sold in.
-pub const UNITS: &[&str] = &["pcs", "kg", "g", "l", "ml", "pack", "box"];
+pub use kasir_schema::api_schema::UNITS;
 
 /// What a product's writable columns hold, checked (JSON columns as their stored text).
 #[derive(Debug, Clone)]
@@ -382,7 +419,7 @@ pub async fn create_product(
     let user = principal.user_id().map(to_i64);
     let now = Utc::now();
     let id = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let r = sqlx::query(
             "INSERT INTO products (barcode, sku, name, description, category_id, brand, unit, weight, dimensions,
                 cost_price, suggested_price, min_price, max_price, is_active, image_url, images, attributes,
@@ -397,7 +434,7 @@ pub async fn create_product(
         let id = match r {
             Ok(r) => r.last_insert_id_u64(),
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(ApiError::field(
+                return Err(ApiError::conflict_on(
                     "sku",
                     "the SKU or barcode belongs to another product",
                 ));
@@ -493,7 +530,7 @@ async fn change_product(
     let now = Utc::now();
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let r = sqlx::query(
             "UPDATE products SET barcode = ?, sku = ?, name = ?, description = ?, category_id = ?, brand = ?,
                 unit = ?, weight = ?, dimensions = ?, cost_price = ?, suggested_price = ?, min_price = ?,
@@ -508,7 +545,7 @@ async fn change_product(
         match r {
             Ok(_) => {}
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(ApiError::field(
+                return Err(ApiError::conflict_on(
                     "sku",
                     "the SKU or barcode belongs to another product",
                 ));
@@ -631,9 +668,10 @@ async fn lookup_barcode(db: &Db, store: u64, barcode: &str) -> ApiResult<Option<
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreQuery {
+    #[schemars(example = 1)]
     pub store_id: u64,
 }
 
@@ -828,6 +866,14 @@ pub async fn update_stock(
 ) -> ApiResult<axum::Json<ProductResponse>> {
     principal.require_store(req.store_id)?;
     let product_id = parse_id(&id, "product")?;
+    // What the movement is about comes first: a product the store does not carry is a 404
+    // whatever the movement says (checked again inside the transaction).
+    if !store_carries(&state.db, req.store_id, product_id).await? {
+        return Err(ApiError::not_found(format!(
+            "product {product_id} in store {}",
+            req.store_id
+        )));
+    }
     let signed = match req.movement_type {
         MovementType::In if req.quantity > Decimal::ZERO => req.quantity,
         MovementType::Out | MovementType::Transfer if req.quantity > Decimal::ZERO => -req.quantity,
@@ -872,7 +918,7 @@ pub async fn update_stock(
     if let Some(to) = to_store {
         crate::stores::resolve_store_any(&state.db, &to.to_string())
             .await
-            .map_err(|_| ApiError::field("to_store_id", "no such store"))?;
+            .map_err(|_| ApiError::missing("to_store_id", "no such store"))?;
     }
     let movement_id = req
         .movement_id
@@ -887,7 +933,7 @@ pub async fn update_stock(
     };
     let item = crate::error::retry(|| async {
         on_db!(&state.db, |pool, B| {
-            let mut tx = pool.begin().await?;
+            let mut tx = B::begin(pool).await?;
             let exists: Option<i64> = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM store_products sp JOIN products p ON p.id = sp.product_id
                  WHERE sp.store_id = ? AND sp.product_id = ? AND p.is_active = 1",
@@ -939,27 +985,50 @@ pub async fn update_stock(
     Ok(axum::Json(ProductResponse { data: item }))
 }
 
+/// Whether the store carries the active product.
+async fn store_carries(db: &Db, store: u64, product: u64) -> ApiResult<bool> {
+    let n: i64 = on_db!(db, |pool, B| {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM store_products sp JOIN products p ON p.id = sp.product_id
+             WHERE sp.store_id = ? AND sp.product_id = ? AND p.is_active = 1",
+        )
+        .bind(to_i64(store))
+        .bind(to_i64(product))
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(n > 0)
+}
+
 /// `PUT /api/stores/{id}/products/{product_id}`: the seed's `store_products` columns. Only
 /// the fields given change (`selling_price` is needed the first time); `null` clears
 /// `location` or `last_restocked`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::store_product())]
 #[serde(deny_unknown_fields)]
 pub struct StoreProductSettings {
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_money")]
     pub selling_price: Option<Decimal>,
     /// Sets the store's count: HQ records an adjustment movement of the difference (counted
     /// once; the tills receive it with the download), so stock stays the sum of its movements.
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_stock")]
     pub stock_quantity: Option<Decimal>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_stock")]
     pub min_stock: Option<Decimal>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_stock")]
     pub max_stock: Option<Decimal>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub location: Option<Option<String>>,
     #[serde(default)]
     pub is_available: Option<bool>,
+    /// From the year 2000 on.
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_record_time")]
     pub last_restocked: Option<Option<chrono::DateTime<Utc>>>,
 }
 
@@ -992,11 +1061,19 @@ pub async fn set_store_product(
         Some(l) => Some(opt_text("location", l.as_deref(), 100)?),
         None => None,
     };
+    if let Some(Some(t)) = req.last_restocked
+        && t < crate::ingest::earliest_record()
+    {
+        return Err(ApiError::field(
+            "last_restocked",
+            format!("must not be before {}", crate::ingest::EARLIEST_RECORD),
+        ));
+    }
     let now = Utc::now();
     let user = principal.user_id().map(to_i64);
     let item = crate::error::retry(|| async {
         on_db!(&state.db, |pool, B| {
-            let mut tx = pool.begin().await?;
+            let mut tx = B::begin(pool).await?;
             let found: Option<i64> =
                 sqlx::query_scalar("SELECT COUNT(*) FROM products WHERE id = ?")
                     .bind(to_i64(product_id))
@@ -1027,7 +1104,7 @@ pub async fn set_store_product(
                 ),
                 None => (
                     req.selling_price.ok_or_else(|| {
-                        ApiError::field("selling_price", "is needed the first time a store carries a product")
+                        ApiError::conflict_on("selling_price", "is needed the first time a store carries a product")
                     })?,
                     Decimal::ZERO,
                     req.min_stock.unwrap_or(Decimal::ZERO),
@@ -1064,7 +1141,7 @@ pub async fn set_store_product(
                 .bind(B::qty(max)?)
                 .bind(&loc)
                 .bind(available)
-                .bind(restocked)
+                .bind(restocked.map(B::time))
                 .bind(now)
                 .bind(now)
                 .execute(&mut *tx)

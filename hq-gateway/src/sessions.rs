@@ -97,10 +97,10 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<LoginResponse>> {
-    if req.username.is_empty() || req.username.len() > 100 {
+    if req.username.is_empty() || req.username.chars().count() > 100 {
         return Err(ApiError::field("username", "must be 1 to 100 characters"));
     }
-    if req.password.is_empty() || req.password.len() > 1024 {
+    if req.password.is_empty() || req.password.chars().count() > 1024 {
         return Err(ApiError::field("password", "must be 1 to 1024 characters"));
     }
     let user = find_user(&state, &req.username).await?;
@@ -167,7 +167,8 @@ pub async fn login(
     }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::refresh())]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     #[serde(default)]
@@ -180,13 +181,9 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
+    crate::extract::OptionalJson(body): crate::extract::OptionalJson<RefreshRequest>,
 ) -> ApiResult<axum::Json<RefreshResponse>> {
-    let in_body = if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        crate::extract::parse_json::<RefreshRequest>(&body)?.refresh_token
-    } else {
-        None
-    };
+    let in_body = body.and_then(|b| b.refresh_token);
     let token = in_body
         .or_else(|| auth::bearer(&headers).map(str::to_string))
         .ok_or_else(ApiError::unauthorized)?;

@@ -70,35 +70,48 @@ async fn find_store(db: &Db, raw: &str, active_only: bool) -> ApiResult<StoreRef
 
 /// `POST /api/stores`: every column of the seed's `stores` (§2.2) and the pricing the tills
 /// need.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_store())]
 #[serde(deny_unknown_fields)]
 pub struct NewStore {
+    #[schemars(schema_with = "kasir_schema::api_schema::new_store_code")]
     pub store_code: String,
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<255>")]
     pub store_name: String,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<2000>")]
     pub address: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub city: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub province: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_postal_code")]
     pub postal_code: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_phone")]
     pub phone: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_email")]
     pub email: Option<String>,
     #[serde(default)]
     pub manager_id: Option<u64>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::tax_rate")]
     pub tax_rate: Decimal,
     #[serde(default = "yes")]
     pub tax_inclusive: bool,
     /// *(kasir)* Cash is rounded to this increment (default Rp 100).
     #[serde(default = "hundred")]
+    #[schemars(schema_with = "kasir_schema::api_schema::money")]
     pub cash_rounding: Decimal,
     #[serde(default = "idr")]
+    #[schemars(schema_with = "kasir_schema::api_schema::currency")]
     pub currency: String,
     #[serde(default = "jakarta")]
+    #[schemars(schema_with = "kasir_schema::api_schema::timezone")]
     pub timezone: String,
     #[serde(default = "yes")]
     pub is_active: bool,
@@ -119,43 +132,56 @@ fn jakarta() -> String {
 
 /// `PUT /api/stores/{id}`: the fields given change; `null` clears an optional one. The code
 /// cannot change: it is printed in every transaction number of the store.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::store_changes())]
 #[serde(deny_unknown_fields)]
 pub struct StoreChanges {
     #[serde(default)]
     pub store_code: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_text::<255>")]
     pub store_name: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<2000>")]
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub city: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_text::<100>")]
     pub province: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_postal_code")]
     pub postal_code: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_phone")]
     pub phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
+    #[schemars(schema_with = "kasir_schema::api_schema::opt_email")]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub manager_id: Option<Option<u64>>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_tax_rate")]
     pub tax_rate: Option<Decimal>,
     #[serde(default)]
     pub tax_inclusive: Option<bool>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_money")]
     pub cash_rounding: Option<Decimal>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_currency")]
     pub currency: Option<String>,
     #[serde(default)]
+    #[schemars(schema_with = "kasir_schema::api_schema::or_null_timezone")]
     pub timezone: Option<String>,
     #[serde(default)]
     pub is_active: Option<bool>,
 }
 
 /// A store as every read returns it: the seed's columns and ours.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::store_record())]
 pub struct StoreRecord {
     pub id: u64,
     pub store_code: String,
@@ -167,8 +193,10 @@ pub struct StoreRecord {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub manager_id: Option<u64>,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub tax_rate: Decimal,
     pub tax_inclusive: bool,
+    #[schemars(schema_with = "kasir_schema::api_schema::number")]
     pub cash_rounding: Decimal,
     pub currency: String,
     pub timezone: String,
@@ -239,11 +267,8 @@ impl StoreFields {
     /// Every field checked and trimmed (empty optional text becomes `NULL`).
     fn check(self) -> ApiResult<StoreFields> {
         let opt = |field: &str, v: &Option<String>, max| opt_text(field, v.as_deref(), max);
-        let shaped = |field: &str,
-                      v: &Option<String>,
-                      f: fn(&str, &str) -> ApiResult<String>|
-         -> ApiResult<Option<String>> {
-            opt(field, v, 255)?.map(|t| f(field, &t)).transpose()
+        let shaped = |field: &str, v: &Option<String>, max, f| {
+            crate::fields::opt_shaped(field, v.as_deref(), max, f)
         };
         if self.tax_rate < Decimal::ZERO
             || self.tax_rate > Decimal::from(100)
@@ -260,9 +285,14 @@ impl StoreFields {
             address: opt("address", &self.address, 2000)?,
             city: opt("city", &self.city, 100)?,
             province: opt("province", &self.province, 100)?,
-            postal_code: shaped("postal_code", &self.postal_code, crate::fields::postal_code)?,
-            phone: shaped("phone", &self.phone, crate::fields::phone)?,
-            email: shaped("email", &self.email, crate::fields::email)?,
+            postal_code: shaped(
+                "postal_code",
+                &self.postal_code,
+                10,
+                crate::fields::postal_code,
+            )?,
+            phone: shaped("phone", &self.phone, 20, crate::fields::phone)?,
+            email: shaped("email", &self.email, 255, crate::fields::email)?,
             manager_id: self.manager_id,
             tax_rate: self.tax_rate.normalize(),
             tax_inclusive: self.tax_inclusive,
@@ -405,7 +435,7 @@ pub async fn create_store(
     let user = principal.user_id().map(to_i64);
     let now = Utc::now();
     let id = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let q = sqlx::query(
             "INSERT INTO stores (store_code, store_name, address, city, province, postal_code, phone, email,
                 manager_id, tax_rate, tax_inclusive, cash_rounding, currency, timezone, is_active, created_at, updated_at)
@@ -420,7 +450,7 @@ pub async fn create_store(
         let id = match r {
             Ok(r) => r.last_insert_id_u64(),
             Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                return Err(ApiError::field(
+                return Err(ApiError::conflict_on(
                     "store_code",
                     "is taken (codes are compared without regard to case)",
                 ));
@@ -491,7 +521,7 @@ pub async fn update_store(
     let user = principal.user_id().map(to_i64);
     let now = Utc::now();
     on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let q = sqlx::query(
             "UPDATE stores SET store_name = ?, address = ?, city = ?, province = ?, postal_code = ?, phone = ?,
                 email = ?, manager_id = ?, tax_rate = ?, tax_inclusive = ?, cash_rounding = ?, currency = ?,
@@ -529,13 +559,15 @@ pub async fn update_store(
         .ok_or_else(|| ApiError::not_found(format!("store {raw:?}")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_device())]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
+    #[schemars(schema_with = "kasir_schema::api_schema::text::<100>")]
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct DeviceCreated {
     pub id: u64,
     pub store_id: u64,
@@ -580,7 +612,7 @@ pub async fn create_device(
     ))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Created {
     pub id: u64,
 }

@@ -78,17 +78,27 @@ macro_rules! enqueue {
 }
 pub(crate) use enqueue;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(example = crate::examples::new_endpoint())]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
+    #[schemars(
+        regex(pattern = r"^https?://[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[!-~]*)?$"),
+        length(max = 2000)
+    )]
     pub url: String,
+    #[schemars(
+        inner(regex(pattern = r"^(stock\.low|sync\.failed)$")),
+        length(min = 1)
+    )]
     pub events: Vec<String>,
     /// At least 16 characters; the gateway makes one when it is left out.
     #[serde(default)]
+    #[schemars(length(min = 16, max = 128))]
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct EndpointCreated {
     pub id: u64,
     pub url: String,
@@ -103,11 +113,8 @@ pub async fn create_endpoint(
     principal: Principal,
     Json(req): Json<NewEndpoint>,
 ) -> ApiResult<(StatusCode, axum::Json<EndpointCreated>)> {
-    let url = req.url.trim().to_string();
-    if url.len() > 2000
-        || !(url.starts_with("http://") || url.starts_with("https://"))
-        || url.parse::<reqwest::Url>().is_err()
-    {
+    let url = req.url.clone();
+    if !crate::fields::http_url(&url) {
         return Err(ApiError::field("url", "must be an http:// or https:// URL"));
     }
     if req.events.is_empty() || req.events.iter().any(|e| !EVENTS.contains(&e.as_str())) {
@@ -117,7 +124,7 @@ pub async fn create_endpoint(
         ));
     }
     let secret = match req.secret {
-        Some(s) if s.len() < 16 || s.len() > 128 => {
+        Some(s) if !(16..=128).contains(&s.chars().count()) => {
             return Err(ApiError::field("secret", "must be 16 to 128 characters"));
         }
         Some(s) => s,
@@ -128,7 +135,7 @@ pub async fn create_endpoint(
     events.dedup();
     let joined = events.join(",");
     let id = on_db!(&state.db, |pool, B| {
-        let mut tx = pool.begin().await?;
+        let mut tx = B::begin(pool).await?;
         let id = sqlx::query("INSERT INTO webhook_endpoints (url, secret, events, created_by, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(&url)
             .bind(&secret)
@@ -230,7 +237,14 @@ async fn claim(db: &Db, me: &str, limit: i64) -> ApiResult<Vec<Due>> {
     })
 }
 
-async fn finish(db: &Db, me: &str, d: &Due, result: Result<(), String>) -> ApiResult<()> {
+/// Records a delivery's outcome; a failure is retried later unless `give_up`.
+async fn finish(
+    db: &Db,
+    me: &str,
+    d: &Due,
+    result: Result<(), String>,
+    give_up: bool,
+) -> ApiResult<()> {
     let now = Utc::now();
     on_db!(db, |pool, B| {
         match result {
@@ -249,7 +263,7 @@ async fn finish(db: &Db, me: &str, d: &Due, result: Result<(), String>) -> ApiRe
                 let attempts = d.attempts + 1;
                 let backoff = chrono::Duration::seconds(1_i64 << attempts.clamp(0, 12).min(12))
                     .min(chrono::Duration::hours(1));
-                let status = if attempts >= MAX_ATTEMPTS {
+                let status = if give_up || attempts >= MAX_ATTEMPTS {
                     "failed"
                 } else {
                     "pending"
@@ -293,15 +307,45 @@ async fn send(http: &reqwest::Client, d: &Due) -> Result<(), String> {
     }
 }
 
-/// One pass of the worker: claims what is due and delivers it. Returns how many were sent.
-pub async fn deliver_due(db: &Db, http: &reqwest::Client, me: &str) -> ApiResult<usize> {
+/// Whether a delivery may go to `url`'s host (`allowed`: the `webhook_hosts` setting).
+pub fn host_allowed(allowed: &str, url: &str) -> bool {
+    let hosts: Vec<&str> = allowed
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    if hosts.is_empty() {
+        return true;
+    }
+    url.parse::<reqwest::Url>()
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .is_some_and(|h| hosts.iter().any(|a| a.eq_ignore_ascii_case(&h)))
+}
+
+/// One pass of the worker: claims what is due and delivers it (to allowed hosts only).
+/// Returns how many were handled.
+pub async fn deliver_due(
+    db: &Db,
+    http: &reqwest::Client,
+    me: &str,
+    allowed_hosts: &str,
+) -> ApiResult<usize> {
     let due = claim(db, me, 20).await?;
     for d in &due {
-        let result = send(http, d).await;
+        let allowed = host_allowed(allowed_hosts, &d.url);
+        let result = if allowed {
+            send(http, d).await
+        } else {
+            Err(format!(
+                "the host of {} is not in webhook_hosts ({allowed_hosts}): not sent",
+                d.url
+            ))
+        };
         if let Err(e) = &result {
             tracing::warn!(target: "kasir::sync", delivery = d.id, event = %d.event, error = %e, "webhook delivery failed");
         }
-        finish(db, me, d, result).await?;
+        finish(db, me, d, result, !allowed).await?;
     }
     Ok(due.len())
 }
@@ -309,6 +353,7 @@ pub async fn deliver_due(db: &Db, http: &reqwest::Client, me: &str) -> ApiResult
 /// Runs the delivery worker of this instance until the process ends.
 pub fn spawn_worker(state: &AppState, every: Duration) -> tokio::task::JoinHandle<()> {
     let db = state.db.clone();
+    let allowed = state.config.webhook_hosts.clone();
     let me = format!("gw-{}", uuid::Uuid::new_v4());
     tokio::spawn(async move {
         let http = reqwest::Client::builder()
@@ -317,7 +362,7 @@ pub fn spawn_worker(state: &AppState, every: Duration) -> tokio::task::JoinHandl
             .build()
             .unwrap_or_default();
         loop {
-            match deliver_due(&db, &http, &me).await {
+            match deliver_due(&db, &http, &me, &allowed).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(e) => {
@@ -342,4 +387,24 @@ pub async fn backlog(db: &Db) -> ApiResult<(i64, i64)> {
                 .await?;
         (pending, failed)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn deliveries_go_only_to_the_hosts_allowed() {
+        assert!(host_allowed("", "https://erp.example.id/x"));
+        assert!(host_allowed(
+            " 127.0.0.1 , localhost",
+            "http://127.0.0.1:9/x"
+        ));
+        assert!(host_allowed(
+            "Hooks.Example.ID",
+            "https://hooks.example.id/x"
+        ));
+        assert!(!host_allowed("127.0.0.1", "https://erp.example.id/x"));
+        assert!(!host_allowed("127.0.0.1", "not a url"));
+    }
 }

@@ -130,23 +130,23 @@ async fn master_data_users_categories_products_and_device_revocation() {
         };
         for (body, field) in [
             (
-                user("m1", "store_manager", None, "Sate-Ayam-2026-ok"),
+                user("mgr1", "store_manager", None, "Sate-Ayam-2026-ok"),
                 "store_id",
             ),
             (
-                user("m1", "admin", Some(store), "Sate-Ayam-2026-ok"),
+                user("mgr1", "admin", Some(store), "Sate-Ayam-2026-ok"),
                 "store_id",
             ),
             (
-                user("m1", "store_manager", Some(store), "short1"),
+                user("mgr1", "store_manager", Some(store), "short1"),
                 "password",
             ),
             (
-                user("m 1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
+                user("mgr 1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
                 "username",
             ),
             (
-                user("m1", "owner", Some(store), "Sate-Ayam-2026-ok"),
+                user("mgr1", "owner", Some(store), "Sate-Ayam-2026-ok"),
                 "role",
             ),
         ] {
@@ -158,7 +158,7 @@ async fn master_data_users_categories_products_and_device_revocation() {
             .post(
                 "/api/users",
                 &admin,
-                user("m1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
+                user("mgr1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
@@ -166,11 +166,12 @@ async fn master_data_users_categories_products_and_device_revocation() {
             .post(
                 "/api/users",
                 &admin,
-                user("m1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
+                user("mgr1", "store_manager", Some(store), "Sate-Ayam-2026-ok"),
             )
             .await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-        let (mgr, _) = gw.login("m1", "Sate-Ayam-2026-ok").await;
+        // A taken name conflicts with the data (409), like a reference to nothing.
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (mgr, _) = gw.login("mgr1", "Sate-Ayam-2026-ok").await;
         assert_eq!(
             gw.post(
                 "/api/users",
@@ -195,7 +196,7 @@ async fn master_data_users_categories_products_and_device_revocation() {
                 json!({ "name": "Teh", "parent_id": 999 }),
             )
             .await;
-        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(s, StatusCode::CONFLICT);
         assert_eq!(
             gw.get("/api/categories", &device).await.1[0]["name"],
             "Minuman"
@@ -302,6 +303,94 @@ async fn master_data_users_categories_products_and_device_revocation() {
                 .0,
             StatusCode::OK
         );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_cannot_lock_itself_out_but_another_can_change_it() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "self", |_| {}).await;
+        let admin = gw.admin().await;
+        let (_, me) = gw.get("/api/users", &admin).await;
+        let me = me[0]["id"].as_u64().unwrap();
+        for body in [
+            json!({ "is_active": false }),
+            json!({ "role": "regional_manager" }),
+            json!({ "password": "Nasi-Goreng-2027" }),
+        ] {
+            let (s, v) = gw.put(&format!("/api/users/{me}"), &admin, body).await;
+            assert_eq!(s, StatusCode::CONFLICT, "{backend}: {v}");
+            assert!(v["errors"]["id"].is_array(), "{v}");
+        }
+        // The session still works, and a harmless change of one's own name is fine.
+        let (s, v) = gw
+            .put(
+                &format!("/api/users/{me}"),
+                &admin,
+                json!({ "full_name": "Kepala IT" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        // Another administrator may deactivate it.
+        let (s, v) = gw
+            .post(
+                "/api/users",
+                &admin,
+                json!({ "username": "admin2", "email": "admin2@example.com", "full_name": "Admin Dua",
+                        "role": "admin", "password": "Es-Teh-Manis-2026" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        let (other, _) = gw.login("admin2", "Es-Teh-Manis-2026").await;
+        let (s, v) = gw
+            .put(
+                &format!("/api/users/{me}"),
+                &other,
+                json!({ "is_active": false }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(
+            gw.get("/api/users", &admin).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_integer_written_with_a_zero_fraction_is_that_integer() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "float", |_| {}).await;
+        let admin = gw.admin().await;
+        let (s, v) = gw
+            .post(
+                "/api/categories",
+                &admin,
+                json!({ "name": "Minuman", "sort_order": 2.0 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        let (s, v) = gw
+            .post(
+                "/api/products",
+                &admin,
+                json!({ "sku": "TEH-1", "name": "Teh", "category_id": 1.0, "cost_price": 3000.0 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{backend}: {v}");
+        assert_eq!(v["category_id"], 1, "{v}");
+        // A fraction is still not an id.
+        let (s, v) = gw
+            .post(
+                "/api/products",
+                &admin,
+                json!({ "sku": "TEH-2", "name": "Teh", "category_id": 1.5 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend}: {v}");
+        assert!(v["errors"]["category_id"].is_array(), "{v}");
         gw.stop().await;
     }
 }

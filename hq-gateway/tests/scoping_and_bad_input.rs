@@ -421,10 +421,35 @@ async fn the_openapi_document_lists_every_route_and_every_route_answers() {
     let gw = Gateway::start("sqlite", "openapi", |_| {}).await;
     let (s, doc) = gw.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     for r in kasir_gateway::ROUTES {
         let op = &doc["paths"][r.path][r.method];
         assert!(op["summary"].is_string(), "{} {} missing", r.method, r.path);
+        // Bodies and answers are described, not "object".
+        if matches!(r.method, "post" | "put") && r.path != "/api/auth/logout" {
+            let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+            assert!(
+                schema["$ref"].is_string(),
+                "{} {}: body {schema}",
+                r.method,
+                r.path
+            );
+        }
+        let ok = op["responses"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(code, _)| code.starts_with('2'))
+            .map(|(_, r)| r["content"]["application/json"]["schema"].clone())
+            .unwrap_or_default();
+        assert!(
+            ok["$ref"].is_string()
+                || ok["items"]["$ref"].is_string()
+                || r.path == "/api/openapi.json",
+            "{} {}: answer {ok}",
+            r.method,
+            r.path
+        );
         // Routed: without credentials it is never "no such route".
         let path = r
             .path

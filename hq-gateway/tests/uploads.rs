@@ -333,3 +333,83 @@ async fn an_upload_that_fails_part_way_leaves_nothing_behind() {
         gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn times_after_2038_are_kept_and_times_before_2000_refused() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "y2038", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, _) = gw.store_with_products(&admin, "TIM01", 2, 10).await;
+        // MariaDB's TIMESTAMP ends in 2038; the columns are DATETIME and must keep later times.
+        let mut late = sale("TIM01", 1, 1, 2);
+        late["transaction_date"] = json!("2039-03-01T10:00:00Z");
+        let mut early = sale("TIM01", 2, 1, 2);
+        early["transaction_date"] = json!("1999-12-31T23:59:59Z");
+        let body = json!({ "store_id": "TIM01", "data": {
+            "transactions": [late, early],
+            "customers": [
+                { "customer_uuid": "0192f0c4-2222-7000-8000-000000000001", "name": "Dewi",
+                  "updated_at": "2040-01-01T00:00:00Z" },
+                { "customer_uuid": "0192f0c4-2222-7000-8000-000000000002", "name": "Rudi",
+                  "updated_at": "0999-01-01T00:00:00Z" }
+            ] } });
+        let (s, v) = gw.post("/api/sync/upload", &admin, body).await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        let p = &v["processed"];
+        assert_eq!(
+            p["transactions"]["results"][0]["status"], "stored",
+            "{backend}: {v}"
+        );
+        assert_eq!(
+            p["transactions"]["results"][1]["status"], "invalid",
+            "{backend}: {v}"
+        );
+        assert_eq!(
+            p["customers"]["results"][0]["status"], "stored",
+            "{backend}: {v}"
+        );
+        assert_eq!(
+            p["customers"]["results"][1]["status"], "invalid",
+            "{backend}: {v}"
+        );
+        let (_, t) = gw
+            .get(
+                &format!("/api/transactions?store_id={store}&from=2039-01-01T00:00:00Z&to=2039-12-31T00:00:00Z"),
+                &admin,
+            )
+            .await;
+        assert_eq!(
+            t["data"][0]["transaction_date"], "2039-03-01T10:00:00Z",
+            "{backend}: {t}"
+        );
+        let (_, c) = gw.get("/api/customers?search=Dewi", &admin).await;
+        assert_eq!(
+            c["data"][0]["updated_at"], "2040-01-01T00:00:00Z",
+            "{backend}: {c}"
+        );
+        // A store's row keeps a restock date after 2038 too, and refuses one before 2000.
+        let pid = gw.product_id_by_sku("P0001").await;
+        let path = format!("/api/stores/{store}/products/{pid}");
+        let (s, v) = gw
+            .put(
+                &path,
+                &admin,
+                json!({ "last_restocked": "2039-05-05T05:05:05Z" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(
+            v["data"]["last_restocked"], "2039-05-05T05:05:05Z",
+            "{backend}: {v}"
+        );
+        let (s, v) = gw
+            .put(
+                &path,
+                &admin,
+                json!({ "last_restocked": "1999-05-05T05:05:05Z" }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backend}: {v}");
+        gw.stop().await;
+    }
+}

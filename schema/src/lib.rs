@@ -8,6 +8,7 @@
 
 #[macro_use]
 pub mod text_enum;
+pub mod api_schema;
 pub mod barcode;
 pub mod checkout;
 pub mod domain;
@@ -21,3 +22,4 @@ pub mod wire;
 
 pub use money::{CashIncrement, Currency, Money};
 pub use rust_decimal::Decimal;
+pub use schemars;

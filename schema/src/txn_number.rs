@@ -62,6 +62,14 @@ impl StoreCode {
     }
 }
 
+crate::api_schema::string_schema!(
+    StoreCode,
+    "StoreCode",
+    "^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$",
+    1,
+    MAX_STORE_CODE
+);
+
 impl fmt::Display for StoreCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

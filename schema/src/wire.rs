@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
@@ -23,17 +24,20 @@ use crate::txn_number::StoreCode;
 // ---------------------------------------------------------------- §3.1 authentication
 
 /// `POST /api/auth/login`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = crate::api_schema::examples::login())]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schemars(length(min = 1, max = 100))]
     pub username: String,
+    #[schemars(length(min = 1, max = 1024))]
     pub password: String,
     /// The store code a store user logs in to; HQ users may leave it out.
     #[serde(default)]
     pub store_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct AuthUser {
     pub id: u64,
     pub username: String,
@@ -43,7 +47,7 @@ pub struct AuthUser {
     pub permissions: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LoginResponse {
     pub access_token: String,
     pub token_type: String,
@@ -55,7 +59,7 @@ pub struct LoginResponse {
 }
 
 /// `POST /api/auth/refresh`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RefreshResponse {
     pub access_token: String,
     pub token_type: String,
@@ -66,7 +70,8 @@ pub struct RefreshResponse {
 }
 
 /// `POST /api/auth/logout`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = serde_json::json!({ "message": "Logged out" }))]
 pub struct MessageResponse {
     pub message: String,
 }
@@ -74,10 +79,14 @@ pub struct MessageResponse {
 // ---------------------------------------------------------------- §3.2 synchronization
 
 /// Query of `GET /api/sync/download/{store_id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncDownloadQuery {
     pub last_sync: Option<DateTime<Utc>>,
+    /// Tables to send (repeat the parameter or separate by commas); all when left out.
+    #[schemars(inner(regex(
+        pattern = r"^(products|categories|customers|settings|stock_movements)$"
+    )))]
     pub tables: Option<Vec<String>>,
 }
 
@@ -90,7 +99,7 @@ pub const DOWNLOAD_TABLES: [&str; 5] = [
     "stock_movements",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SyncDownloadResponse {
     pub success: bool,
     pub data: SyncDownloadData,
@@ -98,7 +107,7 @@ pub struct SyncDownloadResponse {
 }
 
 /// Each table is present when asked for (all by default).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct SyncDownloadData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub products: Option<Vec<DownloadProduct>>,
@@ -113,7 +122,7 @@ pub struct SyncDownloadData {
     pub stock_movements: Option<Vec<StockMovementRecord>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DownloadProduct {
     pub id: u64,
     pub barcode: Option<String>,
@@ -122,17 +131,22 @@ pub struct DownloadProduct {
     pub description: Option<String>,
     pub category_id: Option<u64>,
     pub unit: String,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub cost_price: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub selling_price: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub stock_quantity: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub min_stock: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub max_stock: Decimal,
     pub is_active: bool,
     pub is_available: bool,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DownloadCategory {
     pub id: u64,
     pub name: String,
@@ -143,7 +157,7 @@ pub struct DownloadCategory {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DownloadCustomer {
     pub id: u64,
     pub customer_uuid: CustomerId,
@@ -154,26 +168,35 @@ pub struct DownloadCustomer {
     pub address: Option<String>,
     pub date_of_birth: Option<NaiveDate>,
     pub loyalty_points: i64,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub total_purchases: Decimal,
     pub is_active: bool,
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StoreSettings {
     pub store_id: u64,
     pub store_code: String,
     pub store_name: String,
     pub address: Option<String>,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub tax_rate: Decimal,
     pub tax_inclusive: bool,
     pub currency: String,
     pub timezone: String,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub cash_rounding: Decimal,
 }
 
-/// `POST /api/sync/upload`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The most transactions one upload may carry.
+pub const MAX_UPLOAD_TRANSACTIONS: usize = 5_000;
+
+/// `POST /api/sync/upload`. The schema says what the body must look like; each record's own
+/// rules (amounts that fit, a line per sale, …) are judged record by record and answered in
+/// `processed` (200), never by refusing the whole upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = crate::api_schema::examples::upload())]
 #[serde(deny_unknown_fields)]
 pub struct SyncUploadRequest {
     /// The store code.
@@ -181,10 +204,11 @@ pub struct SyncUploadRequest {
     pub data: SyncUploadData,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncUploadData {
     #[serde(default)]
+    #[schemars(length(max = MAX_UPLOAD_TRANSACTIONS))]
     pub transactions: Vec<UploadTransaction>,
     #[serde(default)]
     pub customers: Vec<UploadCustomer>,
@@ -214,7 +238,7 @@ text_enum! {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadTransaction {
     /// *(kasir)* The sale's own id: HQ stores each sale once per id. Without it (the seed's
@@ -230,9 +254,13 @@ pub struct UploadTransaction {
     pub customer_uuid: Option<CustomerId>,
     pub cashier_id: u64,
     pub transaction_date: DateTime<Utc>,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub subtotal: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub tax_amount: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub discount_amount: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub total_amount: Decimal,
     pub payment_method: TransactionPaymentMethod,
     pub payment_status: PaymentStatus,
@@ -240,8 +268,10 @@ pub struct UploadTransaction {
     pub notes: Option<String>,
     /// *(kasir)* Cash handed back and cash rounding (what the store kept minus the total).
     #[serde(default)]
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub change_amount: Decimal,
     #[serde(default)]
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub rounding_amount: Decimal,
     pub details: Vec<UploadTransactionDetail>,
     pub payments: Vec<UploadPaymentDetail>,
@@ -356,7 +386,7 @@ impl From<&Sale> for UploadTransaction {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadTransactionDetail {
     /// The product, by HQ id (the seed's shape), SKU or barcode: at least one; when several
@@ -371,22 +401,28 @@ pub struct UploadTransactionDetail {
     /// *(kasir)* The product's barcode, another way to name it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub barcode: Option<String>,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub quantity: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub unit_price: Decimal,
     #[serde(default)]
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub discount_amount: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub total_price: Decimal,
     /// *(kasir)* The line's share of the transaction tax.
     #[serde(default)]
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub tax_amount: Decimal,
     #[serde(default)]
     pub notes: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadPaymentDetail {
     pub payment_method: PaymentMethod,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub amount: Decimal,
     /// An approval code or transfer reference; never a card number.
     #[serde(default)]
@@ -395,7 +431,7 @@ pub struct UploadPaymentDetail {
     pub payment_status: TenderStatus,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UploadCustomer {
     pub customer_uuid: CustomerId,
@@ -424,7 +460,7 @@ fn default_true() -> bool {
 }
 
 /// A stock movement, up or down the wire. `quantity` is signed (what it adds to stock).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockMovementRecord {
     /// *(kasir)* The movement's own id: each is counted once, wherever it is applied.
@@ -433,6 +469,7 @@ pub struct StockMovementRecord {
     pub product_id: Option<u64>,
     pub sku: String,
     pub movement_type: MovementType,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub quantity: Decimal,
     pub reference_type: ReferenceType,
     #[serde(default)]
@@ -442,9 +479,18 @@ pub struct StockMovementRecord {
     #[serde(default)]
     pub created_by: Option<u64>,
     pub created_at: DateTime<Utc>,
+    /// The seed's `reference_id`, `from_store_id` and `to_store_id`: the document an HQ
+    /// movement belongs to and, for a transfer, the stores it leaves and goes to. HQ sets them
+    /// (`PUT /api/products/{id}/stock`) and the download carries them; an upload may not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_store_id: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_store_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyEntryRecord {
     pub entry_id: LoyaltyEntryId,
@@ -456,13 +502,13 @@ pub struct LoyaltyEntryRecord {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SyncUploadResponse {
     pub success: bool,
     pub processed: Processed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Processed {
     pub transactions: ProcessedCounts,
     pub customers: ProcessedCounts,
@@ -472,7 +518,7 @@ pub struct Processed {
     pub loyalty_entries: Option<ProcessedCounts>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct ProcessedCounts {
     pub success: u32,
     pub failed: u32,
@@ -482,14 +528,14 @@ pub struct ProcessedCounts {
     pub results: Vec<RecordResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordError {
     /// The record's own id (sale id, movement id, customer uuid).
     pub id: String,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordStatus {
     /// Stored now.
@@ -502,14 +548,14 @@ pub enum RecordStatus {
     Invalid,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RecordResult {
     pub id: String,
     pub status: RecordStatus,
 }
 
 /// `GET /api/sync/status/{store_id}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SyncStatusResponse {
     pub last_sync: Option<DateTime<Utc>>,
     pub pending_uploads: u64,
@@ -517,14 +563,14 @@ pub struct SyncStatusResponse {
     pub status: SyncState,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SyncErrorEntry {
     pub table_name: String,
     pub message: String,
     pub at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncState {
     UpToDate,
@@ -536,15 +582,19 @@ pub enum SyncState {
 // ---------------------------------------------------------------- §3.3 products
 
 /// Query of `GET /api/products`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductsQuery {
+    #[schemars(example = 1)]
     pub store_id: u64,
     pub category_id: Option<u64>,
+    #[schemars(length(max = 100))]
     pub search: Option<String>,
     #[serde(default = "default_per_page")]
+    #[schemars(range(min = 1, max = 200))]
     pub per_page: u32,
     #[serde(default = "default_page")]
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub page: u32,
 }
 
@@ -556,26 +606,30 @@ fn default_page() -> u32 {
     1
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProductListResponse {
     pub data: Vec<ProductListItem>,
     pub meta: PageMeta,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProductListItem {
     pub id: u64,
     pub barcode: Option<String>,
     pub sku: String,
     pub name: String,
     pub category: Option<CategoryRef>,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub selling_price: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub stock_quantity: Decimal,
     pub is_available: bool,
     /// *(kasir)* The rest of the store's `store_products` row.
     #[serde(default)]
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub min_stock: Decimal,
     #[serde(default)]
+    #[schemars(schema_with = "crate::api_schema::number")]
     pub max_stock: Decimal,
     #[serde(default)]
     pub location: Option<String>,
@@ -583,13 +637,13 @@ pub struct ProductListItem {
     pub last_restocked: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CategoryRef {
     pub id: u64,
     pub name: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PageMeta {
     pub current_page: u32,
     pub total: u64,
@@ -597,13 +651,17 @@ pub struct PageMeta {
 }
 
 /// `PUT /api/products/{id}/stock`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = crate::api_schema::examples::stock_update())]
+#[schemars(transform = crate::api_schema::stock_update_variants)]
 #[serde(deny_unknown_fields)]
 pub struct StockUpdateRequest {
     pub store_id: u64,
+    #[schemars(schema_with = "crate::api_schema::signed_quantity")]
     pub quantity: Decimal,
     pub movement_type: MovementType,
     #[serde(default)]
+    #[schemars(length(max = 1000))]
     pub notes: Option<String>,
     /// *(kasir)* A client-chosen id that makes a retried request count once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -621,7 +679,7 @@ pub struct StockUpdateRequest {
 }
 
 /// `GET /api/products/barcode/{barcode}` and the reply to a stock update.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProductResponse {
     pub data: ProductListItem,
 }
@@ -629,7 +687,7 @@ pub struct ProductResponse {
 // ---------------------------------------------------------------- §7.1 errors, §10.1 health
 
 /// The body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
     /// Always `true`.
     pub error: bool,
@@ -655,7 +713,8 @@ impl ErrorBody {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(example = crate::api_schema::examples::health())]
 pub struct HealthResponse {
     /// `healthy` or `unhealthy`.
     pub status: String,
@@ -663,7 +722,7 @@ pub struct HealthResponse {
     pub timestamp: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HealthCheck {
     /// `ok` or `error`.
     pub status: String,

@@ -238,7 +238,7 @@ impl Gateway {
                 v["id"].as_u64().unwrap()
             } else {
                 // Created for an earlier store of the same test.
-                assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+                assert_eq!(s, StatusCode::CONFLICT, "{v}");
                 self.product_id_by_sku(&sku).await
             };
             let (s, v) = self
