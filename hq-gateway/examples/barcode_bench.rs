@@ -41,17 +41,15 @@ async fn main() {
     let (mut products, mut secs, mut connections) = (10_000usize, 10u64, 32u32);
     let mut pool = Config::default().max_connections;
     let mut uploads_per_sec = 2u64;
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+    const USAGE: &str = "barcode_bench [--database-url URL] [--products N] [--secs N] [--connections N] [--pool N] [--uploads-per-sec N]";
+    for (k, v) in support::flags(USAGE) {
         match k.as_str() {
             "--database-url" => url = v,
-            "--products" => products = v.parse().expect("--products N"),
-            "--secs" => secs = v.parse().expect("--secs N"),
-            "--connections" => connections = v.parse().expect("--connections N"),
-            "--pool" => pool = v.parse().expect("--pool N"),
-            "--uploads-per-sec" => uploads_per_sec = v.parse().expect("--uploads-per-sec N"),
-            other => panic!("unknown argument {other}"),
+            "--products" => products = support::num(&k, &v, USAGE),
+            "--secs" => secs = support::num(&k, &v, USAGE),
+            "--connections" => connections = support::num(&k, &v, USAGE),
+            "--pool" => pool = support::num(&k, &v, USAGE),
+            _ => uploads_per_sec = support::num(&k, &v, USAGE),
         }
     }
     let bench = support::Bench::start(Config {

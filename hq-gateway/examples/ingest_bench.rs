@@ -38,18 +38,15 @@ fn args() -> Args {
         batch: 500,
         naive_sales: 400,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(k) = it.next() {
-        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+    const USAGE: &str =
+        "ingest_bench [--database-url URL] [--sales N] [--lines N] [--batch N] [--naive-sales N]";
+    for (k, v) in support::flags(USAGE) {
         match k.as_str() {
             "--database-url" => a.url = v,
-            "--sales" => a.sales = v.parse().expect("--sales N"),
-            "--lines" => a.lines = v.parse().expect("--lines N"),
-            "--batch" => a.batch = v.parse().expect("--batch N"),
-            "--naive-sales" => a.naive_sales = v.parse().expect("--naive-sales N"),
-            other => panic!(
-                "unknown argument {other} (--database-url URL --sales N --lines N --batch N --naive-sales N)"
-            ),
+            "--sales" => a.sales = support::num(&k, &v, USAGE),
+            "--lines" => a.lines = support::num(&k, &v, USAGE),
+            "--batch" => a.batch = support::num(&k, &v, USAGE),
+            _ => a.naive_sales = support::num(&k, &v, USAGE),
         }
     }
     a

@@ -20,6 +20,40 @@ pub fn default_url() -> String {
         .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/kasir_bench".into())
 }
 
+/// The `--flag value` pairs of the command line. `--help` prints `usage` and exits; a flag
+/// without its value, or one not in `usage`, exits with the usage and status 2.
+pub fn flags(usage: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        if k == "--help" || k == "-h" {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        let known = usage
+            .split_whitespace()
+            .any(|w| w.trim_matches(['[', ']']) == k);
+        match it.next() {
+            Some(v) if known => out.push((k, v)),
+            Some(_) => fail(&format!("unknown argument {k}"), usage),
+            None => fail(&format!("{k} needs a value"), usage),
+        }
+    }
+    out
+}
+
+/// A flag's number, or exit with the usage.
+pub fn num<T: std::str::FromStr>(flag: &str, value: &str, usage: &str) -> T {
+    value
+        .parse()
+        .unwrap_or_else(|_| fail(&format!("{flag} needs a number, not {value:?}"), usage))
+}
+
+fn fail(message: &str, usage: &str) -> ! {
+    eprintln!("{message}\n{usage}");
+    std::process::exit(2)
+}
+
 #[derive(Debug)]
 pub struct Bench {
     pub state: AppState,
