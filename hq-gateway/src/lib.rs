@@ -230,8 +230,16 @@ api! {
     get "/api/analytics/low-stock" => analytics::low_stock, Who::Can(Access::Analytics), "Products at or below their minimum stock, across stores.";
 }
 
-/// The whole API with its middleware.
+/// Responses at least this large are compressed (gzip or zstd) for a client that accepts it.
+pub const COMPRESS_ABOVE_BYTES: u16 = 1024;
+
+/// The whole API with its middleware. Request bodies may be sent gzip- or zstd-compressed
+/// (`Content-Encoding`); the body limit counts the bytes after decompression, so a small
+/// compressed body that inflates past it is a 413. Large responses are compressed when the
+/// client's `Accept-Encoding` allows.
 pub fn router(state: AppState) -> Router {
+    use tower_http::compression::{CompressionLayer, predicate::SizeAbove};
+    use tower_http::decompression::RequestDecompressionLayer;
     let limit = state.config.body_limit_bytes;
     routes()
         .fallback(|| async { ApiError::not_found("route") })
@@ -240,7 +248,39 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(
+            RequestDecompressionLayer::new()
+                .no_br()
+                .no_deflate()
+                .gzip(true)
+                .zstd(true),
+        )
+        .layer(middleware::from_fn(known_encoding))
+        .layer(
+            CompressionLayer::new()
+                .no_br()
+                .no_deflate()
+                .gzip(true)
+                .zstd(true)
+                .compress_when(SizeAbove::new(COMPRESS_ABOVE_BYTES)),
+        )
         .with_state(state)
+}
+
+/// A request body in an encoding the gateway does not read is a 415 with the §7.1 body.
+async fn known_encoding(req: Request, next: Next) -> Response {
+    let encoding = req
+        .headers()
+        .get(axum::http::header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("gzip" | "zstd" | "identity") => next.run(req).await,
+        Some(other) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Encoding {other:?} is not supported: send gzip, zstd or none"),
+        )
+        .into_response(),
+    }
 }
 
 /// Per client address and per bearer token; login attempts have their own, stricter budget.

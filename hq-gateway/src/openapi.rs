@@ -385,7 +385,7 @@ pub fn build() -> Value {
         "info": {
             "title": "kasir HQ gateway",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The HQ API of kasir. Money is an exact JSON number; times are RFC 3339 UTC. Bodies are the types of kasir_schema::wire and the gateway; unknown fields are refused. Every schema here is generated from those Rust types."
+            "description": "The HQ API of kasir. Money is an exact JSON number; times are RFC 3339 UTC. Bodies are the types of kasir_schema::wire and the gateway; unknown fields are refused. Every schema here is generated from those Rust types. Request bodies may be gzip- or zstd-compressed (Content-Encoding; the size limit counts the inflated bytes); answers of 1 KiB or more are compressed when Accept-Encoding allows."
         },
         "paths": paths,
         "components": {

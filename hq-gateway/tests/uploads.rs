@@ -413,3 +413,107 @@ async fn times_after_2038_are_kept_and_times_before_2000_refused() {
         gw.stop().await;
     }
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_may_be_compressed_and_large_answers_are() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "gzip", |c| c.body_limit_bytes = 256 * 1024).await;
+        let admin = gw.admin().await;
+        let (store, _) = gw.store_with_products(&admin, "ZIP01", 300, 5).await;
+        let body =
+            json!({ "store_id": "ZIP01", "data": { "transactions": [sale("ZIP01", 1, 3, 5)] } });
+        let raw = serde_json::to_vec(&body).unwrap();
+        let send = |encoding: &'static str, bytes: Vec<u8>| {
+            gw.client
+                .post(format!("{}/api/sync/upload", gw.base))
+                .bearer_auth(&admin)
+                .header("content-type", "application/json")
+                .header("content-encoding", encoding)
+                .body(bytes)
+                .send()
+        };
+        // gzip, then the same sale in zstd: stored once.
+        let r = send("gzip", gzip(&raw)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{backend}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["processed"]["transactions"]["results"][0]["status"], "stored",
+            "{v}"
+        );
+        let r = send("zstd", zstd::encode_all(&raw[..], 3).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{backend}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["processed"]["transactions"]["results"][0]["status"], "duplicate",
+            "{v}"
+        );
+        // An encoding the gateway does not read, and a broken gzip stream: refused, with the
+        // error body.
+        let r = send("br", raw.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{backend}");
+        assert_error_body(&r.json().await.unwrap());
+        let r = send("gzip", raw[..40].to_vec()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{backend}");
+        assert_error_body(&r.json().await.unwrap());
+        // A small body that inflates past the limit (here 256 KiB) is too large.
+        let bomb = format!(
+            r#"{{"store_id": "ZIP01", "data": {{}}, "x": "{}"}}"#,
+            "0".repeat(4 << 20)
+        );
+        let packed = gzip(bomb.as_bytes());
+        assert!(packed.len() < 64 * 1024, "{}", packed.len());
+        let r = send("gzip", packed).await.unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{backend}");
+        assert_error_body(&r.json().await.unwrap());
+        // A large answer comes compressed to a client that accepts it, a small one not.
+        let big = gw
+            .client
+            .get(format!("{}/api/sync/download/{store}", gw.base))
+            .bearer_auth(&admin)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(big.status(), StatusCode::OK);
+        assert_eq!(big.headers()["content-encoding"], "gzip", "{backend}");
+        let packed = big.bytes().await.unwrap();
+        let mut text = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&packed[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v["data"]["products"].as_array().unwrap().len(),
+            300,
+            "{backend}"
+        );
+        assert!(
+            packed.len() * 4 < text.len(),
+            "{} of {}",
+            packed.len(),
+            text.len()
+        );
+        let small = gw
+            .client
+            .get(format!("{}/health", gw.base))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            small.headers().get("content-encoding").is_none(),
+            "{backend}"
+        );
+        gw.stop().await;
+    }
+}
