@@ -53,12 +53,6 @@ pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<Strin
     let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(None);
     };
-    if t.chars().count() > max {
-        return Err(ApiError::field(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
     if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(ApiError::field(
             field,

@@ -75,9 +75,10 @@ pub fn content_hash(t: &UploadTransaction) -> String {
 /// a till whose clock is wrong.
 pub const EARLIEST_RECORD: &str = "2000-01-01T00:00:00Z";
 
-/// [`EARLIEST_RECORD`] as a time.
+/// [`EARLIEST_RECORD`] as a time (946,684,800 s after the Unix epoch; a test checks the two
+/// agree).
 pub fn earliest_record() -> DateTime<Utc> {
-    EARLIEST_RECORD.parse().unwrap_or_default()
+    DateTime::from_timestamp(946_684_800, 0).unwrap_or_default()
 }
 
 /// A record's time, refused when it is before [`EARLIEST_RECORD`].
@@ -1171,6 +1172,14 @@ mod tests {
 
     fn statuses(t: &Tally) -> Vec<RecordStatus> {
         t.counts.results.iter().map(|r| r.status).collect()
+    }
+
+    #[test]
+    fn the_earliest_record_time_is_the_one_the_messages_name() {
+        assert_eq!(
+            earliest_record().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            EARLIEST_RECORD
+        );
     }
 
     #[test]
