@@ -210,13 +210,6 @@ impl CustomerFields {
                 "must be a date from 1900-01-01 to today",
             ));
         }
-        let gender = opt_text("gender", self.gender.as_deref(), 10)?;
-        if gender
-            .as_deref()
-            .is_some_and(|g| !matches!(g, "male" | "female" | "other"))
-        {
-            return Err(ApiError::field("gender", "must be male, female or other"));
-        }
         Ok(CustomerFields {
             customer_code: opt_text("customer_code", self.customer_code.as_deref(), 100)?,
             name: text("name", &self.name, 255)?,
@@ -225,7 +218,7 @@ impl CustomerFields {
             address: opt_text("address", self.address.as_deref(), 2000)?,
             city: opt_text("city", self.city.as_deref(), 100)?,
             date_of_birth: self.date_of_birth,
-            gender,
+            gender: shaped("gender", &self.gender, 10, crate::fields::gender)?,
             preferred_store_id: self.preferred_store_id,
             is_active: self.is_active,
         })

@@ -140,6 +140,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// A JSON value read as `T`, checked field by field like a body (`12.0` read as 12).
+pub fn parse_value<T: DeserializeOwned>(mut v: serde_json::Value) -> Result<T, ApiError> {
+    integral_floats_as_integers(&mut v);
+    serde_path_to_error::deserialize::<_, T>(v)
+        .map_err(|e| field_error(e.path().to_string(), &e.into_inner().to_string()))
+}
+
 /// Rewrites every number with a zero fraction (`12.0`, `1.2e1`) as an integer, when it fits.
 fn integral_floats_as_integers(v: &mut serde_json::Value) {
     match v {

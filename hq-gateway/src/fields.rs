@@ -63,22 +63,55 @@ pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<Strin
 }
 
 /// Optional text of at most `max` characters with a shape (`f`: e-mail, phone, …); blank is
-/// none.
+/// none. The length counts the text as sent; then the spaces around it are dropped — only
+/// spaces: other white space is not part of any shape, as the documented patterns say.
 pub fn opt_shaped(
     field: &str,
     v: Option<&str>,
     max: usize,
     f: fn(&str, &str) -> Result<String, ApiError>,
 ) -> Result<Option<String>, ApiError> {
-    opt_text(field, v, max)?.map(|t| f(field, &t)).transpose()
+    let Some(v) = v else { return Ok(None) };
+    if v.chars().count() > max {
+        return Err(ApiError::field(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    match v.trim_matches(' ') {
+        "" => Ok(None),
+        t => f(field, t).map(Some),
+    }
+}
+
+/// An optional barcode: 1 to 255 printable ASCII characters without spaces; blank is none.
+pub fn opt_barcode(field: &str, v: Option<&str>) -> Result<Option<String>, ApiError> {
+    opt_shaped(field, v, 255, |field, t| {
+        if t.chars().all(|c| c.is_ascii_graphic()) {
+            Ok(t.to_string())
+        } else {
+            Err(ApiError::field(
+                field,
+                "must be 1 to 255 printable characters without spaces",
+            ))
+        }
+    })
+}
+
+/// `male`, `female` or `other`.
+pub fn gender(field: &str, v: &str) -> Result<String, ApiError> {
+    match v.trim_matches(' ') {
+        g @ ("male" | "female" | "other") => Ok(g.to_string()),
+        _ => Err(ApiError::field(field, "must be male, female or other")),
+    }
 }
 
 /// An e-mail address: one `@`, something before it, a dotted domain after it, no spaces, at
 /// most 255 characters.
 pub fn email(field: &str, v: &str) -> Result<String, ApiError> {
-    let t = v.trim();
+    let t = v.trim_matches(' ');
     let bad = || ApiError::field(field, "must be an e-mail address like name@example.com");
-    if t.chars().count() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if v.chars().count() > 255 || t.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let (local, domain) = t.split_once('@').ok_or_else(bad)?;
@@ -98,10 +131,10 @@ pub fn email(field: &str, v: &str) -> Result<String, ApiError> {
 /// A phone number as people write it: digits with an optional leading `+`, spaces, `-`, `.`
 /// and parentheses; 6 to 15 digits, at most 20 characters (the seed's column).
 pub fn phone(field: &str, v: &str) -> Result<String, ApiError> {
-    let t = v.trim();
+    let t = v.trim_matches(' ');
     let digits = t.chars().filter(char::is_ascii_digit).count();
     let body = t.strip_prefix('+').unwrap_or(t);
-    let ok = t.len() <= 20
+    let ok = v.chars().count() <= 20
         && (6..=15).contains(&digits)
         && body
             .chars()
@@ -117,9 +150,9 @@ pub fn phone(field: &str, v: &str) -> Result<String, ApiError> {
 
 /// A postal code: 1 to 10 letters, digits, spaces or `-`.
 pub fn postal_code(field: &str, v: &str) -> Result<String, ApiError> {
-    let t = v.trim();
+    let t = v.trim_matches(' ');
     if t.is_empty()
-        || t.len() > 10
+        || v.chars().count() > 10
         || !t
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == ' ' || c == '-')
@@ -358,6 +391,73 @@ mod tests {
         assert!(currency("currency", "idr").is_err());
         assert!(postal_code("postal_code", "10110").is_ok());
         assert!(postal_code("postal_code", "10110-12345").is_err());
+    }
+
+    /// The document's shapes (`pattern` and `maxLength`) and the validators say the same of
+    /// every sample, padded ones included: what one admits the other accepts.
+    #[test]
+    fn the_documented_shapes_and_the_validators_agree() {
+        use kasir_schema::api_schema as doc;
+        let mut g = schemars::SchemaGenerator::default();
+        type Check = fn(&str) -> bool;
+        let shapes: [(&str, schemars::Schema, Check); 6] = [
+            ("email", doc::email(&mut g), |v| email("f", v).is_ok()),
+            ("opt email", doc::opt_email(&mut g), |v| {
+                opt_shaped("f", Some(v), 255, email).is_ok()
+            }),
+            ("opt phone", doc::opt_phone(&mut g), |v| {
+                opt_shaped("f", Some(v), 20, phone).is_ok()
+            }),
+            ("opt postal code", doc::opt_postal_code(&mut g), |v| {
+                opt_shaped("f", Some(v), 10, postal_code).is_ok()
+            }),
+            ("opt barcode", doc::opt_barcode(&mut g), |v| {
+                opt_barcode("f", Some(v)).is_ok()
+            }),
+            ("opt gender", doc::opt_gender(&mut g), |v| {
+                opt_shaped("f", Some(v), 10, gender).is_ok()
+            }),
+        ];
+        let long = |c: &str, n: usize| c.repeat(n);
+        let samples = [
+            String::new(),
+            "   ".into(),
+            "siti@example.co.id".into(),
+            " siti@example.co.id ".into(),
+            format!("{}@x.id", long("a", 64)),
+            format!(" {}@x.id", long("a", 65)),
+            format!("{}@{}.id", long("a", 60), long("b", 190)),
+            format!(" {}@{}.id", long("a", 60), long("b", 190)),
+            "+62 21 555-0101".into(),
+            " +62 21 555-0101 ".into(),
+            "   +62 21 555-01011".into(),
+            "10110".into(),
+            " 10110 ".into(),
+            "  1011012 ".into(),
+            "8991234567895".into(),
+            " 8991234567895 ".into(),
+            "899 123".into(),
+            long("7", 255),
+            format!(" {}", long("7", 255)),
+            format!(" {} ", long("7", 253)),
+            "\u{85}8991234567895".into(),
+            "\u{a0}siti@example.co.id".into(),
+            "\t081234567890".into(),
+            "10110\u{2003}".into(),
+            " female ".into(),
+            "\u{a0}male".into(),
+            "  other    ".into(),
+        ];
+        for (name, schema, check) in shapes {
+            let max =
+                usize::try_from(schema.get("maxLength").and_then(|m| m.as_u64()).unwrap()).unwrap();
+            let pattern =
+                regex::Regex::new(schema.get("pattern").unwrap().as_str().unwrap()).unwrap();
+            for s in &samples {
+                let documented = s.chars().count() <= max && pattern.is_match(s);
+                assert_eq!(documented, check(s), "{name} on {s:?}");
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod examples;
 pub mod extract;
 pub mod fields;
 pub mod health;
+pub mod import;
 pub mod ingest;
 pub mod lookups;
 pub mod masterdata;
@@ -200,6 +201,7 @@ api! {
     get "/api/sync/status/{store_id}" => sync::status, Who::Can(Access::Sync), "Last successful upload and recent errors (seed §3.2).";
     get "/api/products" => products::list_products, Who::Can(Access::ReadCatalog), "Products of a store with price and stock; category_id, search, page, per_page (seed §3.3).";
     post "/api/products" => products::create_product, Who::Can(Access::MasterData), "Create a product with the seed's columns (master data).";
+    post "/api/products/import" => import::import_products, Who::Can(Access::MasterData), "Create or change many products in one request: a JSON array or CSV with a header row, matched by SKU; all or nothing, errors named by row and field.";
     get "/api/products/{id}" => products::get_product, Who::Can(Access::ReadCatalog), "A product's master data.";
     get "/api/products/barcode/{barcode}" => products::product_by_barcode, Who::Can(Access::ReadCatalog), "One product by barcode in a store (seed §3.3).";
     put "/api/products/{id}/stock" => products::update_stock, Who::Can(Access::AdjustStock), "An HQ stock movement for a store, counted once by movement_id (seed §3.3).";

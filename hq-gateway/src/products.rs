@@ -20,7 +20,7 @@ use crate::auth::{LastInsertId, Principal};
 use crate::db::{Db, to_i64, to_u64};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Json, Query, parse_id, text};
-use crate::fields::{JsonShape, nullable, opt_text, parse_stored_json};
+use crate::fields::{JsonShape, nullable, opt_text};
 use crate::on_db;
 use crate::stores::resolve_store;
 
@@ -178,25 +178,25 @@ pub struct ProductRecord {
 pub use kasir_schema::api_schema::UNITS;
 
 /// What a product's writable columns hold, checked (JSON columns as their stored text).
-#[derive(Debug, Clone)]
-struct ProductFields {
-    sku: String,
-    name: String,
-    barcode: Option<String>,
-    description: Option<String>,
-    category_id: Option<u64>,
-    brand: Option<String>,
-    unit: String,
-    weight: Option<Decimal>,
-    dimensions: Option<String>,
-    cost_price: Decimal,
-    suggested_price: Option<Decimal>,
-    min_price: Option<Decimal>,
-    max_price: Option<Decimal>,
-    is_active: bool,
-    image_url: Option<String>,
-    images: Option<serde_json::Value>,
-    attributes: Option<serde_json::Value>,
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProductFields {
+    pub(crate) sku: String,
+    pub(crate) name: String,
+    pub(crate) barcode: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) category_id: Option<u64>,
+    pub(crate) brand: Option<String>,
+    pub(crate) unit: String,
+    pub(crate) weight: Option<Decimal>,
+    pub(crate) dimensions: Option<String>,
+    pub(crate) cost_price: Decimal,
+    pub(crate) suggested_price: Option<Decimal>,
+    pub(crate) min_price: Option<Decimal>,
+    pub(crate) max_price: Option<Decimal>,
+    pub(crate) is_active: bool,
+    pub(crate) image_url: Option<String>,
+    pub(crate) images: Option<serde_json::Value>,
+    pub(crate) attributes: Option<serde_json::Value>,
 }
 
 impl ProductFields {
@@ -222,7 +222,30 @@ impl ProductFields {
         }
     }
 
-    fn from_record(r: &ProductRecord) -> ProductFields {
+    /// A new product: the SKU and name given, every other column its default.
+    pub(crate) fn new(sku: String, name: String) -> ProductFields {
+        ProductFields::from_new(NewProduct {
+            sku,
+            name,
+            barcode: None,
+            description: None,
+            category_id: None,
+            brand: None,
+            unit: pcs(),
+            weight: None,
+            dimensions: None,
+            cost_price: Decimal::ZERO,
+            suggested_price: None,
+            min_price: None,
+            max_price: None,
+            is_active: yes(),
+            image_url: None,
+            images: None,
+            attributes: None,
+        })
+    }
+
+    pub(crate) fn from_record(r: &ProductRecord) -> ProductFields {
         ProductFields {
             sku: r.sku.clone(),
             name: r.name.clone(),
@@ -244,7 +267,7 @@ impl ProductFields {
         }
     }
 
-    fn apply(mut self, c: ProductChanges) -> ProductFields {
+    pub(crate) fn apply(mut self, c: ProductChanges) -> ProductFields {
         use crate::fields::set;
         set(&mut self.sku, c.sku);
         set(&mut self.name, c.name);
@@ -267,17 +290,8 @@ impl ProductFields {
     }
 
     /// Every field checked; returns the fields and the JSON columns' text.
-    fn check(self) -> ApiResult<(ProductFields, Option<String>, Option<String>)> {
-        let barcode = match self.barcode.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(b) if b.len() > 255 || !b.chars().all(|c| c.is_ascii_graphic()) => {
-                return Err(ApiError::field(
-                    "barcode",
-                    "must be 1 to 255 printable characters without spaces",
-                ));
-            }
-            Some(b) => Some(b.to_string()),
-        };
+    pub(crate) fn check(self) -> ApiResult<(ProductFields, Option<String>, Option<String>)> {
+        let barcode = crate::fields::opt_barcode("barcode", self.barcode.as_deref())?;
         if !UNITS.contains(&self.unit.as_str()) {
             return Err(ApiError::field(
                 "unit",
@@ -356,10 +370,47 @@ macro_rules! bind_product_fields {
             .bind(&$attributes)
     };
 }
+pub(crate) use bind_product_fields;
 
-const PRODUCT_COLUMNS: &str = "id, barcode, sku, name, description, category_id, brand, unit, weight, dimensions,
+/// Every writable column (bound by `bind_product_fields!`), then `updated_at` and the id.
+pub(crate) const UPDATE_PRODUCT: &str = "UPDATE products SET barcode = ?, sku = ?, name = ?, description = ?,
+    category_id = ?, brand = ?, unit = ?, weight = ?, dimensions = ?, cost_price = ?, suggested_price = ?,
+    min_price = ?, max_price = ?, is_active = ?, image_url = ?, images = ?, attributes = ?, updated_at = ?
+    WHERE id = ?";
+
+pub(crate) const PRODUCT_COLUMNS: &str = "id, barcode, sku, name, description, category_id, brand, unit, weight, dimensions,
     cost_price, suggested_price, min_price, max_price, is_active, image_url, CAST(images AS CHAR) AS images,
     CAST(attributes AS CHAR) AS attributes, created_at, updated_at";
+
+/// A `ProductRecord` from a row of `PRODUCT_COLUMNS`.
+macro_rules! product_from_row {
+    ($B:ident, $r:expr) => {{
+        let r = &$r;
+        ProductRecord {
+            id: $crate::db::to_u64($B::int(&r, "id")?),
+            barcode: r.try_get("barcode")?,
+            sku: r.try_get("sku")?,
+            name: r.try_get("name")?,
+            description: r.try_get("description")?,
+            category_id: $B::opt_int(&r, "category_id")?.map($crate::db::to_u64),
+            brand: r.try_get("brand")?,
+            unit: r.try_get("unit")?,
+            weight: $B::opt_money(&r, "weight")?,
+            dimensions: r.try_get("dimensions")?,
+            cost_price: $B::get_money(&r, "cost_price")?,
+            suggested_price: $B::opt_money(&r, "suggested_price")?,
+            min_price: $B::opt_money(&r, "min_price")?,
+            max_price: $B::opt_money(&r, "max_price")?,
+            is_active: $B::int(&r, "is_active")? != 0,
+            image_url: r.try_get("image_url")?,
+            images: $crate::fields::parse_stored_json(r.try_get("images")?),
+            attributes: $crate::fields::parse_stored_json(r.try_get("attributes")?),
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+        }
+    }};
+}
+pub(crate) use product_from_row;
 
 /// One product, or `None`.
 pub async fn product_record(db: &Db, id: u64) -> ApiResult<Option<ProductRecord>> {
@@ -371,28 +422,7 @@ pub async fn product_record(db: &Db, id: u64) -> ApiResult<Option<ProductRecord>
             .await?;
         match r {
             None => None,
-            Some(r) => Some(ProductRecord {
-                id: to_u64(B::int(&r, "id")?),
-                barcode: r.try_get("barcode")?,
-                sku: r.try_get("sku")?,
-                name: r.try_get("name")?,
-                description: r.try_get("description")?,
-                category_id: B::opt_int(&r, "category_id")?.map(to_u64),
-                brand: r.try_get("brand")?,
-                unit: r.try_get("unit")?,
-                weight: B::opt_money(&r, "weight")?,
-                dimensions: r.try_get("dimensions")?,
-                cost_price: B::get_money(&r, "cost_price")?,
-                suggested_price: B::opt_money(&r, "suggested_price")?,
-                min_price: B::opt_money(&r, "min_price")?,
-                max_price: B::opt_money(&r, "max_price")?,
-                is_active: B::int(&r, "is_active")? != 0,
-                image_url: r.try_get("image_url")?,
-                images: parse_stored_json(r.try_get("images")?),
-                attributes: parse_stored_json(r.try_get("attributes")?),
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
-            }),
+            Some(r) => Some(product_from_row!(B, r)),
         }
     }))
 }
@@ -531,12 +561,7 @@ async fn change_product(
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
         let mut tx = B::begin(pool).await?;
-        let r = sqlx::query(
-            "UPDATE products SET barcode = ?, sku = ?, name = ?, description = ?, category_id = ?, brand = ?,
-                unit = ?, weight = ?, dimensions = ?, cost_price = ?, suggested_price = ?, min_price = ?,
-                max_price = ?, is_active = ?, image_url = ?, images = ?, attributes = ?, updated_at = ?
-             WHERE id = ?",
-        );
+        let r = sqlx::query(UPDATE_PRODUCT);
         let r = bind_product_fields!(B, r, f, images, attributes)
             .bind(now)
             .bind(to_i64(id))

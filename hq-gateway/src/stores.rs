@@ -404,7 +404,8 @@ pub async fn create_store(
     principal: Principal,
     Json(req): Json<NewStore>,
 ) -> ApiResult<(StatusCode, axum::Json<StoreRecord>)> {
-    let code = req.store_code.trim().to_string();
+    // Taken as written: a code is part of every transaction number, spaces are not.
+    let code = req.store_code.clone();
     kasir_schema::txn_number::StoreCode::new(&code)
         .map_err(|e| ApiError::field("store_code", e.to_string()))?;
     if code.bytes().all(|b| b.is_ascii_digit()) {

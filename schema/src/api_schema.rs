@@ -110,8 +110,9 @@ fn opt_shaped(pattern: &str, max: usize) -> Schema {
     json_schema!({ "type": ["string", "null"], "maxLength": max, "pattern": format!("^ *$|{pattern}") })
 }
 
-/// An e-mail address like `name@example.com` (ASCII domain, at most 255 characters).
-pub const EMAIL_PATTERN: &str = r"^[^\s@\x00-\x1F\x7F-\x9F]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$";
+/// An e-mail address like `name@example.com` (ASCII domain, at most 255 characters; spaces
+/// around it are trimmed, so the shape admits them).
+pub const EMAIL_PATTERN: &str = r"^ *[^\s@\x00-\x1F\x7F-\x9F]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+ *$";
 /// A phone number: 6 to 15 digits, an optional leading `+`, spaces, `-`, `.`, parentheses.
 pub const PHONE_PATTERN: &str = r"^ *\+?[ ().-]*([0-9][ ().-]*){6,15}$";
 /// A postal code: 1 to 10 letters, digits, spaces or `-`.
@@ -152,9 +153,10 @@ pub fn tax_rate(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.01 })
 }
 
-/// A barcode: printable ASCII without spaces (blank means none).
+/// A barcode: printable ASCII without spaces (blank means none; spaces around it are
+/// trimmed, but count towards the 255 characters like every text field's).
 pub fn opt_barcode(_: &mut SchemaGenerator) -> Schema {
-    opt_shaped("^[!-~]+$", 255)
+    opt_shaped("^ *[!-~]* *$", 255)
 }
 
 /// A weight in kilograms: 0 to 999999.99.

@@ -1,5 +1,7 @@
 //! Set-up shared by the gateway benchmarks: a scratch database, a gateway serving it on
 //! loopback, an administrator's token and a store.
+// Each example uses part of it.
+#![allow(dead_code)]
 
 use kasir_gateway::AppState;
 use kasir_gateway::config::Config;
