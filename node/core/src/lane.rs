@@ -26,6 +26,16 @@
 //! - **Replication**: the [`SyncEngine`] with its stall restarts; what a merge changed is
 //!   offered on to the other peers.
 //! - **Status**: per peer, every tick ([`LaneEvent::Peers`]).
+//! - **Store leader** (the lane that forwards the store's records to HQ): among the lanes that
+//!   can reach HQ with the store's credential ([`Input::Hq`], and the `hq` flag of their
+//!   announcements) and were heard from within the lease ([`LEASE_TICKS`] status periods, 3 s
+//!   by default), the one with the lowest lane number (then the lowest node id). Every lane
+//!   computes it from what it hears, so lanes that hear the same agree; a leader that stops
+//!   announcing (killed, cut off) is replaced when its lease runs out, one that loses HQ at
+//!   its next announcement. A lane claims the lead only after a lease of its own since it
+//!   started and since it reached HQ, so that it hears a lower lane before it would take over. Two leaders (a partition: each
+//!   side elects its own) are harmless: HQ stores every record once by its id, and HQ's
+//!   changes are applied once by theirs (I2, I3). [`LaneEvent::Leader`] reports each change.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -40,6 +50,10 @@ use crate::wire::{ANNOUNCE_DOCS, Announce, DocName};
 pub const REDIAL_AFTER: Duration = Duration::from_secs(10);
 /// Every this many status ticks, gossip is asked to join the known members again.
 pub const REJOIN_EVERY: u64 = 10;
+
+/// A lane not heard from (its own announcement) for this many status periods has lost its
+/// lease: it is no longer a candidate for leader.
+pub const LEASE_TICKS: u32 = 3;
 
 /// A connection, numbered by the driver.
 pub type ConnId = u64;
@@ -122,6 +136,11 @@ pub enum Input {
     /// these documents changed (offered to the peers like local changes); or it could not and
     /// forgot it (why), so every sync session starts over and the peers send it again.
     Stored(Result<Vec<DocName>, String>),
+    /// Whether this lane can reach HQ with the store's credential now (the HQ driver's last
+    /// contact succeeded; `false` with no credential, HQ unreachable or refusing it).
+    Hq {
+        reachable: bool,
+    },
     /// The deadline of [`LaneCore::next_deadline`] has come.
     Tick,
 }
@@ -196,6 +215,18 @@ pub struct PeerStatus {
     pub bytes_received: u64,
 }
 
+/// The store's leader as this lane sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leader {
+    pub peer: PeerId,
+    /// Its lane number, when the `members` document knows it.
+    pub lane: Option<u16>,
+    /// The leader is this lane.
+    pub me: bool,
+    /// Since when (the driver's monotonic time) it has led, as seen here.
+    pub since: Duration,
+}
+
 /// What the lane core reports, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaneEvent {
@@ -208,6 +239,8 @@ pub enum LaneEvent {
     Refused(String),
     /// What peers sent could not be stored (why); the sync sessions started over.
     StoreFailed(String),
+    /// The store's leader changed (`None`: no lane that can reach HQ is heard).
+    Leader(Option<Leader>),
 }
 
 /// Bytes counted per frame besides its payload (the length prefix).
@@ -240,6 +273,13 @@ pub struct LaneCore {
     /// Announcements sent so far.
     announced: u64,
     next_status: Option<Duration>,
+    /// When the endpoint started.
+    started: Option<Duration>,
+    /// Since when this lane can reach HQ (`None`: it cannot).
+    hq: Option<Duration>,
+    /// Each lane's last own announcement: when, and whether it could reach HQ.
+    heard: BTreeMap<PeerId, (Duration, bool)>,
+    leader: Option<Leader>,
 }
 
 impl LaneCore {
@@ -261,7 +301,62 @@ impl LaneCore {
             my_addrs: Vec::new(),
             announced: 0,
             next_status: None,
+            started: None,
+            hq: None,
+            heard: BTreeMap::new(),
+            leader: None,
         }
+    }
+
+    /// The store's leader as this lane sees it.
+    pub fn leader(&self) -> Option<&Leader> {
+        self.leader.as_ref()
+    }
+
+    /// This lane leads the store.
+    pub fn is_leader(&self) -> bool {
+        self.leader.as_ref().is_some_and(|l| l.me)
+    }
+
+    /// How long a lane stays a candidate after its last announcement.
+    pub fn lease(&self) -> Duration {
+        self.config.status_every * LEASE_TICKS
+    }
+
+    /// Recomputes the leader (see the module documentation); reports a change.
+    fn elect(&mut self, now: Duration, out: &mut Vec<Output>) {
+        let Some(started) = self.started else {
+            return;
+        };
+        let lease = self.lease();
+        let rank = |p: &PeerId| (self.lanes.get(p).copied().unwrap_or(u16::MAX), p.clone());
+        let mut best: Option<(u16, PeerId)> = None;
+        let mut consider = |c: (u16, PeerId)| {
+            if best.as_ref().is_none_or(|b| c < *b) {
+                best = Some(c);
+            }
+        };
+        for (p, (t, hq)) in &self.heard {
+            if *hq && self.admitted.contains(p) && now.saturating_sub(*t) <= lease {
+                consider(rank(p));
+            }
+        }
+        if let Some(since) = self.hq
+            && now.saturating_sub(started.max(since)) >= lease
+        {
+            consider(rank(&self.config.me));
+        }
+        let peer = best.map(|(_, p)| p);
+        if peer.as_ref() == self.leader.as_ref().map(|l| &l.peer) {
+            return;
+        }
+        self.leader = peer.map(|peer| Leader {
+            lane: self.lanes.get(&peer).copied(),
+            me: peer == self.config.me,
+            peer,
+            since: now,
+        });
+        out.push(Output::Event(LaneEvent::Leader(self.leader.clone())));
     }
 
     pub fn me(&self) -> &PeerId {
@@ -321,6 +416,7 @@ impl LaneCore {
                     self.dial(&p, now, &mut out);
                 }
                 self.next_status = Some(now + self.config.status_every);
+                self.started = Some(now);
             }
             Input::Connected {
                 peer,
@@ -374,6 +470,14 @@ impl LaneCore {
                 }
             }
             Input::Refused(why) => out.push(Output::Event(LaneEvent::Refused(why))),
+            Input::Hq { reachable } => {
+                self.hq = match (reachable, self.hq) {
+                    (true, Some(since)) => Some(since),
+                    (true, None) => Some(now),
+                    (false, _) => None,
+                };
+                self.elect(now, &mut out);
+            }
             Input::Tick => {
                 if self.next_status.is_some_and(|t| now >= t) {
                     self.on_status(now, store, &mut out);
@@ -492,6 +596,8 @@ impl LaneCore {
         if author == self.config.me || !self.admitted.contains(&author) {
             return;
         }
+        self.heard.insert(author.clone(), (now, a.hq));
+        self.elect(now, out);
         self.learn(&author, &a.addrs);
         if self.conns.contains_key(&author) {
             let o = self.engine.announced(&author, &a.docs, store, now);
@@ -537,9 +643,11 @@ impl LaneCore {
                 seq: self.announced,
                 addrs: self.my_addrs.clone(),
                 docs,
+                hq: self.hq.is_some(),
             };
             out.push(Output::Announce(a.encode()));
         }
+        self.elect(now, out);
         out.push(Output::Event(LaneEvent::Peers(self.peer_status(now))));
     }
 
@@ -603,6 +711,7 @@ impl LaneCore {
         if set != self.admitted {
             self.admitted = set;
             out.push(Output::Admitted(self.admitted.clone()));
+            self.heard.retain(|p, _| self.admitted.contains(p));
         }
         let gone: Vec<PeerId> = self
             .conns

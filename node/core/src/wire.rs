@@ -175,6 +175,9 @@ pub struct Announce {
     pub seq: u64,
     pub addrs: Vec<SocketAddr>,
     pub docs: Vec<(DocName, Digest)>,
+    /// The sender can reach HQ with the store's credential (a candidate for store leader).
+    /// Version 1 announcements, from before leaders, carry no flag and read as `false`.
+    pub hq: bool,
 }
 
 impl Announce {
@@ -182,7 +185,7 @@ impl Announce {
     /// fits the limit; the caller passes the most useful first).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
-        w.u8(1);
+        w.u8(2);
         w.bytes(&self.node);
         w.u64(self.seq);
         let addrs = &self.addrs[..self.addrs.len().min(ANNOUNCE_ADDRS)];
@@ -196,15 +199,16 @@ impl Announce {
             w.name(name);
             w.bytes(digest);
         }
+        w.u8(u8::from(self.hq));
         w.0
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Announce, DecodeError> {
         let mut r = Reader::new(bytes, "announcement", MAX_ANNOUNCE)?;
-        match r.u8()? {
-            1 => {}
+        let version = match r.u8()? {
+            v @ (1 | 2) => v,
             v => return Err(DecodeError::UnknownVersion(v)),
-        }
+        };
         let node = r.digest()?;
         let seq = r.u64()?;
         let n = r.small_count("addresses", ANNOUNCE_ADDRS)?;
@@ -217,12 +221,14 @@ impl Announce {
         for _ in 0..n {
             docs.push((r.name()?, r.digest()?));
         }
+        let hq = version >= 2 && r.u8()? == 1;
         r.finish()?;
         Ok(Announce {
             node,
             seq,
             addrs,
             docs,
+            hq,
         })
     }
 }
@@ -384,6 +390,7 @@ mod tests {
             docs: (0..ANNOUNCE_DOCS)
                 .map(|i| (name(&format!("ledger/2026-11-24/{:03}", i + 1)), [7; 32]))
                 .collect(),
+            hq: true,
         }
     }
 
@@ -444,6 +451,12 @@ mod tests {
         big.addrs = vec!["[2001:db8::1]:65535".parse().unwrap(); ANNOUNCE_ADDRS];
         assert!(big.encode().len() <= MAX_ANNOUNCE, "{}", big.encode().len());
         assert_eq!(Announce::decode(&big.encode()).unwrap(), big);
+        // A lane from before leaders (version 1, no HQ flag) is heard as no candidate.
+        let mut old = a.encode();
+        old[0] = 1;
+        old.pop();
+        let heard = Announce::decode(&old).unwrap();
+        assert_eq!(heard, Announce { hq: false, ..a });
     }
 
     #[test]

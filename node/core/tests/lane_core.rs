@@ -330,3 +330,82 @@ fn a_stranger_is_refused_and_a_removed_lane_is_closed_out_everywhere() {
     assert_eq!(sales(&lan.lanes[1].store), 0);
     assert_eq!(sales(&lan.lanes[2].store), 1);
 }
+
+/// Which lane each lane sees leading (`None`: none), for the lanes that are up.
+fn leaders(lan: &MemLan<Till>) -> Vec<Option<u16>> {
+    lan.lanes
+        .iter()
+        .filter(|l| l.up)
+        .map(|l| l.core.leader().map(|x| x.lane.unwrap_or(0)))
+        .collect()
+}
+
+/// Runs in steps of 100 ms until `ok` holds; returns how long that took (at most `limit`).
+fn until(lan: &mut MemLan<Till>, limit: Duration, ok: impl Fn(&MemLan<Till>) -> bool) -> Duration {
+    let start = lan.now();
+    while !ok(lan) {
+        assert!(lan.now() - start < limit, "not within {limit:?}: {:?}", leaders(lan));
+        lan.run_for(Duration::from_millis(100));
+    }
+    lan.now() - start
+}
+
+#[test]
+fn one_lane_leads_and_another_takes_over_within_ten_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = store(dir.path(), 3, 11, LinkConfig::lan());
+    // Nobody can reach HQ: nobody leads.
+    lan.run_for(SEC * 5);
+    assert_eq!(leaders(&lan), vec![None, None, None]);
+    for i in 0..3 {
+        lan.input(i, Input::Hq { reachable: true });
+    }
+    until(&mut lan, SEC * 10, |l| leaders(l) == vec![Some(1); 3]);
+    assert!(lan.lanes[0].core.is_leader());
+    assert!(!lan.lanes[1].core.is_leader() && !lan.lanes[2].core.is_leader());
+    lan.run_for(SEC * 5);
+    assert_eq!(leaders(&lan), vec![Some(1); 3], "stable");
+    // The leader dies (no goodbye): lane 2 leads once lane 1's lease runs out.
+    lan.stop(0);
+    let took = until(&mut lan, SEC * 10, |l| leaders(l) == vec![Some(2); 2]);
+    assert!(took <= lan.lanes[1].core.lease() + SEC * 2, "{took:?}");
+    assert!(lan.lanes[1].core.is_leader());
+    // The leader loses HQ: lane 3 leads after lane 2's next announcement.
+    lan.input(1, Input::Hq { reachable: false });
+    let took = until(&mut lan, SEC * 10, |l| leaders(l) == vec![Some(3); 2]);
+    assert!(took <= SEC * 2, "{took:?}");
+    lan.input(1, Input::Hq { reachable: true });
+    until(&mut lan, SEC * 10, |l| leaders(l) == vec![Some(2); 2]);
+    // Cut off from each other, each side leads itself (harmless: HQ keeps each record
+    // once); healed, they agree again.
+    let (a, b) = (lan.lanes[1].id.clone(), lan.lanes[2].id.clone());
+    lan.net.partition(&a, &b);
+    until(&mut lan, SEC * 10, |l| leaders(l) == vec![Some(2), Some(3)]);
+    lan.net.heal();
+    until(&mut lan, SEC * 10, |l| leaders(l) == vec![Some(2); 2]);
+    // Every change was reported as an event, with when it happened.
+    let changes: Vec<Option<u16>> = lan.lanes[2]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            LaneEvent::Leader(l) => Some(l.as_ref().and_then(|l| l.lane)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, vec![Some(1), Some(2), Some(3), Some(2), Some(3), Some(2)]);
+}
+
+#[test]
+fn a_lane_just_started_hears_a_lower_lane_before_it_would_lead() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = store(dir.path(), 2, 3, LinkConfig::lan());
+    for i in 0..2 {
+        lan.input(i, Input::Hq { reachable: true });
+    }
+    // Lane 2 never believes it leads: lane 1 is heard within lane 2's first lease.
+    for _ in 0..100 {
+        lan.run_for(Duration::from_millis(100));
+        assert!(!lan.lanes[1].core.is_leader(), "{:?}", leaders(&lan));
+    }
+    assert_eq!(leaders(&lan), vec![Some(1); 2]);
+}
