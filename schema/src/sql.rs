@@ -74,6 +74,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "ledger file",
         sql: include_str!("../sql/till/0009_ledger_file.sql"),
     },
+    Migration {
+        version: 10,
+        name: "hq",
+        sql: include_str!("../sql/till/0010_hq.sql"),
+    },
 ];
 
 /// The migrations of a lane's ledger file (its own ledger documents and sequence), in order.

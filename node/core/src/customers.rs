@@ -157,6 +157,9 @@ pub(crate) fn reproject_shard(
     let customers = crate::unreadable::sort(conn, shard, read, now)?;
     for c in &customers {
         project_customer(conn, c, now)?;
+        // Every lane queues what it learns, so whichever leads can forward it.
+        let json = serde_json::to_string(c).map_err(|x| NodeError::Invalid(x.to_string()))?;
+        outbox::enqueue_once(conn, "customers", &c.id.to_string(), "update", &json, now)?;
     }
     Ok(customers.len())
 }

@@ -48,6 +48,8 @@ pub enum DocId {
     Ledger(NaiveDate, Origin),
     /// The store's enrolled lanes (iroh node ids), for the LAN's admission checks.
     Members,
+    /// The records HQ confirmed on one UTC day (written by the leader; `hq.rs`).
+    Synced(NaiveDate),
 }
 
 /// Who creates the records of a ledger document: one lane (its sales, returns, receipts and
@@ -77,6 +79,7 @@ impl DocId {
             DocId::Customers(n) => format!("customers/{n:02}"),
             DocId::Ledger(d, Origin::Lane(n)) => format!("ledger/{}/{n:03}", d.format("%Y-%m-%d")),
             DocId::Ledger(d, Origin::Hq) => format!("ledger/{}/hq", d.format("%Y-%m-%d")),
+            DocId::Synced(d) => format!("synced/{}", d.format("%Y-%m-%d")),
         }
     }
 
@@ -115,6 +118,10 @@ impl DocId {
                 };
                 Some(DocId::Ledger(day, origin))
             }
+            "synced" => NaiveDate::parse_from_str(rest, "%Y-%m-%d")
+                .ok()
+                .filter(|d| d.format("%Y-%m-%d").to_string() == rest)
+                .map(DocId::Synced),
             _ => None,
         }
     }

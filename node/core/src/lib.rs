@@ -18,6 +18,7 @@ pub mod docs;
 pub mod env;
 pub mod error;
 pub mod handles;
+pub mod hq;
 pub mod lane;
 pub mod live;
 pub mod members;

@@ -37,11 +37,48 @@ pub(crate) fn enqueue(
     json: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    // HQ may have confirmed it already (another lane led and its confirmation came first).
+    let status = if crate::hq::is_confirmed(conn, table, key, json)? {
+        "success"
+    } else {
+        "pending"
+    };
     conn.prepare_cached(
-        "INSERT INTO sync_queue (table_name, record_key, action, data_json, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO sync_queue (table_name, record_key, action, data_json, created_at, sync_status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![table, key, action, json, db::ts(at)])?;
+    .execute(params![table, key, action, json, db::ts(at), status])?;
+    Ok(())
+}
+
+/// Queues a record learned from a peer, unless this very version is queued already (the lane
+/// wrote it itself, or projected it before). `at` is a stored time (`db::ts`).
+pub(crate) fn enqueue_once(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    action: &str,
+    json: &str,
+    at: &str,
+) -> Result<()> {
+    let queued: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM sync_queue WHERE table_name = ?1 AND record_key = ?2 AND data_json = ?3)",
+        )?
+        .query_row(params![table, key, json], |r| r.get(0))?;
+    if queued {
+        return Ok(());
+    }
+    let status = if crate::hq::is_confirmed(conn, table, key, json)? {
+        "success"
+    } else {
+        "pending"
+    };
+    conn.prepare_cached(
+        "INSERT INTO sync_queue (table_name, record_key, action, data_json, created_at, sync_status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![table, key, action, json, at, status])?;
     Ok(())
 }
 
@@ -59,7 +96,7 @@ pub(crate) fn enqueue_record(
 }
 
 /// The record a reference entry names, as JSON.
-fn resolve(till: &mut Till, data_json: &str) -> Result<String> {
+pub(crate) fn resolve(till: &mut Till, data_json: &str) -> Result<String> {
     #[derive(serde::Deserialize)]
     struct Reference {
         document: String,

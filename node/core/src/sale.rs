@@ -1078,6 +1078,13 @@ fn reproject_keys(
             let read = crate::members::read_members(doc);
             crate::unreadable::sort(tx, id, read, now)?;
         }
+        DocId::Synced(_) => match keys {
+            Some(k) => crate::hq::project_confirmations(tx, k.iter(), now)?,
+            None => {
+                let all: Vec<String> = automerge::ReadDoc::keys(doc, automerge::ROOT).collect();
+                crate::hq::project_confirmations(tx, all.iter(), now)?
+            }
+        },
     }
     Ok(out)
 }
@@ -1139,7 +1146,7 @@ fn merge_chunks(
     let keys = docs::keys_changed_since(doc, before);
     let units: Vec<String> = match id {
         DocId::Categories | DocId::Members => return vec![keys],
-        DocId::Ledger(..) => match keys {
+        DocId::Ledger(..) | DocId::Synced(_) => match keys {
             Some(k) => k.into_iter().collect(),
             None => automerge::ReadDoc::keys(doc, automerge::ROOT).collect(),
         },

@@ -485,7 +485,7 @@ mod tests {
             WireMessage::decode(&vec![0; MAX_MESSAGE_BYTES + 1]),
             Err(DecodeError::TooLarge { .. })
         ));
-        assert_eq!(Announce::decode(&[2]), Err(DecodeError::UnknownVersion(2)));
+        assert_eq!(Announce::decode(&[3]), Err(DecodeError::UnknownVersion(3)));
         let mut a = announce().encode();
         a[1 + 32 + 8] = 9; // address count
         assert!(matches!(

@@ -344,7 +344,11 @@ fn leaders(lan: &MemLan<Till>) -> Vec<Option<u16>> {
 fn until(lan: &mut MemLan<Till>, limit: Duration, ok: impl Fn(&MemLan<Till>) -> bool) -> Duration {
     let start = lan.now();
     while !ok(lan) {
-        assert!(lan.now() - start < limit, "not within {limit:?}: {:?}", leaders(lan));
+        assert!(
+            lan.now() - start < limit,
+            "not within {limit:?}: {:?}",
+            leaders(lan)
+        );
         lan.run_for(Duration::from_millis(100));
     }
     lan.now() - start
@@ -392,7 +396,10 @@ fn one_lane_leads_and_another_takes_over_within_ten_seconds() {
             _ => None,
         })
         .collect();
-    assert_eq!(changes, vec![Some(1), Some(2), Some(3), Some(2), Some(3), Some(2)]);
+    assert_eq!(
+        changes,
+        vec![Some(1), Some(2), Some(3), Some(2), Some(3), Some(2)]
+    );
 }
 
 #[test]

@@ -1,0 +1,380 @@
+//! The store's records on their way to HQ, as the leader sends them (issue #12).
+//!
+//! Every lane queues every record it learns (`outbox.rs`), so whichever lane leads holds the
+//! whole store's backlog. The leader asks for a batch ([`Till::hq_batch`]: the oldest waiting
+//! entries as one `POST /api/sync/upload` body), sends it (the driver's business), and hands
+//! HQ's answer to [`Till::hq_confirm`]. A record HQ stored, or already held (a replay), is
+//! confirmed: written into the day's `synced/<YYYY-MM-DD>` document, which replicates like any
+//! other, and marked done in the outbox of every lane that projects it, so a later leader does
+//! not send it again (and if it did, HQ would answer "duplicate" and change nothing). A record
+//! HQ refused (invalid, or the same id with other content) stays in the outbox as failed, with
+//! HQ's words, and is not retried until an operator looks at it.
+//!
+//! What travels for each outbox entry:
+//! - a sale: the seed's transaction (`UploadTransaction`), with its sale id; HQ derives the
+//!   sale's stock movements and loyalty entries from it;
+//! - a return: its effects (goods back in, points reversed), each with its derived id;
+//! - a stand-alone stock movement: itself;
+//! - a customer change: the customer as the lane last wrote it (`updated_at` = when queued).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use kasir_schema::domain::{Customer, LoyaltyEntry, Return, Sale, StockMovement};
+use kasir_schema::wire::{
+    LoyaltyEntryRecord, Processed, RecordStatus, StockMovementRecord, SyncUploadData,
+    SyncUploadRequest, UploadCustomer, UploadTransaction,
+};
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+
+use crate::db;
+use crate::docs::{DocId, SEP};
+use crate::error::{NodeError, Result};
+use crate::till::Till;
+
+/// Which list of the upload a record travels in (and HQ answers in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    Transaction,
+    Customer,
+    Movement,
+    Loyalty,
+}
+
+/// One outbox entry of a batch: what it is, and the records it travels as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEntry {
+    pub entry: i64,
+    pub table: String,
+    pub key: String,
+    /// Tells one change of a customer from the next ('' for immutable records).
+    pub version: String,
+    pub parts: Vec<(Part, String)>,
+}
+
+/// A batch for `POST /api/sync/upload` and the outbox entries it settles.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HqBatch {
+    pub request: SyncUploadRequest,
+    pub entries: Vec<BatchEntry>,
+}
+
+impl HqBatch {
+    /// Records in the request (a return counts each of its effects).
+    pub fn records(&self) -> usize {
+        let d = &self.request.data;
+        d.transactions.len() + d.customers.len() + d.stock_movements.len() + d.loyalty_entries.len()
+    }
+}
+
+/// What an upload's answer settled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confirmed {
+    /// Entries HQ holds now (stored now or before).
+    pub confirmed: usize,
+    /// Entries HQ refused, with its reason.
+    pub refused: Vec<(String, String)>,
+    /// Entries HQ's answer did not speak of (sent again next time).
+    pub unanswered: usize,
+}
+
+/// The version of a customer change: 16 hex digits of the SHA-256 of its JSON.
+fn version_of(table: &str, json: &str) -> String {
+    if table != "customers" {
+        return String::new();
+    }
+    Sha256::digest(json.as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether HQ confirmed this record already (an entry queued after its confirmation arrived).
+pub(crate) fn is_confirmed(conn: &Connection, table: &str, key: &str, json: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM hq_confirmed WHERE table_name = ?1 AND record_key = ?2 AND version = ?3)",
+        )?
+        .query_row(params![table, key, version_of(table, json)], |r| r.get(0))?)
+}
+
+/// The key of a confirmation in a `synced/…` document.
+fn confirmation_key(table: &str, key: &str, version: &str) -> String {
+    format!("{table}{SEP}{key}{SEP}{version}")
+}
+
+/// Projects confirmations (keys of a `synced/…` document): remembered, and the matching
+/// outbox entries marked done.
+pub(crate) fn project_confirmations<'k>(
+    conn: &Connection,
+    keys: impl Iterator<Item = &'k String>,
+    now: &str,
+) -> Result<()> {
+    for k in keys {
+        let mut it = k.split(SEP);
+        let (Some(table), Some(key), Some(version), None) =
+            (it.next(), it.next(), it.next(), it.next())
+        else {
+            continue;
+        };
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO hq_confirmed (table_name, record_key, version) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![table, key, version])?;
+        let waiting: Vec<(i64, String)> = conn
+            .prepare_cached(
+                "SELECT id, data_json FROM sync_queue
+                 WHERE table_name = ?1 AND record_key = ?2 AND sync_status != 'success'",
+            )?
+            .query_map(params![table, key], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, json) in waiting {
+            if version_of(table, &json) == version {
+                conn.prepare_cached(
+                    "UPDATE sync_queue SET sync_status = 'success', error_message = NULL, processed_at = ?2
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, now])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn movement_record(m: &StockMovement) -> StockMovementRecord {
+    StockMovementRecord {
+        movement_id: m.id,
+        product_id: None,
+        sku: m.sku.clone(),
+        movement_type: m.movement_type,
+        quantity: m.quantity,
+        reference_type: m.reference_type,
+        sale_id: m.sale,
+        notes: m.notes.clone(),
+        created_by: m.created_by,
+        created_at: m.created_at,
+        reference_id: None,
+        from_store_id: None,
+        to_store_id: None,
+    }
+}
+
+fn loyalty_record(e: &LoyaltyEntry) -> LoyaltyEntryRecord {
+    LoyaltyEntryRecord {
+        entry_id: e.id,
+        customer_uuid: e.customer,
+        kind: e.kind,
+        points: e.points,
+        sale_id: e.sale,
+        created_at: e.created_at,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|e| NodeError::Corrupt(format!("outbox {what} does not read: {e}")))
+}
+
+impl Till {
+    /// The oldest waiting outbox entries (at most `max` records) as one upload, or `None`
+    /// when nothing waits. Entries HQ refused are not sent again.
+    pub fn hq_batch(&mut self, max: usize) -> Result<Option<HqBatch>> {
+        let store = self.store_code().ok_or(NodeError::NotInitialized)?;
+        let rows: Vec<(i64, String, String, String, String)> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, table_name, record_key, data_json, created_at FROM sync_queue
+                 WHERE sync_status = 'pending' ORDER BY id LIMIT ?1",
+            )?;
+            stmt.query_map([max as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut data = SyncUploadData::default();
+        let mut entries = Vec::with_capacity(rows.len());
+        let mut sent: BTreeSet<(Part, String)> = BTreeSet::new();
+        for (entry, table, key, data_json, created_at) in rows {
+            let version = version_of(&table, &data_json);
+            let json = crate::outbox::resolve(self, &data_json)?;
+            let mut parts = Vec::new();
+            let mut add = |part: Part, id: String, parts: &mut Vec<(Part, String)>| {
+                parts.push((part, id.clone()));
+                sent.insert((part, id))
+            };
+            match table.as_str() {
+                "transactions" => {
+                    let sale: Sale = parse("sale", &json)?;
+                    if add(Part::Transaction, sale.id.to_string(), &mut parts) {
+                        data.transactions.push(UploadTransaction::from(&sale));
+                    }
+                }
+                "returns" => {
+                    let ret: Return = parse("return", &json)?;
+                    let (moves, points) = ret.effects();
+                    for m in &moves {
+                        if add(Part::Movement, m.id.to_string(), &mut parts) {
+                            data.stock_movements.push(movement_record(m));
+                        }
+                    }
+                    for e in &points {
+                        if add(Part::Loyalty, e.id.to_string(), &mut parts) {
+                            data.loyalty_entries.push(loyalty_record(e));
+                        }
+                    }
+                }
+                "stock_movements" => {
+                    let m: StockMovement = parse("movement", &json)?;
+                    if add(Part::Movement, m.id.to_string(), &mut parts) {
+                        data.stock_movements.push(movement_record(&m));
+                    }
+                }
+                "customers" => {
+                    let c: Customer = parse("customer", &json)?;
+                    let updated_at = DateTime::parse_from_rfc3339(&created_at)
+                        .map(|t| t.with_timezone(&Utc))
+                        .unwrap_or_else(|_| self.now());
+                    // A later change of the same customer in this batch replaces an earlier.
+                    if !add(Part::Customer, c.id.to_string(), &mut parts) {
+                        data.customers.retain(|u| u.customer_uuid != c.id);
+                    }
+                    data.customers.push(UploadCustomer {
+                        customer_uuid: c.id,
+                        customer_code: c.customer_code,
+                        name: c.name,
+                        email: c.email,
+                        phone: c.phone,
+                        address: c.address,
+                        date_of_birth: c.date_of_birth,
+                        is_active: c.is_active,
+                        updated_at,
+                    });
+                }
+                other => {
+                    return Err(NodeError::Corrupt(format!(
+                        "outbox entry {entry} of unknown kind {other:?}"
+                    )));
+                }
+            }
+            entries.push(BatchEntry {
+                entry,
+                table,
+                key,
+                version,
+                parts,
+            });
+        }
+        Ok(Some(HqBatch {
+            request: SyncUploadRequest {
+                store_id: store,
+                data,
+            },
+            entries,
+        }))
+    }
+
+    /// Settles a batch with HQ's answer (see the module documentation), in one transaction:
+    /// confirmations into today's `synced/…` document and the outbox.
+    pub fn hq_confirm(&mut self, batch: &HqBatch, answer: &Processed) -> Result<Confirmed> {
+        let mut status: BTreeMap<(Part, &str), RecordStatus> = BTreeMap::new();
+        let mut why: BTreeMap<&str, &str> = BTreeMap::new();
+        let lists = [
+            (Part::Transaction, Some(&answer.transactions)),
+            (Part::Customer, Some(&answer.customers)),
+            (Part::Movement, answer.stock_movements.as_ref()),
+            (Part::Loyalty, answer.loyalty_entries.as_ref()),
+        ];
+        for (part, counts) in lists {
+            let Some(c) = counts else { continue };
+            for r in &c.results {
+                status.insert((part, r.id.as_str()), r.status);
+            }
+            for e in &c.errors {
+                why.insert(e.id.as_str(), e.message.as_str());
+            }
+        }
+        let mut out = Confirmed::default();
+        let mut confirmed = Vec::new();
+        let mut refused = Vec::new();
+        for e in &batch.entries {
+            let states: Vec<Option<RecordStatus>> = e
+                .parts
+                .iter()
+                .map(|(p, id)| status.get(&(*p, id.as_str())).copied())
+                .collect();
+            let bad =
+                e.parts.iter().zip(&states).find(|(_, s)| {
+                    matches!(s, Some(RecordStatus::Invalid | RecordStatus::Conflict))
+                });
+            if let Some(((_, id), s)) = bad {
+                let reason = why.get(id.as_str()).map_or_else(
+                    || format!("HQ answered {s:?} for {id}"),
+                    |w| (*w).to_string(),
+                );
+                refused.push((e, reason));
+            } else if states
+                .iter()
+                .all(|s| matches!(s, Some(RecordStatus::Stored | RecordStatus::Duplicate)))
+            {
+                confirmed.push(e);
+            } else {
+                out.unanswered += 1;
+            }
+        }
+        out.confirmed = confirmed.len();
+        out.refused = refused
+            .iter()
+            .map(|(e, r)| (format!("{} {}", e.table, e.key), r.clone()))
+            .collect();
+        if confirmed.is_empty() && refused.is_empty() {
+            return Ok(out);
+        }
+        let now = self.now();
+        let day = DocId::Synced(now.date_naive());
+        self.write(|tx, docs| {
+            let keys: Vec<String> = confirmed
+                .iter()
+                .map(|e| confirmation_key(&e.table, &e.key, &e.version))
+                .collect();
+            docs.edit(tx, day, |doc| {
+                for k in &keys {
+                    if automerge::ReadDoc::get(doc, automerge::ROOT, k.as_str())?.is_none() {
+                        automerge::transaction::Transactable::put(
+                            doc,
+                            automerge::ROOT,
+                            k.as_str(),
+                            "1",
+                        )?;
+                    }
+                }
+                Ok(())
+            })?;
+            project_confirmations(tx, keys.iter(), &db::ts(now))?;
+            for (e, reason) in &refused {
+                tx.prepare_cached(
+                    "UPDATE sync_queue SET sync_status = 'failed', retry_count = retry_count + 1,
+                        error_message = ?2, processed_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![e.entry, reason, db::ts(now)])?;
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Outbox entries HQ refused, newest first (table and key, HQ's reason).
+    pub fn hq_refused(&self, limit: usize) -> Result<Vec<(String, String, String)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT table_name, record_key, COALESCE(error_message, '') FROM sync_queue
+                 WHERE sync_status = 'failed' ORDER BY id DESC LIMIT ?1",
+            )?
+            .query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -1,0 +1,177 @@
+//! The outbox as the leader sends it to HQ (issue #12): one batch holds every lane's records
+//! in the upload's shape; HQ's answer confirms what it holds, and the confirmation replicates so
+//! no other lane sends it again; what HQ refused stays, with its words.
+
+mod common;
+
+use common::{SUPERVISOR, cashier_on_shift, clock, d, store_lane};
+use kasir_core::Till;
+use kasir_core::customers::NewCustomer;
+use kasir_core::returns::ReturnItem;
+use kasir_core::schema::payment::{PaymentMethod, Tender};
+use kasir_core::schema::roles::Permission;
+use kasir_core::schema::wire::{Processed, ProcessedCounts, RecordResult, RecordStatus};
+
+/// Every document of `from` merged into `to`.
+fn merge_into(from: &mut Till, to: &mut Till) {
+    for (name, _) in from.document_manifest().unwrap() {
+        let bytes = from.export_document(name.as_str()).unwrap();
+        to.merge_remote(name.as_str(), &bytes).unwrap();
+    }
+}
+
+/// HQ's answer: every record of the request stored, except those named in `refuse`.
+fn answer(batch: &kasir_core::hq::HqBatch, refuse: &[String]) -> Processed {
+    let counts = |ids: Vec<String>| {
+        let mut c = ProcessedCounts::default();
+        for id in ids {
+            let bad = refuse.contains(&id);
+            if bad {
+                c.failed += 1;
+                c.errors.push(kasir_core::schema::wire::RecordError {
+                    id: id.clone(),
+                    message: "details.0.sku: no such product at HQ".into(),
+                });
+            } else {
+                c.success += 1;
+            }
+            let status = if bad {
+                RecordStatus::Invalid
+            } else {
+                RecordStatus::Stored
+            };
+            c.results.push(RecordResult { id, status });
+        }
+        c
+    };
+    let d = &batch.request.data;
+    Processed {
+        transactions: counts(
+            d.transactions
+                .iter()
+                .map(|t| t.sale_id.unwrap().to_string())
+                .collect(),
+        ),
+        customers: counts(
+            d.customers
+                .iter()
+                .map(|c| c.customer_uuid.to_string())
+                .collect(),
+        ),
+        stock_movements: Some(counts(
+            d.stock_movements
+                .iter()
+                .map(|m| m.movement_id.to_string())
+                .collect(),
+        )),
+        loyalty_entries: Some(counts(
+            d.loyalty_entries
+                .iter()
+                .map(|e| e.entry_id.to_string())
+                .collect(),
+        )),
+    }
+}
+
+#[test]
+fn the_leader_sends_every_lanes_records_once_and_the_confirmation_replicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock.clone(), 2);
+    // Lane 2 sells twice, refunds a line, signs up a customer and edits it.
+    cashier_on_shift(&mut lane2);
+    lane2.add_sku("TEH-BTL-350", d(2)).unwrap();
+    let r1 = lane2.pay(&[Tender::cash(d(50_000))]).unwrap();
+    lane2.add_sku("IDM-GRG-85", d(1)).unwrap();
+    lane2.pay(&[Tender::cash(d(50_000))]).unwrap();
+    let ok = lane2
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::Refund)
+        .unwrap();
+    lane2
+        .refund(
+            &r1.number,
+            &[ReturnItem {
+                line_no: 1,
+                quantity: d(1),
+            }],
+            PaymentMethod::Cash,
+            Some("rusak".into()),
+            Some(&ok),
+        )
+        .unwrap();
+    lane2
+        .create_customer(NewCustomer {
+            name: "Siti Rahayu".into(),
+            phone: Some("081234567890".into()),
+            email: None,
+            customer_code: None,
+            address: None,
+            date_of_birth: None,
+        })
+        .unwrap();
+    // Lane 1 (the leader) learns all of it and sends the whole store's backlog.
+    merge_into(&mut lane2, &mut lane1);
+    let waiting = lane1.outbox_waiting().unwrap();
+    assert!(waiting > 0);
+    let batch = lane1.hq_batch(10_000).unwrap().expect("a batch");
+    let data = &batch.request.data;
+    assert_eq!(batch.request.store_id, "JKT01");
+    assert_eq!(data.transactions.len(), 2, "both of lane 2's sales");
+    assert_eq!(data.customers.len(), 1);
+    assert!(
+        data.stock_movements
+            .iter()
+            .any(|m| m.reference_type.as_str() == "return"),
+        "the return travels as its movements"
+    );
+    assert_eq!(batch.entries.len() as i64, waiting);
+    // HQ refuses one sale and stores the rest.
+    let refused = data.transactions[1].sale_id.unwrap().to_string();
+    let settled = lane1
+        .hq_confirm(&batch, &answer(&batch, std::slice::from_ref(&refused)))
+        .unwrap();
+    assert_eq!(settled.confirmed as i64, waiting - 1);
+    assert_eq!(settled.refused.len(), 1);
+    assert!(
+        settled.refused[0].1.contains("no such product"),
+        "{settled:?}"
+    );
+    // Nothing is sent twice by this lane; the refusal is kept with HQ's words.
+    assert!(lane1.hq_batch(10_000).unwrap().is_none());
+    assert_eq!(lane1.outbox_waiting().unwrap(), 1);
+    assert!(
+        lane1.hq_refused(5).unwrap()[0]
+            .2
+            .contains("no such product")
+    );
+    // The confirmation replicates: lane 2, leading next, sends only what HQ does not hold.
+    merge_into(&mut lane1, &mut lane2);
+    let next = lane2.hq_batch(10_000).unwrap().expect("the refused sale");
+    assert_eq!(next.entries.len(), 1, "{:?}", next.entries);
+    assert_eq!(
+        next.request.data.transactions[0]
+            .sale_id
+            .unwrap()
+            .to_string(),
+        refused
+    );
+    // A lane that learns a record after its confirmation never queues it as waiting.
+    let mut lane3 = store_lane(dir.path(), clock, 3);
+    let own = lane3.outbox_waiting().unwrap();
+    merge_into(&mut lane1, &mut lane3);
+    merge_into(&mut lane2, &mut lane3);
+    // Only lane 3's own opening stock and the refused sale wait there.
+    let batch3 = lane3.hq_batch(10_000).unwrap().unwrap();
+    assert!(
+        batch3
+            .request
+            .data
+            .transactions
+            .iter()
+            .all(|t| t.sale_id.unwrap().to_string() == refused),
+        "{:?}",
+        batch3.request.data.transactions
+    );
+    assert_eq!(lane3.outbox_waiting().unwrap(), own + 1);
+}
