@@ -217,6 +217,10 @@ pub enum Command {
     RemoveLane {
         node: String,
     },
+    /// Connects the store to HQ: its address and the credential HQ issued for the store
+    /// (`POST /api/stores/{id}/devices`). Entered on one lane, it reaches every lane; a new
+    /// one replaces it. A manager's act.
+    ConnectHq(kasir_core::hq::HqCredential),
     /// Products whose stock the screen shows live (besides the cart's).
     Watch {
         skus: Vec<String>,
@@ -354,6 +358,8 @@ pub struct View {
     pub lan: LanView,
     /// Records not yet confirmed by HQ.
     pub hq_backlog: i64,
+    /// The HQ side: leader, last upload, last error (once the lane is on the LAN).
+    pub hq: crate::hq::HqStatus,
 }
 
 /// Everything a lane reports, in order.
@@ -393,6 +399,7 @@ struct Inner {
     options: NodeOptions,
     lan: tokio::sync::Mutex<Option<LanHandle>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    hq: Mutex<Option<watch::Receiver<crate::hq::HqStatus>>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -427,6 +434,7 @@ impl Node {
             moved_by: std::collections::HashMap::new(),
             backlog: 0,
             backlog_at: None,
+            hq: None,
             seq: 0,
             sales_since_maintenance: 0,
             maintenance_every: options.maintenance_every,
@@ -445,6 +453,7 @@ impl Node {
                 options,
                 lan: tokio::sync::Mutex::new(None),
                 thread: Mutex::new(Some(thread)),
+                hq: Mutex::new(None),
             }),
         })
     }
@@ -608,6 +617,7 @@ impl Node {
         }
         let node = config.secret_key.public().to_string();
         let gate = WriteGate::new();
+        let gate_for_hq = gate.clone();
         let (store, node_for_till, gate_for_till) = (
             self.call(|e| e.till.store_code())?,
             node.clone(),
@@ -633,12 +643,32 @@ impl Node {
         )?;
         let mut replica = replica;
         replica.watch_live()?;
+        // The HQ driver's own handle: its writes (confirmations) wait for the till's.
+        let hq_till = kasir_core::handles::open_background(
+            &self.inner.path,
+            TillOptions {
+                env: self.inner.options.env.clone(),
+                auth: self.inner.options.auth,
+            },
+            gate_for_hq,
+        )?;
+        let (hq_status, hq_watch) = watch::channel(crate::hq::HqStatus::default());
+        self.inner
+            .hq
+            .lock()
+            .map(|mut w| *w = Some(hq_watch.clone()))
+            .ok();
+        self.call(move |e| e.hq = Some(hq_watch))?;
         let link: Arc<dyn TillLink> = Arc::new(Link {
             jobs: self.inner.jobs.clone(),
             events: self.inner.events.clone(),
             notices: Arc::default(),
         });
-        let handle = crate::lan::start(replica, &store, config, link).await?;
+        let hq = crate::lan::HqParts {
+            till: hq_till,
+            status: hq_status,
+        };
+        let handle = crate::lan::start(replica, hq, &store, config, link).await?;
         let (local, addrs) = (handle.local_sender(), handle.listen_addrs());
         self.call(move |e| {
             e.lan = Some(LanLink {
@@ -649,6 +679,21 @@ impl Node {
         })?;
         *slot = Some(handle);
         Ok(node)
+    }
+
+    /// The HQ side as of now: leader, backlog is in the view; last upload, last error here.
+    pub fn hq_status(&self) -> crate::hq::HqStatus {
+        self.inner
+            .hq
+            .lock()
+            .ok()
+            .and_then(|w| w.as_ref().map(|r| r.borrow().clone()))
+            .unwrap_or_default()
+    }
+
+    /// Records not yet confirmed by HQ, counted now.
+    pub fn hq_backlog(&self) -> Result<i64> {
+        Ok(self.call(|e| e.till.outbox_waiting())??)
     }
 
     /// This lane's addresses on the LAN (what a ticket carries), when it has joined.
@@ -803,6 +848,8 @@ struct Engine {
     moved_by: std::collections::HashMap<String, Origin>,
     backlog: i64,
     backlog_at: Option<Instant>,
+    /// What the HQ driver reports (once on the LAN).
+    hq: Option<watch::Receiver<crate::hq::HqStatus>>,
     seq: u64,
     sales_since_maintenance: u32,
     maintenance_every: u32,
@@ -1084,6 +1131,10 @@ impl Engine {
                 t.remove_member(&node)?;
                 Outcome::Done
             }
+            Command::ConnectHq(c) => {
+                t.set_hq_credential(&c.url, &c.token)?;
+                Outcome::Done
+            }
             Command::Watch { skus } => {
                 self.watched = skus;
                 Outcome::Done
@@ -1098,6 +1149,11 @@ impl Engine {
 
     /// Builds the view from the till and publishes it.
     fn publish(&mut self) {
+        let hq = self
+            .hq
+            .as_ref()
+            .map(|r| r.borrow().clone())
+            .unwrap_or_default();
         if self
             .backlog_at
             .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
@@ -1134,8 +1190,12 @@ impl Engine {
                     })
                 })
                 .collect(),
-            lan: self.lan_view.clone(),
+            lan: LanView {
+                leader: hq.leader,
+                ..self.lan_view.clone()
+            },
             hq_backlog: self.backlog,
+            hq,
         };
         self.view.send_replace(Arc::new(view));
     }

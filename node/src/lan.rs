@@ -141,12 +141,12 @@ pub(crate) trait TillLink: Send + Sync + 'static {
 }
 
 /// One connection as the replication thread holds it.
-struct ConnHandle {
+pub(crate) struct ConnHandle {
     conn: Connection,
     writer: mpsc::UnboundedSender<Vec<u8>>,
 }
 
-enum LanInput {
+pub(crate) enum LanInput {
     Core(Input),
     /// A connection is up: its handle, then the core's input.
     Up(ConnId, ConnHandle, Input),
@@ -322,8 +322,15 @@ static CONN_IDS: AtomicU64 = AtomicU64::new(1);
 /// Starts a lane on the LAN: binds the endpoint, starts the replication thread with `replica`.
 /// The LAN runs on a runtime of its own (two worker threads) and a replication thread, all at a
 /// lower CPU priority than the till's thread: network work and merges yield to the cashier.
+/// What the HQ driver needs: its own handle on the lane file, and where it reports.
+pub(crate) struct HqParts {
+    pub till: kasir_core::Till,
+    pub status: tokio::sync::watch::Sender<crate::hq::HqStatus>,
+}
+
 pub(crate) async fn start(
     replica: Replica,
+    hq: HqParts,
     store: &str,
     config: LanConfig,
     till: Arc<dyn TillLink>,
@@ -337,7 +344,7 @@ pub(crate) async fn start(
         .map_err(|e| Error::Network(format!("LAN runtime: {e}")))?;
     let store = store.to_string();
     let started = runtime
-        .spawn(async move { start_on_runtime(replica, &store, config, till).await })
+        .spawn(async move { start_on_runtime(replica, hq, &store, config, till).await })
         .await
         .map_err(|e| Error::Network(format!("LAN start: {e}")));
     match started {
@@ -354,6 +361,7 @@ pub(crate) async fn start(
 
 async fn start_on_runtime(
     replica: Replica,
+    hq: HqParts,
     store: &str,
     config: LanConfig,
     till: Arc<dyn TillLink>,
@@ -472,6 +480,7 @@ async fn start_on_runtime(
         .map(|p| (peer_of(&p.id), p.ip_addrs().copied().collect()))
         .collect();
     core_config.status_every = config.status_every;
+    let (leader_tx, leader_rx) = tokio::sync::watch::channel(None);
     let mut driver = Driver {
         core: LaneCore::new(core_config),
         replica,
@@ -486,7 +495,14 @@ async fn start_on_runtime(
         started: Instant::now(),
         last_store: None,
         last_batch: 0,
+        leader: leader_tx,
     };
+    tokio::spawn(crate::hq::run(crate::hq::HqDriver {
+        till: hq.till,
+        leader: leader_rx,
+        lan: tx.clone(),
+        status: hq.status,
+    }));
     let listen: Vec<SocketAddr> = addr.ip_addrs().copied().collect();
     let thread = std::thread::Builder::new()
         .name("kasir-lan".into())
@@ -524,6 +540,8 @@ struct Driver {
     /// When received changes were last stored, and how many records that batch held.
     last_store: Option<Instant>,
     last_batch: usize,
+    /// The store's leader as the core sees it (for the HQ driver).
+    leader: tokio::sync::watch::Sender<Option<kasir_core::lane::Leader>>,
 }
 
 /// How long what peers sent may wait in memory before it is stored
@@ -695,7 +713,12 @@ impl Driver {
                     *a = set.iter().filter_map(endpoint_of).collect();
                 }
             }
-            Output::Event(e) => self.till.lane_event(e),
+            Output::Event(e) => {
+                if let LaneEvent::Leader(l) = &e {
+                    self.leader.send_replace(l.clone());
+                }
+                self.till.lane_event(e);
+            }
         }
     }
 }

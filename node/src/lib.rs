@@ -10,6 +10,7 @@
 pub mod app;
 pub mod env;
 pub mod error;
+pub mod hq;
 pub mod lan;
 
 pub use app::{Command, Node, NodeEvent, NodeOptions, Outcome, View};
@@ -23,6 +24,7 @@ pub mod types {
     pub use kasir_core::catalog::{CategoryView, ProductView};
     pub use kasir_core::customers::{CustomerView, NewCustomer};
     pub use kasir_core::docs::Origin;
+    pub use kasir_core::hq::HqCredential;
     pub use kasir_core::lane::{LaneEvent, PeerStatus};
     pub use kasir_core::live::LiveEvent;
     pub use kasir_core::members::{Member, Ticket};

@@ -50,6 +50,9 @@ pub enum DocId {
     Members,
     /// The records HQ confirmed on one UTC day (written by the leader; `hq.rs`).
     Synced(NaiveDate),
+    /// The store's settings that travel between lanes: HQ's address and the store's
+    /// credential (`hq.rs`).
+    Settings,
 }
 
 /// Who creates the records of a ledger document: one lane (its sales, returns, receipts and
@@ -76,6 +79,7 @@ impl DocId {
             DocId::Catalog(n) => format!("catalog/{n:02}"),
             DocId::Categories => "categories".to_string(),
             DocId::Members => "members".to_string(),
+            DocId::Settings => "settings".to_string(),
             DocId::Customers(n) => format!("customers/{n:02}"),
             DocId::Ledger(d, Origin::Lane(n)) => format!("ledger/{}/{n:03}", d.format("%Y-%m-%d")),
             DocId::Ledger(d, Origin::Hq) => format!("ledger/{}/hq", d.format("%Y-%m-%d")),
@@ -92,6 +96,7 @@ impl DocId {
         match s {
             "categories" => return Some(DocId::Categories),
             "members" => return Some(DocId::Members),
+            "settings" => return Some(DocId::Settings),
             _ => {}
         }
         let (kind, rest) = s.split_once('/')?;
@@ -979,6 +984,8 @@ mod tests {
             ),
             DocId::Ledger(NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(), Origin::Hq),
             DocId::Members,
+            DocId::Settings,
+            DocId::Synced(NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()),
         ] {
             assert_eq!(DocId::parse(&id.name()), Some(id));
             assert_eq!(DocName::new(id.name()), Ok(id.doc_name()));
@@ -987,6 +994,7 @@ mod tests {
         assert_eq!(DocId::parse("../etc"), None);
         assert_eq!(DocId::parse("ledger/2026-11-23/000"), None);
         assert_eq!(DocId::parse("ledger/2026-11-23"), None);
+        assert_eq!(DocId::parse("synced/2026-11-3"), None);
         // Pinned: every lane must agree forever on where a SKU lives.
         assert_eq!(
             DocId::catalog_for("IDM-GRG-85"),

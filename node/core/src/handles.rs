@@ -115,6 +115,21 @@ impl Drop for GateTurn<'_> {
 
 /// The replicator's handle on a lane file: merges peers' changes, answers their sync
 /// requests, reports what changed. It never authors a change of its own.
+/// A further handle on a set-up lane, writing after the till like the replica: the HQ
+/// driver's (it writes only `synced/…` documents and outbox marks, which no other handle of
+/// the lane writes, so the lane's one Automerge actor never makes two changes at once to one
+/// document).
+pub fn open_background(
+    path: impl AsRef<Path>,
+    options: TillOptions,
+    gate: Arc<WriteGate>,
+) -> Result<Till> {
+    let mut till = Till::open_handle(path.as_ref(), options, Priority::Replica)?;
+    till.config()?;
+    till.share_writes(gate, Priority::Replica);
+    Ok(till)
+}
+
 #[derive(Debug)]
 pub struct Replica {
     till: Till,

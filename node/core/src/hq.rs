@@ -378,3 +378,69 @@ impl Till {
             .collect::<rusqlite::Result<_>>()?)
     }
 }
+
+/// Where HQ is and the store's credential there (a device token HQ issued for the store).
+/// Entered once on any lane; it travels to the others in the `settings` document (see
+/// ARCHITECTURE.md, "HQ forwarding", for why that is safe). Its `Debug` never shows the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HqCredential {
+    /// HQ's base address, like `https://hq.example.id`.
+    pub url: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for HqCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HqCredential")
+            .field("url", &self.url)
+            .field("token", &"(hidden)")
+            .finish()
+    }
+}
+
+const HQ_URL: &str = "hq_url";
+const HQ_TOKEN: &str = "hq_token";
+
+impl Till {
+    /// Stores HQ's address and the store's credential for every lane (a manager's act).
+    pub fn set_hq_credential(&mut self, url: &str, token: &str) -> Result<()> {
+        let session = self.session()?;
+        if session.role != kasir_schema::roles::Role::Manager
+            && session.role != kasir_schema::roles::Role::Admin
+        {
+            return Err(NodeError::Invalid(
+                "only a manager may connect the store to HQ".into(),
+            ));
+        }
+        let url = url.trim().trim_end_matches('/');
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() > 2000 {
+            return Err(NodeError::Invalid(format!(
+                "HQ's address must start with http:// or https://, not {url:?}"
+            )));
+        }
+        let token = token.trim();
+        if token.is_empty() || token.len() > 4096 || token.chars().any(char::is_whitespace) {
+            return Err(NodeError::Invalid(
+                "the HQ credential must be the token HQ issued, without spaces".into(),
+            ));
+        }
+        self.write(|tx, docs| {
+            docs.edit(tx, DocId::Settings, |doc| {
+                use automerge::transaction::Transactable;
+                doc.put(automerge::ROOT, HQ_URL, url)?;
+                doc.put(automerge::ROOT, HQ_TOKEN, token)?;
+                Ok(())
+            })
+        })
+    }
+
+    /// HQ's address and the store's credential, when a lane of the store entered them.
+    pub fn hq_credential(&mut self) -> Result<Option<HqCredential>> {
+        let doc = self.doc(DocId::Settings)?;
+        let url = crate::docs::get_str(doc, HQ_URL);
+        let token = crate::docs::get_str(doc, HQ_TOKEN);
+        Ok(url
+            .zip(token)
+            .map(|(url, token)| HqCredential { url, token }))
+    }
+}

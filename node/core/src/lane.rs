@@ -20,7 +20,9 @@
 //!   address that is not connected, at most once per [`REDIAL_AFTER`] unless the last dial
 //!   failed; a member heard of in an announcement or by discovery is dialed at once.
 //! - **Announcements**: every [`LaneConfig::status_every`], this lane's addresses, a sequence
-//!   number and the heads digests of the documents it changed last ([`Announce`]); every
+//!   number and the heads digests of the documents it changed last ([`Announce`]), over gossip
+//!   and straight to every connected peer (the leader's lease must not depend on the gossip
+//!   tree); every
 //!   tenth tick it also asks gossip to join the members it knows an address for, so a lane
 //!   left without gossip neighbours rejoins.
 //! - **Replication**: the [`SyncEngine`] with its stall restarts; what a merge changed is
@@ -44,7 +46,7 @@ use std::time::Duration;
 
 use crate::members::Member;
 use crate::sync::{DocAccess, Output as SyncOutput, PeerId, SyncEngine, SyncEvent};
-use crate::wire::{ANNOUNCE_DOCS, Announce, DocName};
+use crate::wire::{ANNOUNCE_DOCS, Announce, DocName, WireMessage};
 
 /// A dial that has not connected is not repeated for this long (unless it failed).
 pub const REDIAL_AFTER: Duration = Duration::from_secs(10);
@@ -438,6 +440,12 @@ impl LaneCore {
                 let s = self.stats.entry(peer.clone()).or_default();
                 s.last_heard = Some(now);
                 s.bytes_received += bytes.len() as u64 + FRAME_OVERHEAD;
+                if bytes.first() == Some(&4)
+                    && let Ok(WireMessage::Announce(a)) = WireMessage::decode(&bytes)
+                {
+                    self.on_announce(&peer, &a, now, store, &mut out);
+                    return out;
+                }
                 let o = self.engine.received(&peer, &bytes, store, now);
                 self.forward(o, &mut out);
                 let changed = store.take_changed();
@@ -645,7 +653,18 @@ impl LaneCore {
                 docs,
                 hq: self.hq.is_some(),
             };
-            out.push(Output::Announce(a.encode()));
+            let bytes = a.encode();
+            let frame = WireMessage::Announce(bytes.clone()).encode();
+            let peers: Vec<PeerId> = self.conns.keys().cloned().collect();
+            for peer in peers {
+                self.stats.entry(peer.clone()).or_default().bytes_sent +=
+                    frame.len() as u64 + FRAME_OVERHEAD;
+                out.push(Output::Send {
+                    peer,
+                    frame: frame.clone(),
+                });
+            }
+            out.push(Output::Announce(bytes));
         }
         self.elect(now, out);
         out.push(Output::Event(LaneEvent::Peers(self.peer_status(now))));

@@ -1078,6 +1078,8 @@ fn reproject_keys(
             let read = crate::members::read_members(doc);
             crate::unreadable::sort(tx, id, read, now)?;
         }
+        // Read straight from the document when the HQ driver needs it.
+        DocId::Settings => {}
         DocId::Synced(_) => match keys {
             Some(k) => crate::hq::project_confirmations(tx, k.iter(), now)?,
             None => {
@@ -1145,7 +1147,7 @@ fn merge_chunks(
 ) -> Vec<Option<BTreeSet<String>>> {
     let keys = docs::keys_changed_since(doc, before);
     let units: Vec<String> = match id {
-        DocId::Categories | DocId::Members => return vec![keys],
+        DocId::Categories | DocId::Members | DocId::Settings => return vec![keys],
         DocId::Ledger(..) | DocId::Synced(_) => match keys {
             Some(k) => k.into_iter().collect(),
             None => automerge::ReadDoc::keys(doc, automerge::ROOT).collect(),

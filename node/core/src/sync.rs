@@ -276,6 +276,8 @@ impl SyncEngine {
             }
         };
         match message {
+            // The lane core reads announcements before the engine sees a frame.
+            WireMessage::Announce(_) => {}
             WireMessage::Manifest(theirs) => {
                 let mine = match store.manifest() {
                     Ok(m) => m,

@@ -106,6 +106,10 @@ pub enum WireMessage {
     Sync { doc: DocName, data: Vec<u8> },
     /// "I have nothing more to send you for this document; these are my heads."
     Ack { doc: DocName, digest: Digest },
+    /// The sender's [`Announce`] (encoded), sent straight to each connected peer as well as
+    /// over gossip: the leader's lease must not depend on the gossip tree (a lane whose only
+    /// gossip neighbour died hears the others here).
+    Announce(Vec<u8>),
 }
 
 impl WireMessage {
@@ -130,6 +134,11 @@ impl WireMessage {
                 w.u8(3);
                 w.name(doc);
                 w.bytes(digest);
+            }
+            WireMessage::Announce(a) => {
+                w.u8(4);
+                w.u32(a.len());
+                w.bytes(a);
             }
         }
         w.0
@@ -158,6 +167,10 @@ impl WireMessage {
                 doc: r.name()?,
                 digest: r.digest()?,
             },
+            4 => {
+                let n = r.count("announcement bytes", MAX_ANNOUNCE)?;
+                WireMessage::Announce(r.take(n)?.to_vec())
+            }
             t => return Err(DecodeError::UnknownType(t)),
         };
         r.finish()?;
@@ -432,6 +445,7 @@ mod tests {
                 doc: long,
                 digest: [9; 32],
             },
+            WireMessage::Announce(announce().encode()),
         ] {
             assert_eq!(WireMessage::decode(&m.encode()).unwrap(), m);
         }

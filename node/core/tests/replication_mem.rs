@@ -74,6 +74,9 @@ impl Cluster {
                             kasir_core::sync::WireMessage::Ack { doc, .. } => {
                                 ("ack", doc.to_string())
                             }
+                            kasir_core::sync::WireMessage::Announce(_) => {
+                                ("announce", String::new())
+                            }
                         };
                         if d.starts_with(&doc) || kind == "manifest" {
                             eprintln!("{:?} {} -> {} {kind} {d}", self.net.now(), id.0, to.0);

@@ -70,6 +70,17 @@ struct Args {
     /// Stop after this many seconds (0: run until interrupted).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// HQ's address (e.g. http://hq.example.id:8080), entered once on any lane of the store;
+    /// with --hq-token. Every lane of the store can lead from then on.
+    #[arg(long, value_name = "URL")]
+    hq: Option<String>,
+    /// The store's HQ credential (the token of `POST /api/stores/{id}/devices`). Read from the
+    /// environment variable KASIR_HQ_TOKEN when not given here (keeps it out of `ps`).
+    #[arg(long, value_name = "TOKEN")]
+    hq_token: Option<String>,
+    /// Print the HQ status line (`leader=… backlog=…`) every this many seconds (0: never).
+    #[arg(long, default_value_t = 1)]
+    status_every: u64,
 }
 
 fn parse_peer(s: &str) -> Result<EndpointAddr, String> {
@@ -163,6 +174,29 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             float: Decimal::from(500_000),
         })?;
     }
+    let token = args.hq_token.clone().or_else(|| {
+        std::env::var("KASIR_HQ_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    });
+    match (&args.hq, token) {
+        (Some(url), Some(token)) => {
+            node.execute(Command::ConnectHq(kasir_node::types::HqCredential {
+                url: url.clone(),
+                token,
+            }))?;
+            println!("connected the store to HQ at {url} (the credential travels to every lane)");
+        }
+        (Some(_), None) => {
+            return Err(
+                "--hq needs the store's credential: --hq-token TOKEN or KASIR_HQ_TOKEN".into(),
+            );
+        }
+        (None, Some(_)) if args.hq_token.is_some() => {
+            return Err("--hq-token needs HQ's address: --hq URL".into());
+        }
+        _ => {}
+    }
     let mut config = LanConfig::new(key, args.listen);
     config.members = members;
     config.peers = peers;
@@ -205,6 +239,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             "lane {} removed from the store",
             args.remove_lane.unwrap_or_default()
         );
+    }
+    if args.status_every > 0 {
+        let (n, every) = (node.clone(), Duration::from_secs(args.status_every));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let (view, hq) = (n.view(), n.hq_status());
+                println!("{}", status_line(&hq, view.hq_backlog, view.lan.connected));
+            }
+        });
     }
     let live = args.live;
     tokio::spawn(async move {
@@ -296,6 +340,31 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     node.shutdown().await;
     Ok(())
+}
+
+/// The status line: `leader=<lane or none> backlog=<records> …`.
+fn status_line(hq: &kasir_node::hq::HqStatus, backlog: i64, peers: usize) -> String {
+    let leader = hq.leader.map_or("none".to_string(), |l| l.to_string());
+    let mut line = format!(
+        "leader={leader}{} backlog={backlog} peers={peers} hq={}",
+        if hq.leading { " (this lane)" } else { "" },
+        match (hq.configured, hq.reachable) {
+            (false, _) => "not-configured",
+            (true, true) => "ok",
+            (true, false) => "unreachable",
+        }
+    );
+    if let Some(t) = hq.last_upload {
+        line.push_str(&format!(
+            " last_upload={} uploaded={}",
+            t.format("%H:%M:%S"),
+            hq.uploaded
+        ));
+    }
+    if let Some(e) = &hq.last_error {
+        line.push_str(&format!(" error={e:?}"));
+    }
+    line
 }
 
 /// One basket of 1–5 random products, paid in cash. Returns its transaction number.

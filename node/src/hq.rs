@@ -1,0 +1,321 @@
+//! The HQ driver: HTTP to the gateway for the lane that leads (issue #12).
+//!
+//! Every lane runs it; what it does depends on what the lane core decided:
+//! - **Reachability.** With the store's credential (the `settings` document, entered on any
+//!   lane), a lane that does not lead checks HQ every [`PROBE_EVERY`] with the credential
+//!   (`GET /api/sync/status/{store}`); the leader's uploads count as checks. The answer goes
+//!   to the lane core as [`Input::Hq`], which announces it: only lanes that can reach HQ are
+//!   candidates for leader. HQ answering 401 or 403 means the credential was revoked or is
+//!   wrong: the status says "HQ refused the store's credential" on every lane (each checks),
+//!   and a new credential entered on any lane resumes forwarding.
+//! - **Upload** (the leader): batches of up to [`BATCH_RECORDS`] of the store's waiting records
+//!   (`Till::hq_batch`), gzip-compressed, `POST /api/sync/upload`, the answer settled with
+//!   `Till::hq_confirm` (the confirmations replicate: the documents they changed are offered
+//!   to the LAN at once). While records wait it sends the next batch right away; failures
+//!   back off from 1 s to 30 s, with jitter. After a restart it resumes from the outbox, which
+//!   is on disk.
+//!
+//! It works on a handle of its own on the lane file (like the replica: writes after the
+//! till's), on the LAN's runtime, so a cashier never waits for HQ.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kasir_core::Till;
+use kasir_core::hq::HqCredential;
+use kasir_core::lane::{Input, Leader};
+use kasir_core::schema::wire::SyncUploadResponse;
+use tokio::sync::{Mutex, mpsc, watch};
+
+use crate::lan::LanInput;
+
+/// Records per upload (HQ takes up to 5,000 transactions per request).
+pub const BATCH_RECORDS: usize = 1_000;
+/// How often a lane that does not lead checks that HQ answers.
+pub const PROBE_EVERY: Duration = Duration::from_secs(5);
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The HQ side of a lane, as the status bar and the headless binary show it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HqStatus {
+    /// A credential was entered (on this or another lane).
+    pub configured: bool,
+    /// HQ's last answer to this lane was a success.
+    pub reachable: bool,
+    /// This lane leads the store (forwards to HQ).
+    pub leading: bool,
+    /// The leader's lane number (as this lane sees it), and since when.
+    pub leader: Option<u16>,
+    pub leader_since: Option<DateTime<Utc>>,
+    /// The last batch HQ confirmed (this lane as leader), and how many records it held.
+    pub last_upload: Option<DateTime<Utc>>,
+    pub uploaded: u64,
+    /// Last successful download (not built yet: issue #12, download).
+    pub last_download: Option<DateTime<Utc>>,
+    /// The last error, in words (cleared by the next success).
+    pub last_error: Option<String>,
+}
+
+/// What the driver needs besides its own handle on the lane.
+pub(crate) struct HqDriver {
+    pub till: Till,
+    pub leader: watch::Receiver<Option<Leader>>,
+    pub lan: mpsc::Sender<LanInput>,
+    pub status: watch::Sender<HqStatus>,
+}
+
+/// A failed exchange with HQ.
+enum Failure {
+    /// 401/403: the credential is revoked or wrong.
+    Refused(String),
+    /// Anything else: HQ down, slow, a network error, a 5xx.
+    Unreachable(String),
+}
+
+impl Failure {
+    fn words(&self) -> String {
+        match self {
+            Failure::Refused(w) => format!("HQ refused the store's credential ({w})"),
+            Failure::Unreachable(w) => format!("HQ unreachable: {w}"),
+        }
+    }
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .unwrap_or_default()
+}
+
+fn classify(status: reqwest::StatusCode, body: &str) -> Failure {
+    let said = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        Failure::Refused(format!("{status}: {said}"))
+    } else {
+        Failure::Unreachable(format!("{status}: {said}"))
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = e.write_all(bytes);
+    e.finish().unwrap_or_default()
+}
+
+/// Runs the driver until the LAN stops (its channel closes).
+pub(crate) async fn run(driver: HqDriver) {
+    let HqDriver {
+        till,
+        mut leader,
+        lan,
+        status,
+    } = driver;
+    let till = Arc::new(Mutex::new(till));
+    let http = http_client();
+    let mut backoff = Duration::ZERO;
+    let mut last_probe: Option<Instant> = None;
+    let mut reachable_told: Option<bool> = None;
+    let mut jitter = rand::random::<u64>();
+    // Errors go to stderr when they change (never with the credential).
+    let mut last_words: Option<String> = None;
+    loop {
+        if lan.is_closed() {
+            return;
+        }
+        let lead = leader.borrow().clone();
+        let me = lead.as_ref().is_some_and(|l| l.me);
+        status.send_modify(|s| {
+            s.leading = me;
+            let lane = lead.as_ref().and_then(|l| l.lane);
+            if s.leader != lane || lead.is_none() {
+                s.leader_since = lead.as_ref().map(|_| Utc::now());
+            }
+            s.leader = lane;
+        });
+        let cred = blocking(&till, |t| t.hq_credential()).await.ok().flatten();
+        let Some(cred) = cred else {
+            status.send_modify(|s| {
+                s.configured = false;
+                s.last_error = Some("no HQ credential: enter one with --hq and --hq-token".into());
+            });
+            tell(&lan, &mut reachable_told, false).await;
+            wait(&mut leader, Duration::from_secs(1)).await;
+            continue;
+        };
+        status.send_modify(|s| s.configured = true);
+        let probe_due =
+            last_probe.is_none_or(|t| t.elapsed() >= PROBE_EVERY) || reachable_told != Some(true);
+        let outcome = if me {
+            match upload(&till, &http, &cred, &lan).await {
+                // Nothing waits: check HQ now and then all the same (a revoked credential
+                // must show while the store is quiet).
+                Ok(0) if probe_due => {
+                    last_probe = Some(Instant::now());
+                    probe(&till, &http, &cred).await.map(|()| Some(0))
+                }
+                Ok(0) => {
+                    wait(&mut leader, Duration::from_secs(1)).await;
+                    continue;
+                }
+                r => {
+                    last_probe = Some(Instant::now());
+                    r.map(Some)
+                }
+            }
+        } else if probe_due {
+            last_probe = Some(Instant::now());
+            probe(&till, &http, &cred).await.map(|()| None)
+        } else {
+            // Nothing to do until the next check: the last answer stands.
+            wait(&mut leader, Duration::from_secs(1)).await;
+            continue;
+        };
+        match outcome {
+            Ok(sent) => {
+                backoff = Duration::ZERO;
+                last_words = None;
+                tell(&lan, &mut reachable_told, true).await;
+                status.send_modify(|s| {
+                    s.reachable = true;
+                    s.last_error = None;
+                    if let Some(n) = sent.filter(|n| *n > 0) {
+                        s.last_upload = Some(Utc::now());
+                        s.uploaded += n as u64;
+                    }
+                });
+                // More waiting: the next batch at once (a backlog drains at full speed).
+                if sent.is_some_and(|n| n > 0) {
+                    continue;
+                }
+                wait(&mut leader, Duration::from_secs(1)).await;
+            }
+            Err(f) => {
+                let words = f.words();
+                if last_words.as_deref() != Some(words.as_str()) {
+                    eprintln!("kasir hq: {words}");
+                    last_words = Some(words.clone());
+                }
+                status.send_modify(|s| {
+                    s.reachable = false;
+                    s.last_error = Some(words);
+                });
+                tell(&lan, &mut reachable_told, false).await;
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+                jitter = jitter
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let spread = Duration::from_millis((jitter >> 33) % 1000);
+                wait(&mut leader, backoff + spread).await;
+            }
+        }
+    }
+}
+
+/// Tells the lane core whether HQ can be reached (only when that changes).
+async fn tell(lan: &mpsc::Sender<LanInput>, told: &mut Option<bool>, reachable: bool) {
+    if *told != Some(reachable) {
+        *told = Some(reachable);
+        let _ = lan.send(LanInput::Core(Input::Hq { reachable })).await;
+    }
+}
+
+/// Sleeps for `d`, or until the leader changes.
+async fn wait(leader: &mut watch::Receiver<Option<Leader>>, d: Duration) {
+    let _ = tokio::time::timeout(d, leader.changed()).await;
+}
+
+/// Runs `f` on the driver's handle off the runtime's threads.
+async fn blocking<T: Send + 'static>(
+    till: &Arc<Mutex<Till>>,
+    f: impl FnOnce(&mut Till) -> kasir_core::Result<T> + Send + 'static,
+) -> kasir_core::Result<T> {
+    let till = till.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut t = till.blocking_lock();
+        f(&mut t)
+    })
+    .await
+    .unwrap_or_else(|e| Err(kasir_core::NodeError::Corrupt(format!("HQ driver: {e}"))))
+}
+
+async fn probe(
+    till: &Arc<Mutex<Till>>,
+    http: &reqwest::Client,
+    cred: &HqCredential,
+) -> Result<(), Failure> {
+    let store = blocking(till, |t| Ok(t.store_code()))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let r = http
+        .get(format!("{}/api/sync/status/{store}", cred.url))
+        .bearer_auth(&cred.token)
+        .send()
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let status = r.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = r.text().await.unwrap_or_default();
+    Err(classify(status, &body))
+}
+
+/// Sends one batch; returns how many outbox entries it settled (0: nothing waits).
+async fn upload(
+    till: &Arc<Mutex<Till>>,
+    http: &reqwest::Client,
+    cred: &HqCredential,
+    lan: &mpsc::Sender<LanInput>,
+) -> Result<usize, Failure> {
+    let batch = blocking(till, |t| t.hq_batch(BATCH_RECORDS))
+        .await
+        .map_err(|e| Failure::Unreachable(format!("the outbox cannot be read: {e}")))?;
+    let Some(batch) = batch else {
+        return Ok(0);
+    };
+    let body = serde_json::to_vec(&batch.request)
+        .map_err(|e| Failure::Unreachable(format!("upload: {e}")))?;
+    let r = http
+        .post(format!("{}/api/sync/upload", cred.url))
+        .bearer_auth(&cred.token)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(gzip(&body))
+        .send()
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(classify(status, &text));
+    }
+    let answer: SyncUploadResponse = serde_json::from_str(&text)
+        .map_err(|e| Failure::Unreachable(format!("HQ's answer does not read: {e}")))?;
+    let entries = batch.entries.len();
+    let (settled, changed) = blocking(till, move |t| {
+        let settled = t.hq_confirm(&batch, &answer.processed)?;
+        Ok((settled, t.take_changed_documents()))
+    })
+    .await
+    .map_err(|e| Failure::Unreachable(format!("HQ's answer cannot be stored: {e}")))?;
+    if !changed.is_empty() {
+        let _ = lan
+            .send(LanInput::Core(Input::LocalChange { docs: changed }))
+            .await;
+    }
+    if settled.confirmed + settled.refused.len() == 0 {
+        return Err(Failure::Unreachable(format!(
+            "HQ answered none of the {entries} records sent"
+        )));
+    }
+    Ok(settled.confirmed + settled.refused.len())
+}

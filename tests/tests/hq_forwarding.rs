@@ -1,0 +1,403 @@
+//! A store of three lanes over real iroh on loopback and a real HQ gateway (issue #12), on
+//! SQLite, and on MariaDB when `KASIR_TEST_MYSQL_URL` is set: the credential entered on one
+//! lane reaches every lane; one lane leads; every lane's sales reach HQ exactly once; the
+//! leader stops and another takes over; a revoked credential shows on every lane, and a new
+//! one entered on another lane resumes forwarding.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use iroh::{EndpointAddr, SecretKey};
+use kasir_gateway::AppState;
+use kasir_gateway::config::Config;
+use kasir_node::lan::LanConfig;
+use kasir_node::schema::Decimal;
+use kasir_node::schema::payment::Tender;
+use kasir_node::schema::roles::Role;
+use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::types::{AuthParams, HqCredential, NewUser, default_store_config};
+use kasir_node::{Command, Node, NodeOptions, demo};
+use serde_json::{Value, json};
+
+const ADMIN: (&str, &str) = ("hq-admin", "Kopi-Susu-2026-x");
+const STORE: &str = "JKT-01";
+
+/// An HQ gateway on a free loopback port.
+struct Hq {
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    store_id: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Hq {
+    async fn start() -> Hq {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match std::env::var("KASIR_TEST_MYSQL_URL") {
+            Ok(u) => {
+                let server = u
+                    .rsplit_once('/')
+                    .map_or(u.as_str(), |(b, _)| b)
+                    .to_string();
+                let admin = sqlx::MySqlPool::connect(&server)
+                    .await
+                    .expect("KASIR_TEST_MYSQL_URL is set: the MariaDB server must be up");
+                sqlx::query("DROP DATABASE IF EXISTS kasir_e2e")
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                sqlx::query(
+                    "CREATE DATABASE kasir_e2e CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+                )
+                .execute(&admin)
+                .await
+                .unwrap();
+                format!("{server}/kasir_e2e")
+            }
+            Err(_) => format!("sqlite://{}", dir.path().join("hq.db").display()),
+        };
+        let state = AppState::open(Config {
+            database_url: url,
+            argon2_memory_kib: 64,
+            argon2_iterations: 1,
+            rate_limit_per_minute: u32::MAX,
+            ..Config::default()
+        })
+        .await
+        .expect("gateway");
+        kasir_gateway::bootstrap_admin(&state, Some(ADMIN.0.into()), Some(ADMIN.1.into()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(kasir_gateway::serve(state, listener));
+        let http = reqwest::Client::new();
+        let mut hq = Hq {
+            base,
+            http,
+            admin: String::new(),
+            store_id: 0,
+            _dir: dir,
+        };
+        let (_, v) = hq
+            .call(
+                "POST",
+                "/api/auth/login",
+                None,
+                json!({ "username": ADMIN.0, "password": ADMIN.1 }),
+            )
+            .await;
+        hq.admin = v["access_token"].as_str().unwrap().to_string();
+        let (_, v) = hq
+            .admin_call(
+                "POST",
+                "/api/stores",
+                json!({ "store_code": STORE, "store_name": "Toko Jakarta" }),
+            )
+            .await;
+        hq.store_id = v["id"].as_u64().unwrap();
+        hq
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if !body.is_null() {
+            r = r.json(&body);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn admin_call(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
+        let (s, v) = self
+            .call(method, path, Some(&self.admin.clone()), body)
+            .await;
+        assert!((200..300).contains(&s), "{method} {path}: {s} {v}");
+        (s, v)
+    }
+
+    /// A device credential for the store: (device id, token).
+    async fn device(&self) -> (u64, String) {
+        let (_, v) = self
+            .admin_call(
+                "POST",
+                &format!("/api/stores/{}/devices", self.store_id),
+                json!({ "name": "lanes" }),
+            )
+            .await;
+        (
+            v["id"].as_u64().unwrap(),
+            v["token"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// The store's transaction numbers at HQ, sorted.
+    async fn numbers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut page = 1;
+        loop {
+            let (_, v) = self
+                .admin_call(
+                    "GET",
+                    &format!(
+                        "/api/transactions?store_id={}&per_page=100&page={page}",
+                        self.store_id
+                    ),
+                    Value::Null,
+                )
+                .await;
+            let rows = v["data"].as_array().cloned().unwrap_or_default();
+            if rows.is_empty() {
+                break;
+            }
+            out.extend(
+                rows.iter()
+                    .map(|t| t["transaction_number"].as_str().unwrap().to_string()),
+            );
+            page += 1;
+        }
+        out.sort();
+        out
+    }
+}
+
+fn options() -> NodeOptions {
+    NodeOptions {
+        auth: AuthParams::fast_for_tests(),
+        ..NodeOptions::default()
+    }
+}
+
+fn lane(dir: &std::path::Path, n: u32) -> Node {
+    let node = Node::open(dir.join(format!("lane{n}.db")), options()).unwrap();
+    node.execute(Command::SetUp {
+        config: Box::new(default_store_config(STORE, "Toko Jakarta").unwrap()),
+        lane: LaneNo::new(n).unwrap(),
+        manager: NewUser {
+            username: "maya".into(),
+            full_name: "Maya Manager".into(),
+            role: Role::Manager,
+            pin: "9999".into(),
+        },
+    })
+    .unwrap();
+    node.execute(Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    node.execute(Command::OpenShift {
+        float: Decimal::from(100_000),
+    })
+    .unwrap();
+    node
+}
+
+async fn on<T: Send + 'static>(node: &Node, f: impl FnOnce(&Node) -> T + Send + 'static) -> T {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || f(&node)).await.unwrap()
+}
+
+async fn wait_for(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    start.elapsed()
+}
+
+async fn sell(node: &Node, k: usize) -> String {
+    on(node, move |n| {
+        n.execute(Command::AddSku {
+            sku: format!("P{:06}", 1 + k % 20),
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+        n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
+            .unwrap()
+            .number
+    })
+    .await
+}
+
+async fn backlogs(lanes: &[&Node]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for l in lanes {
+        out.push(on(l, |n| n.hq_backlog().unwrap()).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_sale_of_every_lane_reaches_hq_once_through_the_leader() {
+    let hq = Hq::start().await;
+    // HQ's catalog: the products the lanes sell (HQ refuses lines of SKUs it does not know).
+    let products = demo::products(30, 8);
+    let rows: Vec<Value> = products
+        .iter()
+        .map(|p| json!({ "sku": p.sku, "name": p.name, "suggested_price": p.selling_price }))
+        .collect();
+    hq.admin_call("POST", "/api/products/import", Value::Array(rows))
+        .await;
+    let (device, token) = hq.device().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lanes: Vec<Node> = (1..=3).map(|n| lane(dir.path(), n)).collect();
+    lanes[0]
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
+    for p in &products {
+        lanes[0]
+            .execute(Command::ReceiveStock {
+                sku: p.sku.clone(),
+                quantity: Decimal::from(500),
+                notes: None,
+                approval: None,
+            })
+            .unwrap();
+    }
+    let keys: Vec<SecretKey> = (0..3).map(|_| SecretKey::generate()).collect();
+    let members: BTreeSet<iroh::EndpointId> = keys.iter().map(SecretKey::public).collect();
+    let mut first: Option<EndpointAddr> = None;
+    for (i, l) in lanes.iter().enumerate() {
+        let mut c = LanConfig::new(keys[i].clone(), "127.0.0.1:0".parse().unwrap());
+        c.members = members.clone();
+        c.peers = first.iter().cloned().collect();
+        c.status_every = Duration::from_millis(250);
+        l.join_lan(c).await.unwrap();
+        if i == 0 {
+            let mut a = EndpointAddr::new(keys[0].public());
+            for ip in l.lan_addrs().await {
+                a = a.with_ip_addr(ip);
+            }
+            first = Some(a);
+        }
+    }
+    // The credential, entered on lane 2 only, reaches every lane; lane 1 leads.
+    lanes[1]
+        .execute(Command::ConnectHq(HqCredential {
+            url: hq.base.clone(),
+            token: token.clone(),
+        }))
+        .unwrap();
+    wait_for(
+        "every lane sees lane 1 lead",
+        Duration::from_secs(30),
+        async || {
+            lanes
+                .iter()
+                .all(|l| l.hq_status().leader == Some(1) && l.hq_status().configured)
+        },
+    )
+    .await;
+    assert!(lanes[0].hq_status().leading);
+    // Every lane sells; every sale reaches HQ once, and every lane's backlog empties.
+    let mut sold = Vec::new();
+    for k in 0..10 {
+        for l in &lanes {
+            sold.push(sell(l, k).await);
+        }
+    }
+    let all: Vec<&Node> = lanes.iter().collect();
+    wait_for("every sale at HQ", Duration::from_secs(60), async || {
+        hq.numbers().await.len() >= sold.len()
+    })
+    .await;
+    wait_for(
+        "backlog 0 on every lane",
+        Duration::from_secs(30),
+        async || backlogs(&all).await.iter().all(|b| *b == 0),
+    )
+    .await;
+    sold.sort();
+    assert_eq!(hq.numbers().await, sold, "each sale once");
+    assert!(lanes[0].hq_status().uploaded > 0);
+    assert_eq!(lanes[1].hq_status().uploaded, 0, "only the leader uploads");
+
+    // The leader stops; lane 2 leads within 10 s and forwards what the others sell.
+    lanes[0].shutdown().await;
+    let rest: Vec<&Node> = lanes[1..].iter().collect();
+    let took = wait_for("lane 2 leads", Duration::from_secs(10), async || {
+        rest.iter().all(|l| l.hq_status().leader == Some(2))
+    })
+    .await;
+    eprintln!("failover after the leader stopped: {took:?}");
+    for k in 0..5 {
+        for l in &rest {
+            sold.push(sell(l, k).await);
+        }
+    }
+    sold.sort();
+    wait_for(
+        "the new leader's uploads",
+        Duration::from_secs(60),
+        async || hq.numbers().await == sold,
+    )
+    .await;
+
+    // HQ revokes the credential: every lane says so; a new one entered on lane 3 resumes.
+    hq.admin_call(
+        "DELETE",
+        &format!("/api/stores/{}/devices/{device}", hq.store_id),
+        Value::Null,
+    )
+    .await;
+    wait_for(
+        "the refusal on every lane",
+        Duration::from_secs(30),
+        async || {
+            rest.iter().all(|l| {
+                l.hq_status()
+                    .last_error
+                    .is_some_and(|e| e.contains("HQ refused the store's credential"))
+            })
+        },
+    )
+    .await;
+    for l in &rest {
+        sold.push(sell(l, 7).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        hq.numbers().await.len() < sold.len(),
+        "nothing goes through a revoked credential"
+    );
+    assert!(backlogs(&rest).await.iter().all(|b| *b >= 2));
+    let (_, token2) = hq.device().await;
+    lanes[2]
+        .execute(Command::ConnectHq(HqCredential {
+            url: hq.base.clone(),
+            token: token2,
+        }))
+        .unwrap();
+    sold.sort();
+    wait_for("forwarding resumes", Duration::from_secs(60), async || {
+        hq.numbers().await == sold
+    })
+    .await;
+    wait_for("backlog 0 again", Duration::from_secs(30), async || {
+        backlogs(&rest).await.iter().all(|b| *b == 0)
+    })
+    .await;
+    for l in &rest {
+        l.shutdown().await;
+    }
+}
