@@ -35,6 +35,8 @@ use crate::lan::LanInput;
 pub const BATCH_RECORDS: usize = 1_000;
 /// How often a lane that does not lead checks that HQ answers.
 pub const PROBE_EVERY: Duration = Duration::from_secs(5);
+/// How often the leader asks HQ what changed (catalog, prices, customers, HQ movements).
+pub const DOWNLOAD_EVERY: Duration = Duration::from_secs(5);
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -53,8 +55,9 @@ pub struct HqStatus {
     /// The last batch HQ confirmed (this lane as leader), and how many records it held.
     pub last_upload: Option<DateTime<Utc>>,
     pub uploaded: u64,
-    /// Last successful download (not built yet: issue #12, download).
+    /// The last download from HQ this lane applied (as leader), and what it changed.
     pub last_download: Option<DateTime<Utc>>,
+    pub downloaded: u64,
     /// The last error, in words (cleared by the next success).
     pub last_error: Option<String>,
 }
@@ -121,6 +124,7 @@ pub(crate) async fn run(driver: HqDriver) {
     let http = http_client();
     let mut backoff = Duration::ZERO;
     let mut last_probe: Option<Instant> = None;
+    let mut last_download: Option<Instant> = None;
     let mut reachable_told: Option<bool> = None;
     let mut jitter = rand::random::<u64>();
     // Errors go to stderr when they change (never with the credential).
@@ -152,6 +156,21 @@ pub(crate) async fn run(driver: HqDriver) {
         status.send_modify(|s| s.configured = true);
         let probe_due =
             last_probe.is_none_or(|t| t.elapsed() >= PROBE_EVERY) || reachable_told != Some(true);
+        if me && last_download.is_none_or(|t: Instant| t.elapsed() >= DOWNLOAD_EVERY) {
+            match download(&till, &http, &cred, &lan).await {
+                Ok(n) => {
+                    last_download = Some(Instant::now());
+                    status.send_modify(|s| {
+                        s.last_download = Some(Utc::now());
+                        s.downloaded += n as u64;
+                    });
+                }
+                Err(f) => {
+                    // Counted like an upload's failure below, on the next exchange.
+                    status.send_modify(|s| s.last_error = Some(f.words()));
+                }
+            }
+        }
         let outcome = if me {
             match upload(&till, &http, &cred, &lan).await {
                 // Nothing waits: check HQ now and then all the same (a revoked credential
@@ -318,4 +337,56 @@ async fn upload(
         )));
     }
     Ok(settled.confirmed + settled.refused.len())
+}
+
+/// Asks HQ what changed since the store's cursor and applies it; returns the records changed.
+async fn download(
+    till: &Arc<Mutex<Till>>,
+    http: &reqwest::Client,
+    cred: &HqCredential,
+    lan: &mpsc::Sender<LanInput>,
+) -> Result<usize, Failure> {
+    let (store, cursor) = blocking(till, |t| Ok((t.store_code(), t.hq_cursor()?)))
+        .await
+        .map_err(|e| Failure::Unreachable(format!("the cursor cannot be read: {e}")))?;
+    let mut url = format!(
+        "{}/api/sync/download/{}",
+        cred.url,
+        store.unwrap_or_default()
+    );
+    if let Some(c) = cursor {
+        url.push_str(&format!(
+            "?last_sync={}",
+            c.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .replace('+', "%2B")
+        ));
+    }
+    let r = http
+        .get(url)
+        .bearer_auth(&cred.token)
+        .send()
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(classify(status, &text));
+    }
+    let answer: kasir_core::schema::wire::SyncDownloadResponse = serde_json::from_str(&text)
+        .map_err(|e| Failure::Unreachable(format!("HQ's download does not read: {e}")))?;
+    let (applied, changed) = blocking(till, move |t| {
+        let a = t.hq_apply_download(&answer.data, answer.last_sync)?;
+        Ok((a, t.take_changed_documents()))
+    })
+    .await
+    .map_err(|e| Failure::Unreachable(format!("HQ's download cannot be applied: {e}")))?;
+    for s in &applied.skipped {
+        eprintln!("kasir hq: download: {s}");
+    }
+    if !changed.is_empty() {
+        let _ = lan
+            .send(LanInput::Core(Input::LocalChange { docs: changed }))
+            .await;
+    }
+    Ok(applied.products + applied.categories + applied.customers + applied.movements)
 }

@@ -163,6 +163,71 @@ async fn every_sale_of_every_lane_reaches_hq_once_through_the_leader() {
     assert!(lanes[0].hq_status().uploaded > 0);
     assert_eq!(lanes[1].hq_status().uploaded, 0, "only the leader uploads");
 
+    // HQ sets the store's price of a product and adjusts its stock: every lane charges the
+    // new price, and the adjustment counts once on every lane.
+    let sku = "P000025";
+    let mut pid = 0;
+    for id in 1..=30u64 {
+        let (_, p) = hq
+            .admin_call("GET", &format!("/api/products/{id}"), Value::Null)
+            .await;
+        if p["sku"] == sku {
+            pid = id;
+        }
+    }
+    assert!(pid > 0, "{sku} at HQ");
+    let stock_before: Vec<Decimal> = lanes
+        .iter()
+        .map(|l| l.product(sku).unwrap().unwrap().stock)
+        .collect();
+    hq.admin_call(
+        "PUT",
+        &format!("/api/stores/{}/products/{pid}", hq.store_id),
+        json!({ "selling_price": 7777 }),
+    )
+    .await;
+    hq.admin_call(
+        "PUT",
+        &format!("/api/products/{pid}/stock"),
+        json!({ "store_id": hq.store_id, "movement_type": "adjustment", "quantity": 10,
+                "notes": "stock count at HQ" }),
+    )
+    .await;
+    wait_for(
+        "HQ's price and adjustment on every lane",
+        Duration::from_secs(30),
+        async || {
+            lanes.iter().zip(&stock_before).all(|(l, before)| {
+                let p = l.product(sku).unwrap().unwrap();
+                p.price == Decimal::from(7777) && p.stock == *before + Decimal::from(10)
+            })
+        },
+    )
+    .await;
+    // Applied once: later downloads (every 5 s) change nothing.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for (l, before) in lanes.iter().zip(&stock_before) {
+        assert_eq!(
+            l.product(sku).unwrap().unwrap().stock,
+            *before + Decimal::from(10)
+        );
+    }
+    let price = on(&lanes[2], move |n| {
+        n.execute(Command::AddSku {
+            sku: sku.into(),
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+        n.view().cart.totals.total_amount
+    })
+    .await;
+    assert_eq!(price, Decimal::from(7777), "a lane charges HQ's new price");
+    on(&lanes[2], |n| {
+        n.execute(Command::VoidCart { approval: None }).map(|_| ())
+    })
+    .await
+    .unwrap();
+
     // The leader stops; lane 2 leads within 10 s and forwards what the others sell.
     lanes[0].shutdown().await;
     let rest: Vec<&Node> = lanes[1..].iter().collect();

@@ -66,7 +66,7 @@ pub struct Bench {
 }
 
 impl Bench {
-    /// Empties (MySQL: drops and creates) the database, starts a gateway with `config`'s
+    /// Empties (MySQL: drops and creates; SQLite: deletes the file) the database, starts a gateway with `config`'s
     /// settings on it, creates store BEN01 and logs the administrator in.
     pub async fn start(config: Config) -> Bench {
         let url = config.database_url.clone();
@@ -86,6 +86,12 @@ impl Bench {
                 )))
                 .await
                 .unwrap();
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
         }
         let state = AppState::open(Config {
             argon2_memory_kib: 64,

@@ -68,7 +68,7 @@ pub fn validate_sku(sku: &str) -> Result<()> {
     }
 }
 
-fn validate_product(p: &Product) -> Result<()> {
+pub(crate) fn validate_product(p: &Product) -> Result<()> {
     validate_sku(&p.sku)?;
     if p.name.trim().is_empty() || p.name.chars().count() > 255 {
         return Err(NodeError::Invalid(format!(
@@ -91,7 +91,7 @@ fn validate_product(p: &Product) -> Result<()> {
     Ok(())
 }
 
-fn product_fields(p: &Product) -> Vec<(&'static str, Option<String>)> {
+pub(crate) fn product_fields(p: &Product) -> Vec<(&'static str, Option<String>)> {
     vec![
         ("name", Some(p.name.clone())),
         ("barcode", p.barcode.clone()),

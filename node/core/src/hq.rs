@@ -143,6 +143,28 @@ pub(crate) fn project_confirmations<'k>(
     Ok(())
 }
 
+/// Writes confirmations into today's `synced/…` document and projects them (inside the
+/// caller's transaction of the lane file).
+fn confirm(
+    tx: &crate::docs::Tx<'_>,
+    docs: &mut crate::docs::DocStore,
+    now: DateTime<Utc>,
+    keys: &[String],
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    docs.edit(tx, DocId::Synced(now.date_naive()), |doc| {
+        for k in keys {
+            if automerge::ReadDoc::get(doc, automerge::ROOT, k.as_str())?.is_none() {
+                automerge::transaction::Transactable::put(doc, automerge::ROOT, k.as_str(), "1")?;
+            }
+        }
+        Ok(())
+    })?;
+    project_confirmations(tx, keys.iter(), &db::ts(now))
+}
+
 fn movement_record(m: &StockMovement) -> StockMovementRecord {
     StockMovementRecord {
         movement_id: m.id,
@@ -334,26 +356,12 @@ impl Till {
             return Ok(out);
         }
         let now = self.now();
-        let day = DocId::Synced(now.date_naive());
         self.write(|tx, docs| {
             let keys: Vec<String> = confirmed
                 .iter()
                 .map(|e| confirmation_key(&e.table, &e.key, &e.version))
                 .collect();
-            docs.edit(tx, day, |doc| {
-                for k in &keys {
-                    if automerge::ReadDoc::get(doc, automerge::ROOT, k.as_str())?.is_none() {
-                        automerge::transaction::Transactable::put(
-                            doc,
-                            automerge::ROOT,
-                            k.as_str(),
-                            "1",
-                        )?;
-                    }
-                }
-                Ok(())
-            })?;
-            project_confirmations(tx, keys.iter(), &db::ts(now))?;
+            confirm(tx, docs, now, &keys)?;
             for (e, reason) in &refused {
                 tx.prepare_cached(
                     "UPDATE sync_queue SET sync_status = 'failed', retry_count = retry_count + 1,
@@ -442,5 +450,276 @@ impl Till {
         Ok(url
             .zip(token)
             .map(|(url, token)| HqCredential { url, token }))
+    }
+}
+
+const HQ_CURSOR: &str = "hq_cursor";
+/// The field of a catalog or customer record that holds HQ's values as last applied (JSON),
+/// the base of the three-way rule of [`Till::hq_apply_download`].
+const HQ_BASE: &str = "hq_base";
+
+/// Fields to write: (name, value; `None` removes it).
+type Fields = Vec<(&'static str, Option<String>)>;
+
+/// HQ's fields of a record against the base (HQ's values last applied): the fields HQ changed
+/// since, and the new base; `None` when HQ changed nothing. A record never applied has an
+/// empty base, so every field counts as changed.
+fn three_way(doc: &automerge::AutoCommit, key: &str, hq: &Fields) -> Option<(Fields, String)> {
+    let base: BTreeMap<String, Option<String>> =
+        crate::docs::get_str(doc, &format!("{key}{SEP}{HQ_BASE}"))
+            .and_then(|b| serde_json::from_str(&b).ok())
+            .unwrap_or_default();
+    let changed: Fields = hq
+        .iter()
+        .filter(|(f, v)| base.get(*f) != Some(v))
+        .cloned()
+        .collect();
+    if changed.is_empty() {
+        return None;
+    }
+    let new_base: BTreeMap<&str, &Option<String>> = hq.iter().map(|(f, v)| (*f, v)).collect();
+    Some((
+        changed,
+        serde_json::to_string(&new_base).unwrap_or_default(),
+    ))
+}
+
+fn write_three_way(
+    doc: &mut automerge::AutoCommit,
+    key: &str,
+    fields: &Fields,
+    base: &str,
+) -> Result<()> {
+    crate::docs::put_fields(doc, key, fields)?;
+    crate::docs::put_fields(doc, key, &[(HQ_BASE, Some(base.to_string()))])
+}
+
+/// What a download changed on the lanes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub products: usize,
+    pub categories: usize,
+    pub customers: usize,
+    /// HQ movements applied now (a movement applied before is not counted).
+    pub movements: usize,
+    /// Records the lanes cannot hold, with why (HQ's data that breaks a lane's rule).
+    pub skipped: Vec<String>,
+}
+
+fn hq_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+impl Till {
+    /// Where the store's downloads from HQ stand (`last_sync` of the last one applied): in the
+    /// `settings` document, so a new leader goes on from there.
+    pub fn hq_cursor(&mut self) -> Result<Option<DateTime<Utc>>> {
+        let doc = self.doc(DocId::Settings)?;
+        Ok(crate::docs::get_str(doc, HQ_CURSOR)
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Applies a download from HQ (`GET /api/sync/download/{store}`) to the store's documents,
+    /// then moves the cursor to `last_sync`. Each step is idempotent, so a download applied
+    /// twice (two leaders, a crash before the cursor moved) changes nothing the second time:
+    /// - products and customers, field by field, three ways: a field HQ changed since the
+    ///   values last applied (`hq_base`, kept in the record) takes HQ's value; a field HQ did
+    ///   not change keeps the store's, so a store-local edit (a store price override, a phone
+    ///   corrected at the till) stands until HQ changes that field, and HQ's change wins then.
+    ///   HQ's `updated_at` is not used: it moves with every sale HQ ingests;
+    /// - categories: HQ's fields, written when they differ;
+    /// - HQ stock movements: applied under their own ids into `ledger/<day>/hq` (once
+    ///   chain-wide, I3), and confirmed at once (HQ holds them; no lane sends them back);
+    /// - customers applied from HQ are confirmed the same way.
+    pub fn hq_apply_download(
+        &mut self,
+        data: &kasir_schema::wire::SyncDownloadData,
+        last_sync: DateTime<Utc>,
+    ) -> Result<Applied> {
+        use kasir_schema::domain::{Category, Product, SaleUnit};
+        let mut applied = Applied::default();
+        if let Some(categories) = &data.categories {
+            let list: Vec<Category> = categories
+                .iter()
+                .map(|c| Category {
+                    id: c.id,
+                    name: c.name.clone(),
+                    description: c.description.clone(),
+                    parent_id: c.parent_id.filter(|p| *p != c.id),
+                    sort_order: c.sort_order,
+                    is_active: c.is_active,
+                })
+                .collect();
+            if !list.is_empty() {
+                applied.categories = self.import_categories(&list)?;
+            }
+        }
+        if let Some(products) = &data.products {
+            let mut plan: Vec<(String, Fields, String)> = Vec::new();
+            for p in products {
+                let product = Product {
+                    sku: p.sku.clone(),
+                    server_id: Some(p.id),
+                    barcode: p.barcode.clone(),
+                    name: p.name.clone(),
+                    description: p.description.clone(),
+                    category_id: p.category_id,
+                    unit: if p.unit == "kg" {
+                        SaleUnit::Kilogram
+                    } else {
+                        SaleUnit::Piece
+                    },
+                    cost_price: p.cost_price,
+                    selling_price: p.selling_price,
+                    min_stock: p.min_stock,
+                    max_stock: p.max_stock,
+                    is_active: p.is_active && p.is_available,
+                };
+                if let Err(e) = crate::catalog::validate_product(&product) {
+                    applied.skipped.push(format!("product {}: {e}", p.sku));
+                    continue;
+                }
+                let mut fields = crate::catalog::product_fields(&product);
+                let doc = self.doc(DocId::catalog_for(&p.sku))?;
+                let held = crate::docs::get_str(doc, &format!("{}{SEP}name", p.sku)).is_some();
+                // A store price of 0 at HQ is no price (a row HQ made from a movement): the
+                // lanes keep theirs, and a product they do not hold yet waits for one.
+                if p.selling_price.is_zero() {
+                    if !held {
+                        continue;
+                    }
+                    fields.retain(|(f, _)| *f != "price");
+                }
+                if let Some(change) = three_way(doc, &p.sku, &fields) {
+                    plan.push((p.sku.clone(), change.0, change.1));
+                }
+            }
+            if !plan.is_empty() {
+                let now = db::ts(self.now());
+                let write = |till: &mut Till, plan: &[(String, Fields, String)]| {
+                    till.write(|tx, docs| {
+                        let mut shards: BTreeMap<DocId, BTreeSet<String>> = BTreeMap::new();
+                        for (sku, fields, base) in plan {
+                            let id = DocId::catalog_for(sku);
+                            docs.edit(tx, id, |doc| write_three_way(doc, sku, fields, base))?;
+                            shards.entry(id).or_default().insert(sku.clone());
+                        }
+                        for (id, skus) in shards {
+                            let doc = docs.get(tx, id)?;
+                            crate::catalog::reproject_shard(tx, doc, Some(&skus), id, &now)?;
+                        }
+                        Ok(())
+                    })
+                };
+                if write(self, &plan).is_ok() {
+                    applied.products = plan.len();
+                } else {
+                    // One product the lanes cannot take (its HQ id held by another SKU here)
+                    // must not hold up the rest: one at a time, the refused ones named.
+                    for one in plan.chunks(1) {
+                        match write(self, one) {
+                            Ok(()) => applied.products += 1,
+                            Err(e) => applied.skipped.push(format!("product {}: {e}", one[0].0)),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(customers) = &data.customers {
+            let now = self.now();
+            let mut plan: Vec<(String, Fields, String)> = Vec::new();
+            for c in customers {
+                let id = c.customer_uuid.to_string();
+                let customer = Customer {
+                    id: c.customer_uuid,
+                    customer_code: c.customer_code.clone(),
+                    name: c.name.clone(),
+                    email: c.email.clone(),
+                    phone: c
+                        .phone
+                        .as_deref()
+                        .and_then(|p| crate::customers::normalize_phone(p).ok()),
+                    address: c.address.clone(),
+                    date_of_birth: c.date_of_birth,
+                    is_active: c.is_active,
+                };
+                let fields = crate::customers::customer_fields(&customer);
+                let doc = self.doc(DocId::customers_for(&id))?;
+                if let Some(change) = three_way(doc, &id, &fields) {
+                    plan.push((id, change.0, change.1));
+                }
+            }
+            if !plan.is_empty() {
+                applied.customers = plan.len();
+                let stamp = db::ts(now);
+                self.write(|tx, docs| {
+                    let mut keys = Vec::new();
+                    for (id, fields, base) in &plan {
+                        let shard = DocId::customers_for(id);
+                        docs.edit(tx, shard, |doc| write_three_way(doc, id, fields, base))?;
+                        let one: BTreeSet<String> = [id.clone()].into();
+                        let doc = docs.get(tx, shard)?;
+                        crate::customers::reproject_shard(tx, doc, Some(&one), shard, &stamp)?;
+                        // The customer as the lanes now hold it: HQ has it, nobody sends it back.
+                        let json: Option<String> = tx
+                            .query_row(
+                                "SELECT data_json FROM sync_queue WHERE table_name = 'customers'
+                                 AND record_key = ?1 ORDER BY id DESC LIMIT 1",
+                                [id],
+                                |r| r.get(0),
+                            )
+                            .ok();
+                        if let Some(json) = json {
+                            keys.push(confirmation_key(
+                                "customers",
+                                id,
+                                &version_of("customers", &json),
+                            ));
+                        }
+                    }
+                    confirm(tx, docs, now, &keys)
+                })?;
+            }
+        }
+        if let Some(moves) = &data.stock_movements {
+            let store = self.config()?.code.clone();
+            for m in moves {
+                let movement = StockMovement {
+                    id: m.movement_id,
+                    store: store.clone(),
+                    sku: m.sku.clone(),
+                    movement_type: m.movement_type,
+                    reference_type: m.reference_type,
+                    quantity: m.quantity,
+                    sale: m.sale_id,
+                    notes: m.notes.clone(),
+                    created_by: m.created_by,
+                    created_at: m.created_at,
+                };
+                match self.apply_external_movement(&movement) {
+                    Ok(true) => applied.movements += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        applied
+                            .skipped
+                            .push(format!("movement {}: {e}", m.movement_id));
+                        continue;
+                    }
+                }
+                let now = self.now();
+                let key = confirmation_key("stock_movements", &m.movement_id.to_string(), "");
+                self.write(|tx, docs| confirm(tx, docs, now, &[key]))?;
+            }
+        }
+        let cursor = hq_time(last_sync);
+        self.write(|tx, docs| {
+            docs.edit(tx, DocId::Settings, |doc| {
+                use automerge::transaction::Transactable;
+                doc.put(automerge::ROOT, HQ_CURSOR, cursor.as_str())?;
+                Ok(())
+            })
+        })?;
+        Ok(applied)
     }
 }

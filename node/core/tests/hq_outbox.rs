@@ -175,3 +175,119 @@ fn the_leader_sends_every_lanes_records_once_and_the_confirmation_replicates() {
     );
     assert_eq!(lane3.outbox_waiting().unwrap(), own + 1);
 }
+
+fn hq_product(
+    id: u64,
+    sku: &str,
+    name: &str,
+    price: i64,
+    at: &str,
+) -> kasir_core::schema::wire::DownloadProduct {
+    kasir_core::schema::wire::DownloadProduct {
+        id,
+        barcode: None,
+        sku: sku.into(),
+        name: name.into(),
+        description: None,
+        category_id: None,
+        unit: "pcs".into(),
+        cost_price: d(1_000),
+        selling_price: d(price),
+        stock_quantity: d(0),
+        min_stock: d(0),
+        max_stock: d(0),
+        is_active: true,
+        is_available: true,
+        updated_at: at.parse().unwrap(),
+    }
+}
+
+#[test]
+fn hq_changes_apply_once_and_a_store_edit_stands_until_hq_changes_that_field() {
+    use kasir_core::schema::domain::{MovementType, ReferenceType};
+    use kasir_core::schema::wire::{StockMovementRecord, SyncDownloadData};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock, 2);
+    let sku = "TEH-BTL-350";
+    let stock0 = lane1.product(sku).unwrap().unwrap().stock;
+    let adjustment = StockMovementRecord {
+        movement_id: "0193e1a0-0000-7000-8000-000000000042".parse().unwrap(),
+        product_id: Some(7),
+        sku: sku.into(),
+        movement_type: MovementType::Adjustment,
+        quantity: d(10),
+        reference_type: ReferenceType::Adjustment,
+        sale_id: None,
+        notes: Some("count at HQ".into()),
+        created_by: None,
+        created_at: "2026-11-30T01:00:00Z".parse().unwrap(),
+        reference_id: None,
+        from_store_id: None,
+        to_store_id: None,
+    };
+    let download = |price: i64, at: &str| SyncDownloadData {
+        products: Some(vec![
+            hq_product(901, sku, "Teh Botol Sosro 350 ml", price, at),
+            hq_product(902, "BARU-1", "Produk Baru HQ", 2_500, at),
+        ]),
+        stock_movements: Some(vec![adjustment.clone()]),
+        ..SyncDownloadData::default()
+    };
+    let t = "2026-11-30T02:00:00Z".parse().unwrap();
+    // Two leaders (a partition) both apply the same download; merged, it counted once.
+    for lane in [&mut lane1, &mut lane2] {
+        let a = lane
+            .hq_apply_download(&download(5_000, "2026-11-30T01:00:00Z"), t)
+            .unwrap();
+        assert_eq!((a.products, a.movements), (2, 1), "{a:?}");
+        assert!(lane.hq_refused(1).unwrap().is_empty());
+    }
+    merge_into(&mut lane1, &mut lane2);
+    merge_into(&mut lane2, &mut lane1);
+    // Each lane received its own opening stock; the adjustment counts once on top.
+    let stock0 = stock0 + stock0;
+    for lane in [&lane1, &lane2] {
+        let p = lane.product(sku).unwrap().unwrap();
+        assert_eq!((p.price, p.stock), (d(5_000), stock0 + d(10)));
+        assert_eq!(p.name, "Teh Botol Sosro 350 ml");
+        assert_eq!(lane.product("BARU-1").unwrap().unwrap().price, d(2_500));
+        assert!(lane.stock_discrepancies().unwrap().is_empty());
+    }
+    assert_eq!(lane1.hq_cursor().unwrap(), Some(t));
+    // Nothing HQ already holds waits to go back to it: the adjustment is confirmed.
+    let batch = lane1.hq_batch(10_000).unwrap().unwrap();
+    assert!(
+        batch
+            .request
+            .data
+            .stock_movements
+            .iter()
+            .all(|m| m.movement_id != adjustment.movement_id)
+    );
+    // The same download again changes nothing (no document moves).
+    let heads = lane1.document_manifest().unwrap();
+    let a = lane1
+        .hq_apply_download(&download(5_000, "2026-11-30T01:30:00Z"), t)
+        .unwrap();
+    assert_eq!((a.products, a.movements), (0, 0), "{a:?}");
+    let mut after = lane1.document_manifest().unwrap();
+    after.retain(|(n, _)| n.as_str() != "settings");
+    let mut before = heads;
+    before.retain(|(n, _)| n.as_str() != "settings");
+    assert_eq!(after, before);
+    // A store price set at the till stands while HQ's price does not change ...
+    lane1.login("maya", "9999").unwrap();
+    lane1.set_store_price(sku, d(6_000), None).unwrap();
+    lane1
+        .hq_apply_download(&download(5_000, "2026-11-30T03:00:00Z"), t)
+        .unwrap();
+    assert_eq!(lane1.product(sku).unwrap().unwrap().price, d(6_000));
+    // ... and HQ's next change of that field wins.
+    lane1
+        .hq_apply_download(&download(5_500, "2026-11-30T04:00:00Z"), t)
+        .unwrap();
+    assert_eq!(lane1.product(sku).unwrap().unwrap().price, d(5_500));
+    assert_eq!(lane1.product(sku).unwrap().unwrap().stock, stock0 + d(10));
+}
