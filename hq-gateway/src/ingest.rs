@@ -528,18 +528,7 @@ fn classify_movements(
         }
         known.insert(id.clone(), (products[&m.sku], m.quantity.normalize()));
         moves.record(id, RecordStatus::Stored, None);
-        own.push(StockMovement {
-            id: m.movement_id,
-            store: store.clone(),
-            sku: m.sku.clone(),
-            movement_type: m.movement_type,
-            reference_type: m.reference_type,
-            quantity: m.quantity,
-            sale: m.sale_id,
-            notes: m.notes.clone(),
-            created_by: m.created_by,
-            created_at: m.created_at,
-        });
+        own.push(m.to_movement(store));
     }
     (moves, own)
 }

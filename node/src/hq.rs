@@ -106,6 +106,22 @@ fn classify(status: reqwest::StatusCode, body: &str) -> Failure {
     }
 }
 
+/// Sends a request to HQ; its body when HQ answered 2xx.
+async fn exchange(req: reqwest::RequestBuilder, cred: &HqCredential) -> Result<String, Failure> {
+    let r = req
+        .bearer_auth(&cred.token)
+        .send()
+        .await
+        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let status = r.status();
+    let text = r.text().await.unwrap_or_default();
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(classify(status, &text))
+    }
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     let _ = e.write_all(bytes);
@@ -274,18 +290,12 @@ async fn probe(
         .ok()
         .flatten()
         .unwrap_or_default();
-    let r = http
-        .get(format!("{}/api/sync/status/{store}", cred.url))
-        .bearer_auth(&cred.token)
-        .send()
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let status = r.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let body = r.text().await.unwrap_or_default();
-    Err(classify(status, &body))
+    exchange(
+        http.get(format!("{}/api/sync/status/{store}", cred.url)),
+        cred,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Sends one batch; returns how many outbox entries it settled (0: nothing waits).
@@ -303,20 +313,12 @@ async fn upload(
     };
     let body = serde_json::to_vec(&batch.request)
         .map_err(|e| Failure::Unreachable(format!("upload: {e}")))?;
-    let r = http
+    let req = http
         .post(format!("{}/api/sync/upload", cred.url))
-        .bearer_auth(&cred.token)
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
-        .body(gzip(&body))
-        .send()
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(classify(status, &text));
-    }
+        .body(gzip(&body));
+    let text = exchange(req, cred).await?;
     let answer: SyncUploadResponse = serde_json::from_str(&text)
         .map_err(|e| Failure::Unreachable(format!("HQ's answer does not read: {e}")))?;
     let entries = batch.entries.len();
@@ -361,17 +363,7 @@ async fn download(
                 .replace('+', "%2B")
         ));
     }
-    let r = http
-        .get(url)
-        .bearer_auth(&cred.token)
-        .send()
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
-    let status = r.status();
-    let text = r.text().await.unwrap_or_default();
-    if !status.is_success() {
-        return Err(classify(status, &text));
-    }
+    let text = exchange(http.get(url), cred).await?;
     let answer: kasir_core::schema::wire::SyncDownloadResponse = serde_json::from_str(&text)
         .map_err(|e| Failure::Unreachable(format!("HQ's download does not read: {e}")))?;
     let (applied, changed) = blocking(till, move |t| {

@@ -490,6 +490,46 @@ pub struct StockMovementRecord {
     pub to_store_id: Option<u64>,
 }
 
+impl StockMovementRecord {
+    /// The movement as a store holds it (the store's code given).
+    pub fn to_movement(&self, store: &crate::txn_number::StoreCode) -> StockMovement {
+        StockMovement {
+            id: self.movement_id,
+            store: store.clone(),
+            sku: self.sku.clone(),
+            movement_type: self.movement_type,
+            reference_type: self.reference_type,
+            quantity: self.quantity,
+            sale: self.sale_id,
+            notes: self.notes.clone(),
+            created_by: self.created_by,
+            created_at: self.created_at,
+        }
+    }
+}
+
+impl From<&StockMovement> for StockMovementRecord {
+    /// A store's movement as it goes up to HQ (HQ sets the product id and the seed's
+    /// reference and transfer columns).
+    fn from(m: &StockMovement) -> StockMovementRecord {
+        StockMovementRecord {
+            movement_id: m.id,
+            product_id: None,
+            sku: m.sku.clone(),
+            movement_type: m.movement_type,
+            quantity: m.quantity,
+            reference_type: m.reference_type,
+            sale_id: m.sale,
+            notes: m.notes.clone(),
+            created_by: m.created_by,
+            created_at: m.created_at,
+            reference_id: None,
+            from_store_id: None,
+            to_store_id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoyaltyEntryRecord {

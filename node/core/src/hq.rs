@@ -165,24 +165,6 @@ fn confirm(
     project_confirmations(tx, keys.iter(), &db::ts(now))
 }
 
-fn movement_record(m: &StockMovement) -> StockMovementRecord {
-    StockMovementRecord {
-        movement_id: m.id,
-        product_id: None,
-        sku: m.sku.clone(),
-        movement_type: m.movement_type,
-        quantity: m.quantity,
-        reference_type: m.reference_type,
-        sale_id: m.sale,
-        notes: m.notes.clone(),
-        created_by: m.created_by,
-        created_at: m.created_at,
-        reference_id: None,
-        from_store_id: None,
-        to_store_id: None,
-    }
-}
-
 fn loyalty_record(e: &LoyaltyEntry) -> LoyaltyEntryRecord {
     LoyaltyEntryRecord {
         entry_id: e.id,
@@ -240,7 +222,7 @@ impl Till {
                     let (moves, points) = ret.effects();
                     for m in &moves {
                         if add(Part::Movement, m.id.to_string(), &mut parts) {
-                            data.stock_movements.push(movement_record(m));
+                            data.stock_movements.push(StockMovementRecord::from(m));
                         }
                     }
                     for e in &points {
@@ -252,7 +234,7 @@ impl Till {
                 "stock_movements" => {
                     let m: StockMovement = parse("movement", &json)?;
                     if add(Part::Movement, m.id.to_string(), &mut parts) {
-                        data.stock_movements.push(movement_record(&m));
+                        data.stock_movements.push(StockMovementRecord::from(&m));
                     }
                 }
                 "customers" => {
@@ -685,18 +667,7 @@ impl Till {
         if let Some(moves) = &data.stock_movements {
             let store = self.config()?.code.clone();
             for m in moves {
-                let movement = StockMovement {
-                    id: m.movement_id,
-                    store: store.clone(),
-                    sku: m.sku.clone(),
-                    movement_type: m.movement_type,
-                    reference_type: m.reference_type,
-                    quantity: m.quantity,
-                    sale: m.sale_id,
-                    notes: m.notes.clone(),
-                    created_by: m.created_by,
-                    created_at: m.created_at,
-                };
+                let movement = m.to_movement(&store);
                 match self.apply_external_movement(&movement) {
                     Ok(true) => applied.movements += 1,
                     Ok(false) => {}
