@@ -141,6 +141,8 @@ pub(crate) async fn run(driver: HqDriver) {
     let mut backoff = Duration::ZERO;
     let mut last_probe: Option<Instant> = None;
     let mut last_download: Option<Instant> = None;
+    // Records HQ refused in the last batch, for the status.
+    let mut refused: Option<String> = None;
     let mut reachable_told: Option<bool> = None;
     let mut jitter = rand::random::<u64>();
     // Errors go to stderr when they change (never with the credential).
@@ -188,7 +190,7 @@ pub(crate) async fn run(driver: HqDriver) {
             }
         }
         let outcome = if me {
-            match upload(&till, &http, &cred, &lan).await {
+            match upload(&till, &http, &cred, &lan, &mut refused).await {
                 // Nothing waits: check HQ now and then all the same (a revoked credential
                 // must show while the store is quiet).
                 Ok(0) if probe_due => {
@@ -219,7 +221,7 @@ pub(crate) async fn run(driver: HqDriver) {
                 tell(&lan, &mut reachable_told, true).await;
                 status.send_modify(|s| {
                     s.reachable = true;
-                    s.last_error = None;
+                    s.last_error = refused.take();
                     if let Some(n) = sent.filter(|n| *n > 0) {
                         s.last_upload = Some(Utc::now());
                         s.uploaded += n as u64;
@@ -304,6 +306,7 @@ async fn upload(
     http: &reqwest::Client,
     cred: &HqCredential,
     lan: &mpsc::Sender<LanInput>,
+    refused: &mut Option<String>,
 ) -> Result<usize, Failure> {
     let batch = blocking(till, |t| t.hq_batch(BATCH_RECORDS))
         .await
@@ -337,6 +340,12 @@ async fn upload(
         return Err(Failure::Unreachable(format!(
             "HQ answered none of the {entries} records sent"
         )));
+    }
+    if let Some((what, why)) = settled.refused.first() {
+        *refused = Some(format!(
+            "HQ refused {} record(s) of the last batch (they stay in the backlog), e.g. {what}: {why}",
+            settled.refused.len()
+        ));
     }
     Ok(settled.confirmed + settled.refused.len())
 }

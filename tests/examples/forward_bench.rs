@@ -27,7 +27,9 @@ use kasir_gateway::AppState;
 use kasir_gateway::config::Config;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::{LaneNo, StoreCode};
-use kasir_node::schema::wire::{SyncUploadData, SyncUploadRequest, SyncUploadResponse, UploadTransaction};
+use kasir_node::schema::wire::{
+    SyncUploadData, SyncUploadRequest, SyncUploadResponse, UploadTransaction,
+};
 use serde_json::{Value, json};
 use sqlx::Executor;
 
@@ -83,7 +85,10 @@ fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{name}: not a number: {v}")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("{name}: not a number: {v}"))
+        })
         .unwrap_or(default)
 }
 
@@ -105,9 +110,13 @@ async fn main() {
     if let Some((server, name)) = url.rsplit_once('/')
         && url.starts_with("mysql://")
     {
-        let admin = sqlx::MySqlPool::connect(server).await.expect("MySQL server");
+        let admin = sqlx::MySqlPool::connect(server)
+            .await
+            .expect("MySQL server");
         admin
-            .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS `{name}`"
+            )))
             .await
             .unwrap();
         admin
@@ -136,7 +145,12 @@ async fn main() {
     };
     tokio::spawn(kasir_gateway::serve(state, listener));
     let login = http
-        .json("POST", "/api/auth/login", "", json!({ "username": ADMIN.0, "password": ADMIN.1 }))
+        .json(
+            "POST",
+            "/api/auth/login",
+            "",
+            json!({ "username": ADMIN.0, "password": ADMIN.1 }),
+        )
         .await;
     let admin = login["access_token"].as_str().unwrap().to_string();
     let catalog = demo::products(1_000, 3);
@@ -144,14 +158,25 @@ async fn main() {
         .iter()
         .map(|p| json!({ "sku": p.sku, "name": p.name, "suggested_price": p.selling_price }))
         .collect();
-    http.json("POST", "/api/products/import", &admin, Value::Array(rows)).await;
+    http.json("POST", "/api/products/import", &admin, Value::Array(rows))
+        .await;
     let mut tokens = Vec::new();
     for code in ["DIRECT-01", "LEADER-01"] {
         let s = http
-            .json("POST", "/api/stores", &admin, json!({ "store_code": code, "store_name": code }))
+            .json(
+                "POST",
+                "/api/stores",
+                &admin,
+                json!({ "store_code": code, "store_name": code }),
+            )
             .await;
         let d = http
-            .json("POST", &format!("/api/stores/{}/devices", s["id"]), &admin, json!({ "name": "bench" }))
+            .json(
+                "POST",
+                &format!("/api/stores/{}/devices", s["id"]),
+                &admin,
+                json!({ "name": "bench" }),
+            )
             .await;
         tokens.push(d["token"].as_str().unwrap().to_string());
     }
@@ -198,7 +223,12 @@ async fn main() {
     let t = Instant::now();
     for b in &bodies {
         let a = http.upload(&tokens[0], b).await;
-        assert_eq!(a.processed.transactions.failed, 0, "{:?}", a.processed.transactions.errors.first());
+        assert_eq!(
+            a.processed.transactions.failed,
+            0,
+            "{:?}",
+            a.processed.transactions.errors.first()
+        );
     }
     let direct_rate = n as f64 / t.elapsed().as_secs_f64();
     println!(
@@ -232,7 +262,11 @@ async fn main() {
     let sales = sales_of("LEADER-01");
     let t = Instant::now();
     till.import_sales(&sales).unwrap();
-    println!("(the leader's outbox: {} records, filled in {:.1} s)", till.outbox_waiting().unwrap(), t.elapsed().as_secs_f64());
+    println!(
+        "(the leader's outbox: {} records, filled in {:.1} s)",
+        till.outbox_waiting().unwrap(),
+        t.elapsed().as_secs_f64()
+    );
     let (mut raw, mut packed, mut sent) = (0usize, 0usize, 0usize);
     let t = Instant::now();
     while let Some(b) = till.hq_batch(batch).unwrap() {

@@ -45,10 +45,15 @@ fn lane(dir: &std::path::Path, n: u32) -> Node {
         },
     })
     .unwrap();
-    node.execute(Command::Login { username: "maya".into(), pin: "9999".into() })
-        .unwrap();
-    node.execute(Command::OpenShift { float: Decimal::from(100_000) })
-        .unwrap();
+    node.execute(Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    node.execute(Command::OpenShift {
+        float: Decimal::from(100_000),
+    })
+    .unwrap();
     node
 }
 
@@ -70,11 +75,14 @@ async fn main() {
         .iter()
         .map(|p| json!({ "sku": p.sku, "name": p.name, "suggested_price": p.selling_price }))
         .collect();
-    hq.admin_call("POST", "/api/products/import", Value::Array(rows)).await;
+    hq.admin_call("POST", "/api/products/import", Value::Array(rows))
+        .await;
     let (_, token) = hq.device().await;
     let dir = tempfile::tempdir().unwrap();
     let lanes: Vec<Node> = (1..=2).map(|n| lane(dir.path(), n)).collect();
-    lanes[0].execute(Command::ImportProducts(products.clone())).unwrap();
+    lanes[0]
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
     let keys: Vec<SecretKey> = (0..2).map(|_| SecretKey::generate()).collect();
     let members: BTreeSet<iroh::EndpointId> = keys.iter().map(SecretKey::public).collect();
     let mut first: Option<EndpointAddr> = None;
@@ -92,15 +100,20 @@ async fn main() {
         }
     }
     lanes[0]
-        .execute(Command::ConnectHq(HqCredential { url: hq.base.clone(), token }))
+        .execute(Command::ConnectHq(HqCredential {
+            url: hq.base.clone(),
+            token,
+        }))
         .unwrap();
     wait_for("lane 1 leads", Duration::from_secs(60), async || {
         lanes.iter().all(|l| l.hq_status().leader == Some(1))
     })
     .await;
-    wait_for("the catalog on lane 2", Duration::from_secs(60), async || {
-        lanes[1].product("P000001").ok().flatten().is_some()
-    })
+    wait_for(
+        "the catalog on lane 2",
+        Duration::from_secs(60),
+        async || lanes[1].product("P000001").ok().flatten().is_some(),
+    )
     .await;
     let mut rng = rand::rng();
     let mut took = Vec::with_capacity(sales);
@@ -108,9 +121,14 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..1000))).await;
         let n = lanes[1].clone();
         let number = tokio::task::spawn_blocking(move || {
-            n.execute(Command::AddSku { sku: format!("P{:06}", 1 + k % 19), quantity: Decimal::ONE })
-                .unwrap();
-            n.pay(vec![Tender::cash(Decimal::from(10_000_000))]).unwrap().number
+            n.execute(Command::AddSku {
+                sku: format!("P{:06}", 1 + k % 19),
+                quantity: Decimal::ONE,
+            })
+            .unwrap();
+            n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
+                .unwrap()
+                .number
         })
         .await
         .unwrap();
@@ -127,7 +145,10 @@ async fn main() {
             if s == 200 && v["data"].as_array().is_some_and(|a| !a.is_empty()) {
                 break;
             }
-            assert!(paid.elapsed() < Duration::from_secs(60), "{number} never reached HQ");
+            assert!(
+                paid.elapsed() < Duration::from_secs(60),
+                "{number} never reached HQ"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         took.push(paid.elapsed());

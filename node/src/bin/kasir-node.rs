@@ -289,6 +289,14 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
                 NodeEvent::Lan(LaneEvent::Sync(SyncEvent::Changed { .. })) => {}
+                NodeEvent::Lan(LaneEvent::Leader(l)) => match l {
+                    Some(l) => println!(
+                        "the store's leader is now lane {}{}",
+                        l.lane.map_or("?".into(), |n| n.to_string()),
+                        if l.me { " (this lane)" } else { "" }
+                    ),
+                    None => println!("the store has no leader: no lane can reach HQ"),
+                },
                 other => println!("{other:?}"),
             }
         }
