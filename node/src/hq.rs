@@ -12,7 +12,7 @@
 //!   (`Till::hq_batch`), gzip-compressed, `POST /api/sync/upload`, the answer settled with
 //!   `Till::hq_confirm` (the confirmations replicate: the documents they changed are offered
 //!   to the LAN at once). While records wait it sends the next batch right away; failures
-//!   back off from 1 s to 30 s, with jitter. After a restart it resumes from the outbox, which
+//!   back off from 1 s to [`MAX_BACKOFF`] (10 s), with jitter. After a restart it resumes from the outbox, which
 //!   is on disk.
 //!
 //! It works on a handle of its own on the lane file (like the replica: writes after the
@@ -37,6 +37,8 @@ pub const BATCH_RECORDS: usize = 1_000;
 pub const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// How often the leader asks HQ what changed (catalog, prices, customers, HQ movements).
 pub const DOWNLOAD_EVERY: Duration = Duration::from_secs(5);
+/// The longest wait between two attempts after failures (HQ back is noticed within it).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -108,11 +110,18 @@ fn classify(status: reqwest::StatusCode, body: &str) -> Failure {
 
 /// Sends a request to HQ; its body when HQ answered 2xx.
 async fn exchange(req: reqwest::RequestBuilder, cred: &HqCredential) -> Result<String, Failure> {
-    let r = req
-        .bearer_auth(&cred.token)
-        .send()
-        .await
-        .map_err(|e| Failure::Unreachable(e.to_string()))?;
+    let req = req.bearer_auth(&cred.token);
+    // A kept-alive connection HQ closed (it restarted) fails the first request on it: once
+    // more, on a new connection, before HQ counts as unreachable.
+    let again = req.try_clone();
+    let r = match req.send().await {
+        Ok(r) => r,
+        Err(e) => match again {
+            Some(again) if e.is_request() || e.is_connect() => again.send().await,
+            _ => Err(e),
+        }
+        .map_err(|e| Failure::Unreachable(e.to_string()))?,
+    };
     let status = r.status();
     let text = r.text().await.unwrap_or_default();
     if status.is_success() {
@@ -244,7 +253,7 @@ pub(crate) async fn run(driver: HqDriver) {
                     s.last_error = Some(words);
                 });
                 tell(&lan, &mut reachable_told, false).await;
-                backoff = (backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+                backoff = (backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
                 jitter = jitter
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);

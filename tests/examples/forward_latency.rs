@@ -15,47 +15,11 @@ use std::time::{Duration, Instant};
 
 use iroh::{EndpointAddr, SecretKey};
 use kasir_node::lan::LanConfig;
-use kasir_node::schema::Decimal;
-use kasir_node::schema::payment::Tender;
-use kasir_node::schema::roles::Role;
-use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::types::{AuthParams, HqCredential, NewUser, default_store_config};
-use kasir_node::{Command, Node, NodeOptions, demo};
-use kasir_tests::{Hq, STORE, wait_for};
+use kasir_node::types::HqCredential;
+use kasir_node::{Command, Node, demo};
+use kasir_tests::{Hq, lane, wait_for};
 use rand::Rng;
-use serde_json::{Value, json};
-
-fn lane(dir: &std::path::Path, n: u32) -> Node {
-    let node = Node::open(
-        dir.join(format!("lane{n}.db")),
-        NodeOptions {
-            auth: AuthParams::fast_for_tests(),
-            ..NodeOptions::default()
-        },
-    )
-    .unwrap();
-    node.execute(Command::SetUp {
-        config: Box::new(default_store_config(STORE, "Toko").unwrap()),
-        lane: LaneNo::new(n).unwrap(),
-        manager: NewUser {
-            username: "maya".into(),
-            full_name: "Maya".into(),
-            role: Role::Manager,
-            pin: "9999".into(),
-        },
-    })
-    .unwrap();
-    node.execute(Command::Login {
-        username: "maya".into(),
-        pin: "9999".into(),
-    })
-    .unwrap();
-    node.execute(Command::OpenShift {
-        float: Decimal::from(100_000),
-    })
-    .unwrap();
-    node
-}
+use serde_json::Value;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -71,12 +35,7 @@ async fn main() {
         .map_or(100, |v| v.parse().expect("--sales N"));
     let hq = Hq::start().await;
     let products = demo::products(20, 8);
-    let rows: Vec<Value> = products
-        .iter()
-        .map(|p| json!({ "sku": p.sku, "name": p.name, "suggested_price": p.selling_price }))
-        .collect();
-    hq.admin_call("POST", "/api/products/import", Value::Array(rows))
-        .await;
+    hq.import_catalog(&products).await;
     let (_, token) = hq.device().await;
     let dir = tempfile::tempdir().unwrap();
     let lanes: Vec<Node> = (1..=2).map(|n| lane(dir.path(), n)).collect();
@@ -119,19 +78,7 @@ async fn main() {
     let mut took = Vec::with_capacity(sales);
     for k in 0..sales {
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..1000))).await;
-        let n = lanes[1].clone();
-        let number = tokio::task::spawn_blocking(move || {
-            n.execute(Command::AddSku {
-                sku: format!("P{:06}", 1 + k % 19),
-                quantity: Decimal::ONE,
-            })
-            .unwrap();
-            n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
-                .unwrap()
-                .number
-        })
-        .await
-        .unwrap();
+        let number = kasir_tests::sell(&lanes[1], k).await;
         let paid = Instant::now();
         loop {
             let (s, v) = hq
@@ -154,11 +101,12 @@ async fn main() {
         took.push(paid.elapsed());
     }
     took.sort();
-    let at = |q: f64| took[((took.len() as f64 * q).ceil() as usize).clamp(1, took.len()) - 1];
+    // The smallest value at or above `pct` percent of the measurements.
+    let at = |pct: usize| took[(took.len() * pct).div_ceil(100).clamp(1, took.len()) - 1];
     println!(
         "forward_latency: {sales} sales on lane 2 (not leading) → row at HQ: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
+        at(50).as_secs_f64() * 1e3,
+        at(99).as_secs_f64() * 1e3,
         took[took.len() - 1].as_secs_f64() * 1e3
     );
     for l in &lanes {

@@ -1,6 +1,7 @@
 //! kasir-tests: end-to-end tests across crates (real iroh on loopback, real gateway, real
 //! MariaDB). Shared helpers live here; the tests themselves in `tests/tests/`:
-//! `hq_forwarding.rs` (lanes in this process) and `leader_kill.rs` (lane processes, `kill -9`).
+//! `hq_forwarding.rs` and `hq_outage.rs` (lanes in this process), `leader_kill.rs` (lane
+//! processes, `kill -9`). Benchmarks: `examples/forward_bench.rs`, `forward_latency.rs`.
 
 use std::path::PathBuf;
 
@@ -13,14 +14,52 @@ pub use kasir_schema as schema;
 pub const ADMIN: (&str, &str) = ("hq-admin", "Kopi-Susu-2026-x");
 pub const STORE: &str = "JKT-01";
 
-/// An HQ gateway on a free loopback port.
+/// An HQ gateway on a free loopback port, on a runtime of its own so that a test can take it
+/// down completely (every connection with it) and bring it back on the same address.
 #[derive(Debug)]
 pub struct Hq {
     pub base: String,
     pub http: reqwest::Client,
     pub admin: String,
     pub store_id: u64,
+    config: Config,
+    addr: std::net::SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
     _dir: tempfile::TempDir,
+}
+
+impl Drop for Hq {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Opens the gateway on `config` and serves it at `addr` on a new runtime; returns the
+/// runtime and the address it listens on.
+async fn serve(
+    config: Config,
+    addr: std::net::SocketAddr,
+) -> (tokio::runtime::Runtime, std::net::SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("hq-gateway")
+        .build()
+        .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rt.spawn(async move {
+        let state = AppState::open(config).await.expect("gateway");
+        kasir_gateway::bootstrap_admin(&state, Some(ADMIN.0.into()), Some(ADMIN.1.into()))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let _ = tx.send(listener.local_addr().unwrap());
+        let _ = kasir_gateway::serve(state, listener).await;
+    });
+    let addr = rx.await.expect("the gateway starts");
+    (rt, addr)
 }
 
 impl Hq {
@@ -35,41 +74,45 @@ impl Hq {
                 let admin = sqlx::MySqlPool::connect(&server)
                     .await
                     .expect("KASIR_TEST_MYSQL_URL is set: the MariaDB server must be up");
-                sqlx::query("DROP DATABASE IF EXISTS kasir_e2e")
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                sqlx::query(
-                    "CREATE DATABASE kasir_e2e CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
-                )
+                // One database per gateway: tests of one binary run at once.
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let name = format!(
+                    "kasir_e2e_{}_{}",
+                    std::process::id(),
+                    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
                 .execute(&admin)
                 .await
                 .unwrap();
-                format!("{server}/kasir_e2e")
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+                )))
+                .execute(&admin)
+                .await
+                .unwrap();
+                format!("{server}/{name}")
             }
             Err(_) => format!("sqlite://{}", dir.path().join("hq.db").display()),
         };
-        let state = AppState::open(Config {
+        let config = Config {
             database_url: url,
             argon2_memory_kib: 64,
             argon2_iterations: 1,
             rate_limit_per_minute: u32::MAX,
             ..Config::default()
-        })
-        .await
-        .expect("gateway");
-        kasir_gateway::bootstrap_admin(&state, Some(ADMIN.0.into()), Some(ADMIN.1.into()))
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(kasir_gateway::serve(state, listener));
-        let http = reqwest::Client::new();
+        };
+        let (runtime, addr) = serve(config.clone(), "127.0.0.1:0".parse().unwrap()).await;
         let mut hq = Hq {
-            base,
-            http,
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
             admin: String::new(),
             store_id: 0,
+            config,
+            addr,
+            runtime: Some(runtime),
             _dir: dir,
         };
         let (_, v) = hq
@@ -120,6 +163,19 @@ impl Hq {
             .await;
         assert!((200..300).contains(&s), "{method} {path}: {s} {v}");
         (s, v)
+    }
+
+    /// Takes HQ down: the gateway stops and every connection with it closes.
+    pub fn stop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+
+    /// Brings HQ back on the same address and database.
+    pub async fn restart(&mut self) {
+        let (runtime, _) = serve(self.config.clone(), self.addr).await;
+        self.runtime = Some(runtime);
     }
 
     /// A device credential for the store: (device id, token).
@@ -205,4 +261,100 @@ pub async fn wait_for(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     start.elapsed()
+}
+
+// ---------------------------------------------------------------- lanes of the test store
+
+use kasir_node::schema::Decimal;
+use kasir_node::schema::domain::Product;
+use kasir_node::schema::payment::Tender;
+use kasir_node::{Command, Node, NodeOptions};
+
+impl Hq {
+    /// HQ's catalog: the products the lanes sell (HQ refuses lines of SKUs it does not know).
+    pub async fn import_catalog(&self, products: &[Product]) {
+        let rows: Vec<Value> = products
+            .iter()
+            .map(|p| json!({ "sku": p.sku, "name": p.name, "suggested_price": p.selling_price }))
+            .collect();
+        self.admin_call("POST", "/api/products/import", Value::Array(rows))
+            .await;
+    }
+}
+
+/// Opens lane `n`'s database in `dir` (set up already or not).
+pub fn open_lane(dir: &std::path::Path, n: u32) -> Node {
+    Node::open(
+        dir.join(format!("lane{n}.db")),
+        NodeOptions {
+            auth: kasir_node::types::AuthParams::fast_for_tests(),
+            ..NodeOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// The manager (maya/9999) logged in, a shift open.
+pub fn login(node: &Node) {
+    node.execute(Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    if node.view().shift.is_none() {
+        node.execute(Command::OpenShift {
+            float: Decimal::from(100_000),
+        })
+        .unwrap();
+    }
+}
+
+/// Lane `n` of store [`STORE`], set up with its manager, logged in, a shift open.
+pub fn lane(dir: &std::path::Path, n: u32) -> Node {
+    use kasir_node::schema::roles::Role;
+    use kasir_node::schema::txn_number::LaneNo;
+    let node = open_lane(dir, n);
+    node.execute(Command::SetUp {
+        config: Box::new(kasir_node::types::default_store_config(STORE, "Toko Jakarta").unwrap()),
+        lane: LaneNo::new(n).unwrap(),
+        manager: kasir_node::types::NewUser {
+            username: "maya".into(),
+            full_name: "Maya Manager".into(),
+            role: Role::Manager,
+            pin: "9999".into(),
+        },
+    })
+    .unwrap();
+    login(&node);
+    node
+}
+
+/// Runs a blocking call of the node API off the runtime's threads.
+pub async fn on<T: Send + 'static>(node: &Node, f: impl FnOnce(&Node) -> T + Send + 'static) -> T {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || f(&node)).await.unwrap()
+}
+
+/// Sells one unit of product `P0000nn` (`nn` from `k`) for cash; returns the number.
+pub async fn sell(node: &Node, k: usize) -> String {
+    on(node, move |n| {
+        n.execute(Command::AddSku {
+            sku: format!("P{:06}", 1 + k % 19),
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+        n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
+            .unwrap()
+            .number
+    })
+    .await
+}
+
+/// Records not yet confirmed by HQ on each lane.
+pub async fn backlogs(lanes: &[&Node]) -> Vec<i64> {
+    let mut out = Vec::new();
+    for l in lanes {
+        out.push(on(l, |n| n.hq_backlog().unwrap()).await);
+    }
+    out
 }

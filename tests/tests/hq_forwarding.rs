@@ -10,84 +10,17 @@ use std::time::Duration;
 use iroh::{EndpointAddr, SecretKey};
 use kasir_node::lan::LanConfig;
 use kasir_node::schema::Decimal;
-use kasir_node::schema::payment::Tender;
-use kasir_node::schema::roles::Role;
-use kasir_node::schema::txn_number::LaneNo;
-use kasir_node::types::{AuthParams, HqCredential, NewUser, default_store_config};
-use kasir_node::{Command, Node, NodeOptions, demo};
-use kasir_tests::{Hq, STORE, wait_for};
+use kasir_node::types::HqCredential;
+use kasir_node::{Command, Node, demo};
+use kasir_tests::{Hq, backlogs, lane, on, sell, wait_for};
 use serde_json::{Value, json};
-
-fn options() -> NodeOptions {
-    NodeOptions {
-        auth: AuthParams::fast_for_tests(),
-        ..NodeOptions::default()
-    }
-}
-
-fn lane(dir: &std::path::Path, n: u32) -> Node {
-    let node = Node::open(dir.join(format!("lane{n}.db")), options()).unwrap();
-    node.execute(Command::SetUp {
-        config: Box::new(default_store_config(STORE, "Toko Jakarta").unwrap()),
-        lane: LaneNo::new(n).unwrap(),
-        manager: NewUser {
-            username: "maya".into(),
-            full_name: "Maya Manager".into(),
-            role: Role::Manager,
-            pin: "9999".into(),
-        },
-    })
-    .unwrap();
-    node.execute(Command::Login {
-        username: "maya".into(),
-        pin: "9999".into(),
-    })
-    .unwrap();
-    node.execute(Command::OpenShift {
-        float: Decimal::from(100_000),
-    })
-    .unwrap();
-    node
-}
-
-async fn on<T: Send + 'static>(node: &Node, f: impl FnOnce(&Node) -> T + Send + 'static) -> T {
-    let node = node.clone();
-    tokio::task::spawn_blocking(move || f(&node)).await.unwrap()
-}
-
-async fn sell(node: &Node, k: usize) -> String {
-    on(node, move |n| {
-        n.execute(Command::AddSku {
-            sku: format!("P{:06}", 1 + k % 20),
-            quantity: Decimal::ONE,
-        })
-        .unwrap();
-        n.pay(vec![Tender::cash(Decimal::from(10_000_000))])
-            .unwrap()
-            .number
-    })
-    .await
-}
-
-async fn backlogs(lanes: &[&Node]) -> Vec<i64> {
-    let mut out = Vec::new();
-    for l in lanes {
-        out.push(on(l, |n| n.hq_backlog().unwrap()).await);
-    }
-    out
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sale_of_every_lane_reaches_hq_once_through_the_leader() {
     let hq = Hq::start().await;
     // HQ's catalog: the products the lanes sell (HQ refuses lines of SKUs it does not know).
     let products = demo::products(30, 8);
-    let rows: Vec<Value> = products
-        .iter()
-        .map(|p| json!({ "sku": p.sku, "name": p.name, "suggested_price": p.selling_price }))
-        .collect();
-    hq.admin_call("POST", "/api/products/import", Value::Array(rows))
-        .await;
+    hq.import_catalog(&products).await;
     let (device, token) = hq.device().await;
 
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,141 @@
+//! HQ down for a while and a lane off the LAN (issue #12), two lanes over real iroh on
+//! loopback and a real gateway (SQLite; MariaDB with `KASIR_TEST_MYSQL_URL`): while HQ is down
+//! both lanes sell, the backlog grows and the status says HQ is unreachable; lane 2 then leaves
+//! the LAN and sells on its own; HQ comes back, lane 2 rejoins, and every sale reaches HQ once
+//! while every backlog drains to 0.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use iroh::{EndpointAddr, SecretKey};
+use kasir_node::lan::LanConfig;
+use kasir_node::types::HqCredential;
+use kasir_node::{Command, demo};
+use kasir_tests::{Hq, backlogs, lane, login, open_lane, sell, wait_for};
+
+fn config(
+    key: &SecretKey,
+    members: &BTreeSet<iroh::EndpointId>,
+    peer: Option<EndpointAddr>,
+) -> LanConfig {
+    let mut c = LanConfig::new(key.clone(), "127.0.0.1:0".parse().unwrap());
+    c.members = members.clone();
+    c.peers = peer.into_iter().collect();
+    c.status_every = Duration::from_millis(250);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selling_goes_on_while_hq_is_down_and_the_backlog_drains_when_it_is_back() {
+    let mut hq = Hq::start().await;
+    let products = demo::products(20, 8);
+    hq.import_catalog(&products).await;
+    let (_, token) = hq.device().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lane1 = lane(dir.path(), 1);
+    let mut lane2 = lane(dir.path(), 2);
+    lane1
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
+    let keys: Vec<SecretKey> = (0..2).map(|_| SecretKey::generate()).collect();
+    let members: BTreeSet<iroh::EndpointId> = keys.iter().map(SecretKey::public).collect();
+    lane1
+        .join_lan(config(&keys[0], &members, None))
+        .await
+        .unwrap();
+    let mut at1 = EndpointAddr::new(keys[0].public());
+    for ip in lane1.lan_addrs().await {
+        at1 = at1.with_ip_addr(ip);
+    }
+    lane2
+        .join_lan(config(&keys[1], &members, Some(at1.clone())))
+        .await
+        .unwrap();
+    lane1
+        .execute(Command::ConnectHq(HqCredential {
+            url: hq.base.clone(),
+            token,
+        }))
+        .unwrap();
+    wait_for(
+        "lane 1 leads, the catalog on lane 2",
+        Duration::from_secs(30),
+        async || {
+            lane2.hq_status().leader == Some(1) && lane2.product("P000019").ok().flatten().is_some()
+        },
+    )
+    .await;
+    let mut sold = Vec::new();
+    sold.push(sell(&lane1, 0).await);
+    wait_for(
+        "the first sale at HQ",
+        Duration::from_secs(30),
+        async || hq.numbers().await == sold,
+    )
+    .await;
+
+    // HQ goes down: both lanes go on selling; the backlog grows and the status says why.
+    hq.stop();
+    for k in 0..10 {
+        sold.push(sell(&lane1, k).await);
+        sold.push(sell(&lane2, k).await);
+    }
+    wait_for(
+        "the backlog on both lanes",
+        Duration::from_secs(30),
+        async || backlogs(&[&lane1, &lane2]).await == [20, 20],
+    )
+    .await;
+    wait_for(
+        "HQ unreachable in the status",
+        Duration::from_secs(30),
+        async || {
+            lane1
+                .hq_status()
+                .last_error
+                .is_some_and(|e| e.contains("HQ unreachable"))
+        },
+    )
+    .await;
+    assert_eq!(lane1.view().hq_backlog, 20, "the view shows the backlog");
+
+    // Lane 2 leaves the LAN and sells on its own.
+    lane2.shutdown().await;
+    let offline = open_lane(dir.path(), 2);
+    login(&offline);
+    for k in 0..5 {
+        sold.push(sell(&offline, k).await);
+    }
+    offline.close();
+
+    // HQ is back, lane 2 rejoins: everything arrives once and every backlog drains.
+    hq.restart().await;
+    lane2 = open_lane(dir.path(), 2);
+    login(&lane2);
+    lane2
+        .join_lan(config(&keys[1], &members, Some(at1)))
+        .await
+        .unwrap();
+    sold.sort();
+    wait_for("every sale at HQ", Duration::from_secs(60), async || {
+        hq.numbers().await == sold
+    })
+    .await;
+    wait_for(
+        "backlog 0 on both lanes",
+        Duration::from_secs(30),
+        async || backlogs(&[&lane1, &lane2]).await == [0, 0],
+    )
+    .await;
+    wait_for(
+        "the status clear of errors",
+        Duration::from_secs(15),
+        async || {
+            let s = lane1.hq_status();
+            s.last_error.is_none() && s.reachable
+        },
+    )
+    .await;
+    lane1.shutdown().await;
+    lane2.shutdown().await;
+}
