@@ -284,10 +284,16 @@ impl Hq {
 
 /// Opens lane `n`'s database in `dir` (set up already or not).
 pub fn open_lane(dir: &std::path::Path, n: u32) -> Node {
+    open_lane_with(dir, n, NodeOptions::default().env)
+}
+
+/// [`open_lane`] with the clock and randomness of `env`.
+pub fn open_lane_with(dir: &std::path::Path, n: u32, env: kasir_core::Env) -> Node {
     Node::open(
         dir.join(format!("lane{n}.db")),
         NodeOptions {
             auth: kasir_node::types::AuthParams::fast_for_tests(),
+            env,
             ..NodeOptions::default()
         },
     )
@@ -311,9 +317,14 @@ pub fn login(node: &Node) {
 
 /// Lane `n` of store [`STORE`], set up with its manager, logged in, a shift open.
 pub fn lane(dir: &std::path::Path, n: u32) -> Node {
+    lane_with(dir, n, NodeOptions::default().env)
+}
+
+/// [`lane`] with the clock and randomness of `env`.
+pub fn lane_with(dir: &std::path::Path, n: u32, env: kasir_core::Env) -> Node {
     use kasir_node::schema::roles::Role;
     use kasir_node::schema::txn_number::LaneNo;
-    let node = open_lane(dir, n);
+    let node = open_lane_with(dir, n, env);
     node.execute(Command::SetUp {
         config: Box::new(kasir_node::types::default_store_config(STORE, "Toko Jakarta").unwrap()),
         lane: LaneNo::new(n).unwrap(),

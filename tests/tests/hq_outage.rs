@@ -1,8 +1,10 @@
-//! HQ down for a while and a lane off the LAN (issue #12), two lanes over real iroh on
-//! loopback and a real gateway (SQLite; MariaDB with `KASIR_TEST_MYSQL_URL`): while HQ is down
-//! both lanes sell, the backlog grows and the status says HQ is unreachable; lane 2 then leaves
-//! the LAN and sells on its own; HQ comes back, lane 2 rejoins, and every sale reaches HQ once
-//! while every backlog drains to 0.
+//! HQ down for a while, a lane off the LAN, and a store cut off from HQ for 14 (simulated)
+//! days (issue #12); two lanes over real iroh on loopback and a real gateway (SQLite; MariaDB
+//! with `KASIR_TEST_MYSQL_URL`). While HQ is down both lanes sell, the backlog grows and the
+//! status says HQ is unreachable; lane 2 then leaves the LAN and sells on its own; HQ comes
+//! back, lane 2 rejoins, and every sale reaches HQ once while every backlog drains to 0. A
+//! fortnight of sales made while HQ was away (the lanes' clock moved a day at a time) drains
+//! in batches, the backlog only shrinking, each sale at HQ once and on its own day.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -10,8 +12,9 @@ use std::time::Duration;
 use iroh::{EndpointAddr, SecretKey};
 use kasir_node::lan::LanConfig;
 use kasir_node::types::HqCredential;
-use kasir_node::{Command, demo};
+use kasir_node::{Command, Node, demo};
 use kasir_tests::{Hq, backlogs, lane, login, open_lane, sell, wait_for};
+use serde_json::Value;
 
 fn config(
     key: &SecretKey,
@@ -25,18 +28,15 @@ fn config(
     c
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn selling_goes_on_while_hq_is_down_and_the_backlog_drains_when_it_is_back() {
-    let mut hq = Hq::start().await;
-    let products = demo::products(20, 8);
-    hq.import_catalog(&products).await;
-    let (_, token) = hq.device().await;
-    let dir = tempfile::tempdir().unwrap();
-    let lane1 = lane(dir.path(), 1);
-    let mut lane2 = lane(dir.path(), 2);
-    lane1
-        .execute(Command::ImportProducts(products.clone()))
-        .unwrap();
+/// Both lanes on the LAN (lane 2 knowing lane 1's address), the store connected to HQ on
+/// lane 1; returns when lane 1 leads and lane 2 holds the catalog. (keys, members, lane 1's
+/// address) let lane 2 join again later.
+async fn connect(
+    lane1: &Node,
+    lane2: &Node,
+    hq: &Hq,
+    token: String,
+) -> (Vec<SecretKey>, BTreeSet<iroh::EndpointId>, EndpointAddr) {
     let keys: Vec<SecretKey> = (0..2).map(|_| SecretKey::generate()).collect();
     let members: BTreeSet<iroh::EndpointId> = keys.iter().map(SecretKey::public).collect();
     lane1
@@ -65,6 +65,22 @@ async fn selling_goes_on_while_hq_is_down_and_the_backlog_drains_when_it_is_back
         },
     )
     .await;
+    (keys, members, at1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selling_goes_on_while_hq_is_down_and_the_backlog_drains_when_it_is_back() {
+    let mut hq = Hq::start().await;
+    let products = demo::products(20, 8);
+    hq.import_catalog(&products).await;
+    let (_, token) = hq.device().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lane1 = lane(dir.path(), 1);
+    let mut lane2 = lane(dir.path(), 2);
+    lane1
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
+    let (keys, members, at1) = connect(&lane1, &lane2, &hq, token).await;
     let mut sold = Vec::new();
     sold.push(sell(&lane1, 0).await);
     wait_for(
@@ -136,6 +152,87 @@ async fn selling_goes_on_while_hq_is_down_and_the_backlog_drains_when_it_is_back
         },
     )
     .await;
+    lane1.shutdown().await;
+    lane2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_cut_off_from_hq_for_fourteen_days_catches_up() {
+    use kasir_core::{Env, ManualClock};
+    let mut hq = Hq::start().await;
+    let products = demo::products(20, 8);
+    hq.import_catalog(&products).await;
+    let (_, token) = hq.device().await;
+    // The lanes' clock starts 14 days ago; a day of sales on both lanes, then the next day.
+    let clock = ManualClock::new(chrono::Utc::now() - chrono::Duration::days(14));
+    let dir = tempfile::tempdir().unwrap();
+    let lane1 = kasir_tests::lane_with(dir.path(), 1, Env::seeded(clock.clone(), 1));
+    let lane2 = kasir_tests::lane_with(dir.path(), 2, Env::seeded(clock.clone(), 2));
+    lane1
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
+    connect(&lane1, &lane2, &hq, token).await;
+    hq.stop();
+    let mut sold = Vec::new();
+    for day in 0..14 {
+        for k in 0..15 {
+            sold.push(sell(&lane1, day * 15 + k).await);
+            sold.push(sell(&lane2, day * 15 + k).await);
+        }
+        clock.advance(chrono::Duration::days(1));
+    }
+    let waiting = sold.len() as i64;
+    wait_for(
+        "14 days of sales waiting on both lanes",
+        Duration::from_secs(60),
+        async || backlogs(&[&lane1, &lane2]).await == [waiting, waiting],
+    )
+    .await;
+    // HQ is back: the backlog only goes down until it is 0, and HQ holds every sale once.
+    hq.restart().await;
+    let mut seen = vec![waiting];
+    wait_for("the backlog drained", Duration::from_secs(60), async || {
+        let b = backlogs(&[&lane1]).await[0];
+        if seen.last() != Some(&b) {
+            seen.push(b);
+        }
+        b == 0
+    })
+    .await;
+    assert!(
+        seen.windows(2).all(|w| w[1] < w[0]),
+        "the backlog only shrinks: {seen:?}"
+    );
+    eprintln!("backlog while catching up: {seen:?}");
+    sold.sort();
+    wait_for("every sale at HQ", Duration::from_secs(30), async || {
+        hq.numbers().await == sold
+    })
+    .await;
+    wait_for("backlog 0 on lane 2", Duration::from_secs(30), async || {
+        backlogs(&[&lane2]).await == [0]
+    })
+    .await;
+    // The sales kept their days: HQ's oldest is 14 days old.
+    let (_, v) = hq
+        .admin_call(
+            "GET",
+            &format!(
+                "/api/transactions?store_id={}&per_page=1&number={}",
+                hq.store_id, sold[0]
+            ),
+            Value::Null,
+        )
+        .await;
+    let oldest: chrono::DateTime<chrono::Utc> = v["data"][0]["transaction_date"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        chrono::Utc::now() - oldest > chrono::Duration::days(13),
+        "{oldest}"
+    );
     lane1.shutdown().await;
     lane2.shutdown().await;
 }
