@@ -11,7 +11,9 @@
 //! - **Upload** (the leader): batches of up to [`BATCH_RECORDS`] of the store's waiting records
 //!   (`Till::hq_batch`), gzip-compressed, `POST /api/sync/upload`, the answer settled with
 //!   `Till::hq_confirm` (the confirmations replicate: the documents they changed are offered
-//!   to the LAN at once). While records wait it sends the next batch right away; failures
+//!   to the LAN at once). While records wait it sends the next batch right away; when none wait
+//!   it sleeps until the lane's documents change (a sale here or merged from a peer) or a
+//!   second passes; failures
 //!   back off from 1 s to [`MAX_BACKOFF`] (10 s), with jitter. After a restart it resumes from the outbox, which
 //!   is on disk.
 //!
@@ -68,6 +70,8 @@ pub struct HqStatus {
 pub(crate) struct HqDriver {
     pub till: Till,
     pub leader: watch::Receiver<Option<Leader>>,
+    /// Rung when the lane's documents changed (a sale here, a merge): records may wait.
+    pub changed: Arc<tokio::sync::Notify>,
     pub lan: mpsc::Sender<LanInput>,
     pub status: watch::Sender<HqStatus>,
 }
@@ -142,6 +146,7 @@ pub(crate) async fn run(driver: HqDriver) {
     let HqDriver {
         till,
         mut leader,
+        changed,
         lan,
         status,
     } = driver;
@@ -207,7 +212,7 @@ pub(crate) async fn run(driver: HqDriver) {
                     probe(&till, &http, &cred).await.map(|()| Some(0))
                 }
                 Ok(0) => {
-                    wait(&mut leader, Duration::from_secs(1)).await;
+                    wait_for_work(&mut leader, &changed, Duration::from_secs(1)).await;
                     continue;
                 }
                 r => {
@@ -240,7 +245,11 @@ pub(crate) async fn run(driver: HqDriver) {
                 if sent.is_some_and(|n| n > 0) {
                     continue;
                 }
-                wait(&mut leader, Duration::from_secs(1)).await;
+                if me {
+                    wait_for_work(&mut leader, &changed, Duration::from_secs(1)).await;
+                } else {
+                    wait(&mut leader, Duration::from_secs(1)).await;
+                }
             }
             Err(f) => {
                 let words = f.words();
@@ -269,6 +278,21 @@ async fn tell(lan: &mpsc::Sender<LanInput>, told: &mut Option<bool>, reachable: 
     if *told != Some(reachable) {
         *told = Some(reachable);
         let _ = lan.send(LanInput::Core(Input::Hq { reachable })).await;
+    }
+}
+
+/// The leader's idle wait: for `d` at most, until the lane's documents change (a sale made or
+/// merged: send it now) or the leader changes. A burst of changes while a batch is on its way
+/// is one wake-up (`Notify` keeps one permit).
+async fn wait_for_work(
+    leader: &mut watch::Receiver<Option<Leader>>,
+    changed: &tokio::sync::Notify,
+    d: Duration,
+) {
+    tokio::select! {
+        _ = leader.changed() => {}
+        () = changed.notified() => {}
+        () = tokio::time::sleep(d) => {}
     }
 }
 

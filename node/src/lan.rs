@@ -481,6 +481,7 @@ async fn start_on_runtime(
         .collect();
     core_config.status_every = config.status_every;
     let (leader_tx, leader_rx) = tokio::sync::watch::channel(None);
+    let changed = Arc::new(tokio::sync::Notify::new());
     let mut driver = Driver {
         core: LaneCore::new(core_config),
         replica,
@@ -496,10 +497,12 @@ async fn start_on_runtime(
         last_store: None,
         last_batch: 0,
         leader: leader_tx,
+        changed: changed.clone(),
     };
     tokio::spawn(crate::hq::run(crate::hq::HqDriver {
         till: hq.till,
         leader: leader_rx,
+        changed: changed.clone(),
         lan: tx.clone(),
         status: hq.status,
     }));
@@ -542,6 +545,8 @@ struct Driver {
     last_batch: usize,
     /// The store's leader as the core sees it (for the HQ driver).
     leader: tokio::sync::watch::Sender<Option<kasir_core::lane::Leader>>,
+    /// Rung when this lane's documents changed (the HQ driver sends what waits at once).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 /// How long what peers sent may wait in memory before it is stored
@@ -637,6 +642,9 @@ impl Driver {
 
     /// Hands one input to the core and executes what it asks for.
     fn step(&mut self, input: Input) {
+        if matches!(input, Input::LocalChange { .. } | Input::Stored(Ok(_))) {
+            self.changed.notify_one();
+        }
         let now = self.now();
         let outputs = self.core.handle(input, now, &mut self.replica);
         for o in outputs {
