@@ -213,17 +213,18 @@ impl<S: Send + Sync, T> FromRequestParts<S> for RawQuery<T> {
 
 /// A text field, trimmed, of 1 to `max` characters.
 pub fn text(field: &str, v: &str, max: usize) -> Result<String, ApiError> {
+    // Control characters are looked for before trimming (U+0085 is white space to `trim`).
+    if v.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(ApiError::field(
+            field,
+            "must not contain control characters",
+        ));
+    }
     let t = v.trim();
     if t.is_empty() || v.chars().count() > max {
         return Err(ApiError::field(
             field,
             format!("must be 1 to {max} characters"),
-        ));
-    }
-    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(ApiError::field(
-            field,
-            "must not contain control characters",
         ));
     }
     Ok(t.to_string())

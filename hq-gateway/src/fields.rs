@@ -50,15 +50,17 @@ pub fn opt_text(field: &str, v: Option<&str>, max: usize) -> Result<Option<Strin
             format!("must be at most {max} characters"),
         ));
     }
-    let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    // Control characters are looked for before trimming: U+0085 is white space to `trim`
+    // and a control character to the documented pattern.
+    if v.is_some_and(|v| v.chars().any(|c| c.is_control() && c != '\n' && c != '\t')) {
         return Err(ApiError::field(
             field,
             "must not contain control characters",
         ));
     }
+    let Some(t) = v.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
     Ok(Some(t.to_string()))
 }
 
@@ -400,7 +402,10 @@ mod tests {
         use kasir_schema::api_schema as doc;
         let mut g = schemars::SchemaGenerator::default();
         type Check = fn(&str) -> bool;
-        let shapes: [(&str, schemars::Schema, Check); 6] = [
+        let shapes: [(&str, schemars::Schema, Check); 7] = [
+            ("opt text", doc::opt_text::<10>(&mut g), |v| {
+                opt_text("f", Some(v), 10).is_ok()
+            }),
             ("email", doc::email(&mut g), |v| email("f", v).is_ok()),
             ("opt email", doc::opt_email(&mut g), |v| {
                 opt_shaped("f", Some(v), 255, email).is_ok()
@@ -447,6 +452,9 @@ mod tests {
             " female ".into(),
             "\u{a0}male".into(),
             "  other    ".into(),
+            "\u{85}\u{b4}".into(),
+            "Rak A3\u{85}".into(),
+            "\tRak\nA3 ".into(),
         ];
         for (name, schema, check) in shapes {
             let max =
