@@ -37,18 +37,7 @@ pub(crate) fn enqueue(
     json: &str,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    // HQ may have confirmed it already (another lane led and its confirmation came first).
-    let status = if crate::hq::is_confirmed(conn, table, key, json)? {
-        "success"
-    } else {
-        "pending"
-    };
-    conn.prepare_cached(
-        "INSERT INTO sync_queue (table_name, record_key, action, data_json, created_at, sync_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![table, key, action, json, db::ts(at), status])?;
-    Ok(())
+    insert(conn, table, key, action, json, &db::ts(at))
 }
 
 /// Queues a record learned from a peer, unless this very version is queued already (the lane
@@ -69,6 +58,19 @@ pub(crate) fn enqueue_once(
     if queued {
         return Ok(());
     }
+    insert(conn, table, key, action, json, at)
+}
+
+/// The outbox row; born done when HQ confirmed the record already (another lane led and its
+/// confirmation came first).
+fn insert(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    action: &str,
+    json: &str,
+    at: &str,
+) -> Result<()> {
     let status = if crate::hq::is_confirmed(conn, table, key, json)? {
         "success"
     } else {
