@@ -28,7 +28,7 @@ macro_rules! in_range {
 
 /// The store a request may look at: its own for a store-scoped role, else the one asked for
 /// (or all).
-fn scope(principal: &Principal, asked: Option<u64>) -> ApiResult<Option<u64>> {
+pub(crate) fn scope(principal: &Principal, asked: Option<u64>) -> ApiResult<Option<u64>> {
     match (principal.scope(), asked) {
         (Some(own), Some(s)) if s != own => Err(ApiError::forbidden(
             "This credential belongs to another store",
@@ -38,7 +38,7 @@ fn scope(principal: &Principal, asked: Option<u64>) -> ApiResult<Option<u64>> {
     }
 }
 
-fn range(
+pub(crate) fn range(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> ApiResult<(DateTime<Utc>, DateTime<Utc>)> {
@@ -74,12 +74,24 @@ pub struct TransactionsQuery {
     pub page: u32,
 }
 
-fn fifty() -> u32 {
+pub(crate) fn fifty() -> u32 {
     50
 }
 
-fn one() -> u32 {
+pub(crate) fn one() -> u32 {
     1
+}
+
+/// The offset of a page (`page` from 1, `per_page` from 1 to 200), or the field that is out of
+/// range.
+pub(crate) fn page_offset(page: u32, per_page: u32) -> ApiResult<i64> {
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::field("per_page", "must be between 1 and 200"));
+    }
+    if page == 0 || page > 1_000_000 {
+        return Err(ApiError::field("page", "must be between 1 and 1000000"));
+    }
+    Ok(i64::from(page - 1) * i64::from(per_page))
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -112,12 +124,7 @@ pub async fn transactions(
 ) -> ApiResult<axum::Json<Page<TransactionRow>>> {
     let store = scope(&principal, q.store_id)?;
     let (from, to) = range(q.from, q.to)?;
-    if !(1..=200).contains(&q.per_page) {
-        return Err(ApiError::field("per_page", "must be between 1 and 200"));
-    }
-    if q.page == 0 || q.page > 1_000_000 {
-        return Err(ApiError::field("page", "must be between 1 and 1000000"));
-    }
+    let offset = page_offset(q.page, q.per_page)?;
     if q.number.as_ref().is_some_and(|n| n.len() > 100) {
         return Err(ApiError::field("number", "must be at most 100 characters"));
     }
@@ -125,7 +132,6 @@ pub async fn transactions(
         AND (? IS NULL OR store_id = ?) AND (? IS NULL OR cashier_id = ?) AND (? IS NULL OR transaction_number = ?)";
     let store = store.map(to_i64);
     let cashier = q.cashier_id.map(to_i64);
-    let offset = i64::from(q.page - 1) * i64::from(q.per_page);
     let (total, data) = on_db!(&state.db, |pool, B| {
         let total: i64 =
             sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {filter}")))

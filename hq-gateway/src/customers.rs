@@ -515,6 +515,15 @@ pub async fn create_customer(
             }
             Err(e) => return Err(e.into()),
         }
+        crate::lookups::stamp!(
+            B,
+            tx,
+            crate::lookups::CUSTOMERS,
+            state.lookups,
+            "UPDATE customers SET sync_version = ?, updated_at = updated_at WHERE customer_uuid IN ({})",
+            [],
+            [&uuid]
+        );
         crate::audit::write(
             &mut *tx,
             user,
@@ -574,6 +583,15 @@ pub async fn update_customer(
             }
             Err(e) => return Err(e.into()),
         }
+        crate::lookups::stamp!(
+            B,
+            tx,
+            crate::lookups::CUSTOMERS,
+            state.lookups,
+            "UPDATE customers SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
+            [],
+            [to_i64(current.id)]
+        );
         crate::audit::write(
             &mut *tx,
             user,

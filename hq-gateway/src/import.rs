@@ -581,7 +581,16 @@ async fn write(
             }
         }
         if !planned.is_empty() {
-            crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
+            let skus: Vec<&str> = planned.iter().map(|(_, p)| p.fields.sku.as_str()).collect();
+            crate::lookups::stamp!(
+                B,
+                tx,
+                crate::lookups::CATALOG,
+                state.lookups,
+                "UPDATE products SET sync_version = ?, updated_at = updated_at WHERE sku IN ({})",
+                [],
+                skus
+            );
         }
         crate::audit::write(
             &mut *tx,

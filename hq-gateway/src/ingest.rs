@@ -13,8 +13,9 @@
 //!    minimum.
 //! 8. **loyalty**: entries derived from the sales and sent alone are stored once; balances
 //!    follow.
-//! 9. **close**: the audit row, the store's `last_sync`, the change counter the lookup caches
-//!    of other instances watch.
+//! 9. **shift reports**: each lane's Z reports, stored once by shift (`shifts.rs`).
+//! 10. **close**: the audit row, the store's `last_sync`, the change counter the lookup caches
+//!     of other instances watch, the download versions of the customers it changed.
 //!
 //! Database phases are macros (the body is written once for both backends, inside
 //! [`on_db!`]); what needs no database is plain functions, tested on their own.
@@ -49,6 +50,11 @@ const CHUNK: usize = 1000;
 pub fn content_hash(t: &UploadTransaction) -> String {
     let mut t = t.clone();
     t.local_id = None;
+    canonical_hash(serde_json::to_value(&t).unwrap_or_default())
+}
+
+/// SHA-256 (hex) of a JSON value with its numbers normalized (`1.50` and `1.5` hash alike).
+pub fn canonical_hash(v: serde_json::Value) -> String {
     fn canon(v: serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Number(n) => {
@@ -67,8 +73,7 @@ pub fn content_hash(t: &UploadTransaction) -> String {
             other => other,
         }
     }
-    let v = canon(serde_json::to_value(&t).unwrap_or_default());
-    hex::encode(Sha256::digest(v.to_string().as_bytes()))
+    hex::encode(Sha256::digest(canon(v).to_string().as_bytes()))
 }
 
 /// The earliest time a record may carry: a sale, movement or change dated before it comes from
@@ -82,7 +87,7 @@ pub fn earliest_record() -> DateTime<Utc> {
 }
 
 /// A record's time, refused when it is before [`EARLIEST_RECORD`].
-fn check_time(field: &str, t: DateTime<Utc>) -> Result<(), String> {
+pub(crate) fn check_time(field: &str, t: DateTime<Utc>) -> Result<(), String> {
     if t < earliest_record() {
         return Err(format!(
             "{field}: must not be before {EARLIEST_RECORD} (is the till's clock right?)"
@@ -291,12 +296,12 @@ impl ProductNames {
 
 /// A result list being filled in request order.
 #[derive(Debug, Default)]
-struct Tally {
-    counts: ProcessedCounts,
+pub(crate) struct Tally {
+    pub(crate) counts: ProcessedCounts,
 }
 
 impl Tally {
-    fn record(&mut self, id: String, status: RecordStatus, error: Option<String>) {
+    pub(crate) fn record(&mut self, id: String, status: RecordStatus, error: Option<String>) {
         match status {
             RecordStatus::Stored | RecordStatus::Duplicate => self.counts.success += 1,
             RecordStatus::Conflict | RecordStatus::Invalid => {
@@ -630,6 +635,8 @@ fn fresh_loyalty<'e>(
 macro_rules! store_customers {
     ($B:ident, $tx:ident, $req:expr, $sid:expr) => {{
         let mut customers = Tally::default();
+        // Customers inserted or changed (stamped for the download at the end).
+        let mut changed: Vec<String> = Vec::new();
         for c in &$req.data.customers {
             let id = c.customer_uuid.0.to_string();
             if let Err(e) = check_customer(c) {
@@ -674,7 +681,12 @@ macro_rules! store_customers {
                 .execute(&mut *$tx)
                 .await;
             match r {
-                Ok(_) => customers.record(id, RecordStatus::Stored, None),
+                Ok(r) => {
+                    if r.rows_affected() > 0 {
+                        changed.push(id.clone());
+                    }
+                    customers.record(id, RecordStatus::Stored, None)
+                }
                 Err(sqlx::Error::Database(d)) if d.is_unique_violation() => customers.record(
                     id,
                     RecordStatus::Conflict,
@@ -683,7 +695,7 @@ macro_rules! store_customers {
                 Err(e) => return Err(e.into()),
             }
         }
-        customers.counts
+        (customers.counts, changed)
     }};
 }
 
@@ -1024,6 +1036,48 @@ macro_rules! store_loyalty {
     }};
 }
 
+/// Phase 9, the Z reports: classified against the stored ones, the new ones stored.
+macro_rules! store_shift_reports {
+    ($B:ident, $tx:ident, $req:expr, $sid:expr, $now:expr) => {{
+        let ids: Vec<String> = $req
+            .data
+            .shift_reports
+            .iter()
+            .map(|r| r.shift_id.0.to_string())
+            .collect();
+        let mut known: HashMap<String, (i64, String)> = HashMap::new();
+        select_in!(
+            $tx,
+            "SELECT shift_id, store_id, content_hash FROM shift_reports WHERE shift_id IN ({})",
+            ids,
+            |r| {
+                known.insert(
+                    r.try_get("shift_id")?,
+                    ($B::int(&r, "store_id")?, r.try_get("content_hash")?),
+                );
+            }
+        );
+        let (tally, fresh) =
+            crate::shifts::classify_reports(&$req.data.shift_reports, &mut known, $sid);
+        for (r, hash) in fresh {
+            sqlx::query(
+                "INSERT INTO shift_reports (shift_id, store_id, lane_no, closed_at, report_json, content_hash, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(r.shift_id.0.to_string())
+            .bind($sid)
+            .bind(i64::from(r.lane_no))
+            .bind($B::time(r.closed_at))
+            .bind(serde_json::to_string(r).map_err(ApiError::internal)?)
+            .bind(hash)
+            .bind($B::time($now))
+            .execute(&mut *$tx)
+            .await?;
+        }
+        tally.counts
+    }};
+}
+
 /// The whole upload in one transaction, phase by phase (see the module's list); returns the
 /// per-record results and the products whose stock moved.
 pub(crate) async fn ingest(
@@ -1039,8 +1093,9 @@ pub(crate) async fn ingest(
     on_db!(db, |pool, B| {
         let mut tx = B::begin(pool).await?;
         // 1. customers
+        let (customers, changed_customers) = store_customers!(B, tx, req, sid);
         let mut processed = Processed {
-            customers: store_customers!(B, tx, req, sid),
+            customers,
             ..Processed::default()
         };
 
@@ -1106,7 +1161,12 @@ pub(crate) async fn ingest(
         }
         processed.transactions = sales.counts;
 
-        // 9. close
+        // 9. shift reports
+        if !req.data.shift_reports.is_empty() {
+            processed.shift_reports = Some(store_shift_reports!(B, tx, req, sid, now));
+        }
+
+        // 10. close
         if !new_sales.is_empty() || !rows.movements.is_empty() {
             crate::audit::write(
                 &mut *tx,
@@ -1132,6 +1192,19 @@ pub(crate) async fn ingest(
             .await?;
         if !delta.is_empty() {
             crate::lookups::bump!(B, &mut *tx, crate::lookups::store_scope(store_id), lookups);
+        }
+        // Customers a lane created or changed reach the other stores with their downloads
+        // (stock and loyalty balances are not stamped: no lane takes them from HQ).
+        if !changed_customers.is_empty() {
+            crate::lookups::stamp!(
+                B,
+                tx,
+                crate::lookups::CUSTOMERS,
+                lookups,
+                "UPDATE customers SET sync_version = ?, updated_at = updated_at WHERE customer_uuid IN ({})",
+                [],
+                changed_customers
+            );
         }
         tx.commit().await?;
         let moved = delta

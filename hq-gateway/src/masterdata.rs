@@ -434,7 +434,15 @@ pub async fn create_category(
         .execute(&mut *tx)
         .await?
         .last_insert_id_u64();
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
+        crate::lookups::stamp!(
+            B,
+            tx,
+            crate::lookups::CATALOG,
+            state.lookups,
+            "UPDATE categories SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
+            [],
+            [to_i64(id)]
+        );
         crate::audit::write(
             &mut *tx,
             principal.user_id().map(to_i64),
@@ -590,7 +598,15 @@ pub async fn update_category(
         .bind(to_i64(id))
         .execute(&mut *tx)
         .await?;
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
+        crate::lookups::stamp!(
+            B,
+            tx,
+            crate::lookups::CATALOG,
+            state.lookups,
+            "UPDATE categories SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
+            [],
+            [to_i64(id)]
+        );
         crate::audit::write(
             &mut *tx,
             principal.user_id().map(to_i64),

@@ -471,7 +471,15 @@ pub async fn create_product(
             }
             Err(e) => return Err(e.into()),
         };
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
+        crate::lookups::stamp!(
+            B,
+            tx,
+            crate::lookups::CATALOG,
+            state.lookups,
+            "UPDATE products SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
+            [],
+            [to_i64(id)]
+        );
         crate::audit::write(
             &mut *tx,
             user,
@@ -577,7 +585,15 @@ async fn change_product(
             }
             Err(e) => return Err(e.into()),
         }
-        crate::lookups::bump!(B, &mut *tx, crate::lookups::CATALOG, state.lookups);
+        crate::lookups::stamp!(
+            B,
+            tx,
+            crate::lookups::CATALOG,
+            state.lookups,
+            "UPDATE products SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
+            [],
+            [to_i64(id)]
+        );
         crate::audit::write(
             &mut *tx,
             user,
@@ -707,12 +723,7 @@ pub async fn list_products(
     Query(q): Query<ProductsQuery>,
 ) -> ApiResult<axum::Json<ProductListResponse>> {
     principal.require_store(q.store_id)?;
-    if !(1..=200).contains(&q.per_page) {
-        return Err(ApiError::field("per_page", "must be between 1 and 200"));
-    }
-    if q.page == 0 || q.page > 1_000_000 {
-        return Err(ApiError::field("page", "must be between 1 and 1000000"));
-    }
+    let offset = crate::analytics::page_offset(q.page, q.per_page)?;
     let search = q
         .search
         .as_deref()
@@ -731,7 +742,6 @@ pub async fn list_products(
             }
         })
         .transpose()?;
-    let offset = i64::from(q.page - 1) * i64::from(q.per_page);
     let filter = "FROM products p JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
          LEFT JOIN categories c ON c.id = p.category_id
          WHERE p.is_active = 1 AND (? IS NULL OR p.category_id = ?)
@@ -848,7 +858,15 @@ macro_rules! hq_movement {
             .bind($now)
             .execute(&mut *$tx)
             .await?;
-            crate::lookups::bump!($B, &mut *$tx, crate::lookups::store_scope(store), $state.lookups);
+            crate::lookups::stamp!(
+                $B,
+                $tx,
+                crate::lookups::store_scope(store),
+                $state.lookups,
+                "UPDATE hq_stock_movements SET sync_version = ? WHERE movement_id IN ({})",
+                [],
+                [id]
+            );
             crate::audit::write(
                 &mut *$tx,
                 $user,
@@ -1171,11 +1189,14 @@ pub async fn set_store_product(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            crate::lookups::bump!(
+            crate::lookups::stamp!(
                 B,
-                &mut *tx,
+                tx,
                 crate::lookups::store_scope(store.id),
-                state.lookups
+                state.lookups,
+                "UPDATE store_products SET sync_version = ?, updated_at = updated_at WHERE store_id = ? AND product_id IN ({})",
+                [to_i64(store.id)],
+                [to_i64(product_id)]
             );
             crate::audit::write(&mut *tx, user, Some(to_i64(store.id)), "store_product.set", "store_products", Some(to_i64(product_id)),
                 serde_json::json!({ "selling_price": price.to_string(), "is_available": available, "location": loc })).await?;

@@ -10,12 +10,12 @@
 //! transaction back: nothing half-written. The transaction itself, phase by phase, is
 //! [`crate::ingest`].
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use chrono::{DateTime, Utc};
 use kasir_schema::txn_number::StoreCode;
-use kasir_schema::wire::{StockMovementRecord, SyncUploadRequest, SyncUploadResponse};
+use kasir_schema::wire::{SyncUploadRequest, SyncUploadResponse};
 use sqlx::Row;
 
 use crate::AppState;
@@ -143,9 +143,18 @@ pub async fn upload(
             crate::webhooks::enqueue!(B, pool, "sync.failed", data);
         });
     }
-    write_sync_log(
-        &state.db, store.id, records, ok, failed, status, detail, started,
-    )
+    SyncLog {
+        store: store.id,
+        sync_type: "upload",
+        table: "all",
+        records,
+        ok,
+        failed,
+        status,
+        detail: Some(detail),
+        started,
+    }
+    .write(&state.db)
     .await?;
     let processed = result?;
     tracing::info!(target: "kasir::sync", store = %store.code, records, ok, failed, "upload");
@@ -155,37 +164,47 @@ pub async fn upload(
     }))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_sync_log(
-    db: &Db,
-    store: u64,
-    records: usize,
-    ok: usize,
-    failed: usize,
-    status: &str,
-    detail: serde_json::Value,
-    started: DateTime<Utc>,
-) -> ApiResult<()> {
-    let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
-    on_db!(db, |pool, B| {
-        sqlx::query(
-            "INSERT INTO sync_logs (store_id, sync_type, table_name, records_count, success_count, failed_count,
-                status, error_details, started_at, completed_at, created_at)
-             VALUES (?, 'upload', 'all', ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(to_i64(store))
-        .bind(n(records))
-        .bind(n(ok))
-        .bind(n(failed))
-        .bind(status)
-        .bind(detail.to_string())
-        .bind(started)
-        .bind(Utc::now())
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
-    });
-    Ok(())
+/// One row of `sync_logs`: an upload or a download of a store.
+pub(crate) struct SyncLog<'a> {
+    pub store: u64,
+    /// `upload` or `download`.
+    pub sync_type: &'a str,
+    pub table: &'a str,
+    pub records: usize,
+    pub ok: usize,
+    pub failed: usize,
+    /// `completed` or `failed`.
+    pub status: &'a str,
+    pub detail: Option<serde_json::Value>,
+    pub started: DateTime<Utc>,
+}
+
+impl SyncLog<'_> {
+    pub(crate) async fn write(&self, db: &Db) -> ApiResult<()> {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        let detail = self.detail.as_ref().map(serde_json::Value::to_string);
+        on_db!(db, |pool, B| {
+            sqlx::query(
+                "INSERT INTO sync_logs (store_id, sync_type, table_name, records_count, success_count, failed_count,
+                    status, error_details, started_at, completed_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(to_i64(self.store))
+            .bind(self.sync_type)
+            .bind(self.table)
+            .bind(n(self.records))
+            .bind(n(self.ok))
+            .bind(n(self.failed))
+            .bind(self.status)
+            .bind(&detail)
+            .bind(self.started)
+            .bind(Utc::now())
+            .bind(Utc::now())
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
 }
 
 /// Failed uploads in the last hour (the health check's queue figure).
@@ -218,8 +237,11 @@ pub async fn status(
         .fetch_one(pool)
         .await?;
         let rows = sqlx::query(
-            "SELECT table_name, error_details, started_at FROM sync_logs
-             WHERE store_id = ? AND (status = 'failed' OR failed_count > 0) ORDER BY id DESC LIMIT 10",
+            // Among the store's last 200 syncs (an index range, however long its history).
+            "SELECT table_name, error_details, started_at FROM
+               (SELECT id, table_name, error_details, started_at, status, failed_count FROM sync_logs
+                WHERE store_id = ? ORDER BY id DESC LIMIT 200) recent
+             WHERE status = 'failed' OR failed_count > 0 ORDER BY id DESC LIMIT 10",
         )
         .bind(to_i64(store.id))
         .fetch_all(pool)
@@ -246,256 +268,5 @@ pub async fn status(
         pending_uploads: 0,
         sync_errors: errors,
         status: state_now,
-    }))
-}
-
-/// How far before `last_sync` a download looks again: rows committed late (a long
-/// transaction that began before the previous download) are sent again rather than missed;
-/// the store applies each by its id, so a repeat changes nothing.
-pub const DOWNLOAD_OVERLAP: chrono::Duration = chrono::Duration::minutes(5);
-
-fn download_query(q: &str) -> ApiResult<(Option<DateTime<Utc>>, BTreeSet<String>)> {
-    use kasir_schema::wire::DOWNLOAD_TABLES;
-    let mut last = None;
-    let mut tables = BTreeSet::new();
-    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-        match k.as_ref() {
-            "last_sync" => {
-                last = Some(
-                    DateTime::parse_from_rfc3339(v.trim())
-                        .map_err(|_| {
-                            ApiError::field(
-                                "last_sync",
-                                "must be an RFC 3339 time, e.g. 2025-07-11T10:30:00Z",
-                            )
-                        })?
-                        .to_utc(),
-                );
-            }
-            "tables" | "tables[]" => {
-                for t in v.split(',').map(str::trim) {
-                    if !DOWNLOAD_TABLES.contains(&t) {
-                        return Err(ApiError::field(
-                            "tables",
-                            format!("unknown table {t:?}; known: {}", DOWNLOAD_TABLES.join(", ")),
-                        ));
-                    }
-                    tables.insert(t.to_string());
-                }
-            }
-            other => {
-                return Err(ApiError::field(
-                    &other.chars().take(40).collect::<String>(),
-                    "unknown parameter",
-                ));
-            }
-        }
-    }
-    if tables.is_empty() {
-        tables = DOWNLOAD_TABLES.iter().map(|t| (*t).to_string()).collect();
-    }
-    Ok((last, tables))
-}
-
-/// `GET /api/sync/download/{store_id}?last_sync=&tables=`: what changed at HQ for the store
-/// since `last_sync` (everything without it). `tables` takes a comma list or repeats.
-pub async fn download(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(raw): Path<String>,
-    query: crate::extract::RawQuery<kasir_schema::wire::SyncDownloadQuery>,
-) -> ApiResult<axum::Json<kasir_schema::wire::SyncDownloadResponse>> {
-    use kasir_schema::wire::{
-        DownloadCategory, DownloadCustomer, DownloadProduct, StoreSettings, SyncDownloadData,
-        SyncDownloadResponse,
-    };
-    let store = resolve_store(&state.db, &raw).await?;
-    principal.require_store(store.id)?;
-    let (last, tables) = download_query(&query.0)?;
-    let now = Utc::now();
-    let since = last.map_or(DateTime::<Utc>::UNIX_EPOCH, |l| l - DOWNLOAD_OVERLAP);
-    let sid = to_i64(store.id);
-    let mut data = SyncDownloadData::default();
-    let u = |v: i64| u64::try_from(v).unwrap_or(0);
-    on_db!(&state.db, |pool, B| {
-        if tables.contains("products") {
-            let rows = sqlx::query(
-                "SELECT p.id, p.barcode, p.sku, p.name, p.description, p.category_id, p.unit, p.cost_price,
-                    sp.selling_price, sp.stock_quantity, sp.min_stock, sp.max_stock, p.is_active, sp.is_available,
-                    CASE WHEN sp.updated_at > p.updated_at THEN sp.updated_at ELSE p.updated_at END AS changed
-                 FROM products p JOIN store_products sp ON sp.product_id = p.id AND sp.store_id = ?
-                 WHERE p.updated_at > ? OR sp.updated_at > ? ORDER BY p.id",
-            )
-            .bind(sid)
-            .bind(B::time(since))
-            .bind(B::time(since))
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(DownloadProduct {
-                    id: u(B::int(r, "id")?),
-                    barcode: r.try_get("barcode")?,
-                    sku: r.try_get("sku")?,
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                    category_id: B::opt_int(r, "category_id")?.map(u),
-                    unit: r.try_get("unit")?,
-                    cost_price: B::get_money(r, "cost_price")?,
-                    selling_price: B::get_money(r, "selling_price")?,
-                    stock_quantity: B::get_qty(r, "stock_quantity")?,
-                    min_stock: B::get_qty(r, "min_stock")?,
-                    max_stock: B::get_qty(r, "max_stock")?,
-                    is_active: B::int(r, "is_active")? != 0,
-                    is_available: B::int(r, "is_available")? != 0,
-                    updated_at: r.try_get("changed")?,
-                });
-            }
-            data.products = Some(out);
-        }
-        if tables.contains("categories") {
-            let rows = sqlx::query(
-                "SELECT id, name, description, parent_id, sort_order, is_active, updated_at
-                 FROM categories WHERE updated_at > ? ORDER BY id",
-            )
-            .bind(B::time(since))
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(DownloadCategory {
-                    id: u(B::int(r, "id")?),
-                    name: r.try_get("name")?,
-                    description: r.try_get("description")?,
-                    parent_id: B::opt_int(r, "parent_id")?.map(u),
-                    sort_order: i32::try_from(B::int(r, "sort_order")?).unwrap_or(0),
-                    is_active: B::int(r, "is_active")? != 0,
-                    updated_at: r.try_get("updated_at")?,
-                });
-            }
-            data.categories = Some(out);
-        }
-        if tables.contains("customers") {
-            let rows = sqlx::query(
-                "SELECT id, customer_uuid, customer_code, name, email, phone, address, date_of_birth,
-                    loyalty_points, total_purchases, is_active, updated_at
-                 FROM customers WHERE updated_at > ? ORDER BY id",
-            )
-            .bind(B::time(since))
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let uuid: String = r.try_get("customer_uuid")?;
-                out.push(DownloadCustomer {
-                    id: u(B::int(r, "id")?),
-                    customer_uuid: uuid.parse().map_err(ApiError::internal)?,
-                    customer_code: r.try_get("customer_code")?,
-                    name: r.try_get("name")?,
-                    email: r.try_get("email")?,
-                    phone: r.try_get("phone")?,
-                    address: r.try_get("address")?,
-                    date_of_birth: r.try_get("date_of_birth")?,
-                    loyalty_points: B::int(r, "loyalty_points")?,
-                    total_purchases: B::get_money(r, "total_purchases")?,
-                    is_active: B::int(r, "is_active")? != 0,
-                    updated_at: r.try_get("updated_at")?,
-                });
-            }
-            data.customers = Some(out);
-        }
-        if tables.contains("settings") {
-            let r = sqlx::query(
-                "SELECT id, store_code, store_name, address, tax_rate, tax_inclusive, currency, timezone, cash_rounding
-                 FROM stores WHERE id = ?",
-            )
-            .bind(sid)
-            .fetch_one(pool)
-            .await?;
-            data.settings = Some(StoreSettings {
-                store_id: u(B::int(&r, "id")?),
-                store_code: r.try_get("store_code")?,
-                store_name: r.try_get("store_name")?,
-                address: r.try_get("address")?,
-                tax_rate: B::get_money(&r, "tax_rate")?,
-                tax_inclusive: B::int(&r, "tax_inclusive")? != 0,
-                currency: r.try_get("currency")?,
-                timezone: r.try_get("timezone")?,
-                cash_rounding: B::get_money(&r, "cash_rounding")?,
-            });
-        }
-        if tables.contains("stock_movements") {
-            let rows = sqlx::query(
-                "SELECT m.movement_id, m.product_id, p.sku, m.movement_type, m.quantity, m.reference_type,
-                    m.sale_id, m.notes, m.created_by, m.created_at, m.reference_id, m.from_store_id,
-                    m.to_store_id
-                 FROM hq_stock_movements h JOIN stock_movements m ON m.movement_id = h.movement_id
-                 JOIN products p ON p.id = m.product_id
-                 WHERE h.store_id = ? AND h.created_at > ? ORDER BY m.id",
-            )
-            .bind(sid)
-            .bind(B::time(since))
-            .fetch_all(pool)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                let parse = |col: &str| -> ApiResult<serde_json::Value> {
-                    Ok(serde_json::Value::String(r.try_get::<String, _>(col)?))
-                };
-                let id: String = r.try_get("movement_id")?;
-                out.push(StockMovementRecord {
-                    movement_id: id.parse().map_err(ApiError::internal)?,
-                    product_id: Some(u(B::int(r, "product_id")?)),
-                    sku: r.try_get("sku")?,
-                    movement_type: serde_json::from_value(parse("movement_type")?)
-                        .map_err(ApiError::internal)?,
-                    quantity: B::get_qty(r, "quantity")?,
-                    reference_type: serde_json::from_value(parse("reference_type")?)
-                        .map_err(ApiError::internal)?,
-                    sale_id: r
-                        .try_get::<Option<String>, _>("sale_id")?
-                        .map(|s| s.parse())
-                        .transpose()
-                        .map_err(ApiError::internal)?,
-                    notes: r.try_get("notes")?,
-                    created_by: B::opt_int(r, "created_by")?.map(u),
-                    created_at: r.try_get("created_at")?,
-                    reference_id: B::opt_int(r, "reference_id")?.map(u),
-                    from_store_id: B::opt_int(r, "from_store_id")?.map(u),
-                    to_store_id: B::opt_int(r, "to_store_id")?.map(u),
-                });
-            }
-            data.stock_movements = Some(out);
-        }
-        let count = [
-            data.products.as_ref().map(Vec::len),
-            data.categories.as_ref().map(Vec::len),
-            data.customers.as_ref().map(Vec::len),
-            data.stock_movements.as_ref().map(Vec::len),
-        ]
-        .into_iter()
-        .flatten()
-        .sum::<usize>();
-        let n = i64::try_from(count).unwrap_or(i64::MAX);
-        sqlx::query(
-            "INSERT INTO sync_logs (store_id, sync_type, table_name, records_count, success_count, failed_count,
-                status, started_at, completed_at, created_at)
-             VALUES (?, 'download', ?, ?, ?, 0, 'completed', ?, ?, ?)",
-        )
-        .bind(sid)
-        .bind(tables.iter().cloned().collect::<Vec<_>>().join(","))
-        .bind(n)
-        .bind(n)
-        .bind(now)
-        .bind(Utc::now())
-        .bind(Utc::now())
-        .execute(pool)
-        .await?;
-    });
-    tracing::info!(target: "kasir::sync", store = %store.code, "download");
-    Ok(axum::Json(SyncDownloadResponse {
-        success: true,
-        data,
-        last_sync: now,
     }))
 }

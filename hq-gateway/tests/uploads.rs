@@ -519,3 +519,108 @@ async fn uploads_may_be_compressed_and_large_answers_are() {
         gw.stop().await;
     }
 }
+
+/// A lane's Z report as the leader forwards it.
+fn z_report(shift: u128, lane: u16, counted: i64) -> Value {
+    json!({
+        "shift_id": uuid::Uuid::from_u128(shift), "lane_no": lane, "opened_by": 3, "closed_by": 4,
+        "opened_at": "2026-11-29T01:00:00Z", "closed_at": "2026-11-29T09:00:00Z",
+        "opening_float": 200000, "transactions": 12, "items": 30.5, "gross_sales": 450000,
+        "discounts": 0, "tax": 44595, "rounding": 0,
+        "sales_by_method": { "cash": 300000, "card": 150000 },
+        "refunds": 1, "refunds_by_method": { "cash": 10000 }, "pay_ins": 0, "pay_outs": 50000,
+        "expected_cash": 440000, "counted_cash": counted, "over_short": counted - 440000
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn z_reports_are_kept_once_per_shift_and_listed() {
+    for backend in backends() {
+        let gw = Gateway::start(backend, "zreport", |_| {}).await;
+        let admin = gw.admin().await;
+        let (store, device) = gw.store_with_products(&admin, "JKT05", 1, 0).await;
+        let (_, other_device) = gw.store_with_products(&admin, "JKT06", 1, 0).await;
+        let body = |reports: Vec<Value>| json!({ "store_id": "JKT05", "data": { "shift_reports": reports } });
+        let mut short = z_report(2, 2, 439_500);
+        short["closed_at"] = json!("2026-11-29T10:00:00Z");
+        let mut wrong = z_report(3, 1, 440_000);
+        wrong["over_short"] = json!(5);
+        let (s, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                body(vec![z_report(1, 1, 440_000), short.clone(), wrong]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        let r = &v["processed"]["shift_reports"];
+        assert_eq!(
+            (r["success"].as_u64(), r["failed"].as_u64()),
+            (Some(2), Some(1)),
+            "{v}"
+        );
+        assert!(
+            r["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("over_short"),
+            "{v}"
+        );
+        // Sent again (a new leader): duplicates; the same shift with another count: a conflict.
+        let (s, v) = gw
+            .post(
+                "/api/sync/upload",
+                &device,
+                body(vec![z_report(1, 1, 440_000), z_report(2, 2, 440_000)]),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let statuses: Vec<&str> = v["processed"]["shift_reports"]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["duplicate", "conflict"], "{backend}: {v}");
+        // Another store cannot claim a shift this store reported.
+        let (s, v) = gw
+            .post(
+                "/api/sync/upload",
+                &other_device,
+                json!({ "store_id": "JKT06", "data": { "shift_reports": [z_report(1, 1, 440_000)] } }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(
+            v["processed"]["shift_reports"]["results"][0]["status"],
+            "conflict"
+        );
+        // HQ lists them, the latest closed first, with every figure as the lane wrote it.
+        let (s, v) = gw
+            .get(
+                &format!("/api/shift-reports?store_id={store}&from=2026-11-28T00:00:00Z&to=2026-11-30T00:00:00Z"),
+                &admin,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{backend}: {v}");
+        assert_eq!(v["meta"]["total"], 2, "{v}");
+        let first = &v["data"][0];
+        assert_eq!(first["lane_no"], 2);
+        assert_eq!(first["over_short"], -500);
+        assert_eq!(first["sales_by_method"]["card"], 150000);
+        assert_eq!(first["items"], 30.5);
+        assert_eq!(first["store_id"], store);
+        let (s, v) = gw
+            .get(
+                &format!("/api/shift-reports?store_id={store}&lane_no=1&from=2026-11-28T00:00:00Z&to=2026-11-30T00:00:00Z"),
+                &admin,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["meta"]["total"], 1, "{v}");
+        // A device is not an analyst.
+        let (s, _) = gw.get("/api/shift-reports", &device).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        gw.stop().await;
+    }
+}

@@ -42,6 +42,19 @@ pub fn number(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": "number" })
 }
 
+/// Amounts per payment method: an object whose keys are payment methods.
+pub fn amounts_by_method(_: &mut SchemaGenerator) -> Schema {
+    let methods: Vec<&str> = crate::payment::PaymentMethod::ALL
+        .iter()
+        .map(|m| m.as_str())
+        .collect();
+    json_schema!({
+        "type": "object",
+        "propertyNames": { "enum": methods },
+        "additionalProperties": { "type": "number" }
+    })
+}
+
 /// `Option` of [`number`].
 pub fn opt_number(_: &mut SchemaGenerator) -> Schema {
     json_schema!({ "type": ["number", "null"] })

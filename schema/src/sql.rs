@@ -79,6 +79,11 @@ pub const TILL_MIGRATIONS: &[Migration] = &[
         name: "hq",
         sql: include_str!("../sql/till/0010_hq.sql"),
     },
+    Migration {
+        version: 11,
+        name: "shift reports",
+        sql: include_str!("../sql/till/0011_shift_reports.sql"),
+    },
 ];
 
 /// The migrations of a lane's ledger file (its own ledger documents and sequence), in order.
@@ -122,6 +127,16 @@ pub const HQ_MYSQL_MIGRATIONS: &[Migration] = &[
         name: "codes_and_customers",
         sql: include_str!("../sql/hq/0005_codes_and_customers.sql"),
     },
+    Migration {
+        version: 6,
+        name: "shift_reports",
+        sql: include_str!("../sql/hq/0006_shift_reports.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "download_versions",
+        sql: include_str!("../sql/hq/0007_download_versions.sql"),
+    },
 ];
 
 /// The SQLite twin of [`HQ_MYSQL_MIGRATIONS`] (same versions and tables; money and quantities
@@ -151,6 +166,16 @@ pub const HQ_SQLITE_MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "codes_and_customers",
         sql: include_str!("../sql/hq/sqlite/0005_codes_and_customers.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "shift_reports",
+        sql: include_str!("../sql/hq/sqlite/0006_shift_reports.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "download_versions",
+        sql: include_str!("../sql/hq/sqlite/0007_download_versions.sql"),
     },
 ];
 

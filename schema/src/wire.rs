@@ -88,7 +88,20 @@ pub struct SyncDownloadQuery {
         pattern = r"^(products|categories|customers|settings|stock_movements)$"
     )))]
     pub tables: Option<Vec<String>>,
+    /// *(kasir)* An exact, paged download: `0` for everything, then the `cursor` of the
+    /// previous answer. Every change HQ committed after the previous page is in a later one,
+    /// however late it committed; not combined with `last_sync` or `tables`.
+    #[schemars(regex(pattern = r"^(0|1(:-?[0-9]{1,18}){5}|1(:-?[0-9]{1,18}){11})$"))]
+    pub cursor: Option<String>,
+    /// *(kasir)* Most rows in one page of a `cursor` download (default 5000).
+    #[schemars(range(min = 1, max = 50000))]
+    pub limit: Option<u32>,
 }
+
+/// Rows in a page of a `cursor` download when `limit` is left out.
+pub const DOWNLOAD_PAGE_ROWS: u32 = 5000;
+/// Most rows in a page of a `cursor` download.
+pub const DOWNLOAD_MAX_PAGE_ROWS: u32 = 50_000;
 
 /// Tables `tables=` may name.
 pub const DOWNLOAD_TABLES: [&str; 5] = [
@@ -104,6 +117,24 @@ pub struct SyncDownloadResponse {
     pub success: bool,
     pub data: SyncDownloadData,
     pub last_sync: DateTime<Utc>,
+    /// *(kasir)* Where this answer leaves the store: pass it as `cursor` next time. Given for
+    /// a `cursor` download, and for a download of everything (no `last_sync`, all tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// *(kasir)* A `cursor` download has more pages: ask again with `cursor` at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub has_more: bool,
+    /// *(kasir)* How far a `cursor` download has come through the changes it began with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<DownloadProgress>,
+}
+
+/// *(kasir)* Rows sent so far of the changes a paged download began with (rows changed again
+/// while it runs come in a later download, so `sent` may end a little below `total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DownloadProgress {
+    pub sent: u64,
+    pub total: u64,
 }
 
 /// Each table is present when asked for (all by default).
@@ -217,6 +248,9 @@ pub struct SyncUploadData {
     /// *(kasir)* Loyalty ledger entries (earn, redeem, reverse), each with its own id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub loyalty_entries: Vec<LoyaltyEntryRecord>,
+    /// *(kasir)* Z reports of the store's lanes: each shift once, when it closed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shift_reports: Vec<ShiftReportRecord>,
 }
 
 text_enum! {
@@ -459,6 +493,53 @@ fn default_true() -> bool {
     true
 }
 
+/// *(kasir)* A lane's Z report: a shift (cash session) closed with the cash counted in the
+/// drawer. The lane writes it once, as a `z` record of its ledger document; the leader
+/// forwards it, and HQ keeps each shift once (`shift_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShiftReportRecord {
+    pub shift_id: crate::domain::ShiftId,
+    pub lane_no: u16,
+    /// Who opened and who closed the shift (the lane's user ids).
+    pub opened_by: u64,
+    pub closed_by: u64,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: DateTime<Utc>,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub opening_float: Decimal,
+    /// Sales rung up in the shift, and the units they sold.
+    pub transactions: u64,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub items: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub gross_sales: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub discounts: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub tax: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub rounding: Decimal,
+    /// Amount taken per payment method (`cash`, `card`, …).
+    #[schemars(schema_with = "crate::api_schema::amounts_by_method")]
+    pub sales_by_method: BTreeMap<PaymentMethod, Decimal>,
+    pub refunds: u64,
+    #[schemars(schema_with = "crate::api_schema::amounts_by_method")]
+    pub refunds_by_method: BTreeMap<PaymentMethod, Decimal>,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub pay_ins: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub pay_outs: Decimal,
+    /// Float + cash sales − cash refunds + pay-ins − pay-outs.
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub expected_cash: Decimal,
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub counted_cash: Decimal,
+    /// Counted minus expected: positive is over, negative is short.
+    #[schemars(schema_with = "crate::api_schema::number")]
+    pub over_short: Decimal,
+}
+
 /// A stock movement, up or down the wire. `quantity` is signed (what it adds to stock).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -556,6 +637,8 @@ pub struct Processed {
     pub stock_movements: Option<ProcessedCounts>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loyalty_entries: Option<ProcessedCounts>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_reports: Option<ProcessedCounts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

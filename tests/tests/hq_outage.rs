@@ -242,3 +242,68 @@ async fn a_store_cut_off_from_hq_for_fourteen_days_catches_up() {
     lane1.shutdown().await;
     lane2.shutdown().await;
 }
+
+/// A store connected to HQ for the first time after HQ priced 2,100 products for it (more
+/// than a page of the leader's download): the leader downloads in pages, each page's cursor
+/// kept, and every lane charges HQ's prices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hq_changes_for_the_store_arrive_in_pages() {
+    const N: usize = kasir_node::hq::DOWNLOAD_PAGE_ROWS as usize + 100;
+    let hq = Hq::start().await;
+    let products = demo::products(N, 9);
+    hq.import_catalog(&products).await;
+    // A fresh HQ numbers the imported products 1…N in file order.
+    let (_, v) = hq
+        .admin_call("GET", &format!("/api/products/{N}"), Value::Null)
+        .await;
+    assert_eq!(v["sku"], products[N - 1].sku.as_str(), "{v}");
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in (1..=N).collect::<Vec<_>>().chunks(N.div_ceil(8)) {
+        let (http, base, admin, store) = (
+            hq.http.clone(),
+            hq.base.clone(),
+            hq.admin.clone(),
+            hq.store_id,
+        );
+        let ids = chunk.to_vec();
+        tasks.spawn(async move {
+            for id in ids {
+                let r = http
+                    .put(format!("{base}/api/stores/{store}/products/{id}"))
+                    .bearer_auth(&admin)
+                    .json(&serde_json::json!({ "selling_price": 7_000 + id }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success(), "{}", r.status());
+            }
+        });
+    }
+    tasks.join_all().await;
+    let (_, token) = hq.device().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lane1 = lane(dir.path(), 1);
+    let lane2 = lane(dir.path(), 2);
+    lane1
+        .execute(Command::ImportProducts(products.clone()))
+        .unwrap();
+    connect(&lane1, &lane2, &hq, token).await;
+    let price = |i: usize| kasir_node::schema::Decimal::from(7_000 + i);
+    wait_for(
+        "HQ's prices on both lanes",
+        Duration::from_secs(60),
+        async || {
+            [&lane1, &lane2].iter().all(|l| {
+                products.iter().enumerate().all(|(i, p)| {
+                    l.product(&p.sku)
+                        .ok()
+                        .flatten()
+                        .is_some_and(|p| p.price == price(i + 1))
+                })
+            })
+        },
+    )
+    .await;
+    // The download is done (no progress pending).
+    assert_eq!(lane1.hq_status().download_progress, None);
+}

@@ -15,15 +15,16 @@
 //!   sale's stock movements and loyalty entries from it;
 //! - a return: its effects (goods back in, points reversed), each with its derived id;
 //! - a stand-alone stock movement: itself;
-//! - a customer change: the customer as the lane last wrote it (`updated_at` = when queued).
+//! - a customer change: the customer as the lane last wrote it (`updated_at` = when queued);
+//! - a Z report (a shift closed on some lane): itself.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use kasir_schema::domain::{Customer, LoyaltyEntry, Return, Sale, StockMovement};
 use kasir_schema::wire::{
-    LoyaltyEntryRecord, Processed, RecordStatus, StockMovementRecord, SyncUploadData,
-    SyncUploadRequest, UploadCustomer, UploadTransaction,
+    LoyaltyEntryRecord, Processed, RecordStatus, ShiftReportRecord, StockMovementRecord,
+    SyncUploadData, SyncUploadRequest, UploadCustomer, UploadTransaction,
 };
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
@@ -40,6 +41,7 @@ pub enum Part {
     Customer,
     Movement,
     Loyalty,
+    ShiftReport,
 }
 
 /// One outbox entry of a batch: what it is, and the records it travels as.
@@ -64,7 +66,11 @@ impl HqBatch {
     /// Records in the request (a return counts each of its effects).
     pub fn records(&self) -> usize {
         let d = &self.request.data;
-        d.transactions.len() + d.customers.len() + d.stock_movements.len() + d.loyalty_entries.len()
+        d.transactions.len()
+            + d.customers.len()
+            + d.stock_movements.len()
+            + d.loyalty_entries.len()
+            + d.shift_reports.len()
     }
 }
 
@@ -237,6 +243,12 @@ impl Till {
                         data.stock_movements.push(StockMovementRecord::from(&m));
                     }
                 }
+                "shift_reports" => {
+                    let r: ShiftReportRecord = parse("shift report", &json)?;
+                    if add(Part::ShiftReport, r.shift_id.to_string(), &mut parts) {
+                        data.shift_reports.push(r);
+                    }
+                }
                 "customers" => {
                     let c: Customer = parse("customer", &json)?;
                     let updated_at = DateTime::parse_from_rfc3339(&created_at)
@@ -291,6 +303,7 @@ impl Till {
             (Part::Customer, Some(&answer.customers)),
             (Part::Movement, answer.stock_movements.as_ref()),
             (Part::Loyalty, answer.loyalty_entries.as_ref()),
+            (Part::ShiftReport, answer.shift_reports.as_ref()),
         ];
         for (part, counts) in lists {
             let Some(c) = counts else { continue };
@@ -488,22 +501,18 @@ pub struct Applied {
     pub skipped: Vec<String>,
 }
 
-fn hq_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-}
-
 impl Till {
-    /// Where the store's downloads from HQ stand (`last_sync` of the last one applied): in the
-    /// `settings` document, so a new leader goes on from there.
-    pub fn hq_cursor(&mut self) -> Result<Option<DateTime<Utc>>> {
+    /// Where the store's downloads from HQ stand (the `cursor` of the last page applied), in
+    /// the `settings` document, so a new leader goes on from there; `None` before the first
+    /// (a cursor of an older form counts as none: the next download sends everything again,
+    /// which changes nothing that is there).
+    pub fn hq_cursor(&mut self) -> Result<Option<String>> {
         let doc = self.doc(DocId::Settings)?;
-        Ok(crate::docs::get_str(doc, HQ_CURSOR)
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&Utc)))
+        Ok(crate::docs::get_str(doc, HQ_CURSOR).filter(|c| c.starts_with("1:")))
     }
 
-    /// Applies a download from HQ (`GET /api/sync/download/{store}`) to the store's documents,
-    /// then moves the cursor to `last_sync`. Each step is idempotent, so a download applied
+    /// Applies a page of a download from HQ (`GET /api/sync/download/{store}?cursor=`) to the
+    /// store's documents, then moves the cursor to the page's. Each step is idempotent, so a download applied
     /// twice (two leaders, a crash before the cursor moved) changes nothing the second time:
     /// - products and customers, field by field, three ways: a field HQ changed since the
     ///   values last applied (`hq_base`, kept in the record) takes HQ's value; a field HQ did
@@ -517,7 +526,7 @@ impl Till {
     pub fn hq_apply_download(
         &mut self,
         data: &kasir_schema::wire::SyncDownloadData,
-        last_sync: DateTime<Utc>,
+        cursor: &str,
     ) -> Result<Applied> {
         use kasir_schema::domain::{Category, Product, SaleUnit};
         let mut applied = Applied::default();
@@ -683,11 +692,14 @@ impl Till {
                 self.write(|tx, docs| confirm(tx, docs, now, &[key]))?;
             }
         }
-        let cursor = hq_time(last_sync);
+        if self.hq_cursor()?.as_deref() == Some(cursor) {
+            // Nothing new (the usual poll): the settings document does not move.
+            return Ok(applied);
+        }
         self.write(|tx, docs| {
             docs.edit(tx, DocId::Settings, |doc| {
                 use automerge::transaction::Transactable;
-                doc.put(automerge::ROOT, HQ_CURSOR, cursor.as_str())?;
+                doc.put(automerge::ROOT, HQ_CURSOR, cursor)?;
                 Ok(())
             })
         })?;

@@ -351,6 +351,8 @@ pub(crate) enum Pending {
     Sale(Sale),
     Return(ReturnRecord),
     Movement(StockMovement),
+    /// A Z report and the ledger document holding it.
+    ShiftReport(kasir_schema::wire::ShiftReportRecord, DocId),
 }
 
 /// What merging another lane's changes brought in.
@@ -576,6 +578,7 @@ impl Till {
                     Pending::Sale(s) => record_sale(tx, s)?,
                     Pending::Return(r) => returns::record_return(tx, r)?,
                     Pending::Movement(m) => record_movement(tx, m)?,
+                    Pending::ShiftReport(r, doc) => crate::shift::record_shift_report(tx, r, *doc)?,
                 };
             }
             if logs {
@@ -1235,6 +1238,13 @@ fn reproject_ledger(
             && record_movement(conn, &m)?
         {
             out.new_movements += 1;
+        }
+    }
+    for (key, value) in of_kind("z") {
+        let r = parse::<kasir_schema::wire::ShiftReportRecord>(&value, crate::shift::report_fits);
+        sort("z", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
+        if let Ok((report, _)) = r {
+            crate::shift::record_shift_report(conn, &report, id)?;
         }
     }
     for (key, value) in of_kind("r") {

@@ -8,12 +8,15 @@ use kasir_schema::Decimal;
 use kasir_schema::domain::ShiftId;
 use kasir_schema::payment::PaymentMethod;
 use kasir_schema::roles::Permission;
-use rusqlite::{OptionalExtension, params};
+use kasir_schema::wire::ShiftReportRecord;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Approval;
 use crate::db;
+use crate::docs::{DocId, Origin};
 use crate::error::{NodeError, Result};
+use crate::outbox;
 use crate::till::Till;
 
 /// X report (mid-shift) and Z report (at close).
@@ -45,6 +48,108 @@ pub struct ShiftReport {
 pub enum CashMove {
     PayIn,
     PayOut,
+}
+
+/// The Z report as it travels (ledger record, outbox, upload).
+fn report_record(
+    r: &ShiftReport,
+    opened_by: i64,
+    closed_by: i64,
+    counted_cash: Decimal,
+    closed_at: DateTime<Utc>,
+) -> ShiftReportRecord {
+    ShiftReportRecord {
+        shift_id: r.shift,
+        lane_no: r.lane,
+        opened_by: opened_by.cast_unsigned(),
+        closed_by: closed_by.cast_unsigned(),
+        opened_at: r.opened_at,
+        closed_at,
+        opening_float: r.opening_float,
+        transactions: r.transactions,
+        items: r.items,
+        gross_sales: r.gross_sales,
+        discounts: r.discounts,
+        tax: r.tax,
+        rounding: r.rounding,
+        sales_by_method: r.sales_by_method.clone(),
+        refunds: r.refunds,
+        refunds_by_method: r.refunds_by_method.clone(),
+        pay_ins: r.pay_ins,
+        pay_outs: r.pay_outs,
+        expected_cash: r.expected_cash,
+        counted_cash,
+        over_short: counted_cash - r.expected_cash,
+    }
+}
+
+/// Projects a Z report (this lane's or another's) and queues it for HQ, once; this lane's
+/// own closes its shift. Returns whether it was new here.
+pub(crate) fn record_shift_report(
+    conn: &Connection,
+    r: &ShiftReportRecord,
+    document: DocId,
+) -> Result<bool> {
+    let id = r.shift_id.to_string();
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO shift_reports (shift_id, lane_no, closed_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, r.lane_no, db::ts(r.closed_at)])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let json = serde_json::to_string(r).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    conn.prepare_cached(
+        "UPDATE shifts SET closed_by = ?2, closed_at = ?3, counted_cash = ?4, z_report_json = ?5
+         WHERE id = ?1 AND closed_at IS NULL",
+    )?
+    .execute(params![
+        id,
+        r.closed_by.cast_signed(),
+        db::ts(r.closed_at),
+        db::money(r.counted_cash)?,
+        json
+    ])?;
+    outbox::enqueue_record(
+        conn,
+        "shift_reports",
+        &id,
+        document,
+        &format!("z{}{id}", crate::docs::SEP),
+        r.closed_at,
+    )?;
+    Ok(true)
+}
+
+/// A Z report whose every amount the lane can store exactly.
+pub(crate) fn report_fits(r: &ShiftReportRecord) -> Result<()> {
+    for v in [
+        r.opening_float,
+        r.gross_sales,
+        r.discounts,
+        r.tax,
+        r.rounding,
+        r.pay_ins,
+        r.pay_outs,
+        r.expected_cash,
+        r.counted_cash,
+        r.over_short,
+    ]
+    .iter()
+    .chain(r.sales_by_method.values())
+    .chain(r.refunds_by_method.values())
+    {
+        db::money(*v)?;
+    }
+    db::qty(r.items)?;
+    if !(1..=999).contains(&r.lane_no) {
+        return Err(NodeError::Invalid(format!(
+            "lane {} out of range",
+            r.lane_no
+        )));
+    }
+    Ok(())
 }
 
 fn parse_method(s: &str) -> Result<PaymentMethod> {
@@ -263,12 +368,19 @@ impl Till {
         let shift = self.current_shift()?.ok_or(NodeError::NoOpenShift)?;
         let now = self.now();
         let report = self.shift_report(shift, Some(counted_cash), Some(now))?;
-        let json = serde_json::to_string(&report).map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.write(|tx, _| {
-            tx.execute(
-                "UPDATE shifts SET closed_by = ?2, closed_at = ?3, counted_cash = ?4, z_report_json = ?5 WHERE id = ?1",
-                params![shift.to_string(), user, db::ts(now), db::money(counted_cash)?, json],
-            )?;
+        let opened_by: i64 = self
+            .conn
+            .prepare_cached("SELECT opened_by FROM shifts WHERE id = ?1")?
+            .query_row([shift.to_string()], |r| r.get(0))?;
+        let record = report_record(&report, opened_by, user, counted_cash, now);
+        let json = serde_json::to_string(&record).map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let doc = DocId::Ledger(now.date_naive(), Origin::Lane(report.lane));
+        // The Z report is a record of the lane's ledger document (it travels to the other
+        // lanes and through the leader to HQ); its projection closes the shift here.
+        self.write_ledger(|tx, docs| {
+            docs.edit(tx, doc, |d| {
+                crate::docs::put_record(d, "z", &shift.to_string(), &json)
+            })?;
             Till::log(
                 tx,
                 if report.over_short.unwrap_or_default().is_zero() { "info" } else { "warning" },
@@ -280,6 +392,12 @@ impl Till {
                 now,
             )
         })?;
+        self.logs_pending = true;
+        self.pending
+            .push(crate::sale::Pending::ShiftReport(record, doc));
+        // The report is stored: a failed projection stays pending (retried by the next write,
+        // or when the lane opens).
+        let _ = self.project_pending();
         self.open_shift.set(Some(None));
         Ok(report)
     }

@@ -369,6 +369,12 @@ fn status_line(hq: &kasir_node::hq::HqStatus, backlog: i64, peers: usize) -> Str
             hq.uploaded
         ));
     }
+    if let Some(t) = hq.last_download {
+        line.push_str(&format!(" last_download={}", t.format("%H:%M:%S")));
+    }
+    if let Some((sent, total)) = hq.download_progress {
+        line.push_str(&format!(" download={sent}/{total}"));
+    }
     if let Some(e) = &hq.last_error {
         line.push_str(&format!(" error={e:?}"));
     }
