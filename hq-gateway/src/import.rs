@@ -521,6 +521,13 @@ async fn write(
     };
     on_db!(&state.db, |pool, B| {
         let mut tx = B::begin(pool).await?;
+        // The download version of every row written (the catalog's counter stays locked until
+        // the commit; imports are rare and short).
+        let version = if planned.is_empty() {
+            0
+        } else {
+            crate::lookups::next_version!(B, tx, crate::lookups::CATALOG, state.lookups)
+        };
         // Barcodes that move between the file's products are let go first, so the order of
         // the updates cannot trip the unique index.
         let moving: Vec<i64> = planned
@@ -543,6 +550,7 @@ async fn write(
             let q = sqlx::query(UPDATE_PRODUCT);
             let r = bind_product_fields!(B, q, f, images, attributes)
                 .bind(B::time(now))
+                .bind(version)
                 .bind(p.existing.map(to_i64))
                 .execute(&mut *tx)
                 .await;
@@ -559,11 +567,11 @@ async fn write(
             .map(|(_, p)| p)
             .collect();
         for chunk in new.chunks(INSERT_CHUNK) {
-            let one = format!("({})", placeholders(19));
+            let one = format!("({})", placeholders(20));
             let sql = format!(
                 "INSERT INTO products (barcode, sku, name, description, category_id, brand, unit, weight, dimensions,
                     cost_price, suggested_price, min_price, max_price, is_active, image_url, images, attributes,
-                    created_at, updated_at) VALUES {}",
+                    created_at, updated_at, sync_version) VALUES {}",
                 vec![one.as_str(); chunk.len()].join(", ")
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -571,7 +579,8 @@ async fn write(
                 let (f, images, attributes) = (&p.fields, &p.images, &p.attributes);
                 q = bind_product_fields!(B, q, f, images, attributes)
                     .bind(B::time(now))
-                    .bind(B::time(now));
+                    .bind(B::time(now))
+                    .bind(version);
             }
             match q.execute(&mut *tx).await {
                 Err(sqlx::Error::Database(d)) if d.is_unique_violation() => return Err(conflict()),
@@ -579,18 +588,6 @@ async fn write(
                     r?;
                 }
             }
-        }
-        if !planned.is_empty() {
-            let skus: Vec<&str> = planned.iter().map(|(_, p)| p.fields.sku.as_str()).collect();
-            crate::lookups::stamp!(
-                B,
-                tx,
-                crate::lookups::CATALOG,
-                state.lookups,
-                "UPDATE products SET sync_version = ?, updated_at = updated_at WHERE sku IN ({})",
-                [],
-                skus
-            );
         }
         crate::audit::write(
             &mut *tx,

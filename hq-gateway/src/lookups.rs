@@ -167,21 +167,35 @@ macro_rules! bump {
 }
 pub(crate) use bump;
 
-/// Bumps the change counter `scope` ([`bump!`]) and stamps the rows the change wrote with its
-/// new version (`sync_version`, what `GET /api/sync/download?cursor=` pages by): `$sql` is an
-/// `UPDATE … SET sync_version = ?, updated_at = updated_at WHERE … IN ({})` (the assignment
-/// keeps MySQL's `ON UPDATE CURRENT_TIMESTAMP` off: a stamp is not a change), bound with the
-/// version, then `$pre`, then a chunk of `$keys`. Called as the last write of the change's transaction: the counter's row
-/// stays locked until the commit, so versions are handed out in commit order
-/// (`schema/sql/hq/0007_download_versions.sql` says why that makes the cursor exact).
-macro_rules! stamp {
-    ($B:ident, $tx:ident, $scope:expr, $cache:expr, $sql:literal, [$($pre:expr),*], $keys:expr) => {{
+/// Bumps the change counter `scope` ([`bump!`]) and evaluates to its new version: the
+/// download version (`sync_version`) of the rows the change writes, which `GET
+/// /api/sync/download?cursor=` pages by. The counter's row stays locked until the change's
+/// transaction commits, so versions are handed out in commit order
+/// (`schema/sql/hq/0007_download_versions.sql` says why that makes the cursor exact); take it
+/// late in the transaction where the rows are known (see [`stamp!`]), or first where the
+/// change writes the version into its own statements (a product, an import).
+macro_rules! next_version {
+    ($B:ident, $tx:ident, $scope:expr, $cache:expr) => {{
         let scope: String = $scope.to_string();
         $crate::lookups::bump!($B, &mut *$tx, &scope, $cache);
-        let version: i64 = sqlx::query_scalar("SELECT version FROM change_versions WHERE scope = ?")
-            .bind(&scope)
-            .fetch_one(&mut *$tx)
-            .await?;
+        let version: i64 =
+            sqlx::query_scalar("SELECT version FROM change_versions WHERE scope = ?")
+                .bind(&scope)
+                .fetch_one(&mut *$tx)
+                .await?;
+        version
+    }};
+}
+pub(crate) use next_version;
+
+/// [`next_version!`], then the rows the change wrote stamped with it: `$sql` is an
+/// `UPDATE … SET sync_version = ?, updated_at = updated_at WHERE … IN ({})` (the assignment
+/// keeps MySQL's `ON UPDATE CURRENT_TIMESTAMP` off: a stamp is not a change), bound with the
+/// version, then `$pre`, then a chunk of `$keys`. Called as the last write of the change's
+/// transaction.
+macro_rules! stamp {
+    ($B:ident, $tx:ident, $scope:expr, $cache:expr, $sql:literal, [$($pre:expr),*], $keys:expr) => {{
+        let version = $crate::lookups::next_version!($B, $tx, $scope, $cache);
         for chunk in $keys.chunks(1000) {
             let sql = format!($sql, $crate::ingest::in_list(chunk.len()));
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(version);

@@ -372,11 +372,12 @@ macro_rules! bind_product_fields {
 }
 pub(crate) use bind_product_fields;
 
-/// Every writable column (bound by `bind_product_fields!`), then `updated_at` and the id.
+/// Every writable column (bound by `bind_product_fields!`), then `updated_at`, the download
+/// version (`lookups::next_version!`) and the id.
 pub(crate) const UPDATE_PRODUCT: &str = "UPDATE products SET barcode = ?, sku = ?, name = ?, description = ?,
     category_id = ?, brand = ?, unit = ?, weight = ?, dimensions = ?, cost_price = ?, suggested_price = ?,
-    min_price = ?, max_price = ?, is_active = ?, image_url = ?, images = ?, attributes = ?, updated_at = ?
-    WHERE id = ?";
+    min_price = ?, max_price = ?, is_active = ?, image_url = ?, images = ?, attributes = ?, updated_at = ?,
+    sync_version = ? WHERE id = ?";
 
 pub(crate) const PRODUCT_COLUMNS: &str = "id, barcode, sku, name, description, category_id, brand, unit, weight, dimensions,
     cost_price, suggested_price, min_price, max_price, is_active, image_url, CAST(images AS CHAR) AS images,
@@ -450,15 +451,17 @@ pub async fn create_product(
     let now = Utc::now();
     let id = on_db!(&state.db, |pool, B| {
         let mut tx = B::begin(pool).await?;
+        let version = crate::lookups::next_version!(B, tx, crate::lookups::CATALOG, state.lookups);
         let r = sqlx::query(
             "INSERT INTO products (barcode, sku, name, description, category_id, brand, unit, weight, dimensions,
                 cost_price, suggested_price, min_price, max_price, is_active, image_url, images, attributes,
-                created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                created_at, updated_at, sync_version)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         );
         let r = bind_product_fields!(B, r, f, images, attributes)
             .bind(now)
             .bind(now)
+            .bind(version)
             .execute(&mut *tx)
             .await;
         let id = match r {
@@ -471,15 +474,6 @@ pub async fn create_product(
             }
             Err(e) => return Err(e.into()),
         };
-        crate::lookups::stamp!(
-            B,
-            tx,
-            crate::lookups::CATALOG,
-            state.lookups,
-            "UPDATE products SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
-            [],
-            [to_i64(id)]
-        );
         crate::audit::write(
             &mut *tx,
             user,
@@ -569,9 +563,11 @@ async fn change_product(
     let user = principal.user_id().map(to_i64);
     on_db!(&state.db, |pool, B| {
         let mut tx = B::begin(pool).await?;
+        let version = crate::lookups::next_version!(B, tx, crate::lookups::CATALOG, state.lookups);
         let r = sqlx::query(UPDATE_PRODUCT);
         let r = bind_product_fields!(B, r, f, images, attributes)
             .bind(now)
+            .bind(version)
             .bind(to_i64(id))
             .execute(&mut *tx)
             .await;
@@ -585,15 +581,6 @@ async fn change_product(
             }
             Err(e) => return Err(e.into()),
         }
-        crate::lookups::stamp!(
-            B,
-            tx,
-            crate::lookups::CATALOG,
-            state.lookups,
-            "UPDATE products SET sync_version = ?, updated_at = updated_at WHERE id IN ({})",
-            [],
-            [to_i64(id)]
-        );
         crate::audit::write(
             &mut *tx,
             user,
