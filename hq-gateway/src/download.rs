@@ -3,9 +3,9 @@
 //! - **By cursor** (`cursor=`, what the lanes use): exact and paged. Every change a store
 //!   downloads is stamped with the version of its change counter (`lookups::stamp!`:
 //!   `catalog` for products and categories, `store:<id>` for the store's prices and HQ's stock
-//!   movements for it, `customers` for customers), taken as the last write of the change's
-//!   transaction, whose lock on the counter's row lasts until the commit: versions are handed
-//!   out in commit order. A download round reads the three counters first (the round's upper
+//!   movements for it, `customers` for customers), taken in the change's transaction, whose
+//!   lock on the counter's row lasts until the commit: versions are handed out in commit
+//!   order. A download round reads the three counters first (the round's upper
 //!   bounds); every change stamped at or below them has committed by then, and every change
 //!   that commits later gets a higher version and comes in the next round. Within a round the
 //!   rows go table by table in id order, `limit` rows a page; the cursor says where the round
