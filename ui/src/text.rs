@@ -1,0 +1,120 @@
+//! What the screens say, in Indonesian (the default) and English, and the engine's refusals as
+//! sentences a cashier understands.
+
+use kasir_node::types::NodeError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Id,
+    En,
+}
+
+impl Lang {
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Id => Lang::En,
+            Lang::En => Lang::Id,
+        }
+    }
+
+    /// The language's own name (on the switch button).
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Id => "Bahasa Indonesia",
+            Lang::En => "English",
+        }
+    }
+}
+
+macro_rules! texts {
+    ($( $key:ident: $id:literal, $en:literal; )*) => {
+        /// A text of the screens.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum T { $( $key, )* }
+
+        impl T {
+            pub(crate) fn text(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $( (T::$key, Lang::Id) => $id, (T::$key, Lang::En) => $en, )*
+                }
+            }
+        }
+    };
+}
+
+texts! {
+    Lane: "Kasir", "Lane";
+    Online: "Daring", "Online";
+    Offline: "Luring", "Offline";
+    LanesConnected: "kasir terhubung", "lanes connected";
+    Leader: "pemimpin", "leader";
+    Backlog: "antrean HQ", "HQ backlog";
+    ShiftOpen: "shift buka", "shift open";
+    NoShift: "belum buka shift", "no shift";
+    LogOut: "Keluar", "Log out";
+    LogInTitle: "Masuk kasir", "Log in";
+    User: "Pengguna", "User";
+    Pin: "PIN", "PIN";
+    LogIn: "Masuk [Enter]", "Log in [Enter]";
+    DemoUsers: "Mode demo — pengguna dan PIN:", "Demo mode — users and PINs:";
+    OpenShiftTitle: "Buka shift", "Open a shift";
+    Float: "Modal awal di laci", "Float in the drawer";
+    OpenShift: "Buka shift [Enter]", "Open shift [Enter]";
+    NotAnAmount: "Masukkan jumlah dalam rupiah, misalnya 500.000", "Enter an amount in rupiah, e.g. 500.000";
+    Scan: "Pindai / kode", "Scan / code";
+    Item: "Barang", "Item";
+    Qty: "Jml", "Qty";
+    Price: "Harga", "Price";
+    LineTotal: "Total", "Total";
+    Stock: "Stok", "Stock";
+    OnlyLeft: "stok tinggal", "only in stock:";
+    Subtotal: "Subtotal", "Subtotal";
+    Discount: "Diskon", "Discount";
+    Tax: "PPN", "VAT";
+    Total: "Total", "Total";
+    Pay: "Bayar [F12]", "Pay [F12]";
+    CashDue: "Harus dibayar (tunai)", "Due (cash)";
+    Exact: "Uang pas", "Exact";
+    Tendered: "Uang diterima", "Cash received";
+    Change: "Kembalian", "Change";
+    Back: "Kembali [Esc]", "Back [Esc]";
+    NotEnough: "Uang kurang: harus dibayar", "Not enough: due";
+    NextCustomer: "Pelanggan berikut [Enter]", "Next customer [Enter]";
+}
+
+/// A refusal of the engine as a sentence for the cashier, in `lang`.
+pub(crate) fn error(lang: Lang, e: &kasir_node::Error) -> String {
+    let kasir_node::Error::Engine(engine) = e else {
+        return e.to_string();
+    };
+    match (engine, lang) {
+        (NodeError::BarcodeNotFound { code }, Lang::Id) => {
+            format!("Barcode {code} tidak ada di katalog: cari barangnya dengan nama atau SKU")
+        }
+        (NodeError::BarcodeNotFound { code }, Lang::En) => {
+            format!("Barcode {code} is not in the catalog: search the product by name or SKU")
+        }
+        (NodeError::WrongCredentials { remaining }, Lang::Id) => {
+            format!("Pengguna atau PIN salah (sisa {remaining} percobaan sebelum akun dikunci)")
+        }
+        (NodeError::LockedOut { until }, lang) => {
+            let left = (*until - chrono_now()).num_minutes().max(0) + 1;
+            match lang {
+                Lang::Id => format!(
+                    "Akun dikunci karena PIN salah berkali-kali: coba lagi dalam {left} menit, atau minta manajer membukanya"
+                ),
+                Lang::En => format!(
+                    "The account is locked after too many wrong PINs: try again in {left} minutes, or ask a manager to unlock it"
+                ),
+            }
+        }
+        (NodeError::EmptyCart, Lang::Id) => "Keranjang masih kosong".into(),
+        (NodeError::NoOpenShift, Lang::Id) => "Belum ada shift yang buka di kasir ini".into(),
+        (NodeError::NotLoggedIn, Lang::Id) => "Belum ada yang masuk".into(),
+        (other, _) => other.to_string(),
+    }
+}
+
+fn chrono_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
