@@ -1,4 +1,5 @@
-//! §3.2 synchronization: upload (exactly once), download, status; the sync and audit logs.
+//! §3.2 synchronization: upload (exactly once) and status; the sync log (the download is
+//! [`crate::download`]).
 //!
 //! Exactly once: a whole upload is one database transaction. Sales are classified against
 //! what is stored (`sale_id` unique key): new → stored with their lines, payments, derived
