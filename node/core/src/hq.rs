@@ -208,81 +208,121 @@ impl Till {
         let mut data = SyncUploadData::default();
         let mut entries = Vec::with_capacity(rows.len());
         let mut sent: BTreeSet<(Part, String)> = BTreeSet::new();
-        for (entry, table, key, data_json, created_at) in rows {
-            let version = version_of(&table, &data_json);
-            let json = crate::outbox::resolve(self, &data_json)?;
-            let mut parts = Vec::new();
-            let mut add = |part: Part, id: String, parts: &mut Vec<(Part, String)>| {
-                parts.push((part, id.clone()));
-                sent.insert((part, id))
-            };
-            match table.as_str() {
-                "transactions" => {
-                    let sale: Sale = parse("sale", &json)?;
-                    if add(Part::Transaction, sale.id.to_string(), &mut parts) {
-                        data.transactions.push(UploadTransaction::from(&sale));
+        let mut pass = Some(rows);
+        while let Some(rows) = pass.take() {
+            for (entry, table, key, data_json, created_at) in rows {
+                let version = version_of(&table, &data_json);
+                let json = crate::outbox::resolve(self, &data_json)?;
+                let mut parts = Vec::new();
+                let mut add = |part: Part, id: String, parts: &mut Vec<(Part, String)>| {
+                    parts.push((part, id.clone()));
+                    sent.insert((part, id))
+                };
+                match table.as_str() {
+                    "transactions" => {
+                        let sale: Sale = parse("sale", &json)?;
+                        if add(Part::Transaction, sale.id.to_string(), &mut parts) {
+                            data.transactions.push(UploadTransaction::from(&sale));
+                        }
                     }
-                }
-                "returns" => {
-                    let ret: Return = parse("return", &json)?;
-                    let (moves, points) = ret.effects();
-                    for m in &moves {
+                    "returns" => {
+                        let ret: Return = parse("return", &json)?;
+                        let (moves, points) = ret.effects();
+                        for m in &moves {
+                            if add(Part::Movement, m.id.to_string(), &mut parts) {
+                                data.stock_movements.push(StockMovementRecord::from(m));
+                            }
+                        }
+                        for e in &points {
+                            if add(Part::Loyalty, e.id.to_string(), &mut parts) {
+                                data.loyalty_entries.push(loyalty_record(e));
+                            }
+                        }
+                    }
+                    "stock_movements" => {
+                        let m: StockMovement = parse("movement", &json)?;
                         if add(Part::Movement, m.id.to_string(), &mut parts) {
-                            data.stock_movements.push(StockMovementRecord::from(m));
+                            data.stock_movements.push(StockMovementRecord::from(&m));
                         }
                     }
-                    for e in &points {
-                        if add(Part::Loyalty, e.id.to_string(), &mut parts) {
-                            data.loyalty_entries.push(loyalty_record(e));
+                    "shift_reports" => {
+                        let r: ShiftReportRecord = parse("shift report", &json)?;
+                        if add(Part::ShiftReport, r.shift_id.to_string(), &mut parts) {
+                            data.shift_reports.push(r);
                         }
                     }
-                }
-                "stock_movements" => {
-                    let m: StockMovement = parse("movement", &json)?;
-                    if add(Part::Movement, m.id.to_string(), &mut parts) {
-                        data.stock_movements.push(StockMovementRecord::from(&m));
+                    "customers" => {
+                        let c: Customer = parse("customer", &json)?;
+                        let updated_at = DateTime::parse_from_rfc3339(&created_at)
+                            .map(|t| t.with_timezone(&Utc))
+                            .unwrap_or_else(|_| self.now());
+                        // A later change of the same customer in this batch replaces an earlier.
+                        if !add(Part::Customer, c.id.to_string(), &mut parts) {
+                            data.customers.retain(|u| u.customer_uuid != c.id);
+                        }
+                        data.customers.push(UploadCustomer {
+                            customer_uuid: c.id,
+                            customer_code: c.customer_code,
+                            name: c.name,
+                            email: c.email,
+                            phone: c.phone,
+                            address: c.address,
+                            date_of_birth: c.date_of_birth,
+                            is_active: c.is_active,
+                            updated_at,
+                        });
+                    }
+                    other => {
+                        return Err(NodeError::Corrupt(format!(
+                            "outbox entry {entry} of unknown kind {other:?}"
+                        )));
                     }
                 }
-                "shift_reports" => {
-                    let r: ShiftReportRecord = parse("shift report", &json)?;
-                    if add(Part::ShiftReport, r.shift_id.to_string(), &mut parts) {
-                        data.shift_reports.push(r);
-                    }
-                }
-                "customers" => {
-                    let c: Customer = parse("customer", &json)?;
-                    let updated_at = DateTime::parse_from_rfc3339(&created_at)
-                        .map(|t| t.with_timezone(&Utc))
-                        .unwrap_or_else(|_| self.now());
-                    // A later change of the same customer in this batch replaces an earlier.
-                    if !add(Part::Customer, c.id.to_string(), &mut parts) {
-                        data.customers.retain(|u| u.customer_uuid != c.id);
-                    }
-                    data.customers.push(UploadCustomer {
-                        customer_uuid: c.id,
-                        customer_code: c.customer_code,
-                        name: c.name,
-                        email: c.email,
-                        phone: c.phone,
-                        address: c.address,
-                        date_of_birth: c.date_of_birth,
-                        is_active: c.is_active,
-                        updated_at,
-                    });
-                }
-                other => {
-                    return Err(NodeError::Corrupt(format!(
-                        "outbox entry {entry} of unknown kind {other:?}"
-                    )));
-                }
+                entries.push(BatchEntry {
+                    entry,
+                    table,
+                    key,
+                    version,
+                    parts,
+                });
             }
-            entries.push(BatchEntry {
-                entry,
-                table,
-                key,
-                version,
-                parts,
-            });
+            // HQ refuses a sale or a loyalty entry of a customer it does not hold: a customer
+            // whose own entry waits behind this batch (a lane learned the sale before the
+            // customer) goes with it (found by the simulator: such sales were refused for
+            // good). Its entries are newer than every entry above, so their order holds.
+            let missing: BTreeSet<String> = data
+                .transactions
+                .iter()
+                .filter_map(|t| t.customer_uuid.map(|c| c.0.to_string()))
+                .chain(
+                    data.loyalty_entries
+                        .iter()
+                        .map(|e| e.customer_uuid.0.to_string()),
+                )
+                .filter(|c| !sent.contains(&(Part::Customer, c.clone())))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            let mut more: Vec<(i64, String, String, String, String)> = Vec::new();
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT id, table_name, record_key, data_json, created_at FROM sync_queue
+                 WHERE sync_status = 'pending' AND table_name = 'customers' AND record_key = ?1
+                 ORDER BY id",
+            )?;
+            for c in &missing {
+                more.extend(
+                    stmt.query_map([c], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                );
+            }
+            drop(stmt);
+            more.sort_by_key(|r| r.0);
+            if !more.is_empty() {
+                pass = Some(more);
+            }
         }
         Ok(Some(HqBatch {
             request: SyncUploadRequest {

@@ -986,16 +986,37 @@ impl Till {
         let message = automerge::sync::Message::decode(message)
             .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
         let sync_before = state.clone();
-        let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
         let applied = self.doc(id).and_then(|doc| {
             let heads = doc.get_heads();
+            let no_changes = message.changes.iter().next().is_none();
+            let their_heads = message.heads.clone();
             doc.sync()
                 .receive_sync_message(state, message)
                 .map_err(|e| NodeError::Invalid(format!("sync message for {doc_name}: {e}")))?;
-            Ok((doc.get_heads() != heads).then_some(heads))
+            // A peer that names heads this lane does not hold and sends no changes believes
+            // it sent them already (its sync state counts them as sent: a message was lost,
+            // or they wait here for dependencies that were). Without a reset the two would
+            // ask and answer for ever without progress, each answer keeping the exchange
+            // alive (found by the simulator): ask the peer to forget what it sent.
+            if no_changes
+                && their_heads
+                    .iter()
+                    .any(|h| doc.get_change_meta_by_hash(h).is_none())
+            {
+                state.needs_reset = true;
+            }
+            if doc.get_heads() == heads {
+                return Ok(None);
+            }
+            // What the document gained, not what this message carried: Automerge holds a
+            // change whose dependencies have not arrived yet and applies it when they do, so
+            // one message can bring in changes that came with earlier ones (found by the
+            // simulator: storing only this message's bytes lost those on the next load).
+            let changes = doc.save_after(&heads);
+            Ok(Some((heads, changes)))
         });
         match applied {
-            Ok(Some(before)) => Ok(Some((id, Received { before, changes }))),
+            Ok(Some((before, changes))) => Ok(Some((id, Received { before, changes }))),
             Ok(None) => Ok(None),
             Err(e) => {
                 *state = sync_before;

@@ -311,3 +311,61 @@ fn hq_changes_apply_once_and_a_store_edit_stands_until_hq_changes_that_field() {
     assert_eq!(lane1.product(sku).unwrap().unwrap().price, d(5_500));
     assert_eq!(lane1.product(sku).unwrap().unwrap().stock, stock0 + d(10));
 }
+
+/// Found by the simulator (issue #14): a lane that learned a sale before the customer it names
+/// (the ledger document merged first) queued the sale ahead of the customer; a batch that ended
+/// between them carried a sale of a customer HQ did not hold, which HQ refuses for good. The
+/// customer now goes up with the sale.
+#[test]
+fn a_sale_goes_up_with_its_customer_even_when_the_customer_waits_behind_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock.clone(), 2);
+    cashier_on_shift(&mut lane2);
+    let rina = lane2
+        .create_customer(NewCustomer {
+            name: "Rina".into(),
+            phone: Some("081211112222".into()),
+            email: None,
+            customer_code: None,
+            address: None,
+            date_of_birth: None,
+        })
+        .unwrap();
+    lane2.add_sku("TEH-BTL-350", d(2)).unwrap();
+    lane2.attach_customer(rina.id).unwrap();
+    let sale = lane2.pay(&[Tender::cash(d(50_000))]).unwrap();
+    // Lane 1 merges lane 2's ledger documents first, the rest after.
+    let names: Vec<String> = lane2
+        .document_manifest()
+        .unwrap()
+        .into_iter()
+        .map(|(n, _)| n.as_str().to_string())
+        .collect();
+    let (ledgers, rest): (Vec<&String>, Vec<&String>) =
+        names.iter().partition(|n| n.starts_with("ledger/"));
+    for name in ledgers.into_iter().chain(rest) {
+        let bytes = lane2.export_document(name).unwrap();
+        lane1.merge_remote(name, &bytes).unwrap();
+    }
+    // The smallest batch that holds the sale holds its customer too.
+    let mut found = false;
+    for n in 1..200 {
+        let batch = lane1.hq_batch(n).unwrap().unwrap();
+        let data = &batch.request.data;
+        if data
+            .transactions
+            .iter()
+            .any(|t| t.sale_id == Some(sale.sale_id))
+        {
+            assert!(
+                data.customers.iter().any(|c| c.customer_uuid == rina.id),
+                "a batch of {n} sends the sale without its customer"
+            );
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "the sale is in lane 1's outbox");
+}
