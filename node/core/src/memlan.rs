@@ -251,34 +251,52 @@ where
         }
     }
 
+    /// When the next packet or timer is due, if any.
+    pub fn next_event(&self) -> Option<Duration> {
+        let timer = self
+            .lanes
+            .iter()
+            .filter(|l| l.up)
+            .filter_map(|l| l.core.next_deadline())
+            .min();
+        match (timer, self.net.next_due()) {
+            (Some(t), Some(p)) => Some(t.min(p)),
+            (t, p) => t.or(p),
+        }
+    }
+
+    /// Handles the one packet or timer due first, if it is due at or before `until` (the clock
+    /// moves to it). Returns whether there was one.
+    pub fn step_until(&mut self, until: Duration) -> bool {
+        let timer = self
+            .lanes
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.up)
+            .filter_map(|(i, l)| l.core.next_deadline().map(|t| (t, i)))
+            .min();
+        let packet = self.net.next_due();
+        match (timer, packet) {
+            (Some((t, i)), p) if t <= until && p.is_none_or(|p| t < p) => {
+                // Move the clock to the timer without delivering anything.
+                let _ = self.net.next_before(t.max(self.net.now()));
+                self.input(i, Input::Tick);
+                true
+            }
+            (_, Some(p)) if p <= until => {
+                if let Some(m) = self.net.next_before(p) {
+                    self.deliver(m.from, m.to, m.bytes);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Runs the LAN until `until` (virtual time): packets and timers in time order.
     pub fn run_until(&mut self, until: Duration) {
-        loop {
-            let timer = self
-                .lanes
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| l.up)
-                .filter_map(|(i, l)| l.core.next_deadline().map(|t| (t, i)))
-                .min();
-            let packet = self.net.next_due();
-            match (timer, packet) {
-                (Some((t, i)), p) if t <= until && p.is_none_or(|p| t < p) => {
-                    // Move the clock to the timer without delivering anything.
-                    let _ = self.net.next_before(t.max(self.net.now()));
-                    self.input(i, Input::Tick);
-                }
-                (_, Some(p)) if p <= until => {
-                    if let Some(m) = self.net.next_before(p) {
-                        self.deliver(m.from, m.to, m.bytes);
-                    }
-                }
-                _ => {
-                    let _ = self.net.next_before(until);
-                    return;
-                }
-            }
-        }
+        while self.step_until(until) {}
+        let _ = self.net.next_before(until);
     }
 
     pub fn run_for(&mut self, span: Duration) {

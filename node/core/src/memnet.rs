@@ -65,6 +65,9 @@ pub struct MemNet<P = Vec<u8>> {
     pub delivered: u64,
     pub dropped: u64,
     pub bytes_sent: u64,
+    /// Messages for which this says yes are lost for good (the simulator's deliberately
+    /// broken network: a message class dropped).
+    pub drop_if: Option<fn(&P) -> bool>,
 }
 
 impl<P: Clone + Ord> MemNet<P> {
@@ -80,6 +83,7 @@ impl<P: Clone + Ord> MemNet<P> {
             delivered: 0,
             dropped: 0,
             bytes_sent: 0,
+            drop_if: None,
         }
     }
 
@@ -106,7 +110,10 @@ impl<P: Clone + Ord> MemNet<P> {
     pub fn send_sized(&mut self, from: &PeerId, to: &PeerId, bytes: P, size: usize) {
         self.sent += 1;
         self.bytes_sent += size as u64;
-        if self.is_cut(from, to) || self.rng.random_range(0..1000) < self.config.loss_per_mille {
+        if self.is_cut(from, to)
+            || self.drop_if.is_some_and(|f| f(&bytes))
+            || self.rng.random_range(0..1000) < self.config.loss_per_mille
+        {
             self.dropped += 1;
             return;
         }

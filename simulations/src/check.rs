@@ -1,0 +1,412 @@
+//! The checkers: after a scenario quiesced, the lanes and HQ against what the acknowledged
+//! operations say ([`Truth`]). Each violation comes with a sentence saying what is wrong where.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use kasir_core::schema::Decimal;
+use kasir_core::schema::domain::CustomerId;
+
+use crate::world::World;
+
+/// The invariants of ARCHITECTURE.md the simulator checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Invariant {
+    /// I1: every lane of a store holds the same documents and the same sales after quiesce.
+    Convergence,
+    /// I2: every acknowledged sale is at HQ exactly once (and on every lane of its store).
+    SalesAtHqOnce,
+    /// I3: stock per product per store adds up, on every lane and at HQ.
+    StockConserved,
+    /// I4: loyalty points add up, on every lane of the customer's store and at HQ.
+    LoyaltyConserved,
+    /// I5: no transaction number names two records, chain-wide.
+    UniqueNumbers,
+}
+
+impl Invariant {
+    pub const ALL: [Invariant; 5] = [
+        Invariant::Convergence,
+        Invariant::SalesAtHqOnce,
+        Invariant::StockConserved,
+        Invariant::LoyaltyConserved,
+        Invariant::UniqueNumbers,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Invariant::Convergence => "I1",
+            Invariant::SalesAtHqOnce => "I2",
+            Invariant::StockConserved => "I3",
+            Invariant::LoyaltyConserved => "I4",
+            Invariant::UniqueNumbers => "I5",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Invariant::Convergence => "convergence",
+            Invariant::SalesAtHqOnce => "every sale at HQ once",
+            Invariant::StockConserved => "stock conservation",
+            Invariant::LoyaltyConserved => "loyalty conservation",
+            Invariant::UniqueNumbers => "unique transaction numbers",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: Invariant,
+    pub text: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.invariant.code(),
+            self.invariant.title(),
+            self.text
+        )
+    }
+}
+
+/// A lane's documents: name → digest (shortened).
+type Manifest = BTreeMap<String, String>;
+/// Rows of two text columns.
+type Rows = Vec<(String, String)>;
+
+/// At most this many violations of one invariant are spelled out (the rest are counted).
+const SPELLED: usize = 5;
+
+#[derive(Debug, Default)]
+struct Found(Vec<Violation>, BTreeMap<Invariant, usize>);
+
+impl Found {
+    fn add(&mut self, invariant: Invariant, text: String) {
+        let n = self.1.entry(invariant).or_default();
+        *n += 1;
+        if *n <= SPELLED {
+            self.0.push(Violation { invariant, text });
+        } else if *n == SPELLED + 1 {
+            self.0.push(Violation {
+                invariant,
+                text: "… and more like these".into(),
+            });
+        }
+    }
+}
+
+/// Rows of two text columns from a lane's file.
+fn sql_pairs(conn: &rusqlite::Connection, sql: &'static str) -> Vec<(String, String)> {
+    let Ok(mut stmt) = conn.prepare(sql) else {
+        return Vec::new();
+    };
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+/// Runs every checker. `quiesced` says whether the scenario reached quiet.
+pub fn check(w: &mut World, quiesced: bool) -> Vec<Violation> {
+    let mut found = Found::default();
+    if !quiesced {
+        found.add(
+            Invariant::Convergence,
+            format!(
+                "the chain did not become quiet within {} min of virtual time after heal \
+                 (lanes still differ, an outbox not empty at HQ, or a download not applied)",
+                crate::world::QUIESCE_LIMIT.as_secs() / 60
+            ),
+        );
+    }
+    convergence(w, &mut found);
+    sales_at_hq(w, &mut found);
+    stock(w, &mut found);
+    loyalty(w, &mut found);
+    numbers(w, &mut found);
+    found.0
+}
+
+fn convergence(w: &mut World, found: &mut Found) {
+    for st in &mut w.stores {
+        let code = st.code.clone();
+        let mut first: Option<(u32, Manifest, Rows)> = None;
+        for (lane, meta) in st.lan.lanes.iter_mut().zip(&st.lanes) {
+            let manifest: BTreeMap<String, String> = lane
+                .store
+                .document_manifest()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(n, d)| {
+                    (
+                        n.as_str().to_string(),
+                        d.iter().map(|b| format!("{b:02x}")).take(6).collect(),
+                    )
+                })
+                .collect();
+            let sales = sql_pairs(
+                lane.store.connection(),
+                "SELECT sale_id, transaction_number FROM transactions ORDER BY sale_id",
+            );
+            match &first {
+                None => first = Some((meta.no, manifest, sales)),
+                Some((no, m, s)) => {
+                    if *m != manifest {
+                        let differ: Vec<&String> = m
+                            .keys()
+                            .chain(manifest.keys())
+                            .collect::<BTreeSet<_>>()
+                            .into_iter()
+                            .filter(|k| m.get(*k) != manifest.get(*k))
+                            .take(4)
+                            .collect();
+                        found.add(
+                            Invariant::Convergence,
+                            format!(
+                                "store {code}: lane {} and lane {no} hold different documents \
+                                 after quiesce: {}",
+                                meta.no,
+                                differ
+                                    .iter()
+                                    .map(|k| k.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        );
+                    }
+                    if *s != sales {
+                        found.add(
+                            Invariant::Convergence,
+                            format!(
+                                "store {code}: lane {} has {} sales, lane {no} has {}",
+                                meta.no,
+                                sales.len(),
+                                s.len()
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn sales_at_hq(w: &mut World, found: &mut Found) {
+    let at_hq: BTreeMap<uuid::Uuid, (String, String)> =
+        w.hq.sales()
+            .map(|(id, s, n)| (*id, (s.to_string(), n.to_string())))
+            .collect();
+    for (id, (store, number)) in &w.truth.sales {
+        match at_hq.get(id) {
+            None => found.add(
+                Invariant::SalesAtHqOnce,
+                format!(
+                    "sale {number} of store {store} (id {id}) was acknowledged but is not at HQ"
+                ),
+            ),
+            Some((s, n)) if s != store || n != number => found.add(
+                Invariant::SalesAtHqOnce,
+                format!("sale {id} was acknowledged as {store} {number}, HQ holds it as {s} {n}"),
+            ),
+            Some(_) => {}
+        }
+        let times = w.hq.stored_count.get(id).copied().unwrap_or(0);
+        if times > 1 {
+            found.add(
+                Invariant::SalesAtHqOnce,
+                format!("sale {number} of store {store} was stored at HQ {times} times"),
+            );
+        }
+    }
+    for (id, (s, n)) in &at_hq {
+        if !w.truth.sales.contains_key(id) {
+            found.add(
+                Invariant::SalesAtHqOnce,
+                format!("HQ holds sale {n} of store {s} (id {id}) that no lane acknowledged"),
+            );
+        }
+    }
+    // Every lane of a store holds every sale of it.
+    for st in &mut w.stores {
+        for (lane, meta) in st.lan.lanes.iter_mut().zip(&st.lanes) {
+            let held: BTreeSet<String> = sql_pairs(
+                lane.store.connection(),
+                "SELECT sale_id, transaction_number FROM transactions",
+            )
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+            for (id, (store, number)) in &w.truth.sales {
+                if *store == st.code && !held.contains(&id.to_string()) {
+                    found.add(
+                        Invariant::SalesAtHqOnce,
+                        format!("store {store}: lane {} lost sale {number}", meta.no),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn stock(w: &mut World, found: &mut Found) {
+    for st in &mut w.stores {
+        let code = st.code.clone();
+        let skus: BTreeSet<String> = w
+            .truth
+            .stock
+            .keys()
+            .filter(|(s, _)| *s == code)
+            .map(|(_, k)| k.clone())
+            .collect();
+        for sku in &skus {
+            let want = w
+                .truth
+                .stock
+                .get(&(code.clone(), sku.clone()))
+                .copied()
+                .unwrap_or_default();
+            let hq = w.hq.stock(&code, sku);
+            if hq != want {
+                found.add(
+                    Invariant::StockConserved,
+                    format!(
+                        "store {code}, {sku}: the acknowledged movements add up to {want}, HQ \
+                         counts {hq} ({})",
+                        signed(hq - want)
+                    ),
+                );
+            }
+            for (lane, meta) in st.lan.lanes.iter_mut().zip(&st.lanes) {
+                let held = lane
+                    .store
+                    .product(sku)
+                    .ok()
+                    .flatten()
+                    .map_or(Decimal::ZERO, |p| p.stock);
+                if held != want {
+                    found.add(
+                        Invariant::StockConserved,
+                        format!(
+                            "store {code}, {sku}: the acknowledged movements add up to {want}, \
+                             lane {} shows {held} ({})",
+                            meta.no,
+                            signed(held - want)
+                        ),
+                    );
+                }
+            }
+        }
+        for (lane, meta) in st.lan.lanes.iter_mut().zip(&st.lanes) {
+            for d in lane.store.stock_discrepancies().unwrap_or_default() {
+                found.add(
+                    Invariant::StockConserved,
+                    format!(
+                        "store {code}, lane {}: its stock disagrees with its own movements: {d}",
+                        meta.no
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn signed(d: Decimal) -> String {
+    if d > Decimal::ZERO {
+        format!("{d} too many")
+    } else {
+        format!("{} missing", -d)
+    }
+}
+
+fn loyalty(w: &mut World, found: &mut Found) {
+    for (id, (store, want)) in &w.truth.points {
+        let hq = w.hq.points(*id);
+        if w.hq.has_customer(*id) && hq != *want {
+            found.add(
+                Invariant::LoyaltyConserved,
+                format!("customer {id} of {store}: acknowledged sales and returns give {want} points, HQ counts {hq}"),
+            );
+        }
+        if !w.hq.has_customer(*id) {
+            found.add(
+                Invariant::LoyaltyConserved,
+                format!("customer {id} of {store} signed up at a lane but is not at HQ"),
+            );
+        }
+        let Some(st) = w.stores.iter_mut().find(|s| s.code == *store) else {
+            continue;
+        };
+        for (lane, meta) in st.lan.lanes.iter_mut().zip(&st.lanes) {
+            let held = lane.store.customer(CustomerId(*id)).ok().flatten();
+            match held {
+                Some(c) if c.points != *want => found.add(
+                    Invariant::LoyaltyConserved,
+                    format!(
+                        "customer {id} of {store}: acknowledged sales and returns give {want} points, lane {} shows {}",
+                        meta.no, c.points
+                    ),
+                ),
+                None => found.add(
+                    Invariant::LoyaltyConserved,
+                    format!("customer {id} of {store} is missing on lane {}", meta.no),
+                ),
+                Some(_) => {}
+            }
+        }
+    }
+    for st in &mut w.stores {
+        let code = st.code.clone();
+        for (lane, meta) in st.lan.lanes.iter_mut().zip(&st.lanes) {
+            for d in lane.store.loyalty_discrepancies().unwrap_or_default() {
+                found.add(
+                    Invariant::LoyaltyConserved,
+                    format!(
+                        "store {code}, lane {}: points disagree with its own entries: {d}",
+                        meta.no
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn numbers(w: &mut World, found: &mut Found) {
+    let mut seen: BTreeMap<String, BTreeSet<uuid::Uuid>> = BTreeMap::new();
+    for (number, id) in &w.truth.numbers {
+        seen.entry(number.clone()).or_default().insert(*id);
+    }
+    for st in &mut w.stores {
+        for lane in &mut st.lan.lanes {
+            for (id, n) in sql_pairs(
+                lane.store.connection(),
+                "SELECT sale_id, transaction_number FROM transactions
+                 UNION ALL SELECT return_id, return_number FROM returns",
+            ) {
+                if let Ok(id) = id.parse() {
+                    seen.entry(n).or_default().insert(id);
+                }
+            }
+        }
+    }
+    for (id, s, n) in w.hq.sales() {
+        let _ = s;
+        seen.entry(n.to_string()).or_default().insert(*id);
+    }
+    for (number, ids) in seen {
+        if ids.len() > 1 {
+            found.add(
+                Invariant::UniqueNumbers,
+                format!(
+                    "number {number} was given to {} records: {}",
+                    ids.len(),
+                    ids.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+}
