@@ -38,5 +38,8 @@ fn two_hundred_seeds_with_every_fault_violate_nothing() {
         .iter()
         .map(|o| o.stats.faults.values().sum::<u64>())
         .sum();
-    assert!(sales > 200 * 20 && faults > 200 * 5, "{sales} sales, {faults} faults");
+    assert!(
+        sales > 200 * 20 && faults > 200 * 5,
+        "{sales} sales, {faults} faults"
+    );
 }
