@@ -390,8 +390,7 @@ fn numbers(w: &mut World, found: &mut Found) {
             }
         }
     }
-    for (id, s, n) in w.hq.sales() {
-        let _ = s;
+    for (id, _, n) in w.hq.sales() {
         seen.entry(n.to_string()).or_default().insert(*id);
     }
     for (number, ids) in seen {

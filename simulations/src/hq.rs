@@ -372,7 +372,12 @@ impl HqModel {
             settings: None,
             stock_movements: (!moves.is_empty()).then_some(moves),
         };
-        (data, format!("1:sim:{}", self.version))
+        (data, self.cursor())
+    }
+
+    /// The cursor a download now answers with: a store whose cursor is this has everything.
+    pub fn cursor(&self) -> String {
+        format!("1:sim:{}", self.version)
     }
 
     /// HQ changes a product's price (`PUT /api/products/{id}`).

@@ -23,5 +23,4 @@ pub mod world;
 pub use check::{Invariant, Violation};
 pub use config::{Bug, Config, Fault, Faults};
 pub use kasir_core::schema::Decimal;
-pub use kasir_core::schema::wire as hq_status;
 pub use run::{Outcome, run_many, run_one, shrink};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::check::{Violation, check};
-use crate::config::{Config, Fault};
+use crate::config::Config;
 use crate::world::{Stats, World};
 
 /// What one scenario left.
@@ -152,9 +152,4 @@ pub fn shrink(cfg: &Config, seed: u64, budget: usize) -> (Config, Option<Outcome
             return (best, best_outcome);
         }
     }
-}
-
-/// The faults a configuration names, for a summary line.
-pub fn fault_names(cfg: &Config) -> Vec<&'static str> {
-    cfg.faults.iter().map(Fault::name).collect()
 }

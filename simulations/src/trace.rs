@@ -11,7 +11,6 @@ pub struct Trace {
     hasher: Sha256,
     /// The readable log, kept only for `replay`.
     pub lines: Option<Vec<String>>,
-    pub events: u64,
 }
 
 impl Trace {
@@ -19,13 +18,11 @@ impl Trace {
         Trace {
             hasher: Sha256::new(),
             lines: keep_log.then(Vec::new),
-            events: 0,
         }
     }
 
     /// A readable event at virtual time `at`.
     pub fn log(&mut self, at: Duration, text: &str) {
-        self.events += 1;
         let line = format!("[{:>6}.{:03}s] {text}", at.as_secs(), at.subsec_millis());
         self.hasher.update(line.as_bytes());
         self.hasher.update(b"\n");
@@ -36,7 +33,6 @@ impl Trace {
 
     /// A machine event (a packet delivered, a timer): hashed, not logged.
     pub fn tick(&mut self, parts: &[u64]) {
-        self.events += 1;
         for p in parts {
             self.hasher.update(p.to_le_bytes());
         }

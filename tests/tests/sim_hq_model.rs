@@ -56,7 +56,7 @@ async fn the_hq_model_judges_every_upload_as_the_gateway_does() {
     let repeats = uploads
         .iter()
         .flat_map(|(_, a)| a.transactions.results.iter())
-        .filter(|r| r.status == kasir_sim::hq_status::RecordStatus::Duplicate)
+        .filter(|r| r.status == kasir_core::schema::wire::RecordStatus::Duplicate)
         .count();
     assert!(repeats > 0, "the scenario sent some sales twice");
 

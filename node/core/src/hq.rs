@@ -187,149 +187,169 @@ fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
         .map_err(|e| NodeError::Corrupt(format!("outbox {what} does not read: {e}")))
 }
 
+/// One outbox row: id, table, record key, data, queued at.
+type OutboxRow = (i64, String, String, String, String);
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// A batch being put together, entry by entry.
+#[derive(Default)]
+struct BatchBuilder {
+    data: SyncUploadData,
+    entries: Vec<BatchEntry>,
+    sent: BTreeSet<(Part, String)>,
+}
+
+impl BatchBuilder {
+    /// Adds one outbox entry: its records go into the request (a record already in it is not
+    /// sent twice; a later change of a customer replaces an earlier).
+    fn add(&mut self, till: &mut Till, row: OutboxRow) -> Result<()> {
+        let (entry, table, key, data_json, created_at) = row;
+        let version = version_of(&table, &data_json);
+        let json = crate::outbox::resolve(till, &data_json)?;
+        let data = &mut self.data;
+        let sent = &mut self.sent;
+        let mut parts = Vec::new();
+        let mut add = |part: Part, id: String, parts: &mut Vec<(Part, String)>| {
+            parts.push((part, id.clone()));
+            sent.insert((part, id))
+        };
+        match table.as_str() {
+            "transactions" => {
+                let sale: Sale = parse("sale", &json)?;
+                if add(Part::Transaction, sale.id.to_string(), &mut parts) {
+                    data.transactions.push(UploadTransaction::from(&sale));
+                }
+            }
+            "returns" => {
+                let ret: Return = parse("return", &json)?;
+                let (moves, points) = ret.effects();
+                for m in &moves {
+                    if add(Part::Movement, m.id.to_string(), &mut parts) {
+                        data.stock_movements.push(StockMovementRecord::from(m));
+                    }
+                }
+                for e in &points {
+                    if add(Part::Loyalty, e.id.to_string(), &mut parts) {
+                        data.loyalty_entries.push(loyalty_record(e));
+                    }
+                }
+            }
+            "stock_movements" => {
+                let m: StockMovement = parse("movement", &json)?;
+                if add(Part::Movement, m.id.to_string(), &mut parts) {
+                    data.stock_movements.push(StockMovementRecord::from(&m));
+                }
+            }
+            "shift_reports" => {
+                let r: ShiftReportRecord = parse("shift report", &json)?;
+                if add(Part::ShiftReport, r.shift_id.to_string(), &mut parts) {
+                    data.shift_reports.push(r);
+                }
+            }
+            "customers" => {
+                let c: Customer = parse("customer", &json)?;
+                let updated_at = DateTime::parse_from_rfc3339(&created_at)
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_else(|_| till.now());
+                // A later change of the same customer in this batch replaces an earlier.
+                if !add(Part::Customer, c.id.to_string(), &mut parts) {
+                    data.customers.retain(|u| u.customer_uuid != c.id);
+                }
+                data.customers.push(UploadCustomer {
+                    customer_uuid: c.id,
+                    customer_code: c.customer_code,
+                    name: c.name,
+                    email: c.email,
+                    phone: c.phone,
+                    address: c.address,
+                    date_of_birth: c.date_of_birth,
+                    is_active: c.is_active,
+                    updated_at,
+                });
+            }
+            other => {
+                return Err(NodeError::Corrupt(format!(
+                    "outbox entry {entry} of unknown kind {other:?}"
+                )));
+            }
+        }
+        self.entries.push(BatchEntry {
+            entry,
+            table,
+            key,
+            version,
+            parts,
+        });
+        Ok(())
+    }
+
+    /// Customers the batch's sales and loyalty entries name that it does not carry.
+    fn customers_not_carried(&self) -> BTreeSet<String> {
+        self.data
+            .transactions
+            .iter()
+            .filter_map(|t| t.customer_uuid.map(|c| c.0.to_string()))
+            .chain(
+                self.data
+                    .loyalty_entries
+                    .iter()
+                    .map(|e| e.customer_uuid.0.to_string()),
+            )
+            .filter(|c| !self.sent.contains(&(Part::Customer, c.clone())))
+            .collect()
+    }
+}
+
 impl Till {
     /// The oldest waiting outbox entries (at most `max` records) as one upload, or `None`
     /// when nothing waits. Entries HQ refused are not sent again.
     pub fn hq_batch(&mut self, max: usize) -> Result<Option<HqBatch>> {
         let store = self.store_code().ok_or(NodeError::NotInitialized)?;
-        let rows: Vec<(i64, String, String, String, String)> = {
-            let mut stmt = self.conn.prepare_cached(
+        let rows: Vec<OutboxRow> = self
+            .conn
+            .prepare_cached(
                 "SELECT id, table_name, record_key, data_json, created_at FROM sync_queue
                  WHERE sync_status = 'pending' ORDER BY id LIMIT ?1",
-            )?;
-            stmt.query_map([max as i64], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })?
-            .collect::<rusqlite::Result<_>>()?
-        };
+            )?
+            .query_map([max as i64], outbox_row)?
+            .collect::<rusqlite::Result<_>>()?;
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut data = SyncUploadData::default();
-        let mut entries = Vec::with_capacity(rows.len());
-        let mut sent: BTreeSet<(Part, String)> = BTreeSet::new();
-        let mut pass = Some(rows);
-        while let Some(rows) = pass.take() {
-            for (entry, table, key, data_json, created_at) in rows {
-                let version = version_of(&table, &data_json);
-                let json = crate::outbox::resolve(self, &data_json)?;
-                let mut parts = Vec::new();
-                let mut add = |part: Part, id: String, parts: &mut Vec<(Part, String)>| {
-                    parts.push((part, id.clone()));
-                    sent.insert((part, id))
-                };
-                match table.as_str() {
-                    "transactions" => {
-                        let sale: Sale = parse("sale", &json)?;
-                        if add(Part::Transaction, sale.id.to_string(), &mut parts) {
-                            data.transactions.push(UploadTransaction::from(&sale));
-                        }
-                    }
-                    "returns" => {
-                        let ret: Return = parse("return", &json)?;
-                        let (moves, points) = ret.effects();
-                        for m in &moves {
-                            if add(Part::Movement, m.id.to_string(), &mut parts) {
-                                data.stock_movements.push(StockMovementRecord::from(m));
-                            }
-                        }
-                        for e in &points {
-                            if add(Part::Loyalty, e.id.to_string(), &mut parts) {
-                                data.loyalty_entries.push(loyalty_record(e));
-                            }
-                        }
-                    }
-                    "stock_movements" => {
-                        let m: StockMovement = parse("movement", &json)?;
-                        if add(Part::Movement, m.id.to_string(), &mut parts) {
-                            data.stock_movements.push(StockMovementRecord::from(&m));
-                        }
-                    }
-                    "shift_reports" => {
-                        let r: ShiftReportRecord = parse("shift report", &json)?;
-                        if add(Part::ShiftReport, r.shift_id.to_string(), &mut parts) {
-                            data.shift_reports.push(r);
-                        }
-                    }
-                    "customers" => {
-                        let c: Customer = parse("customer", &json)?;
-                        let updated_at = DateTime::parse_from_rfc3339(&created_at)
-                            .map(|t| t.with_timezone(&Utc))
-                            .unwrap_or_else(|_| self.now());
-                        // A later change of the same customer in this batch replaces an earlier.
-                        if !add(Part::Customer, c.id.to_string(), &mut parts) {
-                            data.customers.retain(|u| u.customer_uuid != c.id);
-                        }
-                        data.customers.push(UploadCustomer {
-                            customer_uuid: c.id,
-                            customer_code: c.customer_code,
-                            name: c.name,
-                            email: c.email,
-                            phone: c.phone,
-                            address: c.address,
-                            date_of_birth: c.date_of_birth,
-                            is_active: c.is_active,
-                            updated_at,
-                        });
-                    }
-                    other => {
-                        return Err(NodeError::Corrupt(format!(
-                            "outbox entry {entry} of unknown kind {other:?}"
-                        )));
-                    }
-                }
-                entries.push(BatchEntry {
-                    entry,
-                    table,
-                    key,
-                    version,
-                    parts,
-                });
-            }
-            // HQ refuses a sale or a loyalty entry of a customer it does not hold: a customer
-            // whose own entry waits behind this batch (a lane learned the sale before the
-            // customer) goes with it (found by the simulator: such sales were refused for
-            // good). Its entries are newer than every entry above, so their order holds.
-            let missing: BTreeSet<String> = data
-                .transactions
-                .iter()
-                .filter_map(|t| t.customer_uuid.map(|c| c.0.to_string()))
-                .chain(
-                    data.loyalty_entries
-                        .iter()
-                        .map(|e| e.customer_uuid.0.to_string()),
-                )
-                .filter(|c| !sent.contains(&(Part::Customer, c.clone())))
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
-            let mut more: Vec<(i64, String, String, String, String)> = Vec::new();
+        let mut batch = BatchBuilder::default();
+        for row in rows {
+            batch.add(self, row)?;
+        }
+        // HQ refuses a sale or a loyalty entry of a customer it does not hold: a customer
+        // whose own entry waits behind this batch (a lane learned the sale before the
+        // customer) goes with it (found by the simulator: such sales were refused for good).
+        // Its entries are newer than every entry above, so their order holds.
+        let mut waiting: Vec<OutboxRow> = Vec::new();
+        {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT id, table_name, record_key, data_json, created_at FROM sync_queue
-                 WHERE sync_status = 'pending' AND table_name = 'customers' AND record_key = ?1
-                 ORDER BY id",
+                 WHERE sync_status = 'pending' AND table_name = 'customers' AND record_key = ?1",
             )?;
-            for c in &missing {
-                more.extend(
-                    stmt.query_map([c], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            for c in batch.customers_not_carried() {
+                waiting.extend(
+                    stmt.query_map([c], outbox_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?,
                 );
             }
-            drop(stmt);
-            more.sort_by_key(|r| r.0);
-            if !more.is_empty() {
-                pass = Some(more);
-            }
+        }
+        waiting.sort_by_key(|r| r.0);
+        for row in waiting {
+            batch.add(self, row)?;
         }
         Ok(Some(HqBatch {
             request: SyncUploadRequest {
                 store_id: store,
-                data,
+                data: batch.data,
             },
-            entries,
+            entries: batch.entries,
         }))
     }
 
