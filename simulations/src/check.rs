@@ -108,20 +108,22 @@ fn sql_pairs(conn: &rusqlite::Connection, sql: &'static str) -> Vec<(String, Str
         .unwrap_or_default()
 }
 
-/// Runs every checker. `quiesced` says whether the scenario reached quiet.
-pub fn check(w: &mut World, quiesced: bool) -> Vec<Violation> {
+/// Runs every checker. `unquiet` is what kept the scenario from reaching quiet, if anything.
+pub fn check(w: &mut World, unquiet: Option<&str>) -> Vec<Violation> {
     let mut found = Found::default();
-    if !quiesced {
+    if let Some(why) = unquiet {
         found.add(
             Invariant::Convergence,
             format!(
-                "the chain did not become quiet within {} min of virtual time after heal \
-                 (lanes still differ, an outbox not empty at HQ, or a download not applied)",
+                "the chain did not become quiet within {} min of virtual time after heal: {why}",
                 crate::world::QUIESCE_LIMIT.as_secs() / 60
             ),
         );
     }
     convergence(w, &mut found);
+    if unquiet.is_none() {
+        records_as_hq(w, &mut found);
+    }
     sales_at_hq(w, &mut found);
     stock(w, &mut found);
     loyalty(w, &mut found);
@@ -187,6 +189,56 @@ fn convergence(w: &mut World, found: &mut Found) {
                             ),
                         );
                     }
+                }
+            }
+        }
+    }
+}
+
+/// Every store's lanes hold every customer and price as HQ holds it (HQ's edits and the
+/// lanes' sign-ups meet in one value), once quiet. The workload sets no store prices, so HQ's
+/// price is the price.
+fn records_as_hq(w: &mut World, found: &mut Found) {
+    let names: BTreeMap<String, String> =
+        w.hq.customer_names()
+            .map(|(id, n)| (id.to_string(), n.to_string()))
+            .collect();
+    let prices: BTreeMap<String, String> =
+        w.hq.prices()
+            .map(|(sku, p)| (sku.to_string(), p.normalize().to_string()))
+            .collect();
+    for st in &mut w.stores {
+        let Some(lane) = st.lan.lanes.first_mut() else {
+            continue;
+        };
+        let held_names: BTreeMap<String, String> = sql_pairs(
+            lane.store.connection(),
+            "SELECT customer_uuid, name FROM customers",
+        )
+        .into_iter()
+        .collect();
+        let held_prices: BTreeMap<String, String> = lane
+            .store
+            .active_products(usize::MAX)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.sku, p.price.normalize().to_string()))
+            .collect();
+        for (what, at_hq, held) in [
+            ("customer", &names, &held_names),
+            ("price of", &prices, &held_prices),
+        ] {
+            for (id, value) in at_hq {
+                match held.get(id) {
+                    Some(v) if v == value => {}
+                    other => found.add(
+                        Invariant::Convergence,
+                        format!(
+                            "store {}: {what} {id} is {value:?} at HQ but {} on the lanes",
+                            st.code,
+                            other.map_or("missing".to_string(), |v| format!("{v:?}"))
+                        ),
+                    ),
                 }
             }
         }

@@ -469,6 +469,20 @@ impl HqModel {
             .sum()
     }
 
+    /// Every product HQ holds, with its selling price.
+    pub fn prices(&self) -> impl Iterator<Item = (&str, Decimal)> {
+        self.products
+            .iter()
+            .map(|(sku, p)| (sku.as_str(), p.product.selling_price))
+    }
+
+    /// Every customer HQ holds, with its name.
+    pub fn customer_names(&self) -> impl Iterator<Item = (Uuid, &str)> {
+        self.customers
+            .iter()
+            .map(|(id, c)| (*id, c.record.name.as_str()))
+    }
+
     pub fn has_customer(&self, id: Uuid) -> bool {
         self.customers.contains_key(&id)
     }

@@ -34,9 +34,9 @@ pub fn run_one(cfg: &Config, seed: u64, keep_log: bool) -> Result<Outcome, Strin
     let mut w = World::new(cfg.clone(), seed, keep_log)?;
     w.run_faults();
     w.heal_all();
-    let quiesced = w.quiesce();
+    let unquiet = w.quiesce();
     w.finish_stats();
-    let violations = check(&mut w, quiesced);
+    let violations = check(&mut w, unquiet.as_deref());
     Ok(Outcome {
         seed,
         violations,

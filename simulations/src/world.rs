@@ -459,19 +459,24 @@ impl World {
         self.log(|| format!("{code}/{} {what} refused: {e}", l + 1));
     }
 
-    /// Whether store `s` is quiet: its lanes hold the same documents, nothing is on its way,
-    /// its outbox is empty and HQ has nothing it has not downloaded.
-    fn quiet(&mut self, s: usize) -> bool {
+    /// What keeps store `s` from being quiet, if anything. Quiet: nothing on its way, every
+    /// lane holds the same documents, the outbox is empty and HQ has nothing not downloaded.
+    fn unquiet(&mut self, s: usize) -> Option<String> {
+        let code = self.stores[s].code.clone();
         let st = &mut self.stores[s];
         // Announcements are always on their way; what counts is that no peer waits for a
         // document and that every lane holds the same ones.
-        if st.lan.pending() != 0 {
-            return false;
+        let pending = st.lan.pending();
+        if pending != 0 {
+            return Some(format!(
+                "{code}: {pending} sync messages still on their way"
+            ));
         }
         let mut first: Option<Vec<(String, String)>> = None;
-        for lane in &mut st.lan.lanes {
-            let Ok(m) = lane.store.document_manifest() else {
-                return false;
+        for (i, lane) in st.lan.lanes.iter_mut().enumerate() {
+            let m = match lane.store.document_manifest() {
+                Ok(m) => m,
+                Err(e) => return Some(format!("{code}/{}: manifest unreadable: {e}", i + 1)),
             };
             let m: Vec<(String, String)> = m
                 .into_iter()
@@ -479,24 +484,52 @@ impl World {
                 .collect();
             match &first {
                 None => first = Some(m),
-                Some(f) if *f != m => return false,
+                Some(f) if *f != m => {
+                    let differ: Vec<&str> = f
+                        .iter()
+                        .filter(|d| !m.contains(d))
+                        .map(|(n, _)| n.as_str())
+                        .collect();
+                    return Some(format!(
+                        "{code}/{} holds other heads than lane 1 for {}",
+                        i + 1,
+                        differ.join(", ")
+                    ));
+                }
                 Some(_) => {}
             }
-            if !matches!(lane.store.hq_batch(1), Ok(None)) {
-                return false;
+            match lane.store.hq_batch(1) {
+                Ok(None) => {}
+                Ok(Some(b)) => {
+                    let e = &b.entries[0];
+                    return Some(format!(
+                        "{code}/{}: outbox to HQ not empty ({} {} version {:?} waits)",
+                        i + 1,
+                        e.table,
+                        e.key,
+                        e.version
+                    ));
+                }
+                Err(e) => return Some(format!("{code}/{}: outbox unreadable: {e}", i + 1)),
             }
         }
-        let Ok(cursor) = st.lan.lanes[0].store.hq_cursor() else {
-            return false;
-        };
-        cursor == Some(self.hq.cursor())
+        let cursor = st.lan.lanes[0].store.hq_cursor().ok().flatten();
+        let hq = self.hq.cursor();
+        (cursor.as_deref() != Some(hq.as_str())).then(|| {
+            format!(
+                "{code}: download not caught up (lane 1 at {}, HQ at {hq})",
+                cursor.as_deref().unwrap_or("nothing")
+            )
+        })
     }
 
-    /// Runs until every store is quiet, or [`QUIESCE_LIMIT`] passes. Returns whether it did.
-    pub fn quiesce(&mut self) -> bool {
+    /// Runs until every store is quiet, or [`QUIESCE_LIMIT`] passes. Returns `None` when it
+    /// did, else what was still not quiet at the end.
+    pub fn quiesce(&mut self) -> Option<String> {
         let from = self.now;
         let end = self.now + QUIESCE_LIMIT;
         let mut round = 0u64;
+        let mut last = None;
         while self.now < end {
             let until = self.now + Duration::from_millis(500);
             self.run_networks(until);
@@ -506,14 +539,17 @@ impl World {
                     self.hq_round(s);
                 }
             }
-            if round.is_multiple_of(4) && (0..self.stores.len()).all(|s| self.quiet(s)) {
-                self.stats.converge = self.now - from;
-                self.log(|| "quiet: every store converged and at HQ".to_string());
-                return true;
+            if round.is_multiple_of(4) {
+                last = (0..self.stores.len()).find_map(|s| self.unquiet(s));
+                if last.is_none() {
+                    self.stats.converge = self.now - from;
+                    self.log(|| "quiet: every store converged and at HQ".to_string());
+                    return None;
+                }
             }
         }
         self.stats.converge = self.now - from;
-        false
+        Some(last.unwrap_or_else(|| "not checked".to_string()))
     }
 
     /// Counters read off the networks and the lanes at the end.

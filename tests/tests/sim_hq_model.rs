@@ -46,7 +46,9 @@ async fn the_hq_model_judges_every_upload_as_the_gateway_does() {
         let mut w = World::new(cfg, 11, false).unwrap();
         w.run_faults();
         w.heal_all();
-        assert!(w.quiesce(), "the scenario quiesces");
+        if let Some(why) = w.quiesce() {
+            panic!("the scenario does not quiesce: {why}");
+        }
         let uploads = std::mem::take(&mut w.hq.uploads);
         (uploads, w.hq.sale_count())
     })

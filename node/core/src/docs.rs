@@ -819,6 +819,20 @@ pub fn read(doc: &AutoCommit, key: &str) -> Option<Field> {
         .map(|(value, id)| field_of(doc, &value, &id))
 }
 
+/// Whether writers that did not see each other's write left different values under `key`
+/// (Automerge keeps them all and shows one; see `hq::three_way` for why that matters).
+pub fn written_apart(doc: &AutoCommit, key: &str) -> bool {
+    let Ok(all) = doc.get_all(ROOT, key) else {
+        return false;
+    };
+    let mut values = all
+        .iter()
+        .map(|(value, id)| field_of(doc, value, id))
+        .collect::<Vec<_>>();
+    values.dedup();
+    values.len() > 1
+}
+
 /// Reads the fields of one record.
 pub fn get_fields(doc: &AutoCommit, key: &str) -> Fields {
     fields_under(doc, key).into_iter().collect()

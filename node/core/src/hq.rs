@@ -112,7 +112,8 @@ fn confirmation_key(table: &str, key: &str, version: &str) -> String {
 }
 
 /// Projects confirmations (keys of a `synced/…` document): remembered, and the matching
-/// outbox entries marked done.
+/// outbox entries marked done, with every earlier entry of the same record (see
+/// [`settle_through`]).
 pub(crate) fn project_confirmations<'k>(
     conn: &Connection,
     keys: impl Iterator<Item = &'k String>,
@@ -129,23 +130,41 @@ pub(crate) fn project_confirmations<'k>(
             "INSERT OR IGNORE INTO hq_confirmed (table_name, record_key, version) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![table, key, version])?;
-        let waiting: Vec<(i64, String)> = conn
+        let entries: Vec<(i64, String)> = conn
             .prepare_cached(
-                "SELECT id, data_json FROM sync_queue
-                 WHERE table_name = ?1 AND record_key = ?2 AND sync_status != 'success'",
+                "SELECT id, data_json FROM sync_queue WHERE table_name = ?1 AND record_key = ?2",
             )?
             .query_map(params![table, key], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
-        for (id, json) in waiting {
-            if version_of(table, &json) == version {
-                conn.prepare_cached(
-                    "UPDATE sync_queue SET sync_status = 'success', error_message = NULL, processed_at = ?2
-                     WHERE id = ?1",
-                )?
-                .execute(params![id, now])?;
-            }
+        let last = entries
+            .iter()
+            .filter(|(_, json)| version_of(table, json) == version)
+            .map(|(id, _)| *id)
+            .max();
+        if let Some(last) = last {
+            settle_through(conn, table, key, last, now)?;
         }
     }
+    Ok(())
+}
+
+/// Marks done the outbox entries of one record up to and including entry `last`. A lane
+/// queues each state of a record it projects, and its documents only grow, so a state HQ holds
+/// contains every earlier state this lane queued: those need not travel. (A customer a
+/// non-leading lane saw half-way through a partition, say, and the leader never did, was
+/// otherwise never settled there: found by the simulator, seed 7 at 3 × 4 × 10,000.)
+pub(crate) fn settle_through(
+    conn: &Connection,
+    table: &str,
+    key: &str,
+    last: i64,
+    now: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE sync_queue SET sync_status = 'success', error_message = NULL, processed_at = ?4
+         WHERE table_name = ?1 AND record_key = ?2 AND id <= ?3 AND sync_status != 'success'",
+    )?
+    .execute(params![table, key, last, now])?;
     Ok(())
 }
 
@@ -519,11 +538,19 @@ type Fields = Vec<(&'static str, Option<String>)>;
 /// HQ's fields of a record against the base (HQ's values last applied): the fields HQ changed
 /// since, and the new base; `None` when HQ changed nothing. A record never applied has an
 /// empty base, so every field counts as changed.
+///
+/// A base two leaders wrote apart (a partition: one applied an older page of HQ's, the other
+/// a newer) counts as empty too: Automerge's tie-break may show the older base beside the
+/// newer field or the other way round, so only HQ's values whole are sure to be right.
 fn three_way(doc: &automerge::AutoCommit, key: &str, hq: &Fields) -> Option<(Fields, String)> {
-    let base: BTreeMap<String, Option<String>> =
-        crate::docs::get_str(doc, &format!("{key}{SEP}{HQ_BASE}"))
+    let base_key = format!("{key}{SEP}{HQ_BASE}");
+    let base: BTreeMap<String, Option<String>> = if crate::docs::written_apart(doc, &base_key) {
+        BTreeMap::new()
+    } else {
+        crate::docs::get_str(doc, &base_key)
             .and_then(|b| serde_json::from_str(&b).ok())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    };
     let changed: Fields = hq
         .iter()
         .filter(|(f, v)| base.get(*f) != Some(v))
@@ -565,9 +592,15 @@ impl Till {
     /// Where the store's downloads from HQ stand (the `cursor` of the last page applied), in
     /// the `settings` document, so a new leader goes on from there; `None` before the first
     /// (a cursor of an older form counts as none: the next download sends everything again,
-    /// which changes nothing that is there).
+    /// which changes nothing that is there). Two cursors written apart (two leaders during a
+    /// partition) count as none too: the older leader's values may show beside the newer
+    /// leader's cursor, and only a download from the start is sure to set them right (found
+    /// by the simulator, issue #14).
     pub fn hq_cursor(&mut self) -> Result<Option<String>> {
         let doc = self.doc(DocId::Settings)?;
+        if crate::docs::written_apart(doc, HQ_CURSOR) {
+            return Ok(None);
+        }
         Ok(crate::docs::get_str(doc, HQ_CURSOR).filter(|c| c.starts_with("1:")))
     }
 

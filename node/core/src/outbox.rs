@@ -62,7 +62,8 @@ pub(crate) fn enqueue_once(
 }
 
 /// The outbox row; born done when HQ confirmed the record already (another lane led and its
-/// confirmation came first).
+/// confirmation came first), and then it settles the record's earlier entries too
+/// ([`crate::hq::settle_through`]).
 fn insert(
     conn: &Connection,
     table: &str,
@@ -71,16 +72,15 @@ fn insert(
     json: &str,
     at: &str,
 ) -> Result<()> {
-    let status = if crate::hq::is_confirmed(conn, table, key, json)? {
-        "success"
-    } else {
-        "pending"
-    };
+    let confirmed = crate::hq::is_confirmed(conn, table, key, json)?;
     conn.prepare_cached(
         "INSERT INTO sync_queue (table_name, record_key, action, data_json, created_at, sync_status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending')",
     )?
-    .execute(params![table, key, action, json, at, status])?;
+    .execute(params![table, key, action, json, at])?;
+    if confirmed {
+        crate::hq::settle_through(conn, table, key, conn.last_insert_rowid(), at)?;
+    }
     Ok(())
 }
 

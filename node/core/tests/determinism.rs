@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use chrono::Duration as Minutes;
 use common::*;
-use kasir_core::customers::NewCustomer;
 use kasir_core::memnet::{LinkConfig, MemNet};
 use kasir_core::returns::ReturnItem;
 use kasir_core::schema::domain::{MovementId, MovementType, ReferenceType, StockMovement};
@@ -167,14 +166,7 @@ fn run(dir: &Path, seed: u64) -> Vec<Outcome> {
         till.pay(&[card, Tender::cash(d(10_000))]).unwrap();
         clock.advance(Minutes::seconds(31));
         let member = till
-            .create_customer(NewCustomer {
-                name: "Rina".into(),
-                phone: Some("0812 1111 2222".into()),
-                email: None,
-                customer_code: None,
-                address: None,
-                date_of_birth: None,
-            })
+            .create_customer(member("Rina", "0812 1111 2222"))
             .unwrap();
         till.add_sku("KOP-KAP-200", d(8)).unwrap();
         till.attach_customer(member.id).unwrap();

@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::{SUPERVISOR, cashier_on_shift, clock, d, store_lane};
+use common::{SUPERVISOR, cashier_on_shift, clock, d, member, store_lane};
 use kasir_core::Till;
-use kasir_core::customers::NewCustomer;
 use kasir_core::returns::ReturnItem;
 use kasir_core::schema::payment::{PaymentMethod, Tender};
 use kasir_core::schema::roles::Permission;
@@ -107,14 +106,7 @@ fn the_leader_sends_every_lanes_records_once_and_the_confirmation_replicates() {
         )
         .unwrap();
     lane2
-        .create_customer(NewCustomer {
-            name: "Siti Rahayu".into(),
-            phone: Some("081234567890".into()),
-            email: None,
-            customer_code: None,
-            address: None,
-            date_of_birth: None,
-        })
+        .create_customer(member("Siti Rahayu", "081234567890"))
         .unwrap();
     // ... and closes its shift, 500 short.
     let ok = lane2
@@ -324,14 +316,7 @@ fn a_sale_goes_up_with_its_customer_even_when_the_customer_waits_behind_it() {
     let mut lane2 = store_lane(dir.path(), clock.clone(), 2);
     cashier_on_shift(&mut lane2);
     let rina = lane2
-        .create_customer(NewCustomer {
-            name: "Rina".into(),
-            phone: Some("081211112222".into()),
-            email: None,
-            customer_code: None,
-            address: None,
-            date_of_birth: None,
-        })
+        .create_customer(member("Rina", "081211112222"))
         .unwrap();
     lane2.add_sku("TEH-BTL-350", d(2)).unwrap();
     lane2.attach_customer(rina.id).unwrap();
@@ -368,4 +353,126 @@ fn a_sale_goes_up_with_its_customer_even_when_the_customer_waits_behind_it() {
         }
     }
     assert!(found, "the sale is in lane 1's outbox");
+}
+
+/// Found by the simulator (issue #14, seed 18 at 3 × 4 × 10,000): two leaders of one store (a
+/// partition) applied HQ's downloads apart — one an older page, the other the newer price too.
+/// Merged, the older value could win Automerge's tie-break while the cursor said the newer page
+/// was applied, so HQ never sent it again and the store kept the old price for good. A cursor
+/// two leaders wrote apart now means "download everything again", and a record whose HQ base
+/// two leaders wrote apart takes HQ's values whole.
+#[test]
+fn two_leaders_apart_end_with_hqs_latest_values_after_the_next_download() {
+    use kasir_core::schema::wire::SyncDownloadData;
+    let sku = "TEH-BTL-350";
+    let page = |price: i64| SyncDownloadData {
+        products: Some(vec![hq_product(
+            901,
+            sku,
+            "Teh Botol Sosro 350 ml",
+            price,
+            "2026-11-30T01:00:00Z",
+        )]),
+        ..SyncDownloadData::default()
+    };
+    // Others: products the older leader applied first, so its later write carries a higher
+    // Automerge counter and wins the tie-break against the newer leader's.
+    let others = SyncDownloadData {
+        products: Some(
+            (0..300)
+                .map(|i| {
+                    hq_product(
+                        1_000 + i,
+                        &format!("LAIN-{i}"),
+                        &format!("Produk lain {i}"),
+                        1_000,
+                        "2026-11-30T00:00:00Z",
+                    )
+                })
+                .collect(),
+        ),
+        ..SyncDownloadData::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock, 2);
+    // Lane 1 leads and applies HQ's pages 1 (5.000) and 2 (5.500); lane 2, cut off, leads
+    // too and applies only an older state: the other products, then page 1.
+    lane1.hq_apply_download(&page(5_000), "1:p1").unwrap();
+    lane1.hq_apply_download(&page(5_500), "1:p2").unwrap();
+    lane2.hq_apply_download(&others, "1:p0").unwrap();
+    lane2.hq_apply_download(&page(5_000), "1:p1").unwrap();
+    merge_into(&mut lane1, &mut lane2);
+    merge_into(&mut lane2, &mut lane1);
+    // HQ's next answer to whichever leads: page 2 again only to a cursor before it.
+    for lane in [&mut lane1, &mut lane2] {
+        let cursor = lane.hq_cursor().unwrap();
+        let data = match cursor.as_deref() {
+            Some("1:p2") => SyncDownloadData::default(),
+            _ => page(5_500),
+        };
+        lane.hq_apply_download(&data, "1:p2").unwrap();
+    }
+    merge_into(&mut lane1, &mut lane2);
+    merge_into(&mut lane2, &mut lane1);
+    for lane in [&lane1, &lane2] {
+        assert_eq!(lane.product(sku).unwrap().unwrap().price, d(5_500));
+    }
+}
+
+/// Found by the simulator (issue #14, seed 7 at 3 × 4 × 10,000): a lane queues each state of a
+/// customer it learns. Lane 3 learned Rina as signed up; lane 2 then applied HQ's rename (and
+/// stopped leading); lane 1, leading now, only ever saw the renamed Rina, which HQ holds. The
+/// signed-up state waited on lanes 2 and 3 for ever, since no leader would send it. A state HQ
+/// holds now settles every earlier state of the record on every lane.
+#[test]
+fn a_customer_state_no_leader_saw_is_settled_by_hqs_later_state() {
+    use kasir_core::schema::wire::{DownloadCustomer, SyncDownloadData};
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock.clone(), 2);
+    let mut lane3 = store_lane(dir.path(), clock, 3);
+    cashier_on_shift(&mut lane2);
+    let rina = lane2
+        .create_customer(member("Rina", "081211112222"))
+        .unwrap();
+    merge_into(&mut lane2, &mut lane3);
+    let customers_waiting = |lane: &mut Till| {
+        lane.hq_batch(10_000)
+            .unwrap()
+            .map_or(0, |b| b.request.data.customers.len())
+    };
+    assert_eq!(customers_waiting(&mut lane3), 1, "Rina as signed up");
+    let renamed = SyncDownloadData {
+        customers: Some(vec![DownloadCustomer {
+            id: 77,
+            customer_uuid: rina.id,
+            customer_code: rina.customer_code.clone(),
+            name: "Rina Wati".into(),
+            email: None,
+            phone: Some("081211112222".into()),
+            address: None,
+            date_of_birth: None,
+            loyalty_points: 0,
+            total_purchases: d(0),
+            is_active: true,
+            updated_at: "2026-11-30T02:00:00Z".parse().unwrap(),
+        }]),
+        ..SyncDownloadData::default()
+    };
+    lane2.hq_apply_download(&renamed, "1:r1").unwrap();
+    merge_into(&mut lane2, &mut lane1);
+    merge_into(&mut lane1, &mut lane3);
+    merge_into(&mut lane2, &mut lane3);
+    for (i, lane) in [&mut lane1, &mut lane2, &mut lane3].into_iter().enumerate() {
+        assert_eq!(lane.customer(rina.id).unwrap().unwrap().name, "Rina Wati");
+        assert_eq!(
+            customers_waiting(lane),
+            0,
+            "lane {}: a state of Rina waits",
+            i + 1
+        );
+    }
 }

@@ -143,6 +143,18 @@ pub fn cashier_on_shift(till: &mut Till) {
     till.open_shift(Decimal::from(500_000)).unwrap();
 }
 
+/// A sign-up with a name and a phone, nothing else.
+pub fn member(name: &str, phone: &str) -> kasir_core::customers::NewCustomer {
+    kasir_core::customers::NewCustomer {
+        name: name.into(),
+        phone: Some(phone.into()),
+        email: None,
+        customer_code: None,
+        address: None,
+        date_of_birth: None,
+    }
+}
+
 pub fn d(v: i64) -> Decimal {
     Decimal::from(v)
 }
