@@ -252,12 +252,21 @@ fn sales_at_hq(w: &mut World, found: &mut Found) {
             .collect();
     for (id, (store, number)) in &w.truth.sales {
         match at_hq.get(id) {
-            None => found.add(
-                Invariant::SalesAtHqOnce,
-                format!(
-                    "sale {number} of store {store} (id {id}) was acknowledged but is not at HQ"
-                ),
-            ),
+            None => {
+                let verdicts = w.hq.verdicts_on(*id);
+                let sent = if verdicts.is_empty() {
+                    "never uploaded".to_string()
+                } else {
+                    format!("HQ answered {}", verdicts.join(", "))
+                };
+                found.add(
+                    Invariant::SalesAtHqOnce,
+                    format!(
+                        "sale {number} of store {store} (id {id}) was acknowledged but is not \
+                         at HQ ({sent})"
+                    ),
+                )
+            }
             Some((s, n)) if s != store || n != number => found.add(
                 Invariant::SalesAtHqOnce,
                 format!("sale {id} was acknowledged as {store} {number}, HQ holds it as {s} {n}"),

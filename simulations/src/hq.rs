@@ -469,6 +469,25 @@ impl HqModel {
             .sum()
     }
 
+    /// What HQ answered each time sale `id` was uploaded (for a violation's explanation).
+    pub fn verdicts_on(&self, id: Uuid) -> Vec<String> {
+        let id = id.to_string();
+        let mut out = Vec::new();
+        for (_, answer) in &self.uploads {
+            let t = &answer.transactions;
+            for r in t.results.iter().filter(|r| r.id == id) {
+                let why = t
+                    .errors
+                    .iter()
+                    .find(|e| e.id == id)
+                    .map(|e| format!(": {}", e.message))
+                    .unwrap_or_default();
+                out.push(format!("{:?}{why}", r.status));
+            }
+        }
+        out
+    }
+
     /// Every product HQ holds, with its selling price.
     pub fn prices(&self) -> impl Iterator<Item = (&str, Decimal)> {
         self.products

@@ -896,10 +896,38 @@ pub fn records_with_fields(
     names
         .into_iter()
         .map(|id| {
-            let fields = get_fields(doc, &id);
+            let mut fields = get_fields(doc, &id);
+            hq_wins_ties(doc, &id, &mut fields);
             (id, fields)
         })
         .collect()
+}
+
+/// Where a writer that applied HQ's values and one that did not wrote a field of a record
+/// apart (a sign-up on one lane, and HQ's copy of that customer applied by a leader cut off
+/// from it), the record reads HQ's value, the one its `hq_base` holds, on every lane alike,
+/// whatever Automerge's tie-break shows. HQ sends a record again only when it changes it, so
+/// otherwise the store could keep the older value for good (found by `kasir-sim`).
+fn hq_wins_ties(doc: &AutoCommit, id: &str, fields: &mut Fields) {
+    let Some(Field::Text(base)) = fields.get(crate::hq::HQ_BASE) else {
+        return;
+    };
+    let Ok(base) = serde_json::from_str::<BTreeMap<String, Option<String>>>(base) else {
+        return;
+    };
+    for (field, value) in base {
+        let Some(value) = value else {
+            continue;
+        };
+        let key = format!("{id}{SEP}{field}");
+        let Ok(all) = doc.get_all(ROOT, key.as_str()) else {
+            continue;
+        };
+        let hq = Field::Text(value);
+        if all.len() > 1 && all.iter().any(|(v, o)| field_of(doc, v, o) == hq) {
+            fields.insert(field, hq);
+        }
+    }
 }
 
 /// The distinct record keys (the part before the first separator) in a document.

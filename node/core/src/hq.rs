@@ -320,11 +320,51 @@ impl BatchBuilder {
             .filter(|c| !self.sent.contains(&(Part::Customer, c.clone())))
             .collect()
     }
+
+    /// Takes out of the batch every entry whose records name a customer in `absent`: it stays
+    /// waiting until the customer reaches this lane (sent now, HQ would refuse it for good).
+    fn hold_back(&mut self, absent: &BTreeSet<String>) {
+        if absent.is_empty() {
+            return;
+        }
+        let data = &mut self.data;
+        let named: BTreeSet<(Part, String)> = data
+            .transactions
+            .iter()
+            .filter(|t| {
+                t.customer_uuid
+                    .is_some_and(|c| absent.contains(&c.0.to_string()))
+            })
+            .filter_map(|t| t.sale_id.map(|id| (Part::Transaction, id.to_string())))
+            .chain(
+                data.loyalty_entries
+                    .iter()
+                    .filter(|e| absent.contains(&e.customer_uuid.0.to_string()))
+                    .map(|e| (Part::Loyalty, e.entry_id.0.to_string())),
+            )
+            .collect();
+        let (held, kept): (Vec<BatchEntry>, Vec<BatchEntry>) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| e.parts.iter().any(|p| named.contains(p)));
+        self.entries = kept;
+        let out: BTreeSet<(Part, String)> = held.into_iter().flat_map(|e| e.parts).collect();
+        let gone = |part: Part, id: String| out.contains(&(part, id));
+        data.transactions.retain(|t| {
+            !t.sale_id
+                .is_some_and(|id| gone(Part::Transaction, id.to_string()))
+        });
+        data.stock_movements
+            .retain(|m| !gone(Part::Movement, m.movement_id.0.to_string()));
+        data.loyalty_entries
+            .retain(|e| !gone(Part::Loyalty, e.entry_id.0.to_string()));
+        self.sent.retain(|p| !out.contains(p));
+    }
 }
 
 impl Till {
     /// The oldest waiting outbox entries (at most `max` records) as one upload, or `None`
-    /// when nothing waits. Entries HQ refused are not sent again.
+    /// when nothing waits (or all that waits names a customer this lane has not learned yet,
+    /// see below). Entries HQ refused are not sent again.
     pub fn hq_batch(&mut self, max: usize) -> Result<Option<HqBatch>> {
         let store = self.store_code().ok_or(NodeError::NotInitialized)?;
         let rows: Vec<OutboxRow> = self
@@ -362,6 +402,26 @@ impl Till {
         waiting.sort_by_key(|r| r.0);
         for row in waiting {
             batch.add(self, row)?;
+        }
+        // A customer this lane has not learned yet at all (the sale came first, over the LAN)
+        // and HQ is not known to hold: the sale waits for it (found by the simulator).
+        let mut absent = BTreeSet::new();
+        for c in batch.customers_not_carried() {
+            let known: bool = self
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM customers WHERE customer_uuid = ?1)
+                         OR EXISTS(SELECT 1 FROM hq_confirmed
+                                   WHERE table_name = 'customers' AND record_key = ?1)",
+                )?
+                .query_row([&c], |r| r.get(0))?;
+            if !known {
+                absent.insert(c);
+            }
+        }
+        batch.hold_back(&absent);
+        if batch.entries.is_empty() {
+            return Ok(None);
         }
         Ok(Some(HqBatch {
             request: SyncUploadRequest {
@@ -530,7 +590,7 @@ impl Till {
 const HQ_CURSOR: &str = "hq_cursor";
 /// The field of a catalog or customer record that holds HQ's values as last applied (JSON),
 /// the base of the three-way rule of [`Till::hq_apply_download`].
-const HQ_BASE: &str = "hq_base";
+pub(crate) const HQ_BASE: &str = "hq_base";
 
 /// Fields to write: (name, value; `None` removes it).
 type Fields = Vec<(&'static str, Option<String>)>;

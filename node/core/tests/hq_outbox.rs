@@ -476,3 +476,101 @@ fn a_customer_state_no_leader_saw_is_settled_by_hqs_later_state() {
         );
     }
 }
+
+/// Found by the simulator (issue #14, seed 106 of the CI size): the leader learned a sale over
+/// the LAN before it learned anything of the customer it names, and sent it; HQ refused it for
+/// good ("unknown customer"), and the store's stock and points never added up at HQ. Such a
+/// sale now waits until its customer reaches the lane, then goes up with it.
+#[test]
+fn a_sale_waits_for_a_customer_the_lane_has_not_learned_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
+    let mut lane2 = store_lane(dir.path(), clock, 2);
+    cashier_on_shift(&mut lane2);
+    let rina = lane2
+        .create_customer(member("Rina", "081211112222"))
+        .unwrap();
+    lane2.add_sku("TEH-BTL-350", d(2)).unwrap();
+    lane2.attach_customer(rina.id).unwrap();
+    let sale = lane2.pay(&[Tender::cash(d(50_000))]).unwrap();
+    // Lane 1 learns the ledger documents only.
+    for (name, _) in lane2.document_manifest().unwrap() {
+        if name.as_str().starts_with("ledger/") {
+            let bytes = lane2.export_document(name.as_str()).unwrap();
+            lane1.merge_remote(name.as_str(), &bytes).unwrap();
+        }
+    }
+    let carries_sale = |b: &kasir_core::hq::HqBatch| {
+        b.request
+            .data
+            .transactions
+            .iter()
+            .any(|t| t.sale_id == Some(sale.sale_id))
+    };
+    let held = lane1.hq_batch(10_000).unwrap();
+    assert!(
+        !held.as_ref().is_some_and(carries_sale),
+        "the sale went up before its customer was known"
+    );
+    // Once the customer arrives, both go up together.
+    merge_into(&mut lane2, &mut lane1);
+    let batch = lane1.hq_batch(10_000).unwrap().expect("a batch");
+    assert!(carries_sale(&batch));
+    assert!(
+        batch
+            .request
+            .data
+            .customers
+            .iter()
+            .any(|c| c.customer_uuid == rina.id)
+    );
+}
+
+/// Found by the simulator (issue #14, seeds 103 and 132 at 1 × 3 × 3,000): lane 1 signed Rina
+/// up; HQ, having her from lane 1's upload, renamed her; lane 2, leading but cut off from lane
+/// 1, applied HQ's copy before it had lane 1's sign-up. The two writes of her name were apart,
+/// and where Automerge's tie-break showed the sign-up's, the store kept the old name for good
+/// (HQ sends a record again only when it changes it). HQ's value wins such a tie on every
+/// lane, whichever way the tie-break falls (the seeds vary the actors).
+#[test]
+fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
+    use kasir_core::schema::wire::{DownloadCustomer, SyncDownloadData};
+    for seed in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let mut lane1 = common::store_lane_seeded(dir.path(), clock.clone(), 1, 2 * seed);
+        let mut lane2 = common::store_lane_seeded(dir.path(), clock, 2, 2 * seed + 1);
+        cashier_on_shift(&mut lane1);
+        let rina = lane1
+            .create_customer(member("Rina", "081211112222"))
+            .unwrap();
+        let copy = SyncDownloadData {
+            customers: Some(vec![DownloadCustomer {
+                id: 77,
+                customer_uuid: rina.id,
+                customer_code: rina.customer_code.clone(),
+                name: "Rina Wati".into(),
+                email: None,
+                phone: Some("081211112222".into()),
+                address: None,
+                date_of_birth: None,
+                loyalty_points: 0,
+                total_purchases: d(0),
+                is_active: true,
+                updated_at: "2026-11-30T02:00:00Z".parse().unwrap(),
+            }]),
+            ..SyncDownloadData::default()
+        };
+        lane2.hq_apply_download(&copy, "1:c1").unwrap();
+        merge_into(&mut lane1, &mut lane2);
+        merge_into(&mut lane2, &mut lane1);
+        for (no, lane) in [(1, &lane1), (2, &lane2)] {
+            assert_eq!(
+                lane.customer(rina.id).unwrap().unwrap().name,
+                "Rina Wati",
+                "seed {seed}, lane {no}"
+            );
+        }
+    }
+}
