@@ -7,7 +7,7 @@
 //!
 //! `KASIR_TEST_SCHEMATHESIS` names the `schemathesis` program (`.ci/run` installs it in a
 //! virtualenv); without it the test says so and passes. `KASIR_FUZZ_EXAMPLES` sets the cases
-//! per operation and phase (default 300). `KASIR_FUZZ_SEED` sets schemathesis' seed: a
+//! per operation and phase (default 100: about 5 minutes on two backends here; raise it to explore). `KASIR_FUZZ_SEED` sets schemathesis' seed: a
 //! number, or `random` for a new one each run (the seed is printed either way). The default is
 //! a fixed seed so that CI judges every commit on the same cases; run with `random` to explore
 //! (a random run found the padded-barcode mismatch the fixed one now covers).
@@ -86,7 +86,7 @@ async fn schemathesis_finds_no_failure_in_any_operation() {
     let examples: u32 = std::env::var("KASIR_FUZZ_EXAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(100);
     let seed_arg = match std::env::var("KASIR_FUZZ_SEED").as_deref() {
         Ok("random") => None,
         Ok(n) => Some(

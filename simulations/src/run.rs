@@ -37,14 +37,16 @@ pub fn run_one(cfg: &Config, seed: u64, keep_log: bool) -> Result<Outcome, Strin
     let unquiet = w.quiesce();
     w.finish_stats();
     let violations = check(&mut w, unquiet.as_deref());
-    Ok(Outcome {
+    let outcome = Outcome {
         seed,
         violations,
         stats: w.stats.clone(),
         trace_hash: w.trace.hash(),
         log: w.trace.lines.take(),
         took: started.elapsed(),
-    })
+    };
+    w.discard();
+    Ok(outcome)
 }
 
 /// Runs `count` seeds from `first` on `jobs` threads; `progress` is called after each with

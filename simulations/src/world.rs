@@ -147,6 +147,90 @@ pub struct World {
     _dir: tempfile::TempDir,
 }
 
+/// The file of lane `no` of store `code` (its ledger file lies beside it).
+fn lane_file(code: &str, no: u32) -> String {
+    format!("{code}-lane{no}.db")
+}
+
+/// What every scenario of one size starts from: each store's lanes set up in their files (the
+/// store, its manager, lane 1 with the catalog and opening stock, a shift open on every lane,
+/// HQ's first download applied) and all of it spread over the store's LAN. Setting up is half the work of a
+/// short scenario and the same for every seed, so it is done once per size and process (with
+/// seed 0) and its files copied for each scenario; the seed then drives everything after.
+#[derive(Debug)]
+struct Template {
+    /// File name → bytes, every file of the set-up's directory.
+    files: Vec<(String, Vec<u8>)>,
+    opening_stock: BTreeMap<(String, String), Decimal>,
+}
+
+impl Template {
+    /// The template of `cfg`'s size, built on first use.
+    fn for_size(cfg: &Config) -> Res<Arc<Template>> {
+        type Size = (u16, u16, u16);
+        static BUILT: std::sync::Mutex<BTreeMap<Size, Arc<Template>>> =
+            std::sync::Mutex::new(BTreeMap::new());
+        let size = (cfg.stores, cfg.lanes, cfg.products);
+        // Held while building, so two threads do not build the same size twice.
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(t) = built.get(&size) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(Template::build(cfg)?);
+        built.insert(size, t.clone());
+        Ok(t)
+    }
+
+    fn build(cfg: &Config) -> Res<Template> {
+        let mut quiet = cfg.clone();
+        quiet.faults = crate::config::Faults::none();
+        quiet.bug = None;
+        let dir = scratch().map_err(|e| format!("scratch directory: {e}"))?;
+        let mut w = World::bare(quiet, 0, false, dir)?;
+        for s in 0..usize::from(cfg.stores) {
+            for l in 0..usize::from(cfg.lanes) {
+                w.set_up_lane(s, l)?;
+            }
+            w.open_store(s)?;
+            // The store's first download from HQ (every product, HQ's values as the base of
+            // the three-way rule), as a new store's leader would apply it.
+            let code = store_code(s);
+            let (data, cursor) = w.hq.download(&code, None);
+            w.till(s, 0)
+                .hq_apply_download(&data, &cursor)
+                .map_err(|e| format!("{code}: first download: {e}"))?;
+            w.stores[s].lan.local_change(0);
+        }
+        let until = w.now + Duration::from_secs(30);
+        w.run_networks(until);
+        for s in 0..w.stores.len() {
+            if let Some(why) = w.unquiet_lan(s) {
+                return Err(format!("the set-up did not settle: {why}"));
+            }
+        }
+        let World {
+            stores,
+            truth,
+            _dir: dir,
+            ..
+        } = w;
+        // Closing every lane checkpoints its files.
+        drop(stores);
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(dir.path()).map_err(|e| e.to_string())?;
+        for e in entries {
+            let e = e.map_err(|e| e.to_string())?;
+            let bytes = std::fs::read(e.path()).map_err(|e| e.to_string())?;
+            files.push((e.file_name().to_string_lossy().into_owned(), bytes));
+        }
+        files.sort();
+        Ok(Template {
+            files,
+            opening_stock: truth.stock,
+        })
+    }
+}
+
 /// A node id for lane `l` of store `s` (64 hex characters, as iroh's are).
 fn node(s: usize, l: usize) -> PeerId {
     PeerId(format!("{:02x}{:02x}", s + 1, l + 1).repeat(16))
@@ -189,9 +273,36 @@ mod workload;
 
 impl World {
     /// Builds the chain for one scenario.
+    /// A scenario's world: the set-up of its size (built once per size and process, see
+    /// [`Template`]) copied into a scratch directory of its own, every lane opened from it
+    /// with this seed's clocks, skews and randomness, and the LANs connected.
     pub fn new(cfg: Config, seed: u64, keep_log: bool) -> Res<World> {
         cfg.validate()?;
+        let template = Template::for_size(&cfg)?;
         let dir = scratch().map_err(|e| format!("scratch directory: {e}"))?;
+        for (name, bytes) in &template.files {
+            std::fs::write(dir.path().join(name), bytes)
+                .map_err(|e| format!("copy of the set-up ({name}): {e}"))?;
+        }
+        let mut w = World::bare(cfg, seed, keep_log, dir)?;
+        w.truth.stock = template.opening_stock.clone();
+        for s in 0..usize::from(w.cfg.stores) {
+            w.open_store(s)?;
+        }
+        // The lanes hold the same documents already: the LANs only connect.
+        let until = w.now + Duration::from_secs(10);
+        w.run_networks(until);
+        w.next_action = w.now;
+        for s in 0..w.stores.len() {
+            if w.cfg.bug == Some(Bug::DropSyncMessages) {
+                w.stores[s].lan.net.drop_if = Some(is_sync_frame);
+            }
+        }
+        Ok(w)
+    }
+
+    /// A world with no stores yet.
+    fn bare(cfg: Config, seed: u64, keep_log: bool, dir: tempfile::TempDir) -> Res<World> {
         let start = Utc
             .with_ymd_and_hms(2026, 11, 23, 2, 0, 0)
             .single()
@@ -201,8 +312,8 @@ impl World {
         let catalog = kasir_core::demo::products(usize::from(cfg.products), 7);
         let mut hq = HqModel::new(&catalog, rng.random());
         hq.movements_without_id = cfg.bug == Some(Bug::HqAdjustmentWithoutId);
-        let mut w = World {
-            cfg: cfg.clone(),
+        Ok(World {
+            cfg,
             seed,
             rng,
             base,
@@ -219,23 +330,52 @@ impl World {
             faulty: true,
             phone: 0,
             _dir: dir,
-        };
-        for s in 0..usize::from(cfg.stores) {
-            w.add_store(s)?;
-        }
-        // Set-up: the catalog and users spread over each store's LAN.
-        let until = w.now + Duration::from_secs(30);
-        w.run_networks(until);
-        w.next_action = w.now;
-        for s in 0..w.stores.len() {
-            if w.cfg.bug == Some(Bug::DropSyncMessages) {
-                w.stores[s].lan.net.drop_if = Some(is_sync_frame);
-            }
-        }
-        Ok(w)
+        })
     }
 
-    fn add_store(&mut self, s: usize) -> Res<()> {
+    /// Sets up lane `l` of store `s` in its files (for the [`Template`]): the store's
+    /// configuration and manager, lane 1 with the catalog and opening stock, a shift open.
+    fn set_up_lane(&mut self, s: usize, l: usize) -> Res<()> {
+        let code = store_code(s);
+        let clock: Arc<dyn Clock> = self.base.clone();
+        let no = u32::try_from(l + 1).map_err(|e| e.to_string())?;
+        let path = self._dir.path().join(lane_file(&code, no));
+        let mut till = Till::open(&path, options(clock, self.rng.random()))
+            .map_err(|e| format!("open {code} lane {no}: {e}"))?;
+        let config =
+            default_store_config(&code, &format!("Toko {code}")).map_err(|e| e.to_string())?;
+        till.set_up(
+            config,
+            LaneNo::new(no).map_err(|e| e.to_string())?,
+            NewUser {
+                username: MANAGER.0.into(),
+                full_name: "Maya Manager".into(),
+                role: Role::Manager,
+                pin: MANAGER.1.into(),
+            },
+        )
+        .map_err(|e| format!("set up {code} lane {no}: {e}"))?;
+        till.enroll_self(&node(s, l).0).map_err(|e| e.to_string())?;
+        till.login(MANAGER.0, MANAGER.1)
+            .map_err(|e| e.to_string())?;
+        if l == 0 {
+            till.import_products(&self.catalog)
+                .map_err(|e| e.to_string())?;
+            for p in &self.catalog {
+                let q = Decimal::from(self.rng.random_range(20..60_i64));
+                till.receive_stock(&p.sku, q, Some("opening stock".into()), None)
+                    .map_err(|e| e.to_string())?;
+                self.truth.add_stock(&code, &p.sku, q);
+            }
+        }
+        till.open_shift(Decimal::from(500_000))
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Opens store `s`'s lanes from their files onto a new LAN, each with its clock (skewed
+    /// when the scenario has that fault) and its share of the seed.
+    fn open_store(&mut self, s: usize) -> Res<()> {
         let code = store_code(s);
         let mut lan = MemLan::new(self.rng.random(), LinkConfig::lan());
         let mut lanes = Vec::new();
@@ -258,37 +398,11 @@ impl World {
                 inner: self.base.clone(),
                 skew,
             });
-            let path = self._dir.path().join(format!("{code}-lane{}.db", l + 1));
             let no = u32::try_from(l + 1).map_err(|e| e.to_string())?;
+            let path = self._dir.path().join(lane_file(&code, no));
             let mut till = Till::open(&path, options(clock.clone(), self.rng.random()))
                 .map_err(|e| format!("open {code} lane {no}: {e}"))?;
-            let config =
-                default_store_config(&code, &format!("Toko {code}")).map_err(|e| e.to_string())?;
-            till.set_up(
-                config,
-                LaneNo::new(no).map_err(|e| e.to_string())?,
-                NewUser {
-                    username: MANAGER.0.into(),
-                    full_name: "Maya Manager".into(),
-                    role: Role::Manager,
-                    pin: MANAGER.1.into(),
-                },
-            )
-            .map_err(|e| format!("set up {code} lane {no}: {e}"))?;
-            till.enroll_self(&node(s, l).0).map_err(|e| e.to_string())?;
             till.login(MANAGER.0, MANAGER.1)
-                .map_err(|e| e.to_string())?;
-            if l == 0 {
-                till.import_products(&self.catalog)
-                    .map_err(|e| e.to_string())?;
-                for p in &self.catalog {
-                    let q = Decimal::from(self.rng.random_range(20..60_i64));
-                    till.receive_stock(&p.sku, q, Some("opening stock".into()), None)
-                        .map_err(|e| e.to_string())?;
-                    self.truth.add_stock(&code, &p.sku, q);
-                }
-            }
-            till.open_shift(Decimal::from(500_000))
                 .map_err(|e| e.to_string())?;
             let mut config = LaneConfig::new(node(s, l));
             config.static_members = members.clone();
@@ -462,6 +576,39 @@ impl World {
     /// What keeps store `s` from being quiet, if anything. Quiet: nothing on its way, every
     /// lane holds the same documents, the outbox is empty and HQ has nothing not downloaded.
     fn unquiet(&mut self, s: usize) -> Option<String> {
+        if let Some(why) = self.unquiet_lan(s) {
+            return Some(why);
+        }
+        let code = self.stores[s].code.clone();
+        for (i, lane) in self.stores[s].lan.lanes.iter_mut().enumerate() {
+            match lane.store.hq_batch(1) {
+                Ok(None) => {}
+                Ok(Some(b)) => {
+                    let e = &b.entries[0];
+                    return Some(format!(
+                        "{code}/{}: outbox to HQ not empty ({} {} version {:?} waits)",
+                        i + 1,
+                        e.table,
+                        e.key,
+                        e.version
+                    ));
+                }
+                Err(e) => return Some(format!("{code}/{}: outbox unreadable: {e}", i + 1)),
+            }
+        }
+        let cursor = self.stores[s].lan.lanes[0].store.hq_cursor().ok().flatten();
+        let hq = self.hq.cursor();
+        (cursor.as_deref() != Some(hq.as_str())).then(|| {
+            format!(
+                "{code}: download not caught up (lane 1 at {}, HQ at {hq})",
+                cursor.as_deref().unwrap_or("nothing")
+            )
+        })
+    }
+
+    /// What keeps store `s`'s LAN from being quiet: messages on their way, lanes holding
+    /// different documents.
+    fn unquiet_lan(&mut self, s: usize) -> Option<String> {
         let code = self.stores[s].code.clone();
         let st = &mut self.stores[s];
         // Announcements are always on their way; what counts is that no peer waits for a
@@ -498,29 +645,8 @@ impl World {
                 }
                 Some(_) => {}
             }
-            match lane.store.hq_batch(1) {
-                Ok(None) => {}
-                Ok(Some(b)) => {
-                    let e = &b.entries[0];
-                    return Some(format!(
-                        "{code}/{}: outbox to HQ not empty ({} {} version {:?} waits)",
-                        i + 1,
-                        e.table,
-                        e.key,
-                        e.version
-                    ));
-                }
-                Err(e) => return Some(format!("{code}/{}: outbox unreadable: {e}", i + 1)),
-            }
         }
-        let cursor = st.lan.lanes[0].store.hq_cursor().ok().flatten();
-        let hq = self.hq.cursor();
-        (cursor.as_deref() != Some(hq.as_str())).then(|| {
-            format!(
-                "{code}: download not caught up (lane 1 at {}, HQ at {hq})",
-                cursor.as_deref().unwrap_or("nothing")
-            )
-        })
+        None
     }
 
     /// Runs until every store is quiet, or [`QUIESCE_LIMIT`] passes. Returns `None` when it

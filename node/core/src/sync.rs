@@ -122,11 +122,70 @@ impl PeerSync {
     }
 }
 
+/// The peers' states, with the earliest deadline among them remembered until one changes (a
+/// driver asks for it after every input; the simulator after every event, over every lane).
+/// Every change goes through `get_mut`, `insert` or `remove`, which forget it.
+#[derive(Debug, Default)]
+struct Peers {
+    map: BTreeMap<PeerId, PeerSync>,
+    deadline: std::cell::Cell<Option<Option<Duration>>>,
+}
+
+impl Peers {
+    fn get(&self, peer: &PeerId) -> Option<&PeerSync> {
+        self.map.get(peer)
+    }
+
+    fn get_mut(&mut self, peer: &PeerId) -> Option<&mut PeerSync> {
+        self.deadline.set(None);
+        self.map.get_mut(peer)
+    }
+
+    fn insert(&mut self, peer: PeerId, sync: PeerSync) {
+        self.deadline.set(None);
+        self.map.insert(peer, sync);
+    }
+
+    fn remove(&mut self, peer: &PeerId) -> Option<PeerSync> {
+        self.deadline.set(None);
+        self.map.remove(peer)
+    }
+
+    fn contains_key(&self, peer: &PeerId) -> bool {
+        self.map.contains_key(peer)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &PeerId> {
+        self.map.keys()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&PeerId, &PeerSync)> {
+        self.map.iter()
+    }
+
+    fn next_deadline(&self) -> Option<Duration> {
+        if let Some(known) = self.deadline.get() {
+            return known;
+        }
+        let next = self
+            .map
+            .values()
+            .flat_map(|p| {
+                p.docs
+                    .values()
+                    .filter_map(|d| d.pending_since.map(|t| p.due(t)))
+            })
+            .min();
+        self.deadline.set(Some(next));
+        next
+    }
+}
+
 /// The replication state machine of one lane. Time is whatever monotonic `now` the driver
 /// passes in (elapsed since the driver started).
 #[derive(Debug, Default)]
 pub struct SyncEngine {
-    peers: BTreeMap<PeerId, PeerSync>,
+    peers: Peers,
 }
 
 impl SyncEngine {
@@ -437,14 +496,7 @@ impl SyncEngine {
 
     /// The earliest moment `tick` has work, if any.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.peers
-            .values()
-            .flat_map(|p| {
-                p.docs
-                    .values()
-                    .filter_map(|d| d.pending_since.map(|t| p.due(t)))
-            })
-            .min()
+        self.peers.next_deadline()
     }
 
     /// Sends the next sync message for `doc` to `peer`, if there is one, and marks the document

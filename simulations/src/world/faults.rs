@@ -3,9 +3,29 @@
 
 use super::*;
 
+/// Closing `till`'s files leaves their write-ahead logs as they are (what a killed process
+/// leaves; and a scenario's files are thrown away, so folding the logs in is wasted work).
+pub(crate) fn no_checkpoint_on_close(till: &Till) {
+    use rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE;
+    for conn in [till.connection(), till.ledger_connection()] {
+        let _ = conn.set_db_config(SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true);
+    }
+}
+
 impl World {
+    /// Throws the scenario away: its lanes close without folding their logs in.
+    pub fn discard(self) {
+        for st in &self.stores {
+            for lane in &st.lan.lanes {
+                no_checkpoint_on_close(&lane.store);
+            }
+        }
+    }
+
     pub(super) fn crash(&mut self, s: usize, l: usize) {
         let code = self.stores[s].code.clone();
+        // A kill -9 leaves the write-ahead log as it is: closing the files must not fold it in.
+        no_checkpoint_on_close(&self.stores[s].lan.lanes[l].store);
         self.stores[s].lan.stop(l);
         let back = Duration::from_millis(self.rng.random_range(500..20_000));
         let lane = &mut self.stores[s].lanes[l];
