@@ -26,6 +26,7 @@ pub mod members;
 pub mod memlan;
 #[cfg(feature = "sim")]
 pub mod memnet;
+pub mod merge;
 pub mod outbox;
 pub mod returns;
 pub mod sale;

@@ -63,7 +63,7 @@ pub struct Till {
     /// Log lines were written to the ledger file since they were last copied to the lane file.
     pub(crate) logs_pending: bool,
     /// Changes from peers applied in memory and not stored yet (`Till::receive_sync_later`).
-    pub(crate) received: std::collections::BTreeMap<crate::docs::DocId, crate::sale::Received>,
+    pub(crate) received: std::collections::BTreeMap<crate::docs::DocId, crate::merge::Received>,
 }
 
 /// See [`Till::counts`].
