@@ -6,6 +6,7 @@ use std::fmt;
 
 use kasir_core::schema::Decimal;
 use kasir_core::schema::domain::CustomerId;
+use kasir_core::schema::wire::RecordStatus;
 
 use crate::world::World;
 
@@ -125,6 +126,7 @@ pub fn check(w: &mut World, unquiet: Option<&str>) -> Vec<Violation> {
         records_as_hq(w, &mut found);
     }
     sales_at_hq(w, &mut found);
+    refused_at_hq(w, &mut found);
     stock(w, &mut found);
     loyalty(w, &mut found);
     numbers(w, &mut found);
@@ -239,6 +241,41 @@ fn records_as_hq(w: &mut World, found: &mut Found) {
                             other.map_or("missing".to_string(), |v| format!("{v:?}"))
                         ),
                     ),
+                }
+            }
+        }
+    }
+}
+
+/// Nothing a lane sent did HQ refuse for good (invalid, or in conflict with what it holds):
+/// such a record never reaches HQ, whatever it is (a sale, a customer, a Z report).
+fn refused_at_hq(w: &World, found: &mut Found) {
+    for (req, answer) in &w.hq.uploads {
+        let lists = [
+            ("sale", Some(&answer.transactions)),
+            ("customer", Some(&answer.customers)),
+            ("stock movement", answer.stock_movements.as_ref()),
+            ("loyalty entry", answer.loyalty_entries.as_ref()),
+            ("Z report", answer.shift_reports.as_ref()),
+        ];
+        for (what, counts) in lists {
+            let Some(c) = counts else {
+                continue;
+            };
+            for r in &c.results {
+                if matches!(r.status, RecordStatus::Invalid | RecordStatus::Conflict) {
+                    let why = c
+                        .errors
+                        .iter()
+                        .find(|e| e.id == r.id)
+                        .map_or("no reason given", |e| e.message.as_str());
+                    found.add(
+                        Invariant::SalesAtHqOnce,
+                        format!(
+                            "HQ refused {what} {} of store {} for good ({:?}: {why})",
+                            r.id, req.store_id, r.status
+                        ),
+                    );
                 }
             }
         }

@@ -282,6 +282,14 @@ impl HqModel {
         for r in &req.data.shift_reports {
             let id = r.shift_id.0;
             let json = content_hash(r);
+            if r.closed_at < r.opened_at {
+                reports.push((
+                    id.to_string(),
+                    RecordStatus::Invalid,
+                    Some("closed_at: must not be before opened_at".to_string()),
+                ));
+                continue;
+            }
             let status = match self.shift_reports.get(&id) {
                 Some(held) if *held == json => RecordStatus::Duplicate,
                 Some(_) => RecordStatus::Conflict,

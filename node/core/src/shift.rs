@@ -366,8 +366,15 @@ impl Till {
             ));
         }
         let shift = self.current_shift()?.ok_or(NodeError::NoOpenShift)?;
-        let now = self.now();
-        let report = self.shift_report(shift, Some(counted_cash), Some(now))?;
+        let mut now = self.now();
+        let mut report = self.shift_report(shift, Some(counted_cash), Some(now))?;
+        // A clock set back during the shift (an NTP correction, a wrong clock fixed) cannot
+        // make it end before it began: HQ refuses such a Z report for good (found by the
+        // simulator, issue #14).
+        if report.opened_at > now {
+            now = report.opened_at;
+            report = self.shift_report(shift, Some(counted_cash), Some(now))?;
+        }
         let opened_by: i64 = self
             .conn
             .prepare_cached("SELECT opened_by FROM shifts WHERE id = ?1")?

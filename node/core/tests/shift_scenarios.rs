@@ -866,3 +866,22 @@ fn a_sale_made_durable_but_not_yet_projected_is_projected_when_the_lane_opens_ag
     assert_eq!(stock(&till, "IDM-GRG-85"), d(98));
     assert_eq!(till.outbox_counts().unwrap().0, 2 + 5);
 }
+
+/// Found by the simulator (issue #14): a till whose clock was set back during the shift (an
+/// NTP correction) closed it "before" it opened, and HQ refused that Z report for good. A
+/// shift now ends no earlier than it began.
+#[test]
+fn a_clock_set_back_during_the_shift_does_not_end_it_before_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let mut till = store(dir.path(), clock.clone());
+    cashier_on_shift(&mut till);
+    let opened = kasir_core::Clock::now(&*clock);
+    clock.advance(Duration::minutes(-90));
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::CloseShift)
+        .unwrap();
+    let z = till.close_shift(d(500_000), Some(&ok)).unwrap();
+    assert!(z.opened_at <= z.closed_at.unwrap(), "{z:?}");
+    assert_eq!(z.closed_at, Some(opened));
+}
