@@ -906,17 +906,29 @@ pub fn records_with_fields(
 /// Where a writer that applied HQ's values and one that did not wrote a field of a record
 /// apart (a sign-up on one lane, and HQ's copy of that customer applied by a leader cut off
 /// from it), the record reads HQ's value, the one its `hq_base` holds, on every lane alike,
-/// whatever Automerge's tie-break shows. HQ sends a record again only when it changes it, so
-/// otherwise the store could keep the older value for good (found by `kasir-sim`).
+/// whatever Automerge's tie-break shows. Where two leaders wrote bases apart, the base of
+/// HQ's newest values counts (its `updated_at`). HQ sends a record again only when it changes
+/// it, so otherwise the store could keep an older value for good (found by `kasir-sim`).
 fn hq_wins_ties(doc: &AutoCommit, id: &str, fields: &mut Fields) {
-    let Some(Field::Text(base)) = fields.get(crate::hq::HQ_BASE) else {
+    if !fields.contains_key(crate::hq::HQ_BASE) {
+        return;
+    }
+    let base_key = format!("{id}{SEP}{}", crate::hq::HQ_BASE);
+    let Ok(bases) = doc.get_all(ROOT, base_key.as_str()) else {
         return;
     };
-    let Ok(base) = serde_json::from_str::<BTreeMap<String, Option<String>>>(base) else {
+    let newest = bases
+        .iter()
+        .filter_map(|(v, o)| match field_of(doc, v, o) {
+            Field::Text(t) => serde_json::from_str::<BTreeMap<String, Option<String>>>(&t).ok(),
+            _ => None,
+        })
+        .max_by(|a, b| a.get(crate::hq::BASE_AT).cmp(&b.get(crate::hq::BASE_AT)));
+    let Some(base) = newest else {
         return;
     };
     for (field, value) in base {
-        let Some(value) = value else {
+        let Some(value) = value.filter(|_| field != crate::hq::BASE_AT) else {
             continue;
         };
         let key = format!("{id}{SEP}{field}");

@@ -591,6 +591,8 @@ const HQ_CURSOR: &str = "hq_cursor";
 /// The field of a catalog or customer record that holds HQ's values as last applied (JSON),
 /// the base of the three-way rule of [`Till::hq_apply_download`].
 pub(crate) const HQ_BASE: &str = "hq_base";
+/// The key of HQ's `updated_at` in a base (no record field has this name).
+pub(crate) const BASE_AT: &str = "hq_updated_at";
 
 /// Fields to write: (name, value; `None` removes it).
 type Fields = Vec<(&'static str, Option<String>)>;
@@ -602,7 +604,15 @@ type Fields = Vec<(&'static str, Option<String>)>;
 /// A base two leaders wrote apart (a partition: one applied an older page of HQ's, the other
 /// a newer) counts as empty too: Automerge's tie-break may show the older base beside the
 /// newer field or the other way round, so only HQ's values whole are sure to be right.
-fn three_way(doc: &automerge::AutoCommit, key: &str, hq: &Fields) -> Option<(Fields, String)> {
+///
+/// The new base also holds HQ's `updated_at` of the record (`BASE_AT`), so that where two
+/// leaders wrote bases apart, the projection can tell HQ's newer values (`docs::hq_wins_ties`).
+fn three_way(
+    doc: &automerge::AutoCommit,
+    key: &str,
+    hq: &Fields,
+    updated_at: DateTime<Utc>,
+) -> Option<(Fields, String)> {
     let base_key = format!("{key}{SEP}{HQ_BASE}");
     let base: BTreeMap<String, Option<String>> = if crate::docs::written_apart(doc, &base_key) {
         BTreeMap::new()
@@ -619,7 +629,9 @@ fn three_way(doc: &automerge::AutoCommit, key: &str, hq: &Fields) -> Option<(Fie
     if changed.is_empty() {
         return None;
     }
-    let new_base: BTreeMap<&str, &Option<String>> = hq.iter().map(|(f, v)| (*f, v)).collect();
+    let at = Some(updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+    let mut new_base: BTreeMap<&str, &Option<String>> = hq.iter().map(|(f, v)| (*f, v)).collect();
+    new_base.insert(BASE_AT, &at);
     Some((
         changed,
         serde_json::to_string(&new_base).unwrap_or_default(),
@@ -735,7 +747,7 @@ impl Till {
                     }
                     fields.retain(|(f, _)| *f != "price");
                 }
-                if let Some(change) = three_way(doc, &p.sku, &fields) {
+                if let Some(change) = three_way(doc, &p.sku, &fields, p.updated_at) {
                     plan.push((p.sku.clone(), change.0, change.1));
                 }
             }
@@ -790,7 +802,7 @@ impl Till {
                 };
                 let fields = crate::customers::customer_fields(&customer);
                 let doc = self.doc(DocId::customers_for(&id))?;
-                if let Some(change) = three_way(doc, &id, &fields) {
+                if let Some(change) = three_way(doc, &id, &fields, c.updated_at) {
                     plan.push((id, change.0, change.1));
                 }
             }

@@ -574,3 +574,55 @@ fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
         }
     }
 }
+
+/// Found by the simulator (issue #14, seed 9,055 of 10,000 at the CI size): two leaders apart
+/// applied two of HQ's renames of one customer, each with the cursor it was given, and a crash
+/// or a later page left one cursor. The older name could win the tie-break for good. The
+/// base of HQ's newest values (its `updated_at`) now decides, on every lane alike.
+#[test]
+fn the_newest_of_two_bases_written_apart_decides() {
+    use kasir_core::schema::wire::{DownloadCustomer, SyncDownloadData};
+    let page = |id, name: &str, at: &str| SyncDownloadData {
+        customers: Some(vec![DownloadCustomer {
+            id: 77,
+            customer_uuid: id,
+            customer_code: None,
+            name: name.into(),
+            email: None,
+            phone: Some("081211112222".into()),
+            address: None,
+            date_of_birth: None,
+            loyalty_points: 0,
+            total_purchases: d(0),
+            is_active: true,
+            updated_at: at.parse().unwrap(),
+        }]),
+        ..SyncDownloadData::default()
+    };
+    for seed in 0..8 {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = clock();
+        let mut lane1 = common::store_lane_seeded(dir.path(), clock.clone(), 1, 2 * seed);
+        let mut lane2 = common::store_lane_seeded(dir.path(), clock, 2, 2 * seed + 1);
+        cashier_on_shift(&mut lane1);
+        let rina = lane1
+            .create_customer(member("Rina", "081211112222"))
+            .unwrap();
+        merge_into(&mut lane1, &mut lane2);
+        lane1
+            .hq_apply_download(&page(rina.id, "Rina A", "2026-11-30T02:00:00Z"), "1:x")
+            .unwrap();
+        lane2
+            .hq_apply_download(&page(rina.id, "Rina B", "2026-11-30T03:00:00Z"), "1:x")
+            .unwrap();
+        merge_into(&mut lane1, &mut lane2);
+        merge_into(&mut lane2, &mut lane1);
+        for (no, lane) in [(1, &lane1), (2, &lane2)] {
+            assert_eq!(
+                lane.customer(rina.id).unwrap().unwrap().name,
+                "Rina B",
+                "seed {seed}, lane {no}"
+            );
+        }
+    }
+}
