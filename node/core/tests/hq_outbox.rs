@@ -217,6 +217,32 @@ fn hq_product(
     }
 }
 
+/// HQ's download page holding one customer (phone 081211112222), as HQ sends it.
+fn hq_customer_page(
+    id: kasir_core::schema::domain::CustomerId,
+    code: Option<String>,
+    name: &str,
+    at: &str,
+) -> kasir_core::schema::wire::SyncDownloadData {
+    kasir_core::schema::wire::SyncDownloadData {
+        customers: Some(vec![kasir_core::schema::wire::DownloadCustomer {
+            id: 77,
+            customer_uuid: id,
+            customer_code: code,
+            name: name.into(),
+            email: None,
+            phone: Some("081211112222".into()),
+            address: None,
+            date_of_birth: None,
+            loyalty_points: 0,
+            total_purchases: d(0),
+            is_active: true,
+            updated_at: at.parse().unwrap(),
+        }]),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn hq_changes_apply_once_and_a_store_edit_stands_until_hq_changes_that_field() {
     use kasir_core::schema::domain::{MovementType, ReferenceType};
@@ -428,7 +454,6 @@ fn two_leaders_apart_end_with_hqs_latest_values_after_the_next_download() {
 /// holds now settles every earlier state of the record on every lane.
 #[test]
 fn a_customer_state_no_leader_saw_is_settled_by_hqs_later_state() {
-    use kasir_core::schema::wire::{DownloadCustomer, SyncDownloadData};
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
     let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
@@ -445,23 +470,12 @@ fn a_customer_state_no_leader_saw_is_settled_by_hqs_later_state() {
             .map_or(0, |b| b.request.data.customers.len())
     };
     assert_eq!(customers_waiting(&mut lane3), 1, "Rina as signed up");
-    let renamed = SyncDownloadData {
-        customers: Some(vec![DownloadCustomer {
-            id: 77,
-            customer_uuid: rina.id,
-            customer_code: rina.customer_code.clone(),
-            name: "Rina Wati".into(),
-            email: None,
-            phone: Some("081211112222".into()),
-            address: None,
-            date_of_birth: None,
-            loyalty_points: 0,
-            total_purchases: d(0),
-            is_active: true,
-            updated_at: "2026-11-30T02:00:00Z".parse().unwrap(),
-        }]),
-        ..SyncDownloadData::default()
-    };
+    let renamed = hq_customer_page(
+        rina.id,
+        rina.customer_code.clone(),
+        "Rina Wati",
+        "2026-11-30T02:00:00Z",
+    );
     lane2.hq_apply_download(&renamed, "1:r1").unwrap();
     merge_into(&mut lane2, &mut lane1);
     merge_into(&mut lane1, &mut lane3);
@@ -535,7 +549,6 @@ fn a_sale_waits_for_a_customer_the_lane_has_not_learned_yet() {
 /// lane, whichever way the tie-break falls (the seeds vary the actors).
 #[test]
 fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
-    use kasir_core::schema::wire::{DownloadCustomer, SyncDownloadData};
     for seed in 0..8 {
         let dir = tempfile::tempdir().unwrap();
         let clock = clock();
@@ -545,23 +558,12 @@ fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
         let rina = lane1
             .create_customer(member("Rina", "081211112222"))
             .unwrap();
-        let copy = SyncDownloadData {
-            customers: Some(vec![DownloadCustomer {
-                id: 77,
-                customer_uuid: rina.id,
-                customer_code: rina.customer_code.clone(),
-                name: "Rina Wati".into(),
-                email: None,
-                phone: Some("081211112222".into()),
-                address: None,
-                date_of_birth: None,
-                loyalty_points: 0,
-                total_purchases: d(0),
-                is_active: true,
-                updated_at: "2026-11-30T02:00:00Z".parse().unwrap(),
-            }]),
-            ..SyncDownloadData::default()
-        };
+        let copy = hq_customer_page(
+            rina.id,
+            rina.customer_code.clone(),
+            "Rina Wati",
+            "2026-11-30T02:00:00Z",
+        );
         lane2.hq_apply_download(&copy, "1:c1").unwrap();
         merge_into(&mut lane1, &mut lane2);
         merge_into(&mut lane2, &mut lane1);
@@ -581,24 +583,6 @@ fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
 /// base of HQ's newest values (its `updated_at`) now decides, on every lane alike.
 #[test]
 fn the_newest_of_two_bases_written_apart_decides() {
-    use kasir_core::schema::wire::{DownloadCustomer, SyncDownloadData};
-    let page = |id, name: &str, at: &str| SyncDownloadData {
-        customers: Some(vec![DownloadCustomer {
-            id: 77,
-            customer_uuid: id,
-            customer_code: None,
-            name: name.into(),
-            email: None,
-            phone: Some("081211112222".into()),
-            address: None,
-            date_of_birth: None,
-            loyalty_points: 0,
-            total_purchases: d(0),
-            is_active: true,
-            updated_at: at.parse().unwrap(),
-        }]),
-        ..SyncDownloadData::default()
-    };
     for seed in 0..8 {
         let dir = tempfile::tempdir().unwrap();
         let clock = clock();
@@ -610,10 +594,16 @@ fn the_newest_of_two_bases_written_apart_decides() {
             .unwrap();
         merge_into(&mut lane1, &mut lane2);
         lane1
-            .hq_apply_download(&page(rina.id, "Rina A", "2026-11-30T02:00:00Z"), "1:x")
+            .hq_apply_download(
+                &hq_customer_page(rina.id, None, "Rina A", "2026-11-30T02:00:00Z"),
+                "1:x",
+            )
             .unwrap();
         lane2
-            .hq_apply_download(&page(rina.id, "Rina B", "2026-11-30T03:00:00Z"), "1:x")
+            .hq_apply_download(
+                &hq_customer_page(rina.id, None, "Rina B", "2026-11-30T03:00:00Z"),
+                "1:x",
+            )
             .unwrap();
         merge_into(&mut lane1, &mut lane2);
         merge_into(&mut lane2, &mut lane1);
