@@ -255,7 +255,8 @@ pub(crate) fn reproject_shard(
 ) -> Result<usize> {
     let read = docs::records_with_fields(doc, keys)
         .into_iter()
-        .map(|(sku, fields)| {
+        .map(|(sku, mut fields)| {
+            crate::hq::hq_wins_ties(doc, &sku, &mut fields);
             let p = product_from_fields(&sku, &fields);
             (sku, p)
         })

@@ -149,7 +149,8 @@ pub(crate) fn reproject_shard(
 ) -> Result<usize> {
     let read = docs::records_with_fields(doc, keys)
         .into_iter()
-        .map(|(id, fields)| {
+        .map(|(id, mut fields)| {
+            crate::hq::hq_wins_ties(doc, &id, &mut fields);
             let c = customer_from_fields(&id, &fields);
             (id, c)
         })

@@ -819,16 +819,18 @@ pub fn read(doc: &AutoCommit, key: &str) -> Option<Field> {
         .map(|(value, id)| field_of(doc, &value, &id))
 }
 
+/// Every value writers left under `key`: more than one where writers that did not see each
+/// other's write left different ones (Automerge keeps them all and shows one).
+pub fn all_values(doc: &AutoCommit, key: &str) -> Vec<Field> {
+    doc.get_all(ROOT, key)
+        .map(|all| all.iter().map(|(v, id)| field_of(doc, v, id)).collect())
+        .unwrap_or_default()
+}
+
 /// Whether writers that did not see each other's write left different values under `key`
-/// (Automerge keeps them all and shows one; see `hq::three_way` for why that matters).
+/// (see `hq::three_way` and `hq::hq_wins_ties` for why that matters).
 pub fn written_apart(doc: &AutoCommit, key: &str) -> bool {
-    let Ok(all) = doc.get_all(ROOT, key) else {
-        return false;
-    };
-    let mut values = all
-        .iter()
-        .map(|(value, id)| field_of(doc, value, id))
-        .collect::<Vec<_>>();
+    let mut values = all_values(doc, key);
     values.dedup();
     values.len() > 1
 }
@@ -896,50 +898,10 @@ pub fn records_with_fields(
     names
         .into_iter()
         .map(|id| {
-            let mut fields = get_fields(doc, &id);
-            hq_wins_ties(doc, &id, &mut fields);
+            let fields = get_fields(doc, &id);
             (id, fields)
         })
         .collect()
-}
-
-/// Where a writer that applied HQ's values and one that did not wrote a field of a record
-/// apart (a sign-up on one lane, and HQ's copy of that customer applied by a leader cut off
-/// from it), the record reads HQ's value, the one its `hq_base` holds, on every lane alike,
-/// whatever Automerge's tie-break shows. Where two leaders wrote bases apart, the base of
-/// HQ's newest values counts (its `updated_at`). HQ sends a record again only when it changes
-/// it, so otherwise the store could keep an older value for good (found by `kasir-sim`).
-fn hq_wins_ties(doc: &AutoCommit, id: &str, fields: &mut Fields) {
-    if !fields.contains_key(crate::hq::HQ_BASE) {
-        return;
-    }
-    let base_key = format!("{id}{SEP}{}", crate::hq::HQ_BASE);
-    let Ok(bases) = doc.get_all(ROOT, base_key.as_str()) else {
-        return;
-    };
-    let newest = bases
-        .iter()
-        .filter_map(|(v, o)| match field_of(doc, v, o) {
-            Field::Text(t) => serde_json::from_str::<BTreeMap<String, Option<String>>>(&t).ok(),
-            _ => None,
-        })
-        .max_by(|a, b| a.get(crate::hq::BASE_AT).cmp(&b.get(crate::hq::BASE_AT)));
-    let Some(base) = newest else {
-        return;
-    };
-    for (field, value) in base {
-        let Some(value) = value.filter(|_| field != crate::hq::BASE_AT) else {
-            continue;
-        };
-        let key = format!("{id}{SEP}{field}");
-        let Ok(all) = doc.get_all(ROOT, key.as_str()) else {
-            continue;
-        };
-        let hq = Field::Text(value);
-        if all.len() > 1 && all.iter().any(|(v, o)| field_of(doc, v, o) == hq) {
-            fields.insert(field, hq);
-        }
-    }
 }
 
 /// The distinct record keys (the part before the first separator) in a document.

@@ -606,7 +606,7 @@ type Fields = Vec<(&'static str, Option<String>)>;
 /// newer field or the other way round, so only HQ's values whole are sure to be right.
 ///
 /// The new base also holds HQ's `updated_at` of the record (`BASE_AT`), so that where two
-/// leaders wrote bases apart, the projection can tell HQ's newer values (`docs::hq_wins_ties`).
+/// leaders wrote bases apart, the projection can tell HQ's newer values ([`hq_wins_ties`]).
 fn three_way(
     doc: &automerge::AutoCommit,
     key: &str,
@@ -636,6 +636,46 @@ fn three_way(
         changed,
         serde_json::to_string(&new_base).unwrap_or_default(),
     ))
+}
+
+/// Where a writer that applied HQ's values and one that did not wrote a field of a record
+/// apart (a sign-up on one lane, and HQ's copy of that customer applied by a leader cut off
+/// from it), the record reads HQ's value, the one its `hq_base` holds, on every lane alike,
+/// whatever Automerge's tie-break shows. Where two leaders wrote bases apart, the base of
+/// HQ's newest values counts (its `updated_at`). HQ sends a record again only when it changes
+/// it, so otherwise the store could keep an older value for good (found by `kasir-sim`).
+/// The catalog and customer projections apply it to every record they read.
+pub(crate) fn hq_wins_ties(
+    doc: &automerge::AutoCommit,
+    id: &str,
+    fields: &mut crate::docs::Fields,
+) {
+    if !fields.contains_key(HQ_BASE) {
+        return;
+    }
+    let base_key = format!("{id}{SEP}{}", HQ_BASE);
+    let newest = crate::docs::all_values(doc, &base_key)
+        .into_iter()
+        .filter_map(|v| match v {
+            crate::docs::Field::Text(t) => {
+                serde_json::from_str::<BTreeMap<String, Option<String>>>(&t).ok()
+            }
+            _ => None,
+        })
+        .max_by(|a, b| a.get(BASE_AT).cmp(&b.get(BASE_AT)));
+    let Some(base) = newest else {
+        return;
+    };
+    for (field, value) in base {
+        let Some(value) = value.filter(|_| field != BASE_AT) else {
+            continue;
+        };
+        let all = crate::docs::all_values(doc, &format!("{id}{SEP}{field}"));
+        let hq = crate::docs::Field::Text(value);
+        if all.len() > 1 && all.contains(&hq) {
+            fields.insert(field, hq);
+        }
+    }
 }
 
 fn write_three_way(
