@@ -98,6 +98,11 @@ pub const TILL_LEDGER_MIGRATIONS: &[Migration] = &[
         name: "projection index",
         sql: include_str!("../sql/till_ledger/0002_projection_index.sql"),
     },
+    Migration {
+        version: 3,
+        name: "inbox",
+        sql: include_str!("../sql/till_ledger/0003_inbox.sql"),
+    },
 ];
 
 /// HQ's MySQL/MariaDB migrations, in order.

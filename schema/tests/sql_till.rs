@@ -125,7 +125,13 @@ fn the_ledger_file_schema_applies_and_every_statement_is_idempotent() {
         }
     }
     let names = tables(&conn);
-    for t in ["crdt_docs", "crdt_changes", "ledger_state", "ledger_logs"] {
+    for t in [
+        "crdt_docs",
+        "crdt_changes",
+        "ledger_state",
+        "ledger_logs",
+        "ledger_inbox",
+    ] {
         assert!(names.iter().any(|n| n == t), "missing table {t}: {names:?}");
     }
     // One sequence row, never below 1.

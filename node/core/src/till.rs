@@ -205,6 +205,14 @@ impl Till {
             till.docs = DocStore::new(&actor)?;
         }
         till.own = till.setup.as_ref().map(|s| s.lane.get());
+        // Sales a stop left in the ledger file's inbox go into their documents first; their
+        // projections follow with the rest.
+        let held: i64 = till
+            .ledger
+            .query_row("SELECT COUNT(*) FROM ledger_inbox", [], |r| r.get(0))?;
+        if held > 0 {
+            till.write_ledger(crate::sale::move_inbox)?;
+        }
         till.recover_projections()?;
         Ok(till)
     }

@@ -26,6 +26,16 @@ fn remove_file_set(path: &Path) {
     }
 }
 
+/// Lanes 1 and 2 of the store, lane 1 with its cashier on shift and one sale paid.
+fn two_lanes_one_sale(dir: &Path, clock: &std::sync::Arc<kasir_core::ManualClock>) -> (Till, Till) {
+    let mut lane1 = store_lane(dir, clock.clone(), 1);
+    let lane2 = store_lane(dir, clock.clone(), 2);
+    cashier_on_shift(&mut lane1);
+    lane1.scan("8998866200301").unwrap();
+    lane1.pay(&[Tender::cash(d(5_000))]).unwrap();
+    (lane1, lane2)
+}
+
 #[test]
 fn a_sale_is_made_durable_while_a_merge_holds_the_lane_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,11 +195,7 @@ fn a_lane_restored_from_an_older_copy_takes_back_its_sales_and_never_reuses_thei
     let dir = tempfile::tempdir().unwrap();
     let backup = tempfile::tempdir().unwrap();
     let clock = clock();
-    let mut lane1 = store_lane(dir.path(), clock.clone(), 1);
-    let mut lane2 = store_lane(dir.path(), clock.clone(), 2);
-    cashier_on_shift(&mut lane1);
-    lane1.scan("8998866200301").unwrap();
-    lane1.pay(&[Tender::cash(d(5_000))]).unwrap();
+    let (lane1, mut lane2) = two_lanes_one_sale(dir.path(), &clock);
     drop(lane1);
     let lane1_path = dir.path().join("lane1.db");
     for path in [lane1_path.clone(), ledger_path(&lane1_path)] {
@@ -282,4 +288,75 @@ fn the_projection_mark_counts_compacted_change_rows_so_a_restart_projects_nothin
     assert_eq!(mark, last, "the mark is the last row ever written");
     assert!(mark >= folded, "every folded row counts as projected");
     assert_eq!(till.diagnostics().unwrap().sales, 20);
+}
+
+#[test]
+fn a_held_sale_whose_move_a_power_cut_took_back_is_moved_again_as_the_same_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let cut = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let (mut lane1, mut lane2) = two_lanes_one_sale(dir.path(), &clock);
+    lane1.scan("8998866200301").unwrap();
+    let held = lane1.commit_sale(&[Tender::cash(d(5_000))]).unwrap();
+    // What the disk holds for certain: everything up to the sale's fsync (its WAL frames
+    // included), not the move into the document that follows without an fsync of its own.
+    let lane1_path = dir.path().join("lane1.db");
+    let mut files = Vec::new();
+    for path in [lane1_path.clone(), ledger_path(&lane1_path)] {
+        for suffix in ["", "-wal"] {
+            let mut from = path.as_os_str().to_os_string();
+            from.push(suffix);
+            let from = std::path::PathBuf::from(from);
+            if from.exists() {
+                let to = cut.path().join(from.file_name().unwrap());
+                std::fs::copy(&from, &to).unwrap();
+                files.push((to, from));
+            }
+        }
+    }
+    assert_eq!(lane1.project_pending().unwrap(), 1);
+    let day = lane1
+        .document_names()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.starts_with("ledger/") && n.ends_with("/001"))
+        .unwrap();
+    let heads = lane1.document_heads(&day).unwrap();
+    // A peer already has the moved sale.
+    let out = lane2
+        .merge_remote(&day, &lane1.export_document(&day).unwrap())
+        .unwrap();
+    assert_eq!(out.new_sales, 2);
+    drop(lane1);
+    // Power cut: the move is lost, the sale's commit is not.
+    for path in [lane1_path.clone(), ledger_path(&lane1_path)] {
+        remove_file_set(&path);
+    }
+    for (from, to) in &files {
+        std::fs::copy(from, to).unwrap();
+    }
+    let mut lane1 = Till::open(&lane1_path, options_seeded(clock, 7)).unwrap();
+    assert_eq!(lane1.sale_by_number(&held.number).unwrap().id, held.sale_id);
+    assert_eq!(
+        lane1.document_heads(&day).unwrap(),
+        heads,
+        "the move made again is the change the peer holds"
+    );
+    let out = lane2
+        .merge_remote(&day, &lane1.export_document(&day).unwrap())
+        .unwrap();
+    assert_eq!(out.new_sales, 0);
+    assert_eq!(
+        lane2.document_heads(&day).unwrap(),
+        heads,
+        "one history on both lanes"
+    );
+    assert!(lane1.stock_discrepancies().unwrap().is_empty());
+    assert_eq!(
+        count(
+            &rusqlite::Connection::open(ledger_path(&lane1_path)).unwrap(),
+            "SELECT count(*) FROM ledger_inbox"
+        ),
+        0
+    );
 }
