@@ -17,8 +17,8 @@ mod text;
 use egui::{Align, Color32, Key, Layout, RichText};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::money::Money;
-use kasir_node::schema::payment::Tender;
-use kasir_node::types::Receipt;
+use kasir_node::schema::payment::{PaymentMethod, Tender};
+use kasir_node::types::{ParkedCart, ProductView, Receipt};
 use kasir_node::{Command, Node, View};
 
 pub use text::Lang;
@@ -55,13 +55,53 @@ pub fn quick_amounts(due: Decimal) -> Vec<Decimal> {
 #[derive(Debug, Clone, PartialEq)]
 enum Step {
     Cart,
-    /// Taking the payment: what the customer handed over, as typed.
-    Payment {
-        tendered: String,
-    },
+    /// Taking the payment: card, e-wallet and transfer tenders taken so far (a split), and
+    /// what is typed: cash handed over, a non-cash amount and its reference.
+    Payment(Box<Payment>),
     /// The sale is committed: its receipt, until the next customer.
     Done(Box<Receipt>),
 }
+
+/// The payment step's state.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Payment {
+    tenders: Vec<Tender>,
+    tendered: String,
+    /// A non-cash tender being entered: its method, amount (empty: all that is left) and
+    /// reference.
+    non_cash: Option<(PaymentMethod, String, String)>,
+}
+
+impl Payment {
+    fn non_cash_total(&self) -> Decimal {
+        self.tenders.iter().map(|t| t.amount).sum()
+    }
+}
+
+/// What the selling screen shows besides the cart and the scan field.
+#[derive(Debug, Clone, PartialEq)]
+enum Panel {
+    None,
+    /// Product search (F2): the query as typed, its results, the highlighted one.
+    Search {
+        query: String,
+        results: Vec<ProductView>,
+        at: usize,
+    },
+    /// A new quantity for a cart line (F4), as typed.
+    Quantity {
+        line: usize,
+        typed: String,
+    },
+    /// The parked carts, to recall one (F7).
+    Recall {
+        carts: Vec<ParkedCart>,
+        at: usize,
+    },
+}
+
+/// How many search results the list shows.
+const SEARCH_RESULTS: usize = 12;
 
 /// The till app's own state; everything else is the lane's view.
 #[derive(Debug)]
@@ -75,6 +115,9 @@ pub struct TillApp {
     float: String,
     scan: String,
     step: Step,
+    panel: Panel,
+    /// The cart line the line keys act on; the last line when none was picked.
+    selected: Option<usize>,
     /// The last thing that went wrong, as a sentence for the cashier.
     message: Option<String>,
 }
@@ -90,6 +133,8 @@ impl TillApp {
             float: "500000".into(),
             scan: String::new(),
             step: Step::Cart,
+            panel: Panel::None,
+            selected: None,
             message: None,
         }
     }
@@ -134,7 +179,7 @@ impl TillApp {
         } else {
             match self.step.clone() {
                 Step::Cart => self.selling(ui, &view),
-                Step::Payment { tendered } => self.payment(ui, &view, tendered),
+                Step::Payment(p) => self.payment(ui, &view, *p),
                 Step::Done(receipt) => self.receipt(ui, &receipt),
             }
         }
@@ -255,24 +300,18 @@ impl TillApp {
     }
 
     fn selling(&mut self, ui: &mut egui::Ui, view: &View) {
-        ui.horizontal(|ui| {
-            ui.label(self.t(T::Scan));
-            let field = ui
-                .add(egui::TextEdit::singleline(&mut self.scan).desired_width(360.0))
-                .accessible_name(T::Scan.text(self.lang));
-            // The scan field keeps the focus: a wedge scanner types wherever the focus is.
-            if !field.has_focus() && ui.memory(|m| m.focused().is_none()) {
-                field.request_focus();
-            }
-            if (field.lost_focus() || field.has_focus()) && ui.input(|i| i.key_pressed(Key::Enter))
-            {
-                let code = std::mem::take(&mut self.scan).trim().to_string();
-                if !code.is_empty() {
-                    self.run(Command::Scan { code });
-                }
-                field.request_focus();
-            }
-        });
+        let lines = view.cart.lines.len();
+        if self.selected.is_some_and(|l| l >= lines) {
+            self.selected = None;
+        }
+        let line = self.selected.or(lines.checked_sub(1));
+        let idle = self.panel == Panel::None;
+        match self.panel.clone() {
+            Panel::None => self.scan_field(ui),
+            Panel::Search { query, results, at } => self.search(ui, view, query, results, at),
+            Panel::Quantity { line, typed } => self.quantity(ui, view, line, typed),
+            Panel::Recall { carts, at } => self.recall(ui, carts, at),
+        }
         ui.add_space(6.0);
         egui::Grid::new("cart")
             .striped(true)
@@ -282,9 +321,16 @@ impl TillApp {
                     ui.label(RichText::new(self.t(h)).strong());
                 }
                 ui.end_row();
-                for l in &view.cart.lines {
-                    ui.label(&l.name);
-                    ui.label(l.quantity.normalize().to_string());
+                for (i, l) in view.cart.lines.iter().enumerate() {
+                    // A click picks the line the line keys act on.
+                    if ui.selectable_label(line == Some(i), &l.name).clicked() {
+                        self.selected = Some(i);
+                    }
+                    let unit = match l.unit {
+                        kasir_node::schema::domain::SaleUnit::Kilogram => " kg",
+                        _ => "",
+                    };
+                    ui.label(format!("{}{unit}", l.quantity.normalize()));
                     ui.label(rupiah(l.unit_price));
                     ui.label(rupiah(l.total));
                     if l.short {
@@ -315,71 +361,385 @@ impl TillApp {
                 .strong(),
         );
         ui.add_space(6.0);
-        let pay = ui.add_enabled(!view.cart.lines.is_empty(), big_button(self.t(T::Pay)));
-        if (pay.clicked() || ui.input(|i| i.key_pressed(Key::F12))) && !view.cart.lines.is_empty() {
-            self.step = Step::Payment {
-                tendered: String::new(),
-            };
-        }
+        // The keys act only while no panel is open (a panel's field has the keyboard).
+        let [f2, f4, f6, f7, f8, f12] = [Key::F2, Key::F4, Key::F6, Key::F7, Key::F8, Key::F12]
+            .map(|k| idle && ui.input(|i| i.key_pressed(k)));
+        ui.horizontal_wrapped(|ui| {
+            if ui.add(big_button(self.t(T::Search))).clicked() || f2 {
+                self.panel = Panel::Search {
+                    query: String::new(),
+                    results: Vec::new(),
+                    at: 0,
+                };
+            }
+            let quantity = ui.add_enabled(line.is_some(), big_button(self.t(T::Quantity)));
+            if let Some(line) = line
+                && (quantity.clicked() || f4)
+            {
+                self.panel = Panel::Quantity {
+                    line,
+                    typed: String::new(),
+                };
+            }
+            let remove = ui.add_enabled(line.is_some(), big_button(self.t(T::RemoveLine)));
+            if let Some(line) = line
+                && (remove.clicked() || f8)
+                && self.run(Command::RemoveLine { line }).is_some()
+            {
+                self.selected = None;
+            }
+            let park = ui.add_enabled(lines > 0, big_button(self.t(T::Park)));
+            if lines > 0 && (park.clicked() || f6) {
+                let label = format!(
+                    "{} {} · {}",
+                    self.t(T::ParkedLabel),
+                    chrono::Local::now().format("%H:%M"),
+                    rupiah(t.total_amount)
+                );
+                if self.run(Command::ParkCart { label }).is_some() {
+                    self.selected = None;
+                }
+            }
+            if ui.add(big_button(self.t(T::Recall))).clicked() || f7 {
+                match self.node.parked_carts() {
+                    Ok(carts) => self.panel = Panel::Recall { carts, at: 0 },
+                    Err(e) => self.message = Some(text::error(self.lang, &e)),
+                }
+            }
+            let pay = ui.add_enabled(lines > 0, big_button(self.t(T::Pay)));
+            if (pay.clicked() || f12) && lines > 0 {
+                self.panel = Panel::None;
+                self.step = Step::Payment(Box::default());
+            }
+        });
     }
 
-    fn payment(&mut self, ui: &mut egui::Ui, view: &View, mut tendered: String) {
-        let due = view.cart.cash_due;
+    /// The scan field, which keeps the focus: a wedge scanner types wherever the focus is.
+    fn scan_field(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            ui.label(self.t(T::Scan));
+            let field = ui
+                .add(egui::TextEdit::singleline(&mut self.scan).desired_width(360.0))
+                .accessible_name(T::Scan.text(self.lang));
+            if !field.has_focus() && ui.memory(|m| m.focused().is_none()) {
+                field.request_focus();
+            }
+            if (field.lost_focus() || field.has_focus()) && ui.input(|i| i.key_pressed(Key::Enter))
+            {
+                let code = std::mem::take(&mut self.scan).trim().to_string();
+                if !code.is_empty() && self.run(Command::Scan { code }).is_some() {
+                    self.selected = None;
+                }
+                field.request_focus();
+            }
+        });
+    }
+
+    /// Search as you type (F2): by name, SKU or barcode; Up/Down pick, Enter adds, Esc closes.
+    fn search(
+        &mut self,
+        ui: &mut egui::Ui,
+        view: &View,
+        mut query: String,
+        mut results: Vec<ProductView>,
+        mut at: usize,
+    ) {
+        ui.horizontal(|ui| {
+            ui.label(self.t(T::SearchField));
+            let field = ui
+                .add(egui::TextEdit::singleline(&mut query).desired_width(360.0))
+                .accessible_name(T::SearchField.text(self.lang));
+            if !field.has_focus() {
+                field.request_focus();
+            }
+            if field.changed() {
+                results = self
+                    .node
+                    .search_products(&query, SEARCH_RESULTS)
+                    .unwrap_or_default();
+                at = 0;
+            }
+        });
+        let (at, enter, esc) = list_keys(ui, results.len(), at);
+        let mut pick = None;
+        if results.is_empty() && !query.trim().is_empty() {
+            ui.label(self.t(T::NoMatch));
+        }
+        for (i, p) in results.iter().enumerate() {
+            let text = format!(
+                "{} · {} · {} · {} {}",
+                p.name,
+                p.sku,
+                rupiah(p.price),
+                self.t(T::Stock),
+                p.stock.normalize()
+            );
+            if ui.selectable_label(i == at, text).clicked() {
+                pick = Some(i);
+            }
+        }
+        ui.label(RichText::new(self.t(T::SearchHint)).italics());
+        if esc {
+            self.panel = Panel::None;
+            return;
+        }
+        if enter && !results.is_empty() {
+            pick = Some(at);
+        }
+        if let Some(p) = pick.and_then(|i| results.get(i)) {
+            let sku = p.sku.clone();
+            let weighed = p.unit == kasir_node::schema::domain::SaleUnit::Kilogram;
+            let added = self.run(Command::AddSku {
+                sku: sku.clone(),
+                quantity: Decimal::ONE,
+            });
+            if added.is_some() {
+                self.selected = None;
+                // A weighed product found by name asks for its weight next.
+                let line = self
+                    .node
+                    .view()
+                    .cart
+                    .lines
+                    .iter()
+                    .rposition(|l| l.sku == sku);
+                self.panel = match line {
+                    Some(line) if weighed => Panel::Quantity {
+                        line,
+                        typed: String::new(),
+                    },
+                    _ => Panel::None,
+                };
+                return;
+            }
+        }
+        let _ = view;
+        self.panel = Panel::Search { query, results, at };
+    }
+
+    /// A new quantity for a cart line (F4): Enter sets it, Esc backs out.
+    fn quantity(&mut self, ui: &mut egui::Ui, view: &View, line: usize, mut typed: String) {
+        let Some(l) = view.cart.lines.get(line) else {
+            self.panel = Panel::None;
+            return;
+        };
+        ui.horizontal(|ui| {
+            ui.label(format!("{}: {}", self.t(T::NewQuantity), l.name));
+            let field = ui
+                .add(
+                    egui::TextEdit::singleline(&mut typed)
+                        .hint_text(l.quantity.normalize().to_string()),
+                )
+                .accessible_name(T::NewQuantity.text(self.lang));
+            if !field.has_focus() {
+                field.request_focus();
+            }
+        });
+        let [enter, esc] = [Key::Enter, Key::Escape].map(|k| ui.input(|i| i.key_pressed(k)));
+        if esc {
+            self.panel = Panel::None;
+            return;
+        }
+        if enter && !typed.trim().is_empty() {
+            let typed = typed.trim().to_string();
+            if self.run(Command::SetQuantity { line, typed }).is_some() {
+                self.panel = Panel::None;
+                return;
+            }
+        }
+        self.panel = Panel::Quantity { line, typed };
+    }
+
+    /// The parked carts (F7): Up/Down pick, Enter recalls, Esc closes.
+    fn recall(&mut self, ui: &mut egui::Ui, carts: Vec<ParkedCart>, at: usize) {
+        ui.label(RichText::new(self.t(T::ParkedSales)).strong());
+        if carts.is_empty() {
+            ui.label(self.t(T::NoParked));
+        }
+        let (at, enter, esc) = list_keys(ui, carts.len(), at);
+        let mut pick = None;
+        for (i, c) in carts.iter().enumerate() {
+            let text = format!("{} · {} {}", c.label, c.lines, self.t(T::Lines));
+            if ui.selectable_label(i == at, text).clicked() {
+                pick = Some(i);
+            }
+        }
+        if ui.button(self.t(T::Close)).clicked() || esc {
+            self.panel = Panel::None;
+            return;
+        }
+        if enter && !carts.is_empty() {
+            pick = Some(at);
+        }
+        if let Some(c) = pick.and_then(|i| carts.get(i)) {
+            if self.run(Command::RecallCart { id: c.id }).is_some() {
+                self.panel = Panel::None;
+                self.selected = None;
+            }
+            return;
+        }
+        self.panel = Panel::Recall { carts, at };
+    }
+
+    /// Payment: cash with quick amounts (F1–F3) or as typed; card (F5), e-wallet (F6) and bank
+    /// transfer (F7) with their reference, for all that is left or part of it (a split, the
+    /// rest in cash or another method).
+    fn payment(&mut self, ui: &mut egui::Ui, view: &View, mut p: Payment) {
+        let total = view.cart.totals.total_amount;
+        let increment = view
+            .store
+            .as_ref()
+            .map_or(Decimal::ONE, |s| s.cash_increment);
+        let left = total - p.non_cash_total();
+        let due = if p.tenders.is_empty() {
+            view.cart.cash_due
+        } else {
+            kasir_node::schema::money::round_half_up(left, increment).unwrap_or(left)
+        };
+        if !p.tenders.is_empty() {
+            ui.label(format!("{}: {}", self.t(T::AmountDue), rupiah(total)));
+            for t in &p.tenders {
+                ui.label(format!(
+                    "{}: {} {} ({})",
+                    self.t(T::PaidSoFar),
+                    method_name(t.method, self.lang),
+                    rupiah(t.amount),
+                    t.reference.as_deref().unwrap_or("")
+                ));
+            }
+        }
         ui.label(
             RichText::new(format!("{}: {}", self.t(T::CashDue), rupiah(due)))
                 .size(32.0)
                 .strong(),
         );
         ui.add_space(6.0);
-        let keys = [Key::F1, Key::F2, Key::F3];
-        let mut chosen = None;
-        ui.horizontal(|ui| {
+        let mut pay: Option<Vec<Tender>> = None;
+        let entering = p.non_cash.is_some();
+        let pressed = |ui: &egui::Ui, k: Key| !entering && ui.input(|i| i.key_pressed(k));
+        ui.horizontal_wrapped(|ui| {
+            let keys = [Key::F1, Key::F2, Key::F3];
             for (i, amount) in quick_amounts(due).into_iter().enumerate() {
                 let label = if i == 0 {
                     format!("{} [F1]", self.t(T::Exact))
                 } else {
                     format!("{} [F{}]", rupiah(amount), i + 1)
                 };
-                if ui.add(big_button(&label)).clicked() || ui.input(|inp| inp.key_pressed(keys[i]))
-                {
-                    chosen = Some(amount);
+                if ui.add(big_button(&label)).clicked() || pressed(ui, keys[i]) {
+                    pay = Some(with_cash(&p.tenders, amount));
+                }
+            }
+            for (method, key, label) in [
+                (PaymentMethod::Card, Key::F5, T::Card),
+                (PaymentMethod::EWallet, Key::F6, T::EWallet),
+                (PaymentMethod::BankTransfer, Key::F7, T::Transfer),
+            ] {
+                if ui.add(big_button(self.t(label))).clicked() || pressed(ui, key) {
+                    p.non_cash = Some((method, String::new(), String::new()));
                 }
             }
         });
-        ui.horizontal(|ui| {
-            ui.label(self.t(T::Tendered));
-            let field = ui
-                .add(egui::TextEdit::singleline(&mut tendered))
-                .accessible_name(T::Tendered.text(self.lang));
-            if chosen.is_none()
-                && (field.lost_focus() || field.has_focus())
-                && ui.input(|i| i.key_pressed(Key::Enter))
-            {
-                chosen = parse_amount(&tendered).or(Some(Decimal::MIN));
+        let enter = ui.input(|i| i.key_pressed(Key::Enter));
+        if let Some((method, mut amount, mut reference)) = p.non_cash.take() {
+            ui.label(RichText::new(method_name(method, self.lang)).strong());
+            egui::Grid::new("non-cash").num_columns(2).show(ui, |ui| {
+                ui.label(self.t(T::NonCashAmount));
+                ui.add(egui::TextEdit::singleline(&mut amount).hint_text(rupiah(left)))
+                    .accessible_name(T::NonCashAmount.text(self.lang));
+                ui.end_row();
+                ui.label(self.t(T::Reference));
+                let field = ui
+                    .add(egui::TextEdit::singleline(&mut reference))
+                    .accessible_name(T::Reference.text(self.lang));
+                if !entering {
+                    field.request_focus();
+                }
+                ui.end_row();
+            });
+            let value = if amount.trim().is_empty() {
+                Some(left)
+            } else {
+                parse_amount(&amount)
+            };
+            if enter {
+                match value {
+                    None => self.message = Some(self.t(T::NotAnAmount).to_string()),
+                    Some(v) if v <= Decimal::ZERO || v > left => {
+                        self.message = Some(self.t(T::TooMuchNonCash).to_string());
+                    }
+                    Some(_) if reference.trim().is_empty() => {
+                        self.message = Some(self.t(T::NeedReference).to_string());
+                    }
+                    Some(v) => {
+                        self.message = None;
+                        let tender = Tender {
+                            method,
+                            amount: v,
+                            reference: Some(reference.trim().to_string()),
+                        };
+                        if v == left {
+                            // Paid in full: the tender joins the list once the sale is made.
+                            let mut all = p.tenders.clone();
+                            all.push(tender);
+                            pay = Some(all);
+                        } else {
+                            p.tenders.push(tender);
+                        }
+                    }
+                }
+                if pay.is_none() && self.message.is_none() {
+                    // Part paid: the rest in cash or another method.
+                    self.step = Step::Payment(Box::new(p));
+                    return;
+                }
             }
-        });
-        if let Some(given) = parse_amount(&tendered).filter(|g| *g >= due) {
-            ui.label(
-                RichText::new(format!("{}: {}", self.t(T::Change), rupiah(given - due))).size(28.0),
-            );
+            if pay.is_none() {
+                p.non_cash = Some((method, amount, reference));
+            }
+        } else {
+            ui.horizontal(|ui| {
+                ui.label(self.t(T::Tendered));
+                let field = ui
+                    .add(egui::TextEdit::singleline(&mut p.tendered))
+                    .accessible_name(T::Tendered.text(self.lang));
+                if pay.is_none() && (field.lost_focus() || field.has_focus()) && enter {
+                    match parse_amount(&p.tendered) {
+                        Some(given) if given >= due => pay = Some(with_cash(&p.tenders, given)),
+                        _ => {
+                            self.message =
+                                Some(format!("{} {}", self.t(T::NotEnough), rupiah(due)));
+                        }
+                    }
+                }
+            });
+            if let Some(given) = parse_amount(&p.tendered).filter(|g| *g >= due) {
+                ui.label(
+                    RichText::new(format!("{}: {}", self.t(T::Change), rupiah(given - due)))
+                        .size(28.0),
+                );
+            }
         }
         let back = ui.button(self.t(T::Back)).clicked() || ui.input(|i| i.key_pressed(Key::Escape));
-        self.step = Step::Payment { tendered };
         if back {
-            self.step = Step::Cart;
+            if p.non_cash.is_some() {
+                p.non_cash = None;
+                self.step = Step::Payment(Box::new(p));
+            } else {
+                self.step = Step::Cart;
+            }
             return;
         }
-        match chosen {
-            Some(amount) if amount >= due => match self.node.pay(vec![Tender::cash(amount)]) {
+        if let Some(tenders) = pay {
+            match self.node.pay(tenders) {
                 Ok(receipt) => {
                     self.message = None;
                     self.step = Step::Done(Box::new(receipt));
+                    return;
                 }
                 Err(e) => self.message = Some(text::error(self.lang, &e)),
-            },
-            Some(_) => self.message = Some(format!("{} {}", self.t(T::NotEnough), rupiah(due))),
-            None => {}
+            }
         }
+        self.step = Step::Payment(Box::new(p));
     }
 
     fn receipt(&mut self, ui: &mut egui::Ui, receipt: &Receipt) {
@@ -395,6 +755,40 @@ impl TillApp {
         {
             self.step = Step::Cart;
         }
+    }
+}
+
+/// Up and Down move the highlight over a list of `len` entries: the new highlight, and whether
+/// Enter and Esc were pressed.
+fn list_keys(ui: &egui::Ui, len: usize, at: usize) -> (usize, bool, bool) {
+    let [up, down, enter, esc] = [Key::ArrowUp, Key::ArrowDown, Key::Enter, Key::Escape]
+        .map(|k| ui.input(|i| i.key_pressed(k)));
+    let at = if down && at + 1 < len {
+        at + 1
+    } else if up {
+        at.saturating_sub(1)
+    } else {
+        at
+    };
+    (at, enter, esc)
+}
+
+/// The tenders taken so far and `cash` handed over for the rest.
+fn with_cash(tenders: &[Tender], cash: Decimal) -> Vec<Tender> {
+    let mut all = tenders.to_vec();
+    all.push(Tender::cash(cash));
+    all
+}
+
+fn method_name(method: PaymentMethod, lang: Lang) -> &'static str {
+    match (method, lang) {
+        (PaymentMethod::Cash, Lang::Id) => "Tunai",
+        (PaymentMethod::Cash, Lang::En) => "Cash",
+        (PaymentMethod::Card, Lang::Id) => "Kartu",
+        (PaymentMethod::Card, Lang::En) => "Card",
+        (PaymentMethod::EWallet, _) => "E-wallet",
+        (PaymentMethod::BankTransfer, Lang::Id) => "Transfer bank",
+        (PaymentMethod::BankTransfer, Lang::En) => "Bank transfer",
     }
 }
 

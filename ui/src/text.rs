@@ -80,6 +80,29 @@ texts! {
     Back: "Kembali [Esc]", "Back [Esc]";
     NotEnough: "Uang kurang: harus dibayar", "Not enough: due";
     NextCustomer: "Pelanggan berikut [Enter]", "Next customer [Enter]";
+    Search: "Cari [F2]", "Search [F2]";
+    SearchField: "Cari produk (nama, SKU, barcode)", "Search products (name, SKU, barcode)";
+    NoMatch: "Tidak ada produk yang cocok", "No product matches";
+    SearchHint: "Atas/Bawah pilih · Enter tambah · Esc tutup", "Up/Down choose · Enter add · Esc close";
+    Quantity: "Jumlah [F4]", "Quantity [F4]";
+    NewQuantity: "Jumlah baru", "New quantity";
+    RemoveLine: "Hapus baris [F8]", "Remove line [F8]";
+    Park: "Tunda [F6]", "Park [F6]";
+    Recall: "Panggil [F7]", "Recall [F7]";
+    ParkedSales: "Transaksi tertunda", "Parked sales";
+    NoParked: "Tidak ada transaksi tertunda", "No parked sales";
+    ParkedLabel: "Tunda", "Parked";
+    Lines: "baris", "lines";
+    Close: "Tutup [Esc]", "Close [Esc]";
+    Card: "Kartu [F5]", "Card [F5]";
+    EWallet: "E-wallet [F6]", "E-wallet [F6]";
+    Transfer: "Transfer bank [F7]", "Bank transfer [F7]";
+    Reference: "Kode approval / referensi", "Approval code / reference";
+    NonCashAmount: "Jumlah non-tunai", "Non-cash amount";
+    AmountDue: "Total belanja", "Amount due";
+    PaidSoFar: "Sudah dibayar", "Paid so far";
+    NeedReference: "Masukkan kode approval atau referensi pembayaran", "Enter the payment's approval code or reference";
+    TooMuchNonCash: "Kartu, e-wallet dan transfer tidak boleh melebihi sisa", "Card, e-wallet and transfer cannot exceed what is left";
 }
 
 /// A refusal of the engine as a sentence for the cashier, in `lang`.

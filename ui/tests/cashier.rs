@@ -155,3 +155,188 @@ fn wrong_pins_are_refused_and_the_lockout_shows_the_time_left() {
         Some(Decimal::from(500_000))
     );
 }
+
+/// Logs in, opens the shift and scans products `idx` (piece items) of the demo catalog.
+fn selling_with(
+    h: &mut Harness<'static, TillApp>,
+    idx: &[usize],
+) -> Vec<kasir_node::schema::domain::Product> {
+    h.run();
+    log_in_and_open_shift(h);
+    let products: Vec<_> = demo::products(300, 42)
+        .into_iter()
+        .filter(|p| p.unit == kasir_node::schema::domain::SaleUnit::Piece && p.barcode.is_some())
+        .collect();
+    let picked: Vec<_> = idx.iter().map(|i| products[*i].clone()).collect();
+    for p in &picked {
+        wedge(h, p.barcode.as_deref().unwrap());
+    }
+    picked
+}
+
+#[test]
+fn search_as_you_type_finds_by_name_and_sku_and_the_keyboard_adds_the_pick() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    let products = selling_with(&mut h, &[]);
+    assert!(products.is_empty());
+    let catalog = demo::products(300, 42);
+    // By name: the first word of a product's name, then ↓ and Enter take the second result.
+    let query: String = catalog[7].name.chars().take(5).collect();
+    press(&mut h, Key::F2);
+    type_into(&mut h, "Cari produk (nama, SKU, barcode)", &query);
+    let expected = node.search_products(&query, 12).unwrap();
+    assert!(expected.len() >= 2, "{query}: {expected:?}");
+    h.get_by_label_contains(&format!("{} · {}", expected[0].name, expected[0].sku));
+    h.get_by_label_contains(&format!("{} · {}", expected[1].name, expected[1].sku));
+    press(&mut h, Key::ArrowDown);
+    press(&mut h, Key::Enter);
+    let cart = node.view().cart.clone();
+    assert_eq!(cart.lines.len(), 1, "{:?}", node.view().last_error);
+    assert_eq!(cart.lines[0].sku, expected[1].sku);
+    // By SKU: one result, Enter adds it; Esc closes the search, the scan field is back.
+    let by_sku = &catalog[11];
+    press(&mut h, Key::Escape);
+    press(&mut h, Key::F2);
+    type_into(&mut h, "Cari produk (nama, SKU, barcode)", &by_sku.sku);
+    h.get_by_label_contains(&format!("{} · {}", by_sku.name, by_sku.sku));
+    press(&mut h, Key::Enter);
+    let skus: Vec<String> = node
+        .view()
+        .cart
+        .lines
+        .iter()
+        .map(|l| l.sku.clone())
+        .collect();
+    assert!(skus.contains(&by_sku.sku), "{skus:?}");
+    h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
+    // Nothing matches: said so.
+    press(&mut h, Key::F2);
+    type_into(&mut h, "Cari produk (nama, SKU, barcode)", "zzzqqq");
+    h.get_by_label("Tidak ada produk yang cocok");
+    press(&mut h, Key::Escape);
+    assert_eq!(node.view().cart.lines.len(), skus.len());
+}
+
+#[test]
+fn a_line_s_quantity_is_typed_and_a_picked_line_is_removed_by_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    let p = selling_with(&mut h, &[0, 1]);
+    // F4 acts on the last line.
+    press(&mut h, Key::F4);
+    type_into(&mut h, "Jumlah baru", "3");
+    press(&mut h, Key::Enter);
+    let cart = node.view().cart.clone();
+    assert_eq!(cart.lines[1].sku, p[1].sku);
+    assert_eq!(cart.lines[1].quantity, Decimal::from(3));
+    // Not a quantity: refused in words, the line unchanged.
+    press(&mut h, Key::F4);
+    type_into(&mut h, "Jumlah baru", "tiga");
+    press(&mut h, Key::Enter);
+    assert_eq!(node.view().cart.lines[1].quantity, Decimal::from(3));
+    assert!(node.view().last_error.is_some());
+    press(&mut h, Key::Escape);
+    // A click picks the first line; F8 removes it.
+    h.get_by_label(&p[0].name).click();
+    h.run();
+    press(&mut h, Key::F8);
+    let cart = node.view().cart.clone();
+    assert_eq!(cart.lines.len(), 1);
+    assert_eq!(cart.lines[0].sku, p[1].sku);
+    assert_eq!(cart.lines[0].quantity, Decimal::from(3));
+}
+
+#[test]
+fn a_cart_is_parked_for_the_next_customer_and_recalled_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    let p = selling_with(&mut h, &[2]);
+    press(&mut h, Key::F6);
+    assert!(node.view().cart.lines.is_empty(), "parked");
+    assert_eq!(node.view().parked, 1);
+    // The next customer pays in the meantime.
+    wedge(&mut h, p[0].barcode.as_deref().unwrap());
+    wedge(&mut h, p[0].barcode.as_deref().unwrap());
+    press(&mut h, Key::F12);
+    press(&mut h, Key::F1);
+    assert!(node.view().last_receipt.is_some());
+    press(&mut h, Key::Enter);
+    // F7 lists the parked cart; Enter brings it back.
+    press(&mut h, Key::F7);
+    h.get_by_label_contains("· 1 baris");
+    press(&mut h, Key::Enter);
+    let cart = node.view().cart.clone();
+    assert_eq!(cart.lines.len(), 1);
+    assert_eq!(cart.lines[0].sku, p[0].sku);
+    assert_eq!(cart.lines[0].quantity, Decimal::ONE);
+    assert_eq!(node.view().parked, 0);
+}
+
+#[test]
+fn a_split_payment_takes_part_by_card_and_the_rest_in_cash() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    selling_with(&mut h, &[3, 4]);
+    let total = node.view().cart.totals.total_amount;
+    let card = Decimal::from(10_000).min(total - Decimal::ONE);
+    press(&mut h, Key::F12);
+    press(&mut h, Key::F5);
+    // A card tender needs its approval code.
+    type_into(&mut h, "Jumlah non-tunai", &card.to_string());
+    press(&mut h, Key::Enter);
+    h.get_by_label("Masukkan kode approval atau referensi pembayaran");
+    type_into(&mut h, "Kode approval / referensi", "APR-7731");
+    press(&mut h, Key::Enter);
+    h.get_by_label_contains("Sudah dibayar: Kartu");
+    // The rest in cash, exact (F1).
+    press(&mut h, Key::F1);
+    let receipt = node
+        .view()
+        .last_receipt
+        .clone()
+        .unwrap_or_else(|| panic!("paid: {:?}", node.view().last_error));
+    assert_eq!(receipt.total, total);
+    assert_eq!(receipt.payments.len(), 2, "{:?}", receipt.payments);
+    assert_eq!(
+        receipt.payments[0],
+        (
+            kasir_node::schema::payment::PaymentMethod::Card,
+            card,
+            Some("APR-7731".to_string())
+        )
+    );
+    assert_eq!(
+        receipt.payments[1].0,
+        kasir_node::schema::payment::PaymentMethod::Cash
+    );
+    assert!(receipt.payments[1].1 >= total - card);
+    h.get_by_label(&receipt.to_text(42));
+}
+
+#[test]
+fn an_e_wallet_pays_all_that_is_left_when_no_amount_is_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    selling_with(&mut h, &[5]);
+    let total = node.view().cart.totals.total_amount;
+    press(&mut h, Key::F12);
+    press(&mut h, Key::F6);
+    type_into(&mut h, "Kode approval / referensi", "QRIS-0042");
+    press(&mut h, Key::Enter);
+    let receipt = node.view().last_receipt.clone().expect("paid by e-wallet");
+    assert_eq!(
+        receipt.payments,
+        vec![(
+            kasir_node::schema::payment::PaymentMethod::EWallet,
+            total,
+            Some("QRIS-0042".to_string())
+        )]
+    );
+    assert_eq!(receipt.change, Decimal::ZERO);
+}
