@@ -573,6 +573,12 @@ impl Node {
         Ok(self.call(|e| e.till.parked_carts())??)
     }
 
+    /// A committed sale by the transaction number on its receipt (a refund's first step).
+    pub fn sale(&self, number: &str) -> Result<kasir_core::schema::domain::Sale> {
+        let n = number.to_string();
+        Ok(self.call(move |e| e.till.sale_by_number(&n))??)
+    }
+
     /// What can still be returned of each line of a sale: (line, quantity).
     pub fn returnable(&self, number: &str) -> Result<Vec<(u16, Decimal)>> {
         let n = number.to_string();

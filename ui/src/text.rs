@@ -102,6 +102,20 @@ texts! {
     AmountDue: "Total belanja", "Amount due";
     PaidSoFar: "Sudah dibayar", "Paid so far";
     NeedReference: "Masukkan kode approval atau referensi pembayaran", "Enter the payment's approval code or reference";
+    Refund: "Retur [F9]", "Refund [F9]";
+    RefundTitle: "Retur penjualan", "Refund a sale";
+    ReceiptNumber: "Nomor transaksi (pindai struk)", "Transaction number (scan the receipt)";
+    Bought: "Dibeli", "Bought";
+    Returnable: "Bisa diretur", "Returnable";
+    ReturnQty: "Jumlah retur", "Return qty";
+    Reason: "Alasan", "Reason";
+    DoRefund: "Retur [F10]", "Refund [F10]";
+    SupervisorApproval: "Persetujuan supervisor", "Supervisor approval";
+    Supervisor: "Supervisor", "Supervisor";
+    SupervisorPin: "PIN supervisor", "Supervisor PIN";
+    NotAQuantity: "Bukan jumlah", "Not a quantity";
+    RefundDue: "Uang dikembalikan", "Refund to customer";
+    RefundNumber: "Retur", "Refund";
     TooMuchNonCash: "Kartu, e-wallet dan transfer tidak boleh melebihi sisa", "Card, e-wallet and transfer cannot exceed what is left";
 }
 

@@ -26,7 +26,7 @@ fn harness(node: &Node) -> Harness<'static, TillApp> {
 /// Types into the text field named `label` (after focusing it, as a click would).
 fn type_into(h: &mut Harness<'static, TillApp>, label: &str, text: &str) {
     // A PIN field is a password input.
-    let role = if label == "PIN" {
+    let role = if label.starts_with("PIN") {
         Role::PasswordInput
     } else {
         Role::TextInput
@@ -339,4 +339,47 @@ fn an_e_wallet_pays_all_that_is_left_when_no_amount_is_typed() {
         )]
     );
     assert_eq!(receipt.change, Decimal::ZERO);
+}
+
+#[test]
+fn a_refund_by_receipt_number_takes_a_supervisor_and_a_wrong_pin_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    let p = selling_with(&mut h, &[6, 6]);
+    press(&mut h, Key::F12);
+    press(&mut h, Key::F1);
+    let receipt = node.view().last_receipt.clone().expect("sold");
+    press(&mut h, Key::Enter);
+    // F9, the receipt's number scanned: its line and what can go back.
+    press(&mut h, Key::F9);
+    type_into(&mut h, "Nomor transaksi (pindai struk)", &receipt.number);
+    press(&mut h, Key::Enter);
+    h.get_by_label(&p[0].name);
+    type_into(&mut h, "Alasan", "kemasan rusak");
+    // A cashier may not refund alone: F10 asks for the supervisor.
+    press(&mut h, Key::F10);
+    h.get_by_label("Persetujuan supervisor");
+    type_into(&mut h, "Supervisor", "budi");
+    type_into(&mut h, "PIN supervisor", "0000");
+    press(&mut h, Key::Enter);
+    h.get_by_label_contains("PIN salah");
+    assert_eq!(
+        node.returnable(&receipt.number).unwrap(),
+        vec![(1, Decimal::from(2))],
+        "nothing refunded on a wrong PIN"
+    );
+    type_into(&mut h, "PIN supervisor", "5678");
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        node.returnable(&receipt.number).unwrap(),
+        vec![(1, Decimal::ZERO)],
+        "{:?}",
+        node.view().last_error
+    );
+    h.get_by_label_contains("Uang dikembalikan: Rp");
+    h.get_by_label_contains(&receipt.number);
+    // Next customer: back to an empty cart.
+    press(&mut h, Key::Enter);
+    h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
 }
