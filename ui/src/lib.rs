@@ -356,7 +356,7 @@ impl TillApp {
                     if l.short {
                         ui.label(
                             RichText::new(format!(
-                                "⚠ {} {}",
+                                "! {} {}",
                                 self.t(T::OnlyLeft),
                                 l.stock.normalize()
                             ))

@@ -383,3 +383,23 @@ fn a_refund_by_receipt_number_takes_a_supervisor_and_a_wrong_pin_is_refused() {
     press(&mut h, Key::Enter);
     h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
 }
+
+#[test]
+fn a_line_with_more_than_the_store_has_shows_the_stock_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    // The demo store received 40 of each of its first products.
+    let p = selling_with(&mut h, &[0]);
+    let stock = node.product(&p[0].sku).unwrap().unwrap().stock;
+    press(&mut h, Key::F4);
+    type_into(
+        &mut h,
+        "Jumlah baru",
+        &(stock + Decimal::from(10)).to_string(),
+    );
+    press(&mut h, Key::Enter);
+    let line = node.view().cart.lines[0].clone();
+    assert!(line.short, "{line:?}");
+    h.get_by_label(&format!("! stok tinggal {}", stock.normalize()));
+}
