@@ -328,7 +328,7 @@ impl TillApp {
         let idle = self.panel == Panel::None;
         match self.panel.clone() {
             Panel::None => self.scan_field(ui),
-            Panel::Search { query, results, at } => self.search(ui, view, query, results, at),
+            Panel::Search { query, results, at } => self.search(ui, query, results, at),
             Panel::Quantity { line, typed } => self.quantity(ui, view, line, typed),
             Panel::Recall { carts, at } => self.recall(ui, carts, at),
         }
@@ -472,7 +472,6 @@ impl TillApp {
     fn search(
         &mut self,
         ui: &mut egui::Ui,
-        view: &View,
         mut query: String,
         mut results: Vec<ProductView>,
         mut at: usize,
@@ -546,7 +545,6 @@ impl TillApp {
                 return;
             }
         }
-        let _ = view;
         self.panel = Panel::Search { query, results, at };
     }
 

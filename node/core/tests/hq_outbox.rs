@@ -551,13 +551,7 @@ fn a_sale_waits_for_a_customer_the_lane_has_not_learned_yet() {
 fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
     for seed in 0..8 {
         let dir = tempfile::tempdir().unwrap();
-        let clock = clock();
-        let mut lane1 = common::store_lane_seeded(dir.path(), clock.clone(), 1, 2 * seed);
-        let mut lane2 = common::store_lane_seeded(dir.path(), clock, 2, 2 * seed + 1);
-        cashier_on_shift(&mut lane1);
-        let rina = lane1
-            .create_customer(member("Rina", "081211112222"))
-            .unwrap();
+        let (mut lane1, mut lane2, rina) = rina_signs_up_on_lane_1(dir.path(), seed);
         let copy = hq_customer_page(
             rina.id,
             rina.customer_code.clone(),
@@ -577,6 +571,22 @@ fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
     }
 }
 
+/// Lanes 1 and 2 with their randomness seeded from `seed` (so Automerge's tie-breaks vary),
+/// and Rina signed up on lane 1 by its cashier on shift.
+fn rina_signs_up_on_lane_1(
+    dir: &std::path::Path,
+    seed: u64,
+) -> (Till, Till, kasir_core::customers::CustomerView) {
+    let clock = clock();
+    let mut lane1 = common::store_lane_seeded(dir, clock.clone(), 1, 2 * seed);
+    let lane2 = common::store_lane_seeded(dir, clock, 2, 2 * seed + 1);
+    cashier_on_shift(&mut lane1);
+    let rina = lane1
+        .create_customer(member("Rina", "081211112222"))
+        .unwrap();
+    (lane1, lane2, rina)
+}
+
 /// Found by the simulator (issue #14, seed 9,055 of 10,000 at the CI size): two leaders apart
 /// applied two of HQ's renames of one customer, each with the cursor it was given, and a crash
 /// or a later page left one cursor. The older name could win the tie-break for good. The
@@ -585,13 +595,7 @@ fn hqs_copy_of_a_customer_wins_over_a_sign_up_written_apart() {
 fn the_newest_of_two_bases_written_apart_decides() {
     for seed in 0..8 {
         let dir = tempfile::tempdir().unwrap();
-        let clock = clock();
-        let mut lane1 = common::store_lane_seeded(dir.path(), clock.clone(), 1, 2 * seed);
-        let mut lane2 = common::store_lane_seeded(dir.path(), clock, 2, 2 * seed + 1);
-        cashier_on_shift(&mut lane1);
-        let rina = lane1
-            .create_customer(member("Rina", "081211112222"))
-            .unwrap();
+        let (mut lane1, mut lane2, rina) = rina_signs_up_on_lane_1(dir.path(), seed);
         merge_into(&mut lane1, &mut lane2);
         lane1
             .hq_apply_download(

@@ -36,6 +36,16 @@ fn two_lanes_one_sale(dir: &Path, clock: &std::sync::Arc<kasir_core::ManualClock
     (lane1, lane2)
 }
 
+/// The name of lane 1's ledger document of the day.
+fn todays_ledger_of_lane_1(lane1: &mut Till) -> String {
+    lane1
+        .document_names()
+        .unwrap()
+        .into_iter()
+        .find(|n| n.starts_with("ledger/") && n.ends_with("/001"))
+        .unwrap()
+}
+
 #[test]
 fn a_sale_is_made_durable_while_a_merge_holds_the_lane_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,12 +215,7 @@ fn a_lane_restored_from_an_older_copy_takes_back_its_sales_and_never_reuses_thei
     lane1.login(CASHIER.0, CASHIER.1).unwrap();
     lane1.scan("8998866200301").unwrap();
     let second = lane1.pay(&[Tender::cash(d(5_000))]).unwrap();
-    let day = lane1
-        .document_names()
-        .unwrap()
-        .into_iter()
-        .find(|n| n.starts_with("ledger/") && n.ends_with("/001"))
-        .unwrap();
+    let day = todays_ledger_of_lane_1(&mut lane1);
     lane2
         .merge_remote(&day, &lane1.export_document(&day).unwrap())
         .unwrap();
@@ -315,12 +320,7 @@ fn a_held_sale_whose_move_a_power_cut_took_back_is_moved_again_as_the_same_chang
         }
     }
     assert_eq!(lane1.project_pending().unwrap(), 1);
-    let day = lane1
-        .document_names()
-        .unwrap()
-        .into_iter()
-        .find(|n| n.starts_with("ledger/") && n.ends_with("/001"))
-        .unwrap();
+    let day = todays_ledger_of_lane_1(&mut lane1);
     let heads = lane1.document_heads(&day).unwrap();
     // A peer already has the moved sale.
     let out = lane2
