@@ -134,61 +134,16 @@ fn peak_rss_mib() -> f64 {
 
 /// The big lane: generated once, reused by later runs.
 fn big_store(a: &Args) -> PathBuf {
-    std::fs::create_dir_all(&a.dir).expect("bench dir");
-    let path = a.dir.join(format!(
-        "lane-{}p-{}c-{}d-{}s.db",
-        a.products, a.customers, a.days, a.per_day
-    ));
-    if path.exists() {
-        return path;
-    }
-    let tmp = path.with_extension("partial");
-    remove_lane(&tmp);
-    let started = Instant::now();
-    let mut till = Till::open(&tmp, options()).expect("open");
-    let cfg = default_store_config("JKT01", "Bench Store").unwrap();
-    till.set_up(cfg.clone(), LaneNo::new(1).unwrap(), manager())
-        .unwrap();
-    let products = demo::products(a.products, 1);
-    eprint!("generating {} products… ", a.products);
-    till.import_products(&products).unwrap();
-    eprintln!("{:.1?}", started.elapsed());
-    eprint!("generating {} customers… ", a.customers);
-    till.import_customers(&demo::customers(a.customers, 1))
-        .unwrap();
-    eprintln!("{:.1?}", started.elapsed());
-    let until = Utc::now();
-    let mut seq = 1;
-    for day in (0..a.days).rev() {
-        let sales = demo::sales(&demo::SalesPlan {
-            catalog: &products,
-            store: cfg.code.clone(),
-            lane: LaneNo::new(1).unwrap(),
-            first_seq: seq,
-            days: 1,
-            per_day: a.per_day,
-            until: until - chrono::Duration::days(i64::from(day)),
-            seed: u64::from(day),
-        })
-        .unwrap();
-        seq += sales.len() as u64;
-        till.import_sales(&sales).unwrap();
-        if day % 30 == 0 {
-            eprintln!(
-                "  sales: {} days to go, {} sales so far, {:.1?}",
-                day,
-                seq - 1,
-                started.elapsed()
-            );
-        }
-    }
-    drop(till);
-    // The ledger file first: a lane file is only complete beside its ledger file.
-    std::fs::rename(ledger_path(&tmp), ledger_path(&path)).expect("rename");
-    std::fs::rename(&tmp, &path).expect("rename");
-    remove_lane(&tmp);
-    eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());
-    path
+    let size = demo::BigLane {
+        products: a.products,
+        customers: a.customers,
+        days: a.days,
+        per_day: a.per_day,
+    };
+    demo::big_lane(&a.dir, size, options(), Utc::now(), &mut |s| {
+        eprintln!("{s}")
+    })
+    .expect("generating the big lane")
 }
 
 /// A lane's ledger file (beside its lane file).
@@ -196,16 +151,7 @@ fn ledger_path(path: &Path) -> PathBuf {
     kasir_core::db::ledger_path(path)
 }
 
-/// Removes a lane's files: the lane file, its ledger file, and their WAL and shared memory.
-fn remove_lane(path: &Path) {
-    for file in [path.to_path_buf(), ledger_path(path)] {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = file.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
+use demo::remove_lane;
 
 fn bench_lookup(a: &Args) {
     let path = big_store(a);

@@ -29,10 +29,12 @@ use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use iroh::Endpoint;
 use iroh::address_lookup::memory::MemoryLookup;
 use iroh::endpoint::{Connection, presets};
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
-use iroh::{Endpoint, EndpointAddr, EndpointId, SecretKey};
+/// iroh's identity and address types, as a lane's configuration names them.
+pub use iroh::{EndpointAddr, EndpointId, SecretKey};
 use iroh_gossip::api::{Event as GossipEvent, GossipSender};
 use iroh_gossip::net::Gossip;
 use iroh_gossip::proto::TopicId;
@@ -73,6 +75,27 @@ pub fn load_or_create_key(path: &Path) -> Result<SecretKey> {
             .map_err(|e| key_error(e.to_string()))?;
     }
     Ok(key)
+}
+
+/// A peer lane as `NODE_ID@IP:PORT` (what `kasir-node` prints on start).
+pub fn parse_peer(s: &str) -> std::result::Result<EndpointAddr, String> {
+    let (id, addr) = s
+        .split_once('@')
+        .ok_or_else(|| format!("peer {s:?}: expected NODE_ID@IP:PORT"))?;
+    let id: EndpointId = id
+        .parse()
+        .map_err(|e| format!("peer {s:?}: node id: {e}"))?;
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("peer {s:?}: address: {e}"))?;
+    Ok(EndpointAddr::new(id).with_ip_addr(addr))
+}
+
+/// The address of lane `id` listening on `addrs` (what a static peer list holds).
+pub fn endpoint_addr(id: EndpointId, addrs: &[SocketAddr]) -> EndpointAddr {
+    addrs
+        .iter()
+        .fold(EndpointAddr::new(id), |a, ip| a.with_ip_addr(*ip))
 }
 
 pub fn peer_of(id: &EndpointId) -> PeerId {

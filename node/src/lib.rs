@@ -3,6 +3,7 @@
 //! - [`app`]: the one API screens (and the headless binary) use — a [`Node`] handle taking
 //!   [`Command`]s and publishing a watchable [`View`]. No SQL and no Automerge type crosses it.
 //! - [`lan`]: the iroh driver of the sans-IO lane core (`kasir_core::lane`).
+//! - [`simulate`]: random baskets sold through that API (demo store, benchmarks).
 //! - [`env`]: the production clock and randomness the deterministic core runs with.
 //!
 //! Arrows run one way: screens → `kasir-node` → `kasir-core` → `kasir-schema`.
@@ -12,6 +13,7 @@ pub mod env;
 pub mod error;
 pub mod hq;
 pub mod lan;
+pub mod simulate;
 
 pub use app::{Command, Node, NodeEvent, NodeOptions, Outcome, View};
 pub use error::{Error, Result};
@@ -32,7 +34,7 @@ pub mod types {
     pub use kasir_core::sale::{Receipt, ReceiptLine};
     pub use kasir_core::shift::{CashMove, ShiftReport};
     pub use kasir_core::sync::SyncEvent;
-    pub use kasir_core::{Diagnostics, NodeError, default_store_config};
+    pub use kasir_core::{Diagnostics, NodeError, TillOptions, default_store_config};
 }
 
 /// Generated store data of realistic shape (demo store, benchmarks).

@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use iroh::{EndpointAddr, EndpointId};
-use kasir_node::lan::{LanConfig, enroll, load_or_create_key};
+use kasir_node::lan::{LanConfig, enroll, load_or_create_key, parse_peer};
 use kasir_node::schema::Decimal;
-use kasir_node::schema::domain::SaleUnit;
-use kasir_node::schema::payment::Tender;
 use kasir_node::schema::roles::Role;
 use kasir_node::schema::txn_number::LaneNo;
+use kasir_node::simulate::sell_random_basket;
 use kasir_node::types::{LaneEvent, NewUser, SyncEvent, Ticket, default_store_config};
 use kasir_node::{Command, Node, NodeEvent, NodeOptions, Outcome, demo};
 use rand::{Rng, SeedableRng};
@@ -81,19 +80,6 @@ struct Args {
     /// Print the HQ status line (`leader=… backlog=…`) every this many seconds (0: never).
     #[arg(long, default_value_t = 1)]
     status_every: u64,
-}
-
-fn parse_peer(s: &str) -> Result<EndpointAddr, String> {
-    let (id, addr) = s
-        .split_once('@')
-        .ok_or_else(|| format!("peer {s:?}: expected NODE_ID@IP:PORT"))?;
-    let id: EndpointId = id
-        .parse()
-        .map_err(|e| format!("peer {s:?}: node id: {e}"))?;
-    let addr: SocketAddr = addr
-        .parse()
-        .map_err(|e| format!("peer {s:?}: address: {e}"))?;
-    Ok(EndpointAddr::new(id).with_ip_addr(addr))
 }
 
 #[tokio::main]
@@ -379,30 +365,4 @@ fn status_line(hq: &kasir_node::hq::HqStatus, backlog: i64, peers: usize) -> Str
         line.push_str(&format!(" error={e:?}"));
     }
     line
-}
-
-/// One basket of 1–5 random products, paid in cash. Returns its transaction number.
-fn sell_random_basket(node: &Node, pick: u64) -> Result<String, String> {
-    let products = node.active_products(200).map_err(|e| e.to_string())?;
-    if products.is_empty() {
-        return Err("no products yet: waiting for the catalog from the other lanes (one lane must start with --demo-products N)".into());
-    }
-    for k in 0..1 + pick % 5 {
-        let index = usize::try_from((pick / 7 + k * 13) % products.len() as u64).unwrap_or(0);
-        let p = &products[index];
-        let quantity = if p.unit == SaleUnit::Kilogram {
-            Decimal::new(500, 3)
-        } else {
-            Decimal::ONE
-        };
-        node.execute(Command::AddSku {
-            sku: p.sku.clone(),
-            quantity,
-        })
-        .map_err(|e| e.to_string())?;
-    }
-    let r = node
-        .pay(vec![Tender::cash(Decimal::from(10_000_000))])
-        .map_err(|e| e.to_string())?;
-    Ok(r.number)
 }
