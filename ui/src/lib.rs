@@ -12,10 +12,12 @@
 //! tests (`tests/cashier.rs`) in `egui_kittest`, driving it by labels and keys like a person.
 
 pub mod demo;
+mod supervised;
 mod text;
 
 use egui::{Align, Color32, Key, Layout, RichText};
 use kasir_node::schema::Decimal;
+use kasir_node::schema::checkout::Discount;
 use kasir_node::schema::domain::Sale;
 use kasir_node::schema::money::Money;
 use kasir_node::schema::payment::{PaymentMethod, Tender};
@@ -115,6 +117,21 @@ enum Panel {
     Recall {
         carts: Vec<ParkedCart>,
         at: usize,
+    },
+    /// A line's discount (F5) or new price (F3), as typed.
+    LineValue {
+        line: usize,
+        price: bool,
+        typed: String,
+    },
+    /// "Void the whole sale?" (F11).
+    ConfirmVoid,
+    /// The supervisor dialog for an action the cashier's role needs approval for.
+    Approve {
+        action: supervised::Guarded,
+        permission: Permission,
+        user: String,
+        pin: String,
     },
 }
 
@@ -270,8 +287,13 @@ impl TillApp {
         ui.add_space(8.0);
         egui::Grid::new("login").num_columns(2).show(ui, |ui| {
             ui.label(self.t(T::User));
-            ui.add(egui::TextEdit::singleline(&mut self.username))
+            let user = ui
+                .add(egui::TextEdit::singleline(&mut self.username))
                 .accessible_name(T::User.text(self.lang));
+            // Keyboard first: the user field is ready to type in (Tab goes to the PIN).
+            if ui.memory(|m| m.focused().is_none()) {
+                user.request_focus();
+            }
             ui.end_row();
             ui.label(self.t(T::Pin));
             let pin = ui
@@ -306,6 +328,9 @@ impl TillApp {
             let field = ui
                 .add(egui::TextEdit::singleline(&mut self.float))
                 .accessible_name(T::Float.text(self.lang));
+            if ui.memory(|m| m.focused().is_none()) {
+                field.request_focus();
+            }
             let enter = (field.lost_focus() || field.has_focus())
                 && ui.input(|i| i.key_pressed(Key::Enter));
             if ui.add(big_button(self.t(T::OpenShift))).clicked() || enter {
@@ -331,6 +356,16 @@ impl TillApp {
             Panel::Search { query, results, at } => self.search(ui, query, results, at),
             Panel::Quantity { line, typed } => self.quantity(ui, view, line, typed),
             Panel::Recall { carts, at } => self.recall(ui, carts, at),
+            Panel::LineValue { line, price, typed } => {
+                self.line_value(ui, view, line, price, typed);
+            }
+            Panel::ConfirmVoid => self.confirm_void(ui),
+            Panel::Approve {
+                action,
+                permission,
+                user,
+                pin,
+            } => self.approve(ui, action, permission, user, pin),
         }
         ui.add_space(6.0);
         egui::Grid::new("cart")
@@ -351,7 +386,20 @@ impl TillApp {
                         _ => "",
                     };
                     ui.label(format!("{}{unit}", l.quantity.normalize()));
-                    ui.label(rupiah(l.unit_price));
+                    // A changed price and a discount show beside the price, as the receipt
+                    // shows them.
+                    let mut price = rupiah(l.unit_price);
+                    if l.price_overridden {
+                        price.push_str(" *");
+                    }
+                    match l.discount {
+                        Some(Discount::Percent(p)) => {
+                            price.push_str(&format!(" -{}%", p.normalize()))
+                        }
+                        Some(Discount::Amount(a)) => price.push_str(&format!(" -{}", rupiah(a))),
+                        None => {}
+                    }
+                    ui.label(price);
                     ui.label(rupiah(l.total));
                     if l.short {
                         ui.label(
@@ -382,13 +430,16 @@ impl TillApp {
         );
         ui.add_space(6.0);
         // The keys act only while no panel is open (a panel's field has the keyboard).
-        let [f2, f4, f6, f7, f8, f9, f12] = [
+        let [f2, f3, f4, f5, f6, f7, f8, f9, f11, f12] = [
             Key::F2,
+            Key::F3,
             Key::F4,
+            Key::F5,
             Key::F6,
             Key::F7,
             Key::F8,
             Key::F9,
+            Key::F11,
             Key::F12,
         ]
         .map(|k| idle && ui.input(|i| i.key_pressed(k)));
@@ -415,6 +466,23 @@ impl TillApp {
                 && self.run(Command::RemoveLine { line }).is_some()
             {
                 self.selected = None;
+            }
+            for (price, key, label) in [(false, f5, T::LineDiscount), (true, f3, T::PriceOverride)]
+            {
+                let b = ui.add_enabled(line.is_some(), big_button(self.t(label)));
+                if let Some(line) = line
+                    && (b.clicked() || key)
+                {
+                    self.panel = Panel::LineValue {
+                        line,
+                        price,
+                        typed: String::new(),
+                    };
+                }
+            }
+            let void = ui.add_enabled(lines > 0, big_button(self.t(T::VoidSale)));
+            if lines > 0 && (void.clicked() || f11) {
+                self.panel = Panel::ConfirmVoid;
             }
             let park = ui.add_enabled(lines > 0, big_button(self.t(T::Park)));
             if lines > 0 && (park.clicked() || f6) {

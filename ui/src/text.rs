@@ -116,6 +116,13 @@ texts! {
     NotAQuantity: "Bukan jumlah", "Not a quantity";
     RefundDue: "Uang dikembalikan", "Refund to customer";
     RefundNumber: "Retur", "Refund";
+    LineDiscount: "Diskon [F5]", "Discount [F5]";
+    NewDiscount: "Diskon baris (10% atau 5.000; kosong: tanpa diskon)", "Line discount (10% or 5.000; empty: none)";
+    PriceOverride: "Ubah harga [F3]", "Price [F3]";
+    NewPrice: "Harga baru", "New price";
+    VoidSale: "Batal transaksi [F11]", "Void sale [F11]";
+    ConfirmVoid: "Batalkan seluruh transaksi? Enter: ya · Esc: tidak", "Void the whole sale? Enter: yes · Esc: no";
+    NeedsSupervisor: "Perlu persetujuan supervisor: masukkan pengguna dan PIN supervisor, lalu Enter", "A supervisor must approve: enter the supervisor's user and PIN, then Enter";
     TooMuchNonCash: "Kartu, e-wallet dan transfer tidak boleh melebihi sisa", "Card, e-wallet and transfer cannot exceed what is left";
 }
 

@@ -7,8 +7,13 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use kasir_node::schema::Decimal;
 use kasir_node::schema::barcode::with_check_digit;
+use kasir_node::schema::checkout::Discount;
+use kasir_node::schema::domain::{Product, SaleUnit};
 use kasir_node::{Node, NodeOptions, demo};
 use kasir_ui::{TillApp, rupiah};
+
+mod common;
+use common::{harness, log_in_and_open_shift, press, type_into, wedge, wedge_into};
 
 fn lane(dir: &std::path::Path) -> Node {
     let node = Node::open(dir.join("lane1.db"), NodeOptions::default()).unwrap();
@@ -16,63 +21,17 @@ fn lane(dir: &std::path::Path) -> Node {
     node
 }
 
-fn harness(node: &Node) -> Harness<'static, TillApp> {
-    let app = TillApp::new(node.clone()).with_demo_users(kasir_ui::demo::users());
-    Harness::builder()
-        .with_size(egui::vec2(1100.0, 800.0))
-        .build_ui_state(|ui, app: &mut TillApp| app.show(ui), app)
+/// The demo store's catalog as [`lane`] holds it.
+fn catalog() -> Vec<Product> {
+    demo::store_catalog(300, 42).1
 }
 
-/// Types into the text field named `label` (after focusing it, as a click would).
-fn type_into(h: &mut Harness<'static, TillApp>, label: &str, text: &str) {
-    // A PIN field is a password input.
-    let role = if label.starts_with("PIN") {
-        Role::PasswordInput
-    } else {
-        Role::TextInput
-    };
-    h.get_by_role_and_label(role, label).focus();
-    h.run();
-    h.get_by_role_and_label(role, label).type_text(text);
-    h.run();
-}
-
-fn press(h: &mut Harness<'static, TillApp>, key: Key) {
-    h.key_press(key);
-    h.run();
-}
-
-/// Logs in as the demo cashier and opens the shift with the float the screen proposes.
-fn log_in_and_open_shift(h: &mut Harness<'static, TillApp>) {
-    // The demo users and PINs are on the login screen.
-    h.get_by_label("Siti (kasir): siti / PIN 1234");
-    type_into(h, "Pengguna", "siti");
-    type_into(h, "PIN", "1234");
-    press(h, Key::Enter);
-    h.get_by_label("Buka shift [Enter]").click();
-    h.run();
-}
-
-/// Scans a code the way a keyboard-wedge scanner does: the digits, then Enter, into whatever
-/// has the focus (the scan field keeps it).
-fn wedge(h: &mut Harness<'static, TillApp>, code: &str) {
-    wedge_into(h, "Pindai / kode", code);
-}
-
-/// [`wedge`] into the scan field as it is named in the language shown.
-fn wedge_into(h: &mut Harness<'static, TillApp>, field_name: &str, code: &str) {
-    h.run();
-    let field = h.get_by_role_and_label(Role::TextInput, field_name);
-    assert!(field.is_focused(), "the scan field has the focus");
-    field.type_text(code);
-    h.run();
-    let typed = h.get_by_role_and_label(Role::TextInput, field_name).value();
-    assert_eq!(
-        typed.as_deref(),
-        Some(code),
-        "the code is in the scan field"
-    );
-    press(h, Key::Enter);
+/// Its packaged goods (EAN-13 `899…`, sold by the piece), the first ones with opening stock.
+fn packaged() -> Vec<Product> {
+    catalog()
+        .into_iter()
+        .filter(|p| p.barcode.as_deref().is_some_and(|b| b.starts_with("899")))
+        .collect()
 }
 
 #[test]
@@ -83,13 +42,23 @@ fn a_cashier_logs_in_scans_two_items_and_pays_cash_with_a_quick_amount() {
     h.run();
     log_in_and_open_shift(&mut h);
     assert!(node.view().shift.is_some(), "{:?}", node.view().last_error);
-    let products = demo::products(300, 42);
-    let (a, b) = (&products[1], &products[2]);
+    // A packaged item by its EAN-13, and fruit by the label the scale printed: its item code
+    // and 1,250 g.
+    let a = &packaged()[1];
+    let fruit = catalog()
+        .into_iter()
+        .find(|p| p.unit == SaleUnit::Kilogram)
+        .unwrap();
     wedge(&mut h, a.barcode.as_deref().unwrap());
-    wedge(&mut h, b.barcode.as_deref().unwrap());
+    let label = with_check_digit(&format!("{}01250", fruit.barcode.as_deref().unwrap())).unwrap();
+    wedge(&mut h, &label);
     let cart = node.view().cart.clone();
     assert_eq!(cart.lines.len(), 2, "{:?}", node.view().last_error);
+    assert_eq!(cart.lines[1].sku, fruit.sku);
+    assert_eq!(cart.lines[1].quantity, Decimal::new(1250, 3));
     h.get_by_label(&a.name);
+    h.get_by_label(&fruit.name);
+    h.get_by_label("1.25 kg");
     h.get_by_label(&format!("Total: {}", rupiah(cart.totals.total_amount)));
     // Pay: F12, then the first banknote above what is due (F2).
     press(&mut h, Key::F12);
@@ -121,8 +90,7 @@ fn a_code_not_in_the_catalog_is_said_in_words_and_the_cart_stays() {
     let mut h = harness(&node);
     h.run();
     log_in_and_open_shift(&mut h);
-    let products = demo::products(300, 42);
-    wedge(&mut h, products[1].barcode.as_deref().unwrap());
+    wedge(&mut h, packaged()[1].barcode.as_deref().unwrap());
     let before = node.view().cart.clone();
     let unknown = with_check_digit("899999999999").unwrap();
     wedge(&mut h, &unknown);
@@ -157,16 +125,10 @@ fn wrong_pins_are_refused_and_the_lockout_shows_the_time_left() {
 }
 
 /// Logs in, opens the shift and scans products `idx` (piece items) of the demo catalog.
-fn selling_with(
-    h: &mut Harness<'static, TillApp>,
-    idx: &[usize],
-) -> Vec<kasir_node::schema::domain::Product> {
+fn selling_with(h: &mut Harness<'static, TillApp>, idx: &[usize]) -> Vec<Product> {
     h.run();
     log_in_and_open_shift(h);
-    let products: Vec<_> = demo::products(300, 42)
-        .into_iter()
-        .filter(|p| p.unit == kasir_node::schema::domain::SaleUnit::Piece && p.barcode.is_some())
-        .collect();
+    let products = packaged();
     let picked: Vec<_> = idx.iter().map(|i| products[*i].clone()).collect();
     for p in &picked {
         wedge(h, p.barcode.as_deref().unwrap());
@@ -181,7 +143,7 @@ fn search_as_you_type_finds_by_name_and_sku_and_the_keyboard_adds_the_pick() {
     let mut h = harness(&node);
     let products = selling_with(&mut h, &[]);
     assert!(products.is_empty());
-    let catalog = demo::products(300, 42);
+    let catalog = packaged();
     // By name: the first word of a product's name, then ↓ and Enter take the second result.
     let query: String = catalog[7].name.chars().take(5).collect();
     press(&mut h, Key::F2);
@@ -402,4 +364,83 @@ fn a_line_with_more_than_the_store_has_shows_the_stock_left() {
     let line = node.view().cart.lines[0].clone();
     assert!(line.short, "{line:?}");
     h.get_by_label(&format!("! stok tinggal {}", stock.normalize()));
+}
+
+#[test]
+fn a_discount_above_the_limit_a_price_override_and_a_void_need_the_supervisor() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    let p = selling_with(&mut h, &[0, 1]);
+    // 5 % is within the cashier's limit (10 %): at once.
+    press(&mut h, Key::F5);
+    type_into(
+        &mut h,
+        "Diskon baris (10% atau 5.000; kosong: tanpa diskon)",
+        "5%",
+    );
+    press(&mut h, Key::Enter);
+    let line = node.view().cart.lines[1].clone();
+    assert_eq!(line.discount, Some(Discount::Percent(Decimal::from(5))));
+    h.get_by_label(&format!("{} -5%", rupiah(line.unit_price)));
+    // 25 % is above it: the supervisor dialog; a wrong PIN is refused and changes nothing.
+    press(&mut h, Key::F5);
+    type_into(
+        &mut h,
+        "Diskon baris (10% atau 5.000; kosong: tanpa diskon)",
+        "25%",
+    );
+    press(&mut h, Key::Enter);
+    h.get_by_label_contains("Perlu persetujuan supervisor");
+    type_into(&mut h, "Supervisor", "budi");
+    type_into(&mut h, "PIN supervisor", "0000");
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        node.view().cart.lines[1].discount,
+        Some(Discount::Percent(Decimal::from(5)))
+    );
+    h.get_by_label_contains("PIN salah");
+    type_into(&mut h, "PIN supervisor", "5678");
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        node.view().cart.lines[1].discount,
+        Some(Discount::Percent(Decimal::from(25))),
+        "{:?}",
+        node.view().last_error
+    );
+    // A price override on the first line (clicked), approved the same way.
+    h.get_by_label(&p[0].name).click();
+    h.run();
+    press(&mut h, Key::F3);
+    type_into(&mut h, "Harga baru", "1.000");
+    press(&mut h, Key::Enter);
+    assert!(!node.view().cart.lines[0].price_overridden);
+    type_into(&mut h, "Supervisor", "budi");
+    type_into(&mut h, "PIN supervisor", "5678");
+    press(&mut h, Key::Enter);
+    let line = node.view().cart.lines[0].clone();
+    assert!(line.price_overridden, "{:?}", node.view().last_error);
+    assert_eq!(line.unit_price, Decimal::from(1_000));
+    h.get_by_label("Rp 1.000 *");
+    // Void the sale: asked first, Esc keeps it; then Enter, and the supervisor approves.
+    press(&mut h, Key::F11);
+    h.get_by_label_contains("Batalkan seluruh transaksi?");
+    press(&mut h, Key::Escape);
+    assert_eq!(node.view().cart.lines.len(), 2);
+    press(&mut h, Key::F11);
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        node.view().cart.lines.len(),
+        2,
+        "not without the supervisor"
+    );
+    type_into(&mut h, "Supervisor", "budi");
+    type_into(&mut h, "PIN supervisor", "5678");
+    press(&mut h, Key::Enter);
+    assert!(
+        node.view().cart.lines.is_empty(),
+        "{:?}",
+        node.view().last_error
+    );
+    h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
 }
