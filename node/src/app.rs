@@ -264,6 +264,8 @@ pub struct StoreInfo {
     pub tax_inclusive: bool,
     pub cash_increment: Decimal,
     pub cashier_discount_limit_percent: Decimal,
+    /// What one loyalty point is worth when redeemed.
+    pub loyalty_point_value: Decimal,
 }
 
 /// Who is logged in.
@@ -1216,6 +1218,7 @@ impl Engine {
             tax_inclusive: matches!(c.tax.mode, kasir_core::schema::tax::PriceMode::TaxInclusive),
             cash_increment: c.cash_increment.get(),
             cashier_discount_limit_percent: c.cashier_discount_limit_percent,
+            loyalty_point_value: c.loyalty_point_value,
         })
     }
 

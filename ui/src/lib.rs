@@ -11,6 +11,7 @@
 //! [`TillApp::show`] draws one frame into a `Ui`: the binary runs it in an eframe window, the
 //! tests (`tests/cashier.rs`) in `egui_kittest`, driving it by labels and keys like a person.
 
+mod customers;
 pub mod demo;
 mod supervised;
 mod text;
@@ -126,6 +127,8 @@ enum Panel {
     },
     /// "Void the whole sale?" (F11).
     ConfirmVoid,
+    /// The sale's customer (F1): find, sign up, redeem points.
+    Customer(Box<customers::CustomerPanel>),
     /// The supervisor dialog for an action the cashier's role needs approval for.
     Approve {
         action: supervised::Guarded,
@@ -360,6 +363,7 @@ impl TillApp {
                 self.line_value(ui, view, line, price, typed);
             }
             Panel::ConfirmVoid => self.confirm_void(ui),
+            Panel::Customer(c) => self.customer_panel(ui, view, *c),
             Panel::Approve {
                 action,
                 permission,
@@ -430,7 +434,8 @@ impl TillApp {
         );
         ui.add_space(6.0);
         // The keys act only while no panel is open (a panel's field has the keyboard).
-        let [f2, f3, f4, f5, f6, f7, f8, f9, f11, f12] = [
+        let [f1, f2, f3, f4, f5, f6, f7, f8, f9, f11, f12] = [
+            Key::F1,
             Key::F2,
             Key::F3,
             Key::F4,
@@ -466,6 +471,9 @@ impl TillApp {
                 && self.run(Command::RemoveLine { line }).is_some()
             {
                 self.selected = None;
+            }
+            if ui.add(big_button(self.t(T::CustomerKey))).clicked() || f1 {
+                self.panel = Panel::Customer(Box::default());
             }
             for (price, key, label) in [(false, f5, T::LineDiscount), (true, f3, T::PriceOverride)]
             {

@@ -123,6 +123,17 @@ texts! {
     VoidSale: "Batal transaksi [F11]", "Void sale [F11]";
     ConfirmVoid: "Batalkan seluruh transaksi? Enter: ya · Esc: tidak", "Void the whole sale? Enter: yes · Esc: no";
     NeedsSupervisor: "Perlu persetujuan supervisor: masukkan pengguna dan PIN supervisor, lalu Enter", "A supervisor must approve: enter the supervisor's user and PIN, then Enter";
+    CustomerKey: "Pelanggan [F1]", "Customer [F1]";
+    Customer: "Pelanggan", "Customer";
+    FindCustomer: "Cari pelanggan (HP, kode member, nama)", "Find a customer (phone, member code, name)";
+    NoCustomer: "Tidak ada pelanggan yang cocok: F5 untuk mendaftarkan", "No customer matches: F5 to sign one up";
+    SignUp: "Pelanggan baru [F5]", "New customer [F5]";
+    NewCustomer: "Pelanggan baru", "New customer";
+    CustomerName: "Nama pelanggan", "Customer's name";
+    Phone: "No. HP", "Phone";
+    Points: "poin", "points";
+    RedeemPoints: "Tukar poin (Enter)", "Redeem points (Enter)";
+    Detach: "Lepas pelanggan [F8]", "Remove customer [F8]";
     TooMuchNonCash: "Kartu, e-wallet dan transfer tidak boleh melebihi sisa", "Card, e-wallet and transfer cannot exceed what is left";
 }
 

@@ -444,3 +444,65 @@ fn a_discount_above_the_limit_a_price_override_and_a_void_need_the_supervisor() 
     );
     h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
 }
+
+#[test]
+fn a_customer_is_found_by_phone_or_signed_up_and_redeems_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    selling_with(&mut h, &[3]);
+    // Not a customer yet: F5 signs her up with the phone typed into the search.
+    press(&mut h, Key::F1);
+    type_into(
+        &mut h,
+        "Cari pelanggan (HP, kode member, nama)",
+        "081234567890",
+    );
+    h.get_by_label_contains("Tidak ada pelanggan yang cocok");
+    press(&mut h, Key::F5);
+    type_into(&mut h, "Nama pelanggan", "Rina Wulandari");
+    assert_eq!(
+        h.get_by_role_and_label(Role::TextInput, "No. HP")
+            .value()
+            .as_deref(),
+        Some("081234567890")
+    );
+    press(&mut h, Key::Enter);
+    let customer = node.view().cart.customer.clone().expect("attached");
+    assert_eq!(customer.name, "Rina Wulandari");
+    // She earns points with this sale.
+    press(&mut h, Key::F12);
+    press(&mut h, Key::F1);
+    press(&mut h, Key::Enter);
+    let earned = node.customer(customer.id).unwrap().unwrap().points;
+    assert!(earned > 0, "{:?}", node.view().last_error);
+    // Next time she is found by her phone and redeems them.
+    for p in &packaged()[4..6] {
+        wedge(&mut h, p.barcode.as_deref().unwrap());
+    }
+    press(&mut h, Key::F1);
+    type_into(&mut h, "Cari pelanggan (HP, kode member, nama)", "0812-3456-7890");
+    h.get_by_label_contains("Rina Wulandari · ");
+    press(&mut h, Key::Enter);
+    assert_eq!(
+        node.view().cart.customer.as_ref().map(|c| c.id),
+        Some(customer.id)
+    );
+    press(&mut h, Key::F1);
+    h.get_by_label_contains(&format!(" · {earned} poin"));
+    let before = node.view().cart.totals.total_amount;
+    type_into(&mut h, "Tukar poin (Enter)", &earned.to_string());
+    press(&mut h, Key::Enter);
+    let cart = node.view().cart.clone();
+    assert_eq!(cart.redeem_points, earned, "{:?}", node.view().last_error);
+    assert!(cart.totals.total_amount < before);
+    // More than she has: refused in words, nothing changes.
+    press(&mut h, Key::F1);
+    type_into(&mut h, "Tukar poin (Enter)", &(earned + 1).to_string());
+    press(&mut h, Key::Enter);
+    assert_eq!(node.view().cart.redeem_points, earned);
+    h.get_by_role_and_label(Role::TextInput, "Tukar poin (Enter)");
+    // F8 takes her off the sale.
+    press(&mut h, Key::F8);
+    assert!(node.view().cart.customer.is_none());
+}
