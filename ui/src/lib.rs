@@ -13,17 +13,18 @@
 
 mod customers;
 pub mod demo;
+mod payment;
+mod refund;
 mod supervised;
 mod text;
 
 use egui::{Align, Color32, Key, Layout, RichText};
 use kasir_node::schema::Decimal;
 use kasir_node::schema::checkout::Discount;
-use kasir_node::schema::domain::Sale;
 use kasir_node::schema::money::Money;
-use kasir_node::schema::payment::{PaymentMethod, Tender};
+
 use kasir_node::schema::roles::Permission;
-use kasir_node::types::{ParkedCart, ProductView, Receipt, ReturnItem, ReturnRecord};
+use kasir_node::types::{ParkedCart, ProductView, Receipt, ReturnRecord};
 use kasir_node::{Command, Node, View};
 
 pub use text::Lang;
@@ -62,41 +63,13 @@ enum Step {
     Cart,
     /// Taking the payment: card, e-wallet and transfer tenders taken so far (a split), and
     /// what is typed: cash handed over, a non-cash amount and its reference.
-    Payment(Box<Payment>),
+    Payment(Box<payment::Payment>),
     /// The sale is committed: its receipt, until the next customer.
     Done(Box<Receipt>),
     /// A refund by the number on the receipt (F9).
-    Refund(Box<Refund>),
+    Refund(Box<refund::Refund>),
     /// A refund made: what the customer gets back.
     Refunded(Box<ReturnRecord>),
-}
-
-/// The payment step's state.
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Payment {
-    tenders: Vec<Tender>,
-    tendered: String,
-    /// A non-cash tender being entered: its method, amount (empty: all that is left) and
-    /// reference.
-    non_cash: Option<(PaymentMethod, String, String)>,
-}
-
-impl Payment {
-    fn non_cash_total(&self) -> Decimal {
-        self.tenders.iter().map(|t| t.amount).sum()
-    }
-}
-
-/// The refund step's state: the number as typed or scanned, the sale it names with what is
-/// left to return of each line, the quantities to return as typed, the reason, and the
-/// supervisor's approval being entered (when the cashier's role needs one).
-#[derive(Debug, Clone, PartialEq, Default)]
-struct Refund {
-    number: String,
-    sale: Option<(Sale, Vec<(u16, Decimal)>)>,
-    quantities: Vec<String>,
-    reason: String,
-    approval: Option<(String, String)>,
 }
 
 /// What the selling screen shows besides the cart and the scan field.
@@ -688,345 +661,6 @@ impl TillApp {
         self.panel = Panel::Recall { carts, at };
     }
 
-    /// Payment: cash with quick amounts (F1–F3) or as typed; card (F5), e-wallet (F6) and bank
-    /// transfer (F7) with their reference, for all that is left or part of it (a split, the
-    /// rest in cash or another method).
-    fn payment(&mut self, ui: &mut egui::Ui, view: &View, mut p: Payment) {
-        let total = view.cart.totals.total_amount;
-        let increment = view
-            .store
-            .as_ref()
-            .map_or(Decimal::ONE, |s| s.cash_increment);
-        let left = total - p.non_cash_total();
-        let due = if p.tenders.is_empty() {
-            view.cart.cash_due
-        } else {
-            kasir_node::schema::money::round_half_up(left, increment).unwrap_or(left)
-        };
-        if !p.tenders.is_empty() {
-            ui.label(format!("{}: {}", self.t(T::AmountDue), rupiah(total)));
-            for t in &p.tenders {
-                ui.label(format!(
-                    "{}: {} {} ({})",
-                    self.t(T::PaidSoFar),
-                    method_name(t.method, self.lang),
-                    rupiah(t.amount),
-                    t.reference.as_deref().unwrap_or("")
-                ));
-            }
-        }
-        ui.label(
-            RichText::new(format!("{}: {}", self.t(T::CashDue), rupiah(due)))
-                .size(32.0)
-                .strong(),
-        );
-        ui.add_space(6.0);
-        let mut pay: Option<Vec<Tender>> = None;
-        let entering = p.non_cash.is_some();
-        let pressed = |ui: &egui::Ui, k: Key| !entering && ui.input(|i| i.key_pressed(k));
-        ui.horizontal_wrapped(|ui| {
-            let keys = [Key::F1, Key::F2, Key::F3];
-            for (i, amount) in quick_amounts(due).into_iter().enumerate() {
-                let label = if i == 0 {
-                    format!("{} [F1]", self.t(T::Exact))
-                } else {
-                    format!("{} [F{}]", rupiah(amount), i + 1)
-                };
-                if ui.add(big_button(&label)).clicked() || pressed(ui, keys[i]) {
-                    pay = Some(with_cash(&p.tenders, amount));
-                }
-            }
-            for (method, key, label) in [
-                (PaymentMethod::Card, Key::F5, T::Card),
-                (PaymentMethod::EWallet, Key::F6, T::EWallet),
-                (PaymentMethod::BankTransfer, Key::F7, T::Transfer),
-            ] {
-                if ui.add(big_button(self.t(label))).clicked() || pressed(ui, key) {
-                    p.non_cash = Some((method, String::new(), String::new()));
-                }
-            }
-        });
-        let enter = ui.input(|i| i.key_pressed(Key::Enter));
-        if let Some((method, mut amount, mut reference)) = p.non_cash.take() {
-            ui.label(RichText::new(method_name(method, self.lang)).strong());
-            egui::Grid::new("non-cash").num_columns(2).show(ui, |ui| {
-                ui.label(self.t(T::NonCashAmount));
-                ui.add(egui::TextEdit::singleline(&mut amount).hint_text(rupiah(left)))
-                    .accessible_name(T::NonCashAmount.text(self.lang));
-                ui.end_row();
-                ui.label(self.t(T::Reference));
-                let field = ui
-                    .add(egui::TextEdit::singleline(&mut reference))
-                    .accessible_name(T::Reference.text(self.lang));
-                if !entering {
-                    field.request_focus();
-                }
-                ui.end_row();
-            });
-            let value = if amount.trim().is_empty() {
-                Some(left)
-            } else {
-                parse_amount(&amount)
-            };
-            if enter {
-                match value {
-                    None => self.message = Some(self.t(T::NotAnAmount).to_string()),
-                    Some(v) if v <= Decimal::ZERO || v > left => {
-                        self.message = Some(self.t(T::TooMuchNonCash).to_string());
-                    }
-                    Some(_) if reference.trim().is_empty() => {
-                        self.message = Some(self.t(T::NeedReference).to_string());
-                    }
-                    Some(v) => {
-                        self.message = None;
-                        let tender = Tender {
-                            method,
-                            amount: v,
-                            reference: Some(reference.trim().to_string()),
-                        };
-                        if v == left {
-                            // Paid in full: the tender joins the list once the sale is made.
-                            let mut all = p.tenders.clone();
-                            all.push(tender);
-                            pay = Some(all);
-                        } else {
-                            p.tenders.push(tender);
-                        }
-                    }
-                }
-                if pay.is_none() && self.message.is_none() {
-                    // Part paid: the rest in cash or another method.
-                    self.step = Step::Payment(Box::new(p));
-                    return;
-                }
-            }
-            if pay.is_none() {
-                p.non_cash = Some((method, amount, reference));
-            }
-        } else {
-            ui.horizontal(|ui| {
-                ui.label(self.t(T::Tendered));
-                let field = ui
-                    .add(egui::TextEdit::singleline(&mut p.tendered))
-                    .accessible_name(T::Tendered.text(self.lang));
-                if pay.is_none() && (field.lost_focus() || field.has_focus()) && enter {
-                    match parse_amount(&p.tendered) {
-                        Some(given) if given >= due => pay = Some(with_cash(&p.tenders, given)),
-                        _ => {
-                            self.message =
-                                Some(format!("{} {}", self.t(T::NotEnough), rupiah(due)));
-                        }
-                    }
-                }
-            });
-            if let Some(given) = parse_amount(&p.tendered).filter(|g| *g >= due) {
-                ui.label(
-                    RichText::new(format!("{}: {}", self.t(T::Change), rupiah(given - due)))
-                        .size(28.0),
-                );
-            }
-        }
-        let back = ui.button(self.t(T::Back)).clicked() || ui.input(|i| i.key_pressed(Key::Escape));
-        if back {
-            if p.non_cash.is_some() {
-                p.non_cash = None;
-                self.step = Step::Payment(Box::new(p));
-            } else {
-                self.step = Step::Cart;
-            }
-            return;
-        }
-        if let Some(tenders) = pay {
-            match self.node.pay(tenders) {
-                Ok(receipt) => {
-                    self.message = None;
-                    self.step = Step::Done(Box::new(receipt));
-                    return;
-                }
-                Err(e) => self.message = Some(text::error(self.lang, &e)),
-            }
-        }
-        self.step = Step::Payment(Box::new(p));
-    }
-
-    /// A refund by the transaction number on the receipt (scanned or typed, Enter): what is
-    /// left to return of each line, the quantities to return (all of it unless changed), the
-    /// reason, then the supervisor's user and PIN where the cashier's role needs them (F10 or
-    /// Enter). Esc backs out.
-    fn refund(&mut self, ui: &mut egui::Ui, view: &View, mut r: Refund) {
-        ui.heading(self.t(T::RefundTitle));
-        let enter = ui.input(|i| i.key_pressed(Key::Enter));
-        let esc = ui.input(|i| i.key_pressed(Key::Escape));
-        ui.horizontal(|ui| {
-            ui.label(self.t(T::ReceiptNumber));
-            let field = ui
-                .add(egui::TextEdit::singleline(&mut r.number).desired_width(260.0))
-                .accessible_name(T::ReceiptNumber.text(self.lang));
-            if r.sale.is_none() && !field.has_focus() {
-                field.request_focus();
-            }
-        });
-        if r.sale.is_none() {
-            if enter && !r.number.trim().is_empty() {
-                let number = r.number.trim().to_string();
-                match self
-                    .node
-                    .sale(&number)
-                    .and_then(|s| Ok((s, self.node.returnable(&number)?)))
-                {
-                    Ok((sale, left)) => {
-                        self.message = None;
-                        r.quantities = left
-                            .iter()
-                            .map(|(_, q)| q.normalize().to_string())
-                            .collect();
-                        r.sale = Some((sale, left));
-                    }
-                    Err(e) => self.message = Some(text::error(self.lang, &e)),
-                }
-            }
-        } else if let Some((sale, left)) = r.sale.clone() {
-            egui::Grid::new("refund-lines")
-                .num_columns(4)
-                .show(ui, |ui| {
-                    for h in [T::Item, T::Bought, T::Returnable, T::ReturnQty] {
-                        ui.label(RichText::new(self.t(h)).strong());
-                    }
-                    ui.end_row();
-                    for (i, line) in sale.lines.iter().enumerate() {
-                        let can = left
-                            .iter()
-                            .find(|(n, _)| *n == line.line_no)
-                            .map_or(Decimal::ZERO, |(_, q)| *q);
-                        ui.label(&line.name);
-                        ui.label(line.quantity.normalize().to_string());
-                        ui.label(can.normalize().to_string());
-                        if let Some(q) = r.quantities.get_mut(i) {
-                            ui.add(egui::TextEdit::singleline(q).desired_width(60.0))
-                                .accessible_name(format!(
-                                    "{} {}",
-                                    T::ReturnQty.text(self.lang),
-                                    line.line_no
-                                ));
-                        }
-                        ui.end_row();
-                    }
-                });
-            ui.horizontal(|ui| {
-                ui.label(self.t(T::Reason));
-                ui.add(egui::TextEdit::singleline(&mut r.reason).desired_width(360.0))
-                    .accessible_name(T::Reason.text(self.lang));
-            });
-            let needs_approval = view
-                .session
-                .as_ref()
-                .is_some_and(|s| !s.role.allows(Permission::Refund));
-            let mut go = false;
-            if let Some((user, pin)) = &mut r.approval {
-                ui.label(RichText::new(self.t(T::SupervisorApproval)).strong());
-                egui::Grid::new("approval").num_columns(2).show(ui, |ui| {
-                    ui.label(self.t(T::Supervisor));
-                    ui.add(egui::TextEdit::singleline(user))
-                        .accessible_name(T::Supervisor.text(self.lang));
-                    ui.end_row();
-                    ui.label(self.t(T::SupervisorPin));
-                    ui.add(egui::TextEdit::singleline(pin).password(true))
-                        .accessible_name(T::SupervisorPin.text(self.lang));
-                    ui.end_row();
-                });
-                go = enter && !pin.is_empty();
-            }
-            let f10 = ui.input(|i| i.key_pressed(Key::F10));
-            if ui.add(big_button(self.t(T::DoRefund))).clicked() || f10 {
-                if needs_approval && r.approval.is_none() {
-                    r.approval = Some((String::new(), String::new()));
-                } else {
-                    go = true;
-                }
-            }
-            if go {
-                self.make_refund(&mut r, &sale, needs_approval);
-                if matches!(self.step, Step::Refunded(_)) {
-                    return;
-                }
-            }
-        }
-        if ui.button(self.t(T::Back)).clicked() || esc {
-            self.step = Step::Cart;
-            return;
-        }
-        self.step = Step::Refund(Box::new(r));
-    }
-
-    /// Approves (when needed) and makes the refund `r` describes; a refusal becomes the
-    /// message and the step stays, the PIN cleared.
-    fn make_refund(&mut self, r: &mut Refund, sale: &Sale, needs_approval: bool) {
-        let mut items = Vec::new();
-        for (line, typed) in sale.lines.iter().zip(&r.quantities) {
-            let typed = typed.trim().replace(',', ".");
-            if typed.is_empty() {
-                continue;
-            }
-            match typed.parse::<Decimal>() {
-                Ok(q) if q > Decimal::ZERO => items.push(ReturnItem {
-                    line_no: line.line_no,
-                    quantity: q,
-                }),
-                Ok(_) => {}
-                Err(_) => {
-                    self.message = Some(format!("{}: {typed}", self.t(T::NotAQuantity)));
-                    return;
-                }
-            }
-        }
-        let approval = match (&mut r.approval, needs_approval) {
-            (Some((user, pin)), true) => {
-                let pin = std::mem::take(pin);
-                match self.node.approve(user.trim(), &pin, Permission::Refund) {
-                    Ok(a) => Some(a),
-                    Err(e) => {
-                        self.message = Some(text::error(self.lang, &e));
-                        return;
-                    }
-                }
-            }
-            _ => None,
-        };
-        let reason = Some(r.reason.trim().to_string()).filter(|s| !s.is_empty());
-        if let Some(kasir_node::Outcome::Return(record)) = self.run(Command::Refund {
-            number: sale.number.to_string(),
-            items,
-            method: PaymentMethod::Cash,
-            reason,
-            approval,
-        }) {
-            self.step = Step::Refunded(record);
-        }
-    }
-
-    fn refunded(&mut self, ui: &mut egui::Ui, r: &ReturnRecord) {
-        ui.label(
-            RichText::new(format!(
-                "{}: {}",
-                self.t(T::RefundDue),
-                rupiah(r.refund_amount)
-            ))
-            .size(40.0)
-            .strong(),
-        );
-        ui.label(format!(
-            "{} {} · {}",
-            self.t(T::RefundNumber),
-            r.number,
-            r.sale_number
-        ));
-        if ui.add(big_button(self.t(T::NextCustomer))).clicked()
-            || ui.input(|i| i.key_pressed(Key::Enter))
-        {
-            self.step = Step::Cart;
-        }
-    }
-
     fn receipt(&mut self, ui: &mut egui::Ui, receipt: &Receipt) {
         ui.label(
             RichText::new(format!("{}: {}", self.t(T::Change), rupiah(receipt.change)))
@@ -1056,25 +690,6 @@ fn list_keys(ui: &egui::Ui, len: usize, at: usize) -> (usize, bool, bool) {
         at
     };
     (at, enter, esc)
-}
-
-/// The tenders taken so far and `cash` handed over for the rest.
-fn with_cash(tenders: &[Tender], cash: Decimal) -> Vec<Tender> {
-    let mut all = tenders.to_vec();
-    all.push(Tender::cash(cash));
-    all
-}
-
-fn method_name(method: PaymentMethod, lang: Lang) -> &'static str {
-    match (method, lang) {
-        (PaymentMethod::Cash, Lang::Id) => "Tunai",
-        (PaymentMethod::Cash, Lang::En) => "Cash",
-        (PaymentMethod::Card, Lang::Id) => "Kartu",
-        (PaymentMethod::Card, Lang::En) => "Card",
-        (PaymentMethod::EWallet, _) => "E-wallet",
-        (PaymentMethod::BankTransfer, Lang::Id) => "Transfer bank",
-        (PaymentMethod::BankTransfer, Lang::En) => "Bank transfer",
-    }
 }
 
 fn big_button(label: &str) -> egui::Button<'static> {
