@@ -362,7 +362,7 @@ impl TillApp {
                         kasir_node::schema::domain::SaleUnit::Kilogram => " kg",
                         _ => "",
                     };
-                    ui.label(format!("{}{unit}", l.quantity.normalize()));
+                    ui.label(format!("{}{unit}", quantity(l.quantity, self.lang)));
                     // A changed price and a discount show beside the price, as the receipt
                     // shows them.
                     let mut price = rupiah(l.unit_price);
@@ -698,6 +698,15 @@ fn big_button(label: &str) -> egui::Button<'static> {
 
 fn totals_row(ui: &mut egui::Ui, label: &str, amount: Decimal) {
     ui.label(format!("{label}: {}", rupiah(amount)));
+}
+
+/// A quantity as the receipt prints it: `1,25` in Indonesian, `1.25` in English.
+pub fn quantity(q: Decimal, lang: Lang) -> String {
+    let q = q.normalize();
+    match lang {
+        Lang::Id => kasir_node::schema::money::format_decimal(q, q.scale()),
+        Lang::En => q.to_string(),
+    }
 }
 
 /// An amount as a cashier types it: digits, with `.` as thousands separators (`50.000`) or

@@ -58,7 +58,7 @@ fn a_cashier_logs_in_scans_two_items_and_pays_cash_with_a_quick_amount() {
     assert_eq!(cart.lines[1].quantity, Decimal::new(1250, 3));
     h.get_by_label(&a.name);
     h.get_by_label(&fruit.name);
-    h.get_by_label("1.25 kg");
+    h.get_by_label("1,25 kg");
     h.get_by_label(&format!("Total: {}", rupiah(cart.totals.total_amount)));
     // Pay: F12, then the first banknote above what is due (F2).
     press(&mut h, Key::F12);
@@ -481,7 +481,11 @@ fn a_customer_is_found_by_phone_or_signed_up_and_redeems_points() {
         wedge(&mut h, p.barcode.as_deref().unwrap());
     }
     press(&mut h, Key::F1);
-    type_into(&mut h, "Cari pelanggan (HP, kode member, nama)", "0812-3456-7890");
+    type_into(
+        &mut h,
+        "Cari pelanggan (HP, kode member, nama)",
+        "0812-3456-7890",
+    );
     h.get_by_label_contains("Rina Wulandari · ");
     press(&mut h, Key::Enter);
     assert_eq!(
