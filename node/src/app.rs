@@ -155,6 +155,11 @@ pub enum Command {
     VoidCart {
         approval: Option<Approval>,
     },
+    /// Open the cash drawer without a sale, with the reason (a supervisor's act).
+    NoSale {
+        reason: String,
+        approval: Option<Approval>,
+    },
     ParkCart {
         label: String,
     },
@@ -1052,6 +1057,10 @@ impl Engine {
             }
             Command::RedeemPoints { points } => {
                 t.redeem_points(points)?;
+                Outcome::Done
+            }
+            Command::NoSale { reason, approval } => {
+                t.no_sale(&reason, approval.as_ref())?;
                 Outcome::Done
             }
             Command::VoidCart { approval } => {

@@ -100,6 +100,10 @@ enum Panel {
     },
     /// "Void the whole sale?" (F11).
     ConfirmVoid,
+    /// The reason the drawer opens without a sale (F10).
+    NoSale {
+        reason: String,
+    },
     /// The sale's customer (F1): find, sign up, redeem points.
     Customer(Box<customers::CustomerPanel>),
     /// The supervisor dialog for an action the cashier's role needs approval for.
@@ -131,6 +135,8 @@ pub struct TillApp {
     selected: Option<usize>,
     /// The last thing that went wrong, as a sentence for the cashier.
     message: Option<String>,
+    /// What just happened that the cashier should know (cleared by the next action).
+    notice: Option<String>,
 }
 
 impl TillApp {
@@ -147,6 +153,7 @@ impl TillApp {
             panel: Panel::None,
             selected: None,
             message: None,
+            notice: None,
         }
     }
 
@@ -166,6 +173,7 @@ impl TillApp {
 
     /// Runs a command; a refusal becomes the message.
     fn run(&mut self, command: Command) -> Option<kasir_node::Outcome> {
+        self.notice = None;
         match self.node.execute(command) {
             Ok(o) => {
                 self.message = None;
@@ -195,6 +203,14 @@ impl TillApp {
                 Step::Refund(r) => self.refund(ui, &view, *r),
                 Step::Refunded(r) => self.refunded(ui, &r),
             }
+        }
+        if let Some(n) = &self.notice {
+            ui.add_space(8.0);
+            ui.label(
+                RichText::new(n)
+                    .color(Color32::from_rgb(20, 120, 40))
+                    .size(18.0),
+            );
         }
         if let Some(m) = &self.message {
             ui.add_space(8.0);
@@ -336,6 +352,7 @@ impl TillApp {
                 self.line_value(ui, view, line, price, typed);
             }
             Panel::ConfirmVoid => self.confirm_void(ui),
+            Panel::NoSale { reason } => self.no_sale(ui, reason),
             Panel::Customer(c) => self.customer_panel(ui, view, *c),
             Panel::Approve {
                 action,
@@ -407,7 +424,7 @@ impl TillApp {
         );
         ui.add_space(6.0);
         // The keys act only while no panel is open (a panel's field has the keyboard).
-        let [f1, f2, f3, f4, f5, f6, f7, f8, f9, f11, f12] = [
+        let [f1, f2, f3, f4, f5, f6, f7, f8, f9, f10, f11, f12] = [
             Key::F1,
             Key::F2,
             Key::F3,
@@ -417,6 +434,7 @@ impl TillApp {
             Key::F7,
             Key::F8,
             Key::F9,
+            Key::F10,
             Key::F11,
             Key::F12,
         ]
@@ -464,6 +482,11 @@ impl TillApp {
             let void = ui.add_enabled(lines > 0, big_button(self.t(T::VoidSale)));
             if lines > 0 && (void.clicked() || f11) {
                 self.panel = Panel::ConfirmVoid;
+            }
+            if ui.add(big_button(self.t(T::NoSale))).clicked() || f10 {
+                self.panel = Panel::NoSale {
+                    reason: String::new(),
+                };
             }
             let park = ui.add_enabled(lines > 0, big_button(self.t(T::Park)));
             if lines > 0 && (park.clicked() || f6) {

@@ -1,5 +1,6 @@
 //! Cart actions a cashier's role may not allow on its own: a line discount above the cashier's
-//! limit (F5), a price override (F3) and voiding the whole sale (F11). Each is first tried as
+//! limit (F5), a price override (F3), voiding the whole sale (F11) and opening the drawer
+//! without a sale (F10, with a reason). Each is first tried as
 //! the cashier; when the engine answers that it needs approval, the supervisor dialog asks for
 //! a supervisor's user and PIN, and the action is tried again with their approval (which the
 //! engine records with it). A wrong PIN is refused in words and nothing changes.
@@ -26,6 +27,9 @@ pub(crate) enum Guarded {
         price: Decimal,
     },
     VoidCart,
+    NoSale {
+        reason: String,
+    },
 }
 
 impl Guarded {
@@ -42,6 +46,7 @@ impl Guarded {
                 approval,
             },
             Guarded::VoidCart => Command::VoidCart { approval },
+            Guarded::NoSale { reason } => Command::NoSale { reason, approval },
         }
     }
 }
@@ -73,9 +78,7 @@ impl TillApp {
             Ok(_) => {
                 self.message = None;
                 self.panel = Panel::None;
-                if action == Guarded::VoidCart {
-                    self.selected = None;
-                }
+                self.done(&action);
             }
             Err(kasir_node::Error::Engine(NodeError::ApprovalRequired(permission))) => {
                 self.message = Some(self.t(T::NeedsSupervisor).to_string());
@@ -139,6 +142,41 @@ impl TillApp {
         }
     }
 
+    /// After `action` succeeded.
+    fn done(&mut self, action: &Guarded) {
+        match action {
+            Guarded::VoidCart => self.selected = None,
+            Guarded::NoSale { .. } => self.notice = Some(self.t(T::DrawerOpened).to_string()),
+            _ => {}
+        }
+    }
+
+    /// The reason the drawer opens without a sale (F10); Enter opens it, Esc gives up.
+    pub(crate) fn no_sale(&mut self, ui: &mut egui::Ui, mut reason: String) {
+        ui.horizontal(|ui| {
+            ui.label(self.t(T::NoSaleReason));
+            let field = ui
+                .add(egui::TextEdit::singleline(&mut reason).desired_width(320.0))
+                .accessible_name(T::NoSaleReason.text(self.lang));
+            if !field.has_focus() {
+                field.request_focus();
+            }
+        });
+        let [enter, esc] = [Key::Enter, Key::Escape].map(|k| ui.input(|i| i.key_pressed(k)));
+        if esc {
+            self.panel = Panel::None;
+            return;
+        }
+        self.panel = Panel::NoSale {
+            reason: reason.clone(),
+        };
+        if enter && reason.trim().is_empty() {
+            self.message = Some(self.t(T::NeedReason).to_string());
+        } else if enter {
+            self.guarded(Guarded::NoSale { reason });
+        }
+    }
+
     /// "Void the whole sale?": Enter voids (through the supervisor when needed), Esc keeps it.
     pub(crate) fn confirm_void(&mut self, ui: &mut egui::Ui) {
         ui.label(RichText::new(self.t(T::ConfirmVoid)).strong().size(18.0));
@@ -192,9 +230,7 @@ impl TillApp {
                 Ok(approval) => {
                     if self.run(action.command(Some(approval))).is_some() {
                         self.panel = Panel::None;
-                        if action == Guarded::VoidCart {
-                            self.selected = None;
-                        }
+                        self.done(&action);
                         return;
                     }
                 }

@@ -134,6 +134,10 @@ texts! {
     Points: "poin", "points";
     RedeemPoints: "Tukar poin (Enter)", "Redeem points (Enter)";
     Detach: "Lepas pelanggan [F8]", "Remove customer [F8]";
+    NoSale: "Buka laci [F10]", "No sale [F10]";
+    NoSaleReason: "Alasan buka laci tanpa penjualan", "Why the drawer opens without a sale";
+    NeedReason: "Tulis alasannya dulu", "Write the reason first";
+    DrawerOpened: "Laci dibuka tanpa penjualan (tercatat)", "Drawer opened without a sale (logged)";
     TooMuchNonCash: "Kartu, e-wallet dan transfer tidak boleh melebihi sisa", "Card, e-wallet and transfer cannot exceed what is left";
 }
 

@@ -510,3 +510,29 @@ fn a_customer_is_found_by_phone_or_signed_up_and_redeems_points() {
     press(&mut h, Key::F8);
     assert!(node.view().cart.customer.is_none());
 }
+
+#[test]
+fn no_sale_opens_the_drawer_with_a_reason_once_the_supervisor_approves() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    h.run();
+    log_in_and_open_shift(&mut h);
+    press(&mut h, Key::F10);
+    // No reason, no drawer: said in words.
+    press(&mut h, Key::Enter);
+    h.get_by_label("Tulis alasannya dulu");
+    assert!(h.query_by_label_contains("Persetujuan supervisor").is_none());
+    type_into(
+        &mut h,
+        "Alasan buka laci tanpa penjualan",
+        "tukar uang receh",
+    );
+    press(&mut h, Key::Enter);
+    h.get_by_label_contains("Perlu persetujuan supervisor");
+    type_into(&mut h, "Supervisor", "budi");
+    type_into(&mut h, "PIN supervisor", "5678");
+    press(&mut h, Key::Enter);
+    h.get_by_label("Laci dibuka tanpa penjualan (tercatat)");
+    h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
+}

@@ -381,6 +381,24 @@ impl Till {
         Ok(())
     }
 
+    /// Opens the cash drawer without a sale ("no sale"): during a shift, with a reason, and a
+    /// supervisor's act ([`Permission::OpenDrawerNoSale`]); logged with who asked, who
+    /// approved and why. The cart is left as it is.
+    pub fn no_sale(&mut self, reason: &str, approval: Option<&Approval>) -> Result<()> {
+        let approver = self.authorize(Permission::OpenDrawerNoSale, approval)?;
+        let user = self.session()?.user_id;
+        let shift = self.current_shift()?.ok_or(NodeError::NoOpenShift)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(NodeError::Invalid(
+                "a reason is required to open the drawer without a sale".into(),
+            ));
+        }
+        let context = serde_json::json!({ "shift": shift.to_string(), "reason": reason });
+        let now = self.now();
+        self.write(|tx, _| Till::log(tx, "warning", "no sale", context, Some(user), approver, now))
+    }
+
     /// Abandons the cart. A cart with lines needs the VoidTransaction permission; the void is
     /// logged with what was in it.
     pub fn void_cart(&mut self, approval: Option<&Approval>) -> Result<()> {

@@ -402,6 +402,35 @@ fn park_recall_and_void() {
 }
 
 #[test]
+fn no_sale_opens_the_drawer_with_a_reason_and_a_supervisor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    assert!(matches!(
+        till.no_sale("tukar uang", None).unwrap_err(),
+        NodeError::ApprovalRequired(Permission::OpenDrawerNoSale)
+    ));
+    let ok = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::OpenDrawerNoSale)
+        .unwrap();
+    assert!(matches!(
+        till.no_sale("  ", Some(&ok)).unwrap_err(),
+        NodeError::Invalid(_)
+    ));
+    till.no_sale("tukar uang receh", Some(&ok)).unwrap();
+    let (reason, approved): (String, Option<i64>) = till
+        .connection()
+        .query_row(
+            "SELECT json_extract(context_json, '$.reason'), approved_by FROM system_logs WHERE message = 'no sale'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(reason, "tukar uang receh");
+    assert!(approved.is_some());
+}
+
+#[test]
 fn a_restarted_lane_resumes_where_it_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let clock = clock();
