@@ -362,54 +362,7 @@ impl TillApp {
             } => self.approve(ui, action, permission, user, pin),
         }
         ui.add_space(6.0);
-        egui::Grid::new("cart")
-            .striped(true)
-            .num_columns(5)
-            .show(ui, |ui| {
-                for h in [T::Item, T::Qty, T::Price, T::LineTotal, T::Stock] {
-                    ui.label(RichText::new(self.t(h)).strong());
-                }
-                ui.end_row();
-                for (i, l) in view.cart.lines.iter().enumerate() {
-                    // A click picks the line the line keys act on.
-                    if ui.selectable_label(line == Some(i), &l.name).clicked() {
-                        self.selected = Some(i);
-                    }
-                    let unit = match l.unit {
-                        kasir_node::schema::domain::SaleUnit::Kilogram => " kg",
-                        _ => "",
-                    };
-                    ui.label(format!("{}{unit}", quantity(l.quantity, self.lang)));
-                    // A changed price and a discount show beside the price, as the receipt
-                    // shows them.
-                    let mut price = rupiah(l.unit_price);
-                    if l.price_overridden {
-                        price.push_str(" *");
-                    }
-                    match l.discount {
-                        Some(Discount::Percent(p)) => {
-                            price.push_str(&format!(" -{}%", p.normalize()))
-                        }
-                        Some(Discount::Amount(a)) => price.push_str(&format!(" -{}", rupiah(a))),
-                        None => {}
-                    }
-                    ui.label(price);
-                    ui.label(rupiah(l.total));
-                    if l.short {
-                        ui.label(
-                            RichText::new(format!(
-                                "! {} {}",
-                                self.t(T::OnlyLeft),
-                                l.stock.normalize()
-                            ))
-                            .color(Color32::from_rgb(200, 120, 0)),
-                        );
-                    } else {
-                        ui.label(l.stock.normalize().to_string());
-                    }
-                    ui.end_row();
-                }
-            });
+        self.cart_table(ui, view, line);
         ui.add_space(6.0);
         let t = &view.cart.totals;
         totals_row(ui, self.t(T::Subtotal), t.subtotal);
@@ -517,6 +470,84 @@ impl TillApp {
                 self.step = Step::Payment(Box::default());
             }
         });
+    }
+
+    /// The cart's lines: a table that scrolls and draws only the rows in sight (a 200-line cart
+    /// costs what a 20-line one does), kept at its newest line, leaving room below for the
+    /// totals and the keys.
+    #[allow(clippy::float_arithmetic)] // screen geometry in points, never money
+    fn cart_table(&mut self, ui: &mut egui::Ui, view: &View, line: Option<usize>) {
+        use egui_extras::{Column, TableBuilder};
+        let row_height = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
+        // What the totals and the keys below need.
+        let below = 230.0;
+        let lines = &view.cart.lines;
+        let height = (ui.available_height() - below).max(4.0 * row_height);
+        TableBuilder::new(ui)
+            .striped(true)
+            .stick_to_bottom(true)
+            .max_scroll_height(height)
+            .column(Column::remainder().at_least(240.0).clip(true))
+            .columns(Column::auto().at_least(70.0), 4)
+            .header(row_height, |mut header| {
+                for h in [T::Item, T::Qty, T::Price, T::LineTotal, T::Stock] {
+                    header.col(|ui| {
+                        ui.label(RichText::new(self.t(h)).strong());
+                    });
+                }
+            })
+            .body(|body| {
+                body.rows(row_height, lines.len(), |mut row| {
+                    let i = row.index();
+                    let l = &lines[i];
+                    row.col(|ui| {
+                        // A click picks the line the line keys act on.
+                        if ui.selectable_label(line == Some(i), &l.name).clicked() {
+                            self.selected = Some(i);
+                        }
+                    });
+                    let unit = match l.unit {
+                        kasir_node::schema::domain::SaleUnit::Kilogram => " kg",
+                        _ => "",
+                    };
+                    row.col(|ui| {
+                        ui.label(format!("{}{unit}", quantity(l.quantity, self.lang)));
+                    });
+                    // A changed price and a discount show beside the price, as the receipt
+                    // shows them.
+                    let mut price = rupiah(l.unit_price);
+                    if l.price_overridden {
+                        price.push_str(" *");
+                    }
+                    match l.discount {
+                        Some(Discount::Percent(p)) => {
+                            price.push_str(&format!(" -{}%", p.normalize()));
+                        }
+                        Some(Discount::Amount(a)) => price.push_str(&format!(" -{}", rupiah(a))),
+                        None => {}
+                    }
+                    row.col(|ui| {
+                        ui.label(price);
+                    });
+                    row.col(|ui| {
+                        ui.label(rupiah(l.total));
+                    });
+                    row.col(|ui| {
+                        if l.short {
+                            ui.label(
+                                RichText::new(format!(
+                                    "! {} {}",
+                                    self.t(T::OnlyLeft),
+                                    l.stock.normalize()
+                                ))
+                                .color(Color32::from_rgb(200, 120, 0)),
+                            );
+                        } else {
+                            ui.label(l.stock.normalize().to_string());
+                        }
+                    });
+                });
+            });
     }
 
     /// The scan field, which keeps the focus: a wedge scanner types wherever the focus is.

@@ -522,7 +522,10 @@ fn no_sale_opens_the_drawer_with_a_reason_once_the_supervisor_approves() {
     // No reason, no drawer: said in words.
     press(&mut h, Key::Enter);
     h.get_by_label("Tulis alasannya dulu");
-    assert!(h.query_by_label_contains("Persetujuan supervisor").is_none());
+    assert!(
+        h.query_by_label_contains("Persetujuan supervisor")
+            .is_none()
+    );
     type_into(
         &mut h,
         "Alasan buka laci tanpa penjualan",
@@ -535,4 +538,31 @@ fn no_sale_opens_the_drawer_with_a_reason_once_the_supervisor_approves() {
     press(&mut h, Key::Enter);
     h.get_by_label("Laci dibuka tanpa penjualan (tercatat)");
     h.get_by_role_and_label(Role::TextInput, "Pindai / kode");
+}
+
+#[test]
+fn a_long_cart_scrolls_and_keeps_its_newest_line_the_totals_and_the_keys_in_sight() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let mut h = harness(&node);
+    selling_with(&mut h, &[]);
+    let goods = packaged();
+    for p in goods.iter().take(80) {
+        node.execute(kasir_node::Command::AddSku {
+            sku: p.sku.clone(),
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+    }
+    h.run();
+    let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1100.0, 800.0));
+    // The newest line, the total and the pay key are on the screen; the first line scrolled
+    // out of it (and is not drawn at all).
+    for label in [goods[79].name.as_str(), "Bayar [F12]"] {
+        let r = h.get_by_label(label).rect();
+        assert!(screen.contains_rect(r), "{label} at {r:?}");
+    }
+    let total = node.view().cart.totals.total_amount;
+    assert!(screen.contains_rect(h.get_by_label(&format!("Total: {}", rupiah(total))).rect()));
+    assert!(h.query_by_label(&goods[0].name).is_none());
 }
