@@ -763,6 +763,22 @@ pub fn quantity(q: Decimal, lang: Lang) -> String {
     }
 }
 
+/// A quantity as a cashier types it, the way [`quantity`] shows it in `lang`: `1,25` or `1.000`
+/// in Indonesian, `1.25` or `1,000` in English.
+pub fn parse_quantity(typed: &str, lang: Lang) -> Option<Decimal> {
+    let (thousands, decimal) = match lang {
+        Lang::Id => ('.', ','),
+        Lang::En => (',', '.'),
+    };
+    let plain: String = typed
+        .trim()
+        .chars()
+        .filter(|c| *c != thousands)
+        .map(|c| if c == decimal { '.' } else { c })
+        .collect();
+    plain.parse().ok()
+}
+
 /// An amount as a cashier types it: digits, with `.` as thousands separators (`50.000`) or
 /// none; `Rp` and spaces ignored. Nothing negative.
 pub fn parse_amount(s: &str) -> Option<Decimal> {
@@ -800,6 +816,25 @@ mod tests {
             quick_amounts(d(120_000)),
             [d(120_000), d(140_000), d(150_000)]
         );
+    }
+
+    #[test]
+    fn quantities_read_back_as_they_are_shown() {
+        for q in [
+            Decimal::new(125, 2),
+            Decimal::from(1_000),
+            Decimal::new(1_234_567, 3),
+        ] {
+            for lang in [Lang::Id, Lang::En] {
+                assert_eq!(
+                    parse_quantity(&quantity(q, lang), lang),
+                    Some(q),
+                    "{q} {lang:?}"
+                );
+            }
+        }
+        assert_eq!(quantity(Decimal::new(125, 2), Lang::Id), "1,25");
+        assert_eq!(parse_quantity("dua", Lang::Id), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use kasir_node::types::{ReturnItem, ReturnRecord};
 use kasir_node::{Command, View};
 
 use crate::text::{self, T};
-use crate::{Step, TillApp, big_button, rupiah};
+use crate::{Step, TillApp, big_button, parse_quantity, quantity, rupiah};
 
 /// The refund step's state: the number as typed or scanned, the sale it names with what is
 /// left to return of each line, the quantities to return as typed, the reason, and the
@@ -52,10 +52,7 @@ impl TillApp {
                 {
                     Ok((sale, left)) => {
                         self.message = None;
-                        r.quantities = left
-                            .iter()
-                            .map(|(_, q)| q.normalize().to_string())
-                            .collect();
+                        r.quantities = left.iter().map(|(_, q)| quantity(*q, self.lang)).collect();
                         r.sale = Some((sale, left));
                     }
                     Err(e) => self.message = Some(text::error(self.lang, &e)),
@@ -75,8 +72,8 @@ impl TillApp {
                             .find(|(n, _)| *n == line.line_no)
                             .map_or(Decimal::ZERO, |(_, q)| *q);
                         ui.label(&line.name);
-                        ui.label(line.quantity.normalize().to_string());
-                        ui.label(can.normalize().to_string());
+                        ui.label(quantity(line.quantity, self.lang));
+                        ui.label(quantity(can, self.lang));
                         if let Some(q) = r.quantities.get_mut(i) {
                             ui.add(egui::TextEdit::singleline(q).desired_width(60.0))
                                 .accessible_name(format!(
@@ -139,17 +136,17 @@ impl TillApp {
     pub(crate) fn make_refund(&mut self, r: &mut Refund, sale: &Sale, needs_approval: bool) {
         let mut items = Vec::new();
         for (line, typed) in sale.lines.iter().zip(&r.quantities) {
-            let typed = typed.trim().replace(',', ".");
+            let typed = typed.trim();
             if typed.is_empty() {
                 continue;
             }
-            match typed.parse::<Decimal>() {
-                Ok(q) if q > Decimal::ZERO => items.push(ReturnItem {
+            match parse_quantity(typed, self.lang) {
+                Some(q) if q > Decimal::ZERO => items.push(ReturnItem {
                     line_no: line.line_no,
                     quantity: q,
                 }),
-                Ok(_) => {}
-                Err(_) => {
+                Some(_) => {}
+                None => {
                     self.message = Some(format!("{}: {typed}", self.t(T::NotAQuantity)));
                     return;
                 }

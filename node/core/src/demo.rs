@@ -688,11 +688,14 @@ pub fn store_catalog(n: usize, seed: u64) -> (Vec<Category>, Vec<Product>) {
         for (c, dep) in packed.iter().enumerate() {
             for brand in dep.brands {
                 for good in dep.goods {
-                    for size in dep.sizes {
+                    // A brand's goods cost more in bigger sizes (the sizes run small to big)
+                    // and in packs of several.
+                    let smallest = rng.random_range(4..40) * 500;
+                    for (k, size) in dep.sizes.iter().enumerate() {
                         if products.len() >= n {
                             break 'fill;
                         }
-                        let base = rng.random_range(3..120) * 500;
+                        let base = smallest * (k as i64 * 7 + 10) / 1_000 * 100;
                         let factor = [1, 2, 3, 6, 24][p];
                         let body = format!("899{:09}", 1_000_000 + products.len());
                         push(
