@@ -487,8 +487,13 @@ impl TillApp {
             .striped(true)
             .stick_to_bottom(true)
             .max_scroll_height(height)
+            // Fixed widths for the numbers: auto-sized columns measured from the rows in sight
+            // made the layout flip between two widths every frame (found by till_perf).
             .column(Column::remainder().at_least(240.0).clip(true))
-            .columns(Column::auto().at_least(70.0), 4)
+            .column(Column::exact(80.0))
+            .column(Column::exact(180.0))
+            .column(Column::exact(110.0))
+            .column(Column::exact(150.0))
             .header(row_height, |mut header| {
                 for h in [T::Item, T::Qty, T::Price, T::LineTotal, T::Stock] {
                     header.col(|ui| {

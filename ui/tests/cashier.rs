@@ -566,3 +566,35 @@ fn a_long_cart_scrolls_and_keeps_its_newest_line_the_totals_and_the_keys_in_sigh
     assert!(screen.contains_rect(h.get_by_label(&format!("Total: {}", rupiah(total))).rect()));
     assert!(h.query_by_label(&goods[0].name).is_none());
 }
+
+#[test]
+fn a_200_line_cart_settles_without_repainting_forever() {
+    // Auto-sized columns once made the cart flip between two layouts every frame with these
+    // names at this width: the app never went idle (`run` panics when frames do not settle).
+    let dir = tempfile::tempdir().unwrap();
+    let node = lane(dir.path());
+    let extra = demo::products(2_000, 1);
+    node.execute(kasir_node::Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    node.execute(kasir_node::Command::ImportProducts(extra.clone()))
+        .unwrap();
+    node.execute(kasir_node::Command::Logout).unwrap();
+    let app = TillApp::new(node.clone()).with_demo_users(kasir_ui::demo::users());
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_ui_state(|ui, app: &mut TillApp| app.show(ui), app);
+    h.run();
+    log_in_and_open_shift(&mut h);
+    for p in extra.iter().step_by(10).take(200) {
+        node.execute(kasir_node::Command::AddSku {
+            sku: p.sku.clone(),
+            quantity: Decimal::ONE,
+        })
+        .unwrap();
+    }
+    assert!(h.run() <= 4);
+    h.get_by_label(&extra[1990].name);
+}
