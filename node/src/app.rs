@@ -155,6 +155,10 @@ pub enum Command {
     VoidCart {
         approval: Option<Approval>,
     },
+    /// The receipt of sale `number` printed again (a copy): logged with who printed it.
+    Reprint {
+        number: String,
+    },
     /// Open the cash drawer without a sale, with the reason (a supervisor's act).
     NoSale {
         reason: String,
@@ -1057,6 +1061,10 @@ impl Engine {
             }
             Command::RedeemPoints { points } => {
                 t.redeem_points(points)?;
+                Outcome::Done
+            }
+            Command::Reprint { number } => {
+                t.log_reprint(&number)?;
                 Outcome::Done
             }
             Command::NoSale { reason, approval } => {

@@ -137,6 +137,8 @@ pub struct TillApp {
     message: Option<String>,
     /// What just happened that the cashier should know (cleared by the next action).
     notice: Option<String>,
+    /// Copies of the receipt on screen printed so far.
+    copies: u32,
 }
 
 impl TillApp {
@@ -154,6 +156,7 @@ impl TillApp {
             selected: None,
             message: None,
             notice: None,
+            copies: 0,
         }
     }
 
@@ -727,12 +730,26 @@ impl TillApp {
                 .strong(),
         );
         ui.add_space(6.0);
-        ui.label(RichText::new(receipt.to_text(42)).monospace());
-        if ui.add(big_button(self.t(T::NextCustomer))).clicked()
-            || ui.input(|i| i.key_pressed(Key::Enter))
-        {
-            self.step = Step::Cart;
+        if self.copies > 0 {
+            ui.label(RichText::new(format!("{} {}", self.t(T::Copy), self.copies)).strong());
         }
+        ui.label(RichText::new(receipt.to_text(42)).monospace());
+        ui.horizontal(|ui| {
+            if ui.add(big_button(self.t(T::Reprint))).clicked()
+                || ui.input(|i| i.key_pressed(Key::F4))
+            {
+                let number = receipt.number.clone();
+                if self.run(Command::Reprint { number }).is_some() {
+                    self.copies += 1;
+                }
+            }
+            if ui.add(big_button(self.t(T::NextCustomer))).clicked()
+                || ui.input(|i| i.key_pressed(Key::Enter))
+            {
+                self.step = Step::Cart;
+                self.copies = 0;
+            }
+        });
     }
 }
 

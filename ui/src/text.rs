@@ -134,6 +134,8 @@ texts! {
     Points: "poin", "points";
     RedeemPoints: "Tukar poin (Enter)", "Redeem points (Enter)";
     Detach: "Lepas pelanggan [F8]", "Remove customer [F8]";
+    Reprint: "Cetak ulang [F4]", "Reprint [F4]";
+    Copy: "SALINAN", "COPY";
     NoSale: "Buka laci [F10]", "No sale [F10]";
     NoSaleReason: "Alasan buka laci tanpa penjualan", "Why the drawer opens without a sale";
     NeedReason: "Tulis alasannya dulu", "Write the reason first";

@@ -77,6 +77,10 @@ fn a_cashier_logs_in_scans_two_items_and_pays_cash_with_a_quick_amount() {
     assert_eq!(receipt.cash_tendered, note);
     h.get_by_label(&format!("Kembalian: {}", rupiah(note - due)));
     h.get_by_label(&receipt.to_text(42));
+    // A copy (F4), marked as one.
+    press(&mut h, Key::F4);
+    h.get_by_label("SALINAN 1");
+    h.get_by_label(&receipt.to_text(42));
     // Next customer: an empty cart, the scan field ready.
     press(&mut h, Key::Enter);
     assert!(node.view().cart.lines.is_empty());

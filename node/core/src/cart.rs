@@ -381,6 +381,25 @@ impl Till {
         Ok(())
     }
 
+    /// Records that the receipt of sale `number` was printed again (a copy), by whom: reprints
+    /// are audited, as a copy can be used to claim a refund twice.
+    pub fn log_reprint(&mut self, number: &str) -> Result<()> {
+        let user = self.session()?.user_id;
+        let context = serde_json::json!({ "number": number });
+        let now = self.now();
+        self.write(|tx, _| {
+            Till::log(
+                tx,
+                "info",
+                "receipt reprinted",
+                context,
+                Some(user),
+                None,
+                now,
+            )
+        })
+    }
+
     /// Opens the cash drawer without a sale ("no sale"): during a shift, with a reason, and a
     /// supervisor's act ([`Permission::OpenDrawerNoSale`]); logged with who asked, who
     /// approved and why. The cart is left as it is.

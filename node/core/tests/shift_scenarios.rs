@@ -428,6 +428,18 @@ fn no_sale_opens_the_drawer_with_a_reason_and_a_supervisor() {
         .unwrap();
     assert_eq!(reason, "tukar uang receh");
     assert!(approved.is_some());
+    // A copy of a receipt is logged too, with who printed it.
+    till.log_reprint("JKT01-001-00000007").unwrap();
+    let (number, user): (String, Option<i64>) = till
+        .connection()
+        .query_row(
+            "SELECT json_extract(context_json, '$.number'), user_id FROM system_logs WHERE message = 'receipt reprinted'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(number, "JKT01-001-00000007");
+    assert!(user.is_some());
 }
 
 #[test]
