@@ -40,9 +40,10 @@ struct Args {
     mdns: bool,
 }
 
-fn parse_args() -> Result<Option<Args>, String> {
+/// Reads the command line (without the program's name); `None` for `--help`.
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut a = Args::default();
-    let mut args = std::env::args().skip(1);
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |what: &str| args.next().ok_or(format!("{arg} needs {what}"));
         match arg.as_str() {
@@ -86,7 +87,7 @@ fn parse_args() -> Result<Option<Args>, String> {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let Some(args) = parse_args()? else {
+    let Some(args) = parse_args(std::env::args().skip(1))? else {
         println!("{USAGE}");
         return Ok(());
     };
@@ -177,4 +178,49 @@ fn window(app: TillApp) -> Result<(), Box<dyn std::error::Error>> {
         Box::new(|_cc| Ok(Box::new(app))),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<Option<Args>, String> {
+        parse_args(line.split_whitespace().map(str::to_string))
+    }
+
+    #[test]
+    fn the_demo_store_is_the_default_and_its_sizes_are_checked() {
+        let a = parse("").unwrap().unwrap();
+        assert!(a.till.is_none() && a.data.is_none());
+        let a = parse("--data /tmp/x --products 800 --baskets-per-minute 2.5")
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.data, Some(PathBuf::from("/tmp/x")));
+        assert_eq!((a.products, a.baskets), (Some(800), Some(2.5)));
+        for bad in [
+            "--products 10",
+            "--products many",
+            "--baskets-per-minute -1",
+            "--data",
+            "--frobnicate",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert!(parse("--help").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_real_till_takes_lan_flags_and_refuses_demo_ones() {
+        let a = parse("--till /srv/lane --listen 0.0.0.0:7000 --peer abc@10.0.0.2:7000 --mdns")
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.till, Some(PathBuf::from("/srv/lane")));
+        assert_eq!(a.peers, vec!["abc@10.0.0.2:7000".to_string()]);
+        assert!(a.mdns && a.listen.is_some());
+        let e = parse("--till /srv/lane --products 900").unwrap_err();
+        assert!(e.contains("demo store"), "{e}");
+        let e = parse("--peer abc@10.0.0.2:7000").unwrap_err();
+        assert!(e.contains("real till"), "{e}");
+        assert!(parse("--till /srv/lane --listen nowhere").is_err());
+    }
 }
