@@ -665,19 +665,14 @@ impl TillApp {
             self.panel = Panel::None;
             return;
         };
-        ui.horizontal(|ui| {
-            ui.label(format!("{}: {}", self.t(T::NewQuantity), l.name));
-            let field = ui
-                .add(
-                    egui::TextEdit::singleline(&mut typed)
-                        .hint_text(l.quantity.normalize().to_string()),
-                )
-                .accessible_name(T::NewQuantity.text(self.lang));
-            if !field.has_focus() {
-                field.request_focus();
-            }
-        });
-        let [enter, esc] = [Key::Enter, Key::Escape].map(|k| ui.input(|i| i.key_pressed(k)));
+        let hint = quantity(l.quantity, self.lang);
+        let (enter, esc) = panel_field(
+            ui,
+            &format!("{}: {}", self.t(T::NewQuantity), l.name),
+            T::NewQuantity.text(self.lang),
+            &mut typed,
+            |e| e.hint_text(hint),
+        );
         if esc {
             self.panel = Panel::None;
             return;
@@ -766,6 +761,28 @@ fn list_keys(ui: &egui::Ui, len: usize, at: usize) -> (usize, bool, bool) {
         at
     };
     (at, enter, esc)
+}
+
+/// A panel's one field: `prompt` beside it, `name` for screen readers and tests, the focus
+/// kept on it. Whether Enter and Esc were pressed.
+fn panel_field(
+    ui: &mut egui::Ui,
+    prompt: &str,
+    name: &str,
+    text: &mut String,
+    edit: impl FnOnce(egui::TextEdit<'_>) -> egui::TextEdit<'_>,
+) -> (bool, bool) {
+    ui.horizontal(|ui| {
+        ui.label(prompt);
+        let field = ui
+            .add(edit(egui::TextEdit::singleline(text)))
+            .accessible_name(name);
+        if !field.has_focus() {
+            field.request_focus();
+        }
+    });
+    let [enter, esc] = [Key::Enter, Key::Escape].map(|k| ui.input(|i| i.key_pressed(k)));
+    (enter, esc)
 }
 
 fn big_button(label: &str) -> egui::Button<'static> {

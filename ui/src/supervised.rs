@@ -13,7 +13,7 @@ use kasir_node::types::{Approval, NodeError};
 use kasir_node::{Command, View};
 
 use crate::text::{self, T};
-use crate::{Panel, TillApp, parse_amount};
+use crate::{Panel, TillApp, panel_field, parse_amount};
 
 /// An action behind the supervisor's PIN.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,16 +108,13 @@ impl TillApp {
             return;
         };
         let label = if price { T::NewPrice } else { T::NewDiscount };
-        ui.horizontal(|ui| {
-            ui.label(format!("{}: {}", self.t(label), l.name));
-            let field = ui
-                .add(egui::TextEdit::singleline(&mut typed).desired_width(160.0))
-                .accessible_name(label.text(self.lang));
-            if !field.has_focus() {
-                field.request_focus();
-            }
-        });
-        let [enter, esc] = [Key::Enter, Key::Escape].map(|k| ui.input(|i| i.key_pressed(k)));
+        let (enter, esc) = panel_field(
+            ui,
+            &format!("{}: {}", self.t(label), l.name),
+            label.text(self.lang),
+            &mut typed,
+            |e| e.desired_width(160.0),
+        );
         if esc {
             self.panel = Panel::None;
             return;
@@ -153,16 +150,13 @@ impl TillApp {
 
     /// The reason the drawer opens without a sale (F10); Enter opens it, Esc gives up.
     pub(crate) fn no_sale(&mut self, ui: &mut egui::Ui, mut reason: String) {
-        ui.horizontal(|ui| {
-            ui.label(self.t(T::NoSaleReason));
-            let field = ui
-                .add(egui::TextEdit::singleline(&mut reason).desired_width(320.0))
-                .accessible_name(T::NoSaleReason.text(self.lang));
-            if !field.has_focus() {
-                field.request_focus();
-            }
-        });
-        let [enter, esc] = [Key::Enter, Key::Escape].map(|k| ui.input(|i| i.key_pressed(k)));
+        let (enter, esc) = panel_field(
+            ui,
+            self.t(T::NoSaleReason),
+            T::NoSaleReason.text(self.lang),
+            &mut reason,
+            |e| e.desired_width(320.0),
+        );
         if esc {
             self.panel = Panel::None;
             return;
