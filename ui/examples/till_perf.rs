@@ -339,7 +339,8 @@ fn child_start(path: &Path) {
     let mut h = harness(&node);
     frame(&mut h);
     assert!(
-        h.query_by_role_and_label(Role::TextInput, "Pengguna").is_some(),
+        h.query_by_role_and_label(Role::TextInput, "Pengguna")
+            .is_some(),
         "the login screen"
     );
     println!("ready {}", start.elapsed().as_micros());
