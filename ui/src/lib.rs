@@ -110,6 +110,7 @@ enum Panel {
     Approve {
         action: supervised::Guarded,
         permission: Permission,
+        reason: String,
         user: String,
         pin: String,
     },
@@ -360,9 +361,10 @@ impl TillApp {
             Panel::Approve {
                 action,
                 permission,
+                reason,
                 user,
                 pin,
-            } => self.approve(ui, action, permission, user, pin),
+            } => self.approve(ui, action, permission, [reason, user, pin]),
         }
         ui.add_space(6.0);
         self.cart_table(ui, view, line);

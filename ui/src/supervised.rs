@@ -85,6 +85,7 @@ impl TillApp {
                 self.panel = Panel::Approve {
                     action,
                     permission,
+                    reason: String::new(),
                     user: String::new(),
                     pin: String::new(),
                 };
@@ -182,23 +183,40 @@ impl TillApp {
         }
     }
 
-    /// The supervisor dialog: user and PIN, Enter approves and does `action`, Esc gives up.
+    /// The supervisor dialog: the reason (asked here unless the action came with one), the
+    /// supervisor's user and PIN; Enter approves and does `action` with the reason recorded, Esc
+    /// gives up.
     pub(crate) fn approve(
         &mut self,
         ui: &mut egui::Ui,
         action: Guarded,
         permission: Permission,
-        mut user: String,
-        mut pin: String,
+        [mut reason, mut user, mut pin]: [String; 3],
     ) {
+        let asks_reason = !matches!(action, Guarded::NoSale { .. });
         ui.label(RichText::new(self.t(T::SupervisorApproval)).strong());
+        // The dialog opens with its first field ready to type in (nothing else has the focus
+        // then: the panel that opened it is gone); later the cashier's clicks decide.
+        let fresh = reason.is_empty()
+            && user.is_empty()
+            && pin.is_empty()
+            && ui.memory(|m| m.focused().is_none());
         egui::Grid::new("supervisor").num_columns(2).show(ui, |ui| {
+            if asks_reason {
+                ui.label(self.t(T::Reason));
+                let field = ui
+                    .add(egui::TextEdit::singleline(&mut reason).desired_width(320.0))
+                    .accessible_name(T::Reason.text(self.lang));
+                if fresh {
+                    field.request_focus();
+                }
+                ui.end_row();
+            }
             ui.label(self.t(T::Supervisor));
             let field = ui
                 .add(egui::TextEdit::singleline(&mut user))
                 .accessible_name(T::Supervisor.text(self.lang));
-            // The dialog opens with the supervisor's user field ready to type in.
-            if user.is_empty() && pin.is_empty() && !field.has_focus() {
+            if !asks_reason && fresh {
                 field.request_focus();
             }
             ui.end_row();
@@ -220,20 +238,26 @@ impl TillApp {
         }
         if enter && !pin.is_empty() {
             let typed = std::mem::take(&mut pin);
-            match self.node.approve(user.trim(), &typed, permission) {
-                Ok(approval) => {
-                    if self.run(action.command(Some(approval))).is_some() {
-                        self.panel = Panel::None;
-                        self.done(&action);
-                        return;
+            if asks_reason && reason.trim().is_empty() {
+                self.message = Some(self.t(T::NeedReason).to_string());
+            } else {
+                match self.node.approve(user.trim(), &typed, permission) {
+                    Ok(approval) => {
+                        let approval = approval.with_reason(&reason);
+                        if self.run(action.command(Some(approval))).is_some() {
+                            self.panel = Panel::None;
+                            self.done(&action);
+                            return;
+                        }
                     }
+                    Err(e) => self.message = Some(text::error(self.lang, &e)),
                 }
-                Err(e) => self.message = Some(text::error(self.lang, &e)),
             }
         }
         self.panel = Panel::Approve {
             action,
             permission,
+            reason,
             user,
             pin,
         };

@@ -396,7 +396,16 @@ fn a_discount_above_the_limit_a_price_override_and_a_void_need_the_supervisor() 
     );
     press(&mut h, Key::Enter);
     h.get_by_label_contains("Perlu persetujuan supervisor");
+    // No reason: asked for, nothing approved.
     type_into(&mut h, "Supervisor", "budi");
+    type_into(&mut h, "PIN supervisor", "5678");
+    press(&mut h, Key::Enter);
+    h.get_by_label("Tulis alasannya dulu");
+    assert_eq!(
+        node.view().cart.lines[1].discount,
+        Some(Discount::Percent(Decimal::from(5)))
+    );
+    type_into(&mut h, "Alasan", "pelanggan tetap");
     type_into(&mut h, "PIN supervisor", "0000");
     press(&mut h, Key::Enter);
     assert_eq!(
@@ -419,6 +428,7 @@ fn a_discount_above_the_limit_a_price_override_and_a_void_need_the_supervisor() 
     type_into(&mut h, "Harga baru", "1.000");
     press(&mut h, Key::Enter);
     assert!(!node.view().cart.lines[0].price_overridden);
+    type_into(&mut h, "Alasan", "harga promo di rak");
     type_into(&mut h, "Supervisor", "budi");
     type_into(&mut h, "PIN supervisor", "5678");
     press(&mut h, Key::Enter);
@@ -438,6 +448,7 @@ fn a_discount_above_the_limit_a_price_override_and_a_void_need_the_supervisor() 
         2,
         "not without the supervisor"
     );
+    type_into(&mut h, "Alasan", "pelanggan batal");
     type_into(&mut h, "Supervisor", "budi");
     type_into(&mut h, "PIN supervisor", "5678");
     press(&mut h, Key::Enter);

@@ -95,6 +95,16 @@ pub struct Approval {
     pub permission: Permission,
     pub approver_id: i64,
     pub approver: String,
+    /// Why the supervisor approved (the screen asks; recorded with what was approved).
+    pub reason: Option<String>,
+}
+
+impl Approval {
+    /// This approval with the reason given for it (blank: none).
+    pub fn with_reason(mut self, reason: &str) -> Approval {
+        self.reason = Some(reason.trim().to_string()).filter(|r| !r.is_empty());
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +346,7 @@ impl Till {
             permission,
             approver_id: user.id,
             approver: user.username,
+            reason: None,
         })
     }
 

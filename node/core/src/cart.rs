@@ -79,6 +79,15 @@ fn discount_percent(d: &Discount, base: Decimal) -> Decimal {
     }
 }
 
+/// What an approval allowed, as the sale's log records it: with the supervisor's reason, when
+/// one was given (`price override on SKU-1: pelanggan tetap`).
+fn with_reason(what: String, approval: Option<&Approval>) -> String {
+    match approval.and_then(|a| a.reason.as_deref()) {
+        Some(reason) => format!("{what}: {reason}"),
+        None => what,
+    }
+}
+
 impl Till {
     pub fn cart(&self) -> &Cart {
         &self.cart
@@ -286,9 +295,10 @@ impl Till {
             compute_totals(&trial.line_inputs(), None, &self.pricing()?)?;
             let gross = line.unit_price * line.quantity.get();
             if let Some(approver) = self.check_discount_limit(d, gross, approval)? {
-                self.cart
-                    .approvals
-                    .push((format!("line discount on {}", line.sku), approver));
+                self.cart.approvals.push((
+                    with_reason(format!("line discount on {}", line.sku), approval),
+                    approver,
+                ));
             }
         }
         self.line_mut(index)?.discount = discount;
@@ -305,9 +315,10 @@ impl Till {
             let t = compute_totals(&self.cart.line_inputs(), Some(*d), &self.pricing()?)?;
             let base = t.subtotal - t.lines.iter().map(|l| l.discount_amount).sum::<Decimal>();
             if let Some(approver) = self.check_discount_limit(d, base, approval)? {
-                self.cart
-                    .approvals
-                    .push(("transaction discount".into(), approver));
+                self.cart.approvals.push((
+                    with_reason("transaction discount".into(), approval),
+                    approver,
+                ));
             }
         }
         self.cart.transaction_discount = discount;
@@ -335,9 +346,10 @@ impl Till {
         line.unit_price = price;
         line.price_override_by = Some(by);
         let sku = line.sku.clone();
-        self.cart
-            .approvals
-            .push((format!("price override on {sku}"), by));
+        self.cart.approvals.push((
+            with_reason(format!("price override on {sku}"), approval),
+            by,
+        ));
         Ok(())
     }
 
@@ -431,6 +443,7 @@ impl Till {
         let context = serde_json::json!({
             "lines": self.cart.lines.iter().map(|l| (&l.sku, l.quantity)).collect::<Vec<_>>(),
             "total": total,
+            "reason": approval.and_then(|a| a.reason.as_deref()),
         });
         let now = self.now();
         self.write(|tx, _| {

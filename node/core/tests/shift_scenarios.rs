@@ -402,6 +402,44 @@ fn park_recall_and_void() {
 }
 
 #[test]
+fn a_supervisor_s_reason_is_recorded_with_a_void_and_a_price_override() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = store(dir.path(), clock());
+    cashier_on_shift(&mut till);
+    till.scan("8998866200301").unwrap();
+    let void = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::VoidTransaction)
+        .unwrap()
+        .with_reason("  pelanggan batal ");
+    till.void_cart(Some(&void)).unwrap();
+    let reason: String = till
+        .connection()
+        .query_row(
+            "SELECT json_extract(context_json, '$.reason') FROM system_logs WHERE message = 'cart voided'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(reason, "pelanggan batal");
+    till.scan("8998866200301").unwrap();
+    let price = till
+        .approve(SUPERVISOR.0, SUPERVISOR.1, Permission::PriceOverride)
+        .unwrap()
+        .with_reason("harga promo di rak");
+    till.override_price(0, d(1_000), Some(&price)).unwrap();
+    till.pay(&[Tender::cash(d(1_000))]).unwrap();
+    let logged: i64 = till
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM system_logs WHERE message LIKE 'price override on %: harga promo di rak' AND approved_by IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(logged, 1);
+}
+
+#[test]
 fn no_sale_opens_the_drawer_with_a_reason_and_a_supervisor() {
     let dir = tempfile::tempdir().unwrap();
     let mut till = store(dir.path(), clock());
