@@ -244,9 +244,9 @@ fn bench_search(a: &Args) {
     log_in(&mut h, &node, "maya", "9999");
     let catalog = demo::products(a.products, 1);
     let mut times = Vec::new();
-    for p in catalog.iter().step_by(a.products / 40) {
-        // The first two words of a name, or its SKU, typed a letter at a time.
-        let query: String = if times.len() % 2 == 0 {
+    for (n, p) in catalog.iter().step_by(a.products / 40).enumerate() {
+        // Every other query the first two words of a name, else a SKU, a letter at a time.
+        let query: String = if n % 2 == 0 {
             p.name.split(' ').take(2).collect::<Vec<_>>().join(" ")
         } else {
             p.sku.clone()
