@@ -517,8 +517,7 @@ async fn start_on_runtime(
         tx: tx.clone(),
         till,
         started: Instant::now(),
-        last_store: None,
-        last_batch: 0,
+        store_policy: kasir_core::lane::StorePolicy::default(),
         leader: leader_tx,
         changed: changed.clone(),
     };
@@ -563,25 +562,13 @@ struct Driver {
     tx: mpsc::Sender<LanInput>,
     till: Arc<dyn TillLink>,
     started: Instant,
-    /// When received changes were last stored, and how many records that batch held.
-    last_store: Option<Instant>,
-    last_batch: usize,
+    /// When what peers sent is stored.
+    store_policy: kasir_core::lane::StorePolicy,
     /// The store's leader as the core sees it (for the HQ driver).
     leader: tokio::sync::watch::Sender<Option<kasir_core::lane::Leader>>,
     /// Rung when this lane's documents changed (the HQ driver sends what waits at once).
     changed: Arc<tokio::sync::Notify>,
 }
-
-/// How long what peers sent may wait in memory before it is stored
-/// (`Replica::store_received`). On a quiet LAN (the last batch held at most `QUIET_BATCH`
-/// records), after `STORE_QUIET`: one sale at a time reaches the other lanes' views within
-/// milliseconds. Under a steady stream, after `STORE_EVERY`: a busy store's merges are stored a
-/// dozen sales per transaction — a third of the pages written per sale (shared table and index
-/// pages), which is what replication costs the disk the till's sales are made durable on —
-/// while a manager still sees them at once.
-const STORE_QUIET: Duration = Duration::from_millis(5);
-const STORE_EVERY: Duration = Duration::from_millis(50);
-const QUIET_BATCH: usize = 3;
 
 impl Driver {
     fn now(&self) -> Duration {
@@ -597,16 +584,11 @@ impl Driver {
         self.step(Input::Started { addrs: listen });
         loop {
             // What peers sent is applied in memory as it comes and stored in batches: soon on
-            // a quiet LAN, at most every STORE_EVERY under a steady stream.
-            let store_in = self.replica.has_received().then(|| {
-                let gap = if self.last_batch <= QUIET_BATCH {
-                    STORE_QUIET
-                } else {
-                    STORE_EVERY
-                };
-                self.last_store
-                    .map_or(Duration::ZERO, |t| gap.saturating_sub(t.elapsed()))
-            });
+            // a quiet LAN, at most every `StorePolicy::EVERY` under a steady stream.
+            let store_in = self
+                .replica
+                .has_received()
+                .then(|| self.store_policy.due().saturating_sub(self.now()));
             if store_in == Some(Duration::ZERO) {
                 self.store_received();
                 continue;
@@ -647,18 +629,17 @@ impl Driver {
 
     /// Stores what peers sent (one batch) and tells the core.
     fn store_received(&mut self) {
-        self.last_store = Some(Instant::now());
-        let stored = match self.replica.store_received() {
-            Ok(o) => {
-                self.last_batch = o.new_sales
-                    + o.new_returns
-                    + o.new_movements
-                    + o.products
-                    + o.categories
-                    + o.customers;
-                Ok(kasir_core::lane::LaneStore::take_changed(&mut self.replica))
+        use kasir_core::lane::LaneStore;
+        let now = self.now();
+        let stored = match LaneStore::store_received(&mut self.replica) {
+            Ok(records) => {
+                self.store_policy.stored(now, records);
+                Ok(LaneStore::take_changed(&mut self.replica))
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => {
+                self.store_policy.stored(now, 0);
+                Err(e.to_string())
+            }
         };
         self.step(Input::Stored(stored));
     }

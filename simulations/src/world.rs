@@ -19,7 +19,7 @@ use kasir_core::customers::NewCustomer;
 use kasir_core::env::SkewedClock;
 use kasir_core::hq::HqBatch;
 use kasir_core::lane::LaneConfig;
-use kasir_core::memlan::{MemLan, Packet};
+use kasir_core::memlan::{LaneTill, MemLan, Packet};
 use kasir_core::memnet::LinkConfig;
 use kasir_core::returns::ReturnItem;
 use kasir_core::schema::Decimal;
@@ -119,7 +119,7 @@ pub struct Lane {
 #[derive(Debug)]
 pub struct Store {
     pub code: String,
-    pub lan: MemLan<Till>,
+    pub lan: MemLan<LaneTill>,
     pub lanes: Vec<Lane>,
     hq_cut: bool,
 }
@@ -407,9 +407,9 @@ impl World {
             let mut config = LaneConfig::new(node(s, l));
             config.static_members = members.clone();
             if l > 0 {
-                config.static_peers = vec![(node(s, 0), vec![MemLan::<Till>::addr_of(0)])];
+                config.static_peers = vec![(node(s, 0), vec![MemLan::<LaneTill>::addr_of(0)])];
             }
-            lan.add(till, config.clone());
+            lan.add(LaneTill::new(till), config.clone());
             lan.local_change(l);
             lanes.push(Lane {
                 path,
@@ -563,8 +563,11 @@ impl World {
         self.stores[s].lan.local_change(l);
     }
 
+    /// Lane `l` of store `s`'s till, for an action of its own: what it received and keeps in
+    /// memory is stored first (as the node's replicator would have by then).
     fn till(&mut self, s: usize, l: usize) -> &mut Till {
-        &mut self.stores[s].lan.lanes[l].store
+        self.stores[s].lan.store_received(l);
+        self.stores[s].lan.lanes[l].store.till_mut()
     }
 
     fn refused(&mut self, s: usize, l: usize, what: &str, e: impl std::fmt::Display) {
@@ -581,7 +584,7 @@ impl World {
         }
         let code = self.stores[s].code.clone();
         for (i, lane) in self.stores[s].lan.lanes.iter_mut().enumerate() {
-            match lane.store.hq_batch(1) {
+            match lane.store.till_mut().hq_batch(1) {
                 Ok(None) => {}
                 Ok(Some(b)) => {
                     let e = &b.entries[0];
@@ -596,7 +599,12 @@ impl World {
                 Err(e) => return Some(format!("{code}/{}: outbox unreadable: {e}", i + 1)),
             }
         }
-        let cursor = self.stores[s].lan.lanes[0].store.hq_cursor().ok().flatten();
+        let cursor = self.stores[s].lan.lanes[0]
+            .store
+            .till_mut()
+            .hq_cursor()
+            .ok()
+            .flatten();
         let hq = self.hq.cursor();
         (cursor.as_deref() != Some(hq.as_str())).then(|| {
             format!(
@@ -618,6 +626,9 @@ impl World {
             return Some(format!(
                 "{code}: {pending} sync messages still on their way"
             ));
+        }
+        if let Some(i) = st.lan.lanes.iter().position(|l| l.store.has_received()) {
+            return Some(format!("{code}/{} holds merges not stored yet", i + 1));
         }
         let mut first: Option<Vec<(String, String)>> = None;
         for (i, lane) in st.lan.lanes.iter_mut().enumerate() {

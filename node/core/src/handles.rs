@@ -214,6 +214,14 @@ impl LaneStore for Replica {
     fn take_changed(&mut self) -> Vec<DocName> {
         self.till.take_changed_documents()
     }
+
+    fn has_received(&self) -> bool {
+        self.till.has_received()
+    }
+
+    fn store_received(&mut self) -> Result<usize> {
+        self.till.store_received().map(|o| o.records())
+    }
 }
 
 #[cfg(test)]

@@ -66,6 +66,65 @@ pub trait LaneStore: DocAccess {
     fn members(&mut self) -> Result<Vec<Member>, Self::Error>;
     /// Documents this store changed since the last call (what merges brought in).
     fn take_changed(&mut self) -> Vec<DocName>;
+    /// Whether changes [`DocAccess::receive`] applied in memory wait to be stored (a store
+    /// that writes them at once never has any).
+    fn has_received(&self) -> bool {
+        false
+    }
+    /// Stores them, with their projections. Returns how many records they brought (what
+    /// [`StorePolicy`] paces the next batch by). The driver then reports
+    /// [`Input::Stored`].
+    fn store_received(&mut self) -> Result<usize, Self::Error> {
+        Ok(0)
+    }
+}
+
+/// When a lane stores what its peers sent and it keeps in memory
+/// ([`LaneStore::store_received`]): the one policy the iroh driver and the in-memory LAN both
+/// run. On a quiet LAN, [`StorePolicy::QUIET`] after the last store (at once, usually): one
+/// sale at a time reaches the other lanes' views within milliseconds. Under a stream — the last
+/// two stores at most [`StorePolicy::EVERY`] apart, or the last one held more than
+/// [`StorePolicy::QUIET_BATCH`] records — at most once per [`StorePolicy::EVERY`]: a busy
+/// store's merges are stored several sales per transaction, which shares table and index pages
+/// between them (what replication costs the disk the till's sales are made durable on, and
+/// the CPU), while a manager still sees them at once. (Until 2026-11-30 only the record count
+/// told a stream, and a sale is one record: three lanes selling flat out into a fourth were
+/// stored one sale per transaction.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StorePolicy {
+    last_store: Option<Duration>,
+    /// Between the last two stores.
+    last_gap: Option<Duration>,
+    last_batch: usize,
+}
+
+impl StorePolicy {
+    pub const QUIET: Duration = Duration::from_millis(5);
+    pub const EVERY: Duration = Duration::from_millis(50);
+    pub const QUIET_BATCH: usize = 3;
+
+    /// Whether what arrives comes as a stream (see [`StorePolicy`]).
+    pub fn streaming(&self) -> bool {
+        self.last_batch > Self::QUIET_BATCH || self.last_gap.is_some_and(|g| g <= Self::EVERY)
+    }
+
+    /// When what waits is to be stored (the driver's monotonic time; `now` or earlier: at
+    /// once).
+    pub fn due(&self) -> Duration {
+        let gap = if self.streaming() {
+            Self::EVERY
+        } else {
+            Self::QUIET
+        };
+        self.last_store.map_or(Duration::ZERO, |t| t + gap)
+    }
+
+    /// A batch of `records` was stored at `now`.
+    pub fn stored(&mut self, now: Duration, records: usize) {
+        self.last_gap = self.last_store.map(|t| now.saturating_sub(t));
+        self.last_store = Some(now);
+        self.last_batch = records;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -833,4 +892,36 @@ pub fn unhex32(s: &str) -> Option<[u8; 32]> {
         *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_store_policy_stores_a_quiet_lan_at_once_and_a_stream_every_fifty_ms() {
+        let mut p = StorePolicy::default();
+        assert_eq!(p.due(), Duration::ZERO, "nothing stored yet: at once");
+        // A sale alone, then another long after: each at once (QUIET has passed).
+        p.stored(1000 * MS, 1);
+        assert!(!p.streaming());
+        assert_eq!(p.due(), 1005 * MS);
+        p.stored(3000 * MS, 1);
+        assert!(!p.streaming(), "two stores 2 s apart are no stream");
+        // Sales 10 ms apart: the second store makes it a stream.
+        p.stored(3010 * MS, 1);
+        assert!(p.streaming());
+        assert_eq!(p.due(), 3060 * MS);
+        p.stored(3060 * MS, 1);
+        assert!(p.streaming(), "stores EVERY apart are still a stream");
+        // Nothing for a while: the next store is at once, and the LAN is quiet again.
+        p.stored(3400 * MS, 1);
+        assert!(!p.streaming());
+        assert_eq!(p.due(), 3405 * MS);
+        // A big batch (a bootstrap) is a stream on its own.
+        p.stored(9000 * MS, StorePolicy::QUIET_BATCH + 1);
+        assert!(p.streaming());
+    }
 }

@@ -12,9 +12,17 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use crate::lane::{ConnId, Input, LaneConfig, LaneCore, LaneEvent, LaneStore, Output};
+use std::ops::Deref;
+
+use automerge::ChangeHash;
+use automerge::sync::State;
+
+use crate::Till;
+use crate::lane::{ConnId, Input, LaneConfig, LaneCore, LaneEvent, LaneStore, Output, StorePolicy};
+use crate::members::Member;
 use crate::memnet::{LinkConfig, MemNet};
-use crate::sync::PeerId;
+use crate::sync::{DocAccess, PeerId};
+use crate::wire::{Digest, DocName};
 
 /// What travels between lanes in memory.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +58,12 @@ pub struct MemLane<S> {
     pub events: Vec<LaneEvent>,
     /// The address it "listens" on (never used for real traffic).
     pub addr: SocketAddr,
+    /// When what peers sent and the store keeps in memory is stored
+    /// ([`LaneStore::has_received`]), paced as the iroh driver paces it.
+    store_at: Option<Duration>,
+    policy: StorePolicy,
+    /// Batches of received changes stored so far.
+    pub stores: u64,
 }
 
 /// The LAN: lanes, the network between them and the virtual clock.
@@ -92,6 +106,9 @@ where
             up: false,
             events: Vec::new(),
             addr: Self::addr_of(i),
+            store_at: None,
+            policy: StorePolicy::default(),
+            stores: 0,
         });
         self.start(i);
         i
@@ -101,6 +118,8 @@ where
     pub fn restart(&mut self, i: usize, store: S, config: LaneConfig) {
         self.lanes[i].store = store;
         self.lanes[i].core = LaneCore::new(config);
+        self.lanes[i].store_at = None;
+        self.lanes[i].policy = StorePolicy::default();
         self.start(i);
     }
 
@@ -114,6 +133,8 @@ where
     /// connections go down.
     pub fn stop(&mut self, i: usize) {
         self.lanes[i].up = false;
+        // What it held in memory and had not stored is lost with it.
+        self.lanes[i].store_at = None;
         let me = self.lanes[i].id.clone();
         let peers: Vec<usize> = (0..self.lanes.len())
             .filter(|j| *j != i && self.lanes[*j].core.is_connected(&me))
@@ -146,7 +167,42 @@ where
         let now = self.net.now();
         let lane = &mut self.lanes[i];
         let out = lane.core.handle(input, now, &mut lane.store);
+        if lane.store_at.is_none() && lane.store.has_received() {
+            lane.store_at = Some(lane.policy.due().max(now));
+        }
         self.dispatch(i, out);
+    }
+
+    /// Stores what lane `i` received and keeps in memory, now, and tells its core (what the
+    /// driver does when [`StorePolicy`] says so; call it before the lane's own till writes).
+    pub fn store_received(&mut self, i: usize) {
+        let lane = &mut self.lanes[i];
+        lane.store_at = None;
+        // A stopped lane's memory is lost with it (its store is replaced on restart).
+        if !lane.up || !lane.store.has_received() {
+            return;
+        }
+        let now = self.net.now();
+        lane.stores += 1;
+        let stored = match lane.store.store_received() {
+            Ok(records) => {
+                lane.policy.stored(now, records);
+                Ok(lane.store.take_changed())
+            }
+            Err(e) => {
+                lane.policy.stored(now, 0);
+                Err(e.to_string())
+            }
+        };
+        self.input(i, Input::Stored(stored));
+    }
+
+    /// The next deadline of lane `i`: its core's timer or its store's.
+    fn deadline(lane: &MemLane<S>) -> Option<Duration> {
+        match (lane.core.next_deadline(), lane.store_at) {
+            (Some(t), Some(s)) => Some(t.min(s)),
+            (t, s) => t.or(s),
+        }
     }
 
     fn index_of(&self, peer: &PeerId) -> Option<usize> {
@@ -257,7 +313,7 @@ where
             .lanes
             .iter()
             .filter(|l| l.up)
-            .filter_map(|l| l.core.next_deadline())
+            .filter_map(Self::deadline)
             .min();
         match (timer, self.net.next_due()) {
             (Some(t), Some(p)) => Some(t.min(p)),
@@ -273,14 +329,18 @@ where
             .iter()
             .enumerate()
             .filter(|(_, l)| l.up)
-            .filter_map(|(i, l)| l.core.next_deadline().map(|t| (t, i)))
+            .filter_map(|(i, l)| Self::deadline(l).map(|t| (t, i)))
             .min();
         let packet = self.net.next_due();
         match (timer, packet) {
             (Some((t, i)), p) if t <= until && p.is_none_or(|p| t < p) => {
                 // Move the clock to the timer without delivering anything.
                 let _ = self.net.next_before(t.max(self.net.now()));
-                self.input(i, Input::Tick);
+                if self.lanes[i].store_at.is_some_and(|s| s <= t) {
+                    self.store_received(i);
+                } else {
+                    self.input(i, Input::Tick);
+                }
                 true
             }
             (_, Some(p)) if p <= until => {
@@ -325,10 +385,85 @@ where
         let end = self.net.now() + limit;
         while self.net.now() < end {
             self.run_for(Duration::from_millis(100));
-            if self.pending() == 0 && self.net.in_flight() == 0 {
+            let stored = self.lanes.iter().all(|l| l.store_at.is_none());
+            if self.pending() == 0 && self.net.in_flight() == 0 && stored {
                 return true;
             }
         }
         false
+    }
+}
+
+/// A lane's till on the in-memory LAN as the node runs it: what peers send is applied in
+/// memory and stored in batches, paced by [`StorePolicy`], as the node's replicator does
+/// ([`crate::Replica`] over the iroh driver). A simulation so drives the production path of a
+/// merge (`Till::receive_sync_later`, then `Till::store_received`), changes lost in memory by
+/// a crash included ([`MemLan::stop`]: a stopped lane never stores what it held).
+///
+/// The node keeps the replicator's handle apart from the till's; here one handle does both.
+/// It hands the till out for reading ([`std::ops::Deref`]); a write goes through
+/// [`LaneTill::till_mut`] after [`MemLan::store_received`], so a till's own change never
+/// carries unstored merges with it.
+#[derive(Debug)]
+pub struct LaneTill(Till);
+
+impl LaneTill {
+    pub fn new(till: Till) -> LaneTill {
+        LaneTill(till)
+    }
+
+    /// The till itself, for a write or a read that takes it mutably. The caller must have
+    /// stored what waits ([`MemLan::store_received`]).
+    pub fn till_mut(&mut self) -> &mut Till {
+        debug_assert!(!self.0.has_received(), "a write over unstored merges");
+        &mut self.0
+    }
+}
+
+impl Deref for LaneTill {
+    type Target = Till;
+    fn deref(&self) -> &Till {
+        &self.0
+    }
+}
+
+impl DocAccess for LaneTill {
+    type Error = crate::NodeError;
+
+    fn manifest(&mut self) -> crate::Result<Vec<(DocName, Digest)>> {
+        // The manifest is read from the files: store what is only in memory first (as the
+        // node's replica does).
+        self.0.store_received()?;
+        DocAccess::manifest(&mut self.0)
+    }
+
+    fn heads(&mut self, doc: &DocName) -> crate::Result<Vec<ChangeHash>> {
+        DocAccess::heads(&mut self.0, doc)
+    }
+
+    fn generate(&mut self, doc: &DocName, state: &mut State) -> crate::Result<Option<Vec<u8>>> {
+        DocAccess::generate(&mut self.0, doc, state)
+    }
+
+    fn receive(&mut self, doc: &DocName, state: &mut State, message: &[u8]) -> crate::Result<bool> {
+        self.0.receive_sync_later(doc.as_str(), state, message)
+    }
+}
+
+impl LaneStore for LaneTill {
+    fn members(&mut self) -> crate::Result<Vec<Member>> {
+        LaneStore::members(&mut self.0)
+    }
+
+    fn take_changed(&mut self) -> Vec<DocName> {
+        LaneStore::take_changed(&mut self.0)
+    }
+
+    fn has_received(&self) -> bool {
+        self.0.has_received()
+    }
+
+    fn store_received(&mut self) -> crate::Result<usize> {
+        self.0.store_received().map(|o| o.records())
     }
 }

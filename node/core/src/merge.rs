@@ -41,6 +41,16 @@ pub struct MergeOutcome {
 }
 
 impl MergeOutcome {
+    /// Records the merge brought: sales, returns, movements, products, categories, customers.
+    pub fn records(&self) -> usize {
+        self.new_sales
+            + self.new_returns
+            + self.new_movements
+            + self.products
+            + self.categories
+            + self.customers
+    }
+
     fn add(&mut self, o: &MergeOutcome) {
         self.changed |= o.changed;
         self.new_sales += o.new_sales;

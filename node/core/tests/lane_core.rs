@@ -7,8 +7,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use kasir_core::lane::{CloseReason, Input, LaneConfig, LaneCore, LaneEvent, Output, REDIAL_AFTER};
-use kasir_core::memlan::MemLan;
+use kasir_core::lane::{
+    CloseReason, Input, LaneConfig, LaneCore, LaneEvent, LaneStore, Output, REDIAL_AFTER,
+    StorePolicy,
+};
+use kasir_core::memlan::{LaneTill, MemLan};
 use kasir_core::memnet::LinkConfig;
 use kasir_core::schema::Decimal;
 use kasir_core::schema::payment::Tender;
@@ -172,8 +175,21 @@ fn announcements_go_out_every_status_tick_and_gossip_is_rejoined_every_tenth() {
 /// `n` lanes of store JKT01 (lane 1 with 60 products, 20 in stock each); every lane knows
 /// only lane 1's address, all are static members of each other.
 fn store(dir: &std::path::Path, n: u8, seed: u64, link: LinkConfig) -> MemLan<Till> {
+    store_of(dir, n, seed, link, |t| t)
+}
+
+/// [`store`] with each lane's till wrapped by `wrap`.
+fn store_of<S: LaneStore>(
+    dir: &std::path::Path,
+    n: u8,
+    seed: u64,
+    link: LinkConfig,
+    wrap: impl Fn(Till) -> S,
+) -> MemLan<S>
+where
+    S::Error: std::fmt::Display,
+{
     let mut lan = MemLan::new(seed, link);
-    let members: BTreeSet<PeerId> = (1..=n).map(node).collect();
     for k in 1..=n {
         let mut till = lane(dir, u32::from(k));
         if k == 1 {
@@ -185,14 +201,20 @@ fn store(dir: &std::path::Path, n: u8, seed: u64, link: LinkConfig) -> MemLan<Ti
             }
         }
         till.open_shift(Decimal::from(100_000)).unwrap();
-        let mut config = LaneConfig::new(node(k));
-        config.static_members = members.clone();
-        if k > 1 {
-            config.static_peers = vec![(node(1), vec![MemLan::<Till>::addr_of(0)])];
-        }
-        lan.add(till, config);
+        lan.add(wrap(till), config_of(k, n));
     }
     lan
+}
+
+/// Lane `k`'s configuration in a store of `n` lanes: all static members, lane 1's address
+/// known.
+fn config_of(k: u8, n: u8) -> LaneConfig {
+    let mut config = LaneConfig::new(node(k));
+    config.static_members = (1..=n).map(node).collect();
+    if k > 1 {
+        config.static_peers = vec![(node(1), vec![MemLan::<Till>::addr_of(0)])];
+    }
+    config
 }
 
 fn sell(lan: &mut MemLan<Till>, i: usize, sku: &str) {
@@ -415,4 +437,108 @@ fn a_lane_just_started_hears_a_lower_lane_before_it_would_lead() {
         assert!(!lan.lanes[1].core.is_leader(), "{:?}", leaders(&lan));
     }
     assert_eq!(leaders(&lan), vec![Some(1); 2]);
+}
+
+/// A cash sale of `skus` on lane `i` of a LAN whose merges wait in memory: what waits is
+/// stored first, as [`LaneTill`] requires before a write.
+fn sell_later(lan: &mut MemLan<LaneTill>, i: usize, skus: &[&str]) {
+    lan.store_received(i);
+    let till = lan.lanes[i].store.till_mut();
+    for sku in skus {
+        till.add_sku(sku, Decimal::ONE).unwrap();
+    }
+    till.pay(&[Tender::cash(Decimal::from(10_000_000))])
+        .unwrap();
+    lan.local_change(i);
+}
+
+#[test]
+fn merges_wait_in_memory_as_the_node_keeps_them_and_a_crash_loses_only_what_was_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = store_of(dir.path(), 2, 5, LinkConfig::lan(), LaneTill::new);
+    assert!(lan.settle(Duration::from_secs(60)), "catalog spread");
+    assert!(lan.lanes.iter().all(|l| !l.store.has_received()));
+    sell_later(&mut lan, 0, &["P000001"]);
+    // Event by event until lane 2 holds the sale in memory only.
+    let far = lan.now() + Duration::from_secs(5);
+    while !lan.lanes[1].store.has_received() {
+        assert!(lan.step_until(far), "the sale never reached lane 2");
+    }
+    assert_eq!(sales(&lan.lanes[1].store), 0, "stored before its time");
+    // A quiet LAN stores it at once: the next event is that store.
+    let stores = lan.lanes[1].stores;
+    assert!(lan.step_until(far));
+    assert_eq!(lan.lanes[1].stores, stores + 1);
+    assert_eq!(sales(&lan.lanes[1].store), 1);
+
+    // A second sale reaches lane 2's memory, and lane 2 crashes before storing it.
+    sell_later(&mut lan, 0, &["P000002"]);
+    while !lan.lanes[1].store.has_received() {
+        assert!(lan.step_until(far), "the second sale never reached lane 2");
+    }
+    lan.stop(1);
+    let stores = lan.lanes[1].stores;
+    lan.store_received(1);
+    assert_eq!(
+        lan.lanes[1].stores, stores,
+        "a stopped lane stored what it held"
+    );
+    // Restarted from its files (the crashed till is dropped with what it held), it has the
+    // first sale only, and gets the second from lane 1 again.
+    lan.restart(
+        1,
+        LaneTill::new(lane_reopened(dir.path(), 2)),
+        config_of(2, 2),
+    );
+    assert_eq!(sales(&lan.lanes[1].store), 1);
+    assert!(
+        lan.settle(Duration::from_secs(60)),
+        "no convergence after the restart"
+    );
+    assert_eq!(sales(&lan.lanes[1].store), 2);
+    assert_eq!(
+        lan.lanes[1].store.document_manifest().unwrap(),
+        lan.lanes[0].store.document_manifest().unwrap()
+    );
+}
+
+#[test]
+fn under_a_steady_stream_merges_are_stored_in_batches_at_the_policy_s_pace() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lan = store_of(dir.path(), 2, 6, LinkConfig::lan(), LaneTill::new);
+    assert!(lan.settle(Duration::from_secs(60)), "catalog spread");
+    let stores = lan.lanes[1].stores;
+    // A 3-line sale every 10 ms for 2 s (a batch of one sale then holds more records than
+    // `StorePolicy::QUIET_BATCH`: a stream).
+    let sales_made = 200;
+    let start = lan.now();
+    for k in 0..sales_made {
+        let skus: Vec<String> = (0..3)
+            .map(|j| format!("P{:06}", (k * 3 + j) % 60))
+            .collect();
+        let skus: Vec<&str> = skus.iter().map(String::as_str).collect();
+        sell_later(&mut lan, 0, &skus);
+        lan.run_for(Duration::from_millis(10));
+    }
+    let span = lan.now() - start;
+    assert!(lan.settle(Duration::from_secs(60)), "no convergence");
+    assert_eq!(sales(&lan.lanes[1].store), i64::from(sales_made));
+    let batches = lan.lanes[1].stores - stores;
+    // At most one store per `StorePolicy::EVERY` under the stream (a few more while it
+    // starts and ends), far fewer than one per sale.
+    let most = u64::try_from(span.as_millis() / StorePolicy::EVERY.as_millis()).unwrap() + 6;
+    assert!(
+        batches <= most,
+        "{batches} stores for {sales_made} sales in {span:?} (at most {most})"
+    );
+    assert!(
+        batches >= 10,
+        "{batches} stores: the stream was never stored on the way"
+    );
+}
+
+fn lane_reopened(dir: &std::path::Path, n: u32) -> Till {
+    let mut till = common::reopen_lane(dir, n);
+    till.login("maya", "9999").unwrap();
+    till
 }

@@ -62,7 +62,7 @@ impl World {
         let _ = till.login(MANAGER.0, MANAGER.1);
         let config = lane.config.clone();
         lane.crashed = false;
-        self.stores[s].lan.restart(l, till, config);
+        self.stores[s].lan.restart(l, LaneTill::new(till), config);
         self.tell_hq(s);
         self.log(|| format!("{code}/{} restarted from its files", l + 1));
     }
