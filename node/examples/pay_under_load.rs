@@ -1,5 +1,6 @@
 //! Does a sale wait for the network? (issue #10) `pay` on a lane, timed as the till app sees it
-//! (through `kasir_node::Node`), in three phases of one run:
+//! (through `kasir_node::Node`), and each scan before it (`AddSku`: the line on screen), in
+//! three phases of one run:
 //!
 //! 1. idle: the lane is on the LAN, nobody else is there;
 //! 2. bootstrap: an empty lane joins and takes the whole store from this one (100k products,
@@ -177,32 +178,53 @@ fn settle_disk() {
     let _ = Process::new("sync").status();
 }
 
-/// One 5-line cash sale; returns how long `pay` took.
-fn timed_sale(node: &Node, rng: &mut impl Rng) -> Duration {
+/// How long each `pay` and each scan (`AddSku`, the line on screen) took, sorted.
+#[derive(Default)]
+struct Timings {
+    pay: Vec<Duration>,
+    scan: Vec<Duration>,
+}
+
+/// One 5-line cash sale, timed into `t`.
+fn timed_sale(node: &Node, rng: &mut impl Rng, t: &mut Timings) {
     for _ in 0..5 {
+        let at = Instant::now();
         node.execute(Command::AddSku {
             sku: format!("P{:06}", rng.random_range(0..1_000)),
             quantity: Decimal::ONE,
         })
         .unwrap();
+        t.scan.push(at.elapsed());
     }
-    let t = Instant::now();
+    let at = Instant::now();
     node.pay(vec![Tender::cash(Decimal::from(10_000_000))])
         .unwrap();
-    t.elapsed()
+    t.pay.push(at.elapsed());
 }
 
 /// Sells while `more` says so (at least `min` sales), a sale every ~5 ms as a busy till would
-/// at most; returns the `pay` timings.
-fn sell_while(node: &Node, min: usize, mut more: impl FnMut() -> bool) -> Vec<Duration> {
+/// at most; returns the `pay` and scan timings.
+fn sell_while(node: &Node, min: usize, mut more: impl FnMut() -> bool) -> Timings {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let mut v = Vec::new();
-    while v.len() < min || more() {
-        v.push(timed_sale(node, &mut rng));
+    let mut t = Timings::default();
+    while t.pay.len() < min || more() {
+        timed_sale(node, &mut rng, &mut t);
         std::thread::sleep(Duration::from_millis(5));
     }
-    v.sort();
-    v
+    t.pay.sort();
+    t.scan.sort();
+    t
+}
+
+/// Reports a phase: `pay`, then the scans, each against idle's when given.
+fn report_phase(
+    name: &str,
+    t: &Timings,
+    idle: Option<((Duration, Duration), (Duration, Duration))>,
+) -> ((Duration, Duration), (Duration, Duration)) {
+    let pay = report(name, &t.pay, idle.map(|i| i.0));
+    let scan = report("  scans (AddSku)", &t.scan, idle.map(|i| i.1));
+    (pay, scan)
 }
 
 fn report(name: &str, v: &[Duration], idle: Option<(Duration, Duration)>) -> (Duration, Duration) {
@@ -301,7 +323,7 @@ fn main() {
     // 1. Idle.
     settle_disk();
     let idle = sell_while(&node, a.samples, || false);
-    let idle = report("idle (on the LAN, alone)", &idle, None);
+    let idle = report_phase("idle (on the LAN, alone)", &idle, None);
 
     // 2. An empty lane bootstraps the whole store from this one.
     settle_disk();
@@ -321,7 +343,7 @@ fn main() {
         behind || !seen_behind || started.elapsed() < Duration::from_secs(2)
     });
     let took = started.elapsed();
-    report(
+    report_phase(
         &format!("while lane 5 bootstraps ({:.1?})", took),
         &during,
         Some(idle),
@@ -354,8 +376,8 @@ fn main() {
     // writing back what its own merges wrote.
     let busy_for = Duration::from_secs(a.busy_seconds);
     let busy = sell_while(&node, a.samples, || t.elapsed() < busy_for);
-    let merged = node.diagnostics().unwrap().sales - before - busy.len() as i64;
-    report(
+    let merged = node.diagnostics().unwrap().sales - before - busy.pay.len() as i64;
+    report_phase(
         &format!(
             "while 3 peers sell flat out ({:.0}/s merged)",
             merged as f64 / t.elapsed().as_secs_f64()

@@ -459,6 +459,16 @@ impl HqModel {
         Some(record)
     }
 
+    /// The ids of HQ's own movements (its adjustments and stock receipts). A gateway that only
+    /// replays the stores' uploads never held them, so a lane sending one back (it reached the
+    /// lane through another lane's merge) is stored there and a duplicate here.
+    pub fn own_movement_ids(&self) -> BTreeSet<Uuid> {
+        self.hq_moves
+            .iter()
+            .map(|m| m.record.movement_id.0)
+            .collect()
+    }
+
     /// A store's stock of a product as HQ counts it: the sum of the movements it holds.
     pub fn stock(&self, store: &str, sku: &str) -> Decimal {
         self.movements
