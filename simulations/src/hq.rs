@@ -459,9 +459,8 @@ impl HqModel {
         Some(record)
     }
 
-    /// The ids of HQ's own movements (its adjustments and stock receipts). A gateway that only
-    /// replays the stores' uploads never held them, so a lane sending one back (it reached the
-    /// lane through another lane's merge) is stored there and a duplicate here.
+    /// The ids of HQ's own movements (its adjustments and stock receipts), which no lane may
+    /// send back to it.
     pub fn own_movement_ids(&self) -> BTreeSet<Uuid> {
         self.hq_moves
             .iter()

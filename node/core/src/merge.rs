@@ -620,7 +620,11 @@ fn reproject_ledger(
         });
         sort("m", &key, &r.as_ref().map(|_| ()).map_err(Clone::clone))?;
         if let Ok((m, _)) = r
-            && record_movement(conn, &m)?
+            && record_movement(
+                conn,
+                &m,
+                !matches!(id, DocId::Ledger(_, crate::docs::Origin::Hq)),
+            )?
         {
             out.new_movements += 1;
         }

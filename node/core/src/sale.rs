@@ -599,7 +599,7 @@ impl Till {
                     match p {
                         Pending::Sale(s) => record_sale(tx, s)?,
                         Pending::Return(r) => returns::record_return(tx, r)?,
-                        Pending::Movement(m) => record_movement(tx, m)?,
+                        Pending::Movement(m) => record_movement(tx, m, true)?,
                         Pending::ShiftReport(r, doc) => {
                             crate::shift::record_shift_report(tx, r, *doc)?
                         }

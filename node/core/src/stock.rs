@@ -110,13 +110,17 @@ pub(crate) fn write_movement(
     origin: Origin,
 ) -> Result<bool> {
     put_movement(tx, docs, m, origin)?;
-    record_movement(tx, m)
+    record_movement(tx, m, matches!(origin, Origin::Lane(_)))
 }
 
-/// Projects a movement and queues it for HQ, once. Returns whether it was new.
-pub(crate) fn record_movement(conn: &Connection, m: &StockMovement) -> Result<bool> {
+/// Projects a movement and, when `for_hq` (a lane made it), queues it for HQ, once. Returns
+/// whether it was new. HQ's own movements (`Origin::Hq`: its adjustments and receipts, applied
+/// by the leader and merged by the other lanes) are never sent back to it: a lane that merged
+/// one before the leader's confirmation did would otherwise upload it, and HQ answer
+/// "duplicate" (found by `tests/tests/sim_hq_model.rs`).
+pub(crate) fn record_movement(conn: &Connection, m: &StockMovement, for_hq: bool) -> Result<bool> {
     let new = project_movement(conn, m)?;
-    if new {
+    if new && for_hq {
         let json = serde_json::to_string(m).map_err(|e| NodeError::Invalid(e.to_string()))?;
         outbox::enqueue(
             conn,
