@@ -115,6 +115,8 @@ fn options() -> NodeOptions {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(50),
+        // Several lanes share this process: none takes a core of its own.
+        own_core: false,
         ..NodeOptions::default()
     }
 }

@@ -16,13 +16,16 @@
 //! disks of their own; here they share one machine with the lane under test, so they run in
 //! the idle scheduling class (`chrt --idle`, as this lane's own replication does; `--nice N`
 //! runs them at a nice value instead) and keep their files in memory (`/dev/shm`, when there
-//! is one), so their fsyncs do not queue on this lane's disk. What this lane does for them —
-//! serving the bootstrap, merging their sales — is all in this process, measured.
+//! is one), so their fsyncs do not queue on this lane's disk. When this lane's till thread has
+//! a core of its own (`NodeOptions::own_core`, on by default, on machines with two or more
+//! cores), the peers run on the other cores (`taskset`), as this lane's replication does;
+//! `--shared-cores` turns both off, for comparison. What this lane does for them — serving the
+//! bootstrap, merging their sales — is all in this process, measured.
 //!
 //! ```sh
 //! cargo build --release -p kasir-node
 //! cargo run --release -p kasir-node --example pay_under_load -- [--products N] [--customers N]
-//!     [--samples N] [--nice N] [--busy-seconds N]
+//!     [--samples N] [--nice N] [--busy-seconds N] [--shared-cores] [--peer-rate N]
 //! ```
 // Floats here are timings for a report, never money.
 #![allow(
@@ -54,6 +57,11 @@ struct Args {
     /// The peers' nice value; `None`: the idle scheduling class.
     nice: Option<u32>,
     busy_seconds: u64,
+    /// `--shared-cores`: the till's thread gets no core of its own (`NodeOptions::own_core`
+    /// off) and the peers may run on every core.
+    shared_cores: bool,
+    /// `--peer-rate N`: sales per second each busy peer aims at (flat out by default).
+    peer_rate: f64,
 }
 
 fn args() -> Args {
@@ -63,6 +71,8 @@ fn args() -> Args {
         samples: 400,
         nice: None,
         busy_seconds: 45,
+        shared_cores: false,
+        peer_rate: 100_000.0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -77,9 +87,11 @@ fn args() -> Args {
             "--samples" => a.samples = num(),
             "--busy-seconds" => a.busy_seconds = num() as u64,
             "--nice" => a.nice = Some(num() as u32),
+            "--shared-cores" => a.shared_cores = true,
+            "--peer-rate" => a.peer_rate = num() as f64,
             other => {
                 panic!(
-                    "unknown argument {other} (--products N --customers N --samples N --nice N --busy-seconds N)"
+                    "unknown argument {other} (--products N --customers N --samples N --nice N --busy-seconds N --shared-cores --peer-rate N)"
                 )
             }
         }
@@ -129,21 +141,26 @@ impl Peer {
         }
     }
 
-    fn start(&mut self, nice: Option<u32>, upstream: &str, sales_per_second: f64) {
-        // The idle scheduling class (as this lane's own replication runs), or a nice value.
-        let mut cmd = match nice {
-            None => {
-                let mut c = Process::new("chrt");
-                c.args(["--idle", "0"]);
-                c
-            }
-            Some(n) => {
-                let mut c = Process::new("nice");
-                c.arg("-n").arg(n.to_string());
-                c
-            }
-        };
-        cmd.arg(kasir_node_binary())
+    /// Starts the peer on `cpus` (a `taskset` list; all when `None`), in the idle scheduling
+    /// class (as this lane's own replication runs) or at a nice value.
+    fn start(
+        &mut self,
+        nice: Option<u32>,
+        cpus: Option<&str>,
+        upstream: &str,
+        sales_per_second: f64,
+    ) {
+        let mut prefix: Vec<String> = Vec::new();
+        if let Some(list) = cpus {
+            prefix.extend(["taskset".into(), "-c".into(), list.into()]);
+        }
+        match nice {
+            None => prefix.extend(["chrt".into(), "--idle".into(), "0".into()]),
+            Some(n) => prefix.extend(["nice".into(), "-n".into(), n.to_string()]),
+        }
+        let mut cmd = Process::new(&prefix[0]);
+        cmd.args(&prefix[1..])
+            .arg(kasir_node_binary())
             .arg("--data")
             .arg(&self.dir)
             .args(["--store", "JKT01", "--lane"])
@@ -258,10 +275,21 @@ fn main() {
         dir.path().join("lane1.db"),
         NodeOptions {
             auth: AuthParams::fast_for_tests(),
+            own_core: !a.shared_cores,
             ..NodeOptions::default()
         },
     )
     .unwrap();
+    // The peers stand for other tills, with CPUs of their own: when this lane's till has a
+    // core, they keep off it as this lane's replication does.
+    let peer_cpus: Option<String> = node.till_core().map(|core| {
+        let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        (0..n)
+            .filter(|&c| c != core)
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let t = Instant::now();
     node.execute(Command::SetUp {
         config: Box::new(default_store_config("JKT01", "Bench").unwrap()),
@@ -289,10 +317,14 @@ fn main() {
         .unwrap();
     node.execute(Command::Maintenance).unwrap();
     println!(
-        "lane 1: {} products, {} customers, built in {:.1?}; peers {}, their files in {}",
+        "lane 1: {} products, {} customers, built in {:.1?}; till's core: {}; peers {}, their files in {}",
         a.products,
         a.customers,
         t.elapsed(),
+        node.till_core().map_or("none (shared)".into(), |c| format!(
+            "{c} (peers on {})",
+            peer_cpus.as_deref().unwrap_or_default()
+        )),
         a.nice
             .map_or("in the idle scheduling class".to_string(), |n| format!(
                 "at nice {n}"
@@ -327,7 +359,7 @@ fn main() {
 
     // 2. An empty lane bootstraps the whole store from this one.
     settle_disk();
-    newcomer.start(a.nice, &upstream, 0.0);
+    newcomer.start(a.nice, peer_cpus.as_deref(), &upstream, 0.0);
     let node5 = newcomer.key.public().to_string();
     let started = Instant::now();
     let mut seen_behind = false;
@@ -351,7 +383,7 @@ fn main() {
 
     // 3. Three lanes sell flat out; this lane merges every one of their sales.
     for s in &mut sellers {
-        s.start(a.nice, &upstream, 100_000.0);
+        s.start(a.nice, peer_cpus.as_deref(), &upstream, a.peer_rate);
     }
     // Wait until all three sell (their catalogs come from this lane first).
     let mut selling: BTreeSet<u16> = BTreeSet::new();
@@ -379,7 +411,12 @@ fn main() {
     let merged = node.diagnostics().unwrap().sales - before - busy.pay.len() as i64;
     report_phase(
         &format!(
-            "while 3 peers sell flat out ({:.0}/s merged)",
+            "while 3 peers sell {} ({:.0}/s merged)",
+            if a.peer_rate >= 100_000.0 {
+                "flat out".to_string()
+            } else {
+                format!("at {}/s each", a.peer_rate)
+            },
             merged as f64 / t.elapsed().as_secs_f64()
         ),
         &busy,

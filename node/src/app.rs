@@ -66,6 +66,10 @@ pub struct NodeOptions {
     /// Housekeeping (document compaction, WAL checkpoint) after this many sales, when the till
     /// is idle.
     pub maintenance_every: u32,
+    /// The till's thread gets a CPU core of its own and replication keeps off it, when the
+    /// machine has two or more ([`crate::cpu`]). On for a till; off where one process runs
+    /// several lanes (the demo store, tests), which would all share that one core.
+    pub own_core: bool,
 }
 
 impl Default for NodeOptions {
@@ -74,6 +78,7 @@ impl Default for NodeOptions {
             env: crate::env::system(),
             auth: AuthParams::default(),
             maintenance_every: 50,
+            own_core: true,
         }
     }
 }
@@ -411,6 +416,8 @@ struct Inner {
     lan: tokio::sync::Mutex<Option<LanHandle>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     hq: Mutex<Option<watch::Receiver<crate::hq::HqStatus>>>,
+    /// The core the till's thread runs on, when it has one ([`NodeOptions::own_core`]).
+    till_core: Option<usize>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -451,9 +458,19 @@ impl Node {
             maintenance_every: options.maintenance_every,
         };
         engine.publish();
+        let till_core = if options.own_core {
+            crate::cpu::choose()
+        } else {
+            None
+        };
         let thread = std::thread::Builder::new()
             .name("kasir-till".into())
-            .spawn(move || engine.run(rx))
+            .spawn(move || {
+                if let Some(core) = till_core {
+                    crate::cpu::pin_to(core);
+                }
+                engine.run(rx);
+            })
             .map_err(|e| Error::Network(format!("till thread: {e}")))?;
         Ok(Node {
             inner: Arc::new(Inner {
@@ -465,6 +482,7 @@ impl Node {
                 lan: tokio::sync::Mutex::new(None),
                 thread: Mutex::new(Some(thread)),
                 hq: Mutex::new(None),
+                till_core,
             }),
         })
     }
@@ -523,6 +541,11 @@ impl Node {
             Outcome::Approval(a) => Ok(a),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// The CPU core the till's thread has to itself, if any ([`NodeOptions::own_core`]).
+    pub fn till_core(&self) -> Option<usize> {
+        self.inner.till_core
     }
 
     /// The latest view.
@@ -685,7 +708,8 @@ impl Node {
             till: hq_till,
             status: hq_status,
         };
-        let handle = crate::lan::start(replica, hq, &store, config, link).await?;
+        let handle =
+            crate::lan::start(replica, hq, &store, config, link, self.inner.till_core).await?;
         let (local, addrs) = (handle.local_sender(), handle.listen_addrs());
         self.call(move |e| {
             e.lan = Some(LanLink {

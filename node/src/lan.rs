@@ -215,7 +215,12 @@ impl Drop for LanHandle {
 /// threads run so; where the class is unavailable they fall back to nice +10. Either way
 /// failing to lower it only costs that preference. On a till the normal-class threads (the
 /// till, the screen) are idle most of the time, so replication is never starved for long.
-fn yield_to_the_till() {
+/// When the till's thread has a core of its own (`till_core`), the calling thread keeps off
+/// it ([`crate::cpu`]).
+fn yield_to_the_till(till_core: Option<usize>) {
+    if let Some(core) = till_core {
+        crate::cpu::keep_off(core);
+    }
     use thread_priority::{
         NormalThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue, ThreadSchedulePolicy,
     };
@@ -357,17 +362,18 @@ pub(crate) async fn start(
     store: &str,
     config: LanConfig,
     till: Arc<dyn TillLink>,
+    till_core: Option<usize>,
 ) -> Result<LanHandle> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .thread_name("kasir-net")
-        .on_thread_start(yield_to_the_till)
+        .on_thread_start(move || yield_to_the_till(till_core))
         .build()
         .map_err(|e| Error::Network(format!("LAN runtime: {e}")))?;
     let store = store.to_string();
     let started = runtime
-        .spawn(async move { start_on_runtime(replica, hq, &store, config, till).await })
+        .spawn(async move { start_on_runtime(replica, hq, &store, config, till, till_core).await })
         .await
         .map_err(|e| Error::Network(format!("LAN start: {e}")));
     match started {
@@ -388,6 +394,7 @@ async fn start_on_runtime(
     store: &str,
     config: LanConfig,
     till: Arc<dyn TillLink>,
+    till_core: Option<usize>,
 ) -> Result<LanHandle> {
     let lookup = MemoryLookup::new();
     for p in &config.peers {
@@ -534,7 +541,7 @@ async fn start_on_runtime(
         .spawn(move || {
             // Replication yields the CPU to the till: on a lane's small machine a merge or a
             // newcomer's bootstrap must not slow a sale down.
-            yield_to_the_till();
+            yield_to_the_till(till_core);
             driver.run(rx, local_rx, listen)
         })
         .map_err(|e| Error::Network(format!("replication thread: {e}")))?;

@@ -4,11 +4,13 @@
 //!   [`Command`]s and publishing a watchable [`View`]. No SQL and no Automerge type crosses it.
 //! - [`lan`]: the iroh driver of the sans-IO lane core (`kasir_core::lane`).
 //! - [`simulate`]: random baskets sold through that API (demo store, benchmarks).
+//! - `cpu`: a core of its own for the till's thread, replication kept off it.
 //! - [`env`]: the production clock and randomness the deterministic core runs with.
 //!
 //! Arrows run one way: screens → `kasir-node` → `kasir-core` → `kasir-schema`.
 
 pub mod app;
+mod cpu;
 pub mod env;
 pub mod error;
 pub mod hq;

@@ -294,6 +294,8 @@ pub fn open_lane_with(dir: &std::path::Path, n: u32, env: kasir_core::Env) -> No
         NodeOptions {
             auth: kasir_node::types::AuthParams::fast_for_tests(),
             env,
+            // Several lanes share a test's process: none takes a core of its own.
+            own_core: false,
             ..NodeOptions::default()
         },
     )

@@ -194,6 +194,8 @@ impl DemoStore {
             runtime.block_on(set_up_hq(&hq_url, dir, &categories, &catalog, say))?;
         let node_options = NodeOptions {
             auth: options.auth,
+            // The demo runs every lane of its store in this one process.
+            own_core: false,
             ..NodeOptions::default()
         };
         let open = |n: u32| {

@@ -69,6 +69,10 @@ struct Args {
     /// Stop after this many seconds (0: run until interrupted).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
+    /// Do not give the till's thread a CPU core of its own (it does by default on machines
+    /// with two or more cores, replication keeping off it): for several lanes on one machine.
+    #[arg(long)]
+    shared_cores: bool,
     /// HQ's address (e.g. http://hq.example.id:8080), entered once on any lane of the store;
     /// with --hq-token. Every lane of the store can lead from then on.
     #[arg(long, value_name = "URL")]
@@ -110,7 +114,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         members.insert(m.parse().map_err(|e| format!("member {m:?}: {e}"))?);
     }
     let key = load_or_create_key(&args.data.join("lane.key"))?;
-    let node = Node::open(args.data.join("lane.db"), NodeOptions::default())?;
+    let node = Node::open(
+        args.data.join("lane.db"),
+        NodeOptions {
+            own_core: !args.shared_cores,
+            ..NodeOptions::default()
+        },
+    )?;
     let (mut store, mut lane_no) = (args.store.clone(), args.lane);
     if let Some(text) = &args.ticket {
         if node.is_set_up()? {

@@ -14,6 +14,8 @@ pub const MANAGER: (&str, &str) = ("maya", "9999");
 pub fn options() -> NodeOptions {
     NodeOptions {
         auth: AuthParams::fast_for_tests(),
+        // Several lanes share this process: none takes a core of its own.
+        own_core: false,
         ..NodeOptions::default()
     }
 }
