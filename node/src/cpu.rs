@@ -5,8 +5,8 @@
 //! do in the kernel on the till's core (sending and receiving packets, finishing their I/O)
 //! runs whatever the class, and the till's thread waits for it after every fsync. Measured
 //! with `pay_under_load` on a 2-core machine (BENCHMARKS.md): `pay` p99 with three busy peers
-//! was 3–4 ms against 0.4–0.5 ms idle while replication could run on every core, and came
-//! within 2× of idle once the till's thread had a core to itself.
+//! was 6.8–9.3× idle while replication could run on every core, and 1.5–2.2× once the till's
+//! thread had a core to itself.
 //!
 //! So, when a node may run on two or more CPUs and its options ask for it
 //! ([`crate::NodeOptions::own_core`]), its till thread is pinned to the first of them and its
