@@ -5,7 +5,7 @@
 //! do in the kernel on the till's core (sending and receiving packets, finishing their I/O)
 //! runs whatever the class, and the till's thread waits for it after every fsync. Measured
 //! with `pay_under_load` on a 2-core machine (BENCHMARKS.md): `pay` p99 with three busy peers
-//! was 6.8–9.3× idle while replication could run on every core, and 1.5–2.2× once the till's
+//! was 6.8–9.3× idle while replication could run on every core, and 1.2–2.2× once the till's
 //! thread had a core to itself.
 //!
 //! So, when a node may run on two or more CPUs and its options ask for it
