@@ -50,6 +50,10 @@ use kasir_node::types::{AuthParams, LiveEvent, NewUser, default_store_config};
 use kasir_node::{Command, Node, NodeEvent, NodeOptions, demo};
 use rand::{Rng, SeedableRng};
 
+/// A peer rate meaning "flat out": `kasir-node --simulate-sales` sells one sale after another
+/// above 1,000 per second.
+const FLAT_OUT: f64 = 100_000.0;
+
 struct Args {
     products: usize,
     customers: usize,
@@ -72,7 +76,7 @@ fn args() -> Args {
         nice: None,
         busy_seconds: 45,
         shared_cores: false,
-        peer_rate: 100_000.0,
+        peer_rate: FLAT_OUT,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -412,7 +416,7 @@ fn main() {
     report_phase(
         &format!(
             "while 3 peers sell {} ({:.0}/s merged)",
-            if a.peer_rate >= 100_000.0 {
+            if a.peer_rate >= FLAT_OUT {
                 "flat out".to_string()
             } else {
                 format!("at {}/s each", a.peer_rate)
