@@ -2,7 +2,8 @@
 //! (through `kasir_node::Node`), and each scan before it (`AddSku`: the line on screen), in
 //! three phases of one run:
 //!
-//! 1. idle: the lane is on the LAN, nobody else is there;
+//! 1. idle: the lane is on the LAN, nobody else is there, for `--idle-seconds` (45 by default,
+//!    as long as the busy phase: see below);
 //! 2. bootstrap: an empty lane joins and takes the whole store from this one (100k products,
 //!    50k customers by default);
 //! 3. busy peers: three more lanes sell flat out (one sale after another) and this lane merges
@@ -10,14 +11,22 @@
 //!    dirty pages, so the phase also pays for writing back what its merges wrote).
 //!
 //! Before each phase the page cache is written back (`sync`), so a phase does not pay for the
-//! one before (setting up 100k products writes hundreds of MB).
+//! one before (setting up 100k products writes hundreds of MB). The idle phase lasts as long as
+//! the busy one, so that both pay for what the lane's own selling costs over time: the kernel
+//! writing back what its sales wrote (after 30 s), the day's ledger document growing. A short
+//! idle phase (400 sales, about 4 s, before 2026-12-01) paid for neither, and on its own a lane
+//! selling for 40 s with nobody else on the LAN had a `pay` p99 2.5× that of its first 4 s.
+//! Every phase sells at the same pace, a sale every `--pace-ms` (50 ms by default: 20 sales a
+//! second, still hundreds of times a real lane's pace, so that a 45 s phase is a busy lane's
+//! day of about 900 sales; at 5 ms, the pace before 2026-12-01, a lane 45 s into the bench had
+//! sold 6,500, and twice the bench did not see a newcomer caught up with it within 10 minutes).
 //!
 //! The other lanes are `kasir-node` processes. In a store they are other tills with CPUs and
 //! disks of their own; here they share one machine with the lane under test, so they run in
 //! the idle scheduling class (`chrt --idle`, as this lane's own replication does; `--nice N`
 //! runs them at a nice value instead) and keep their files in memory (`/dev/shm`, when there
-//! is one), so their fsyncs do not queue on this lane's disk. When this lane's till thread has
-//! a core of its own (`NodeOptions::own_core`, on by default, on machines with two or more
+//! is one), so their fsyncs do not queue on this lane's disk. When a core is kept for this
+//! lane's till thread (`NodeOptions::own_core`, on by default, on machines with two or more
 //! cores), the peers run on the other cores (`taskset`), as this lane's replication does;
 //! `--shared-cores` turns both off, for comparison. What this lane does for them — serving the
 //! bootstrap, merging their sales — is all in this process, measured.
@@ -25,7 +34,8 @@
 //! ```sh
 //! cargo build --release -p kasir-node
 //! cargo run --release -p kasir-node --example pay_under_load -- [--products N] [--customers N]
-//!     [--samples N] [--nice N] [--busy-seconds N] [--shared-cores] [--peer-rate N]
+//!     [--samples N] [--nice N] [--idle-seconds N] [--busy-seconds N] [--shared-cores]
+//!     [--peer-rate N]
 //! ```
 // Floats here are timings for a report, never money.
 #![allow(
@@ -61,8 +71,11 @@ struct Args {
     /// The peers' nice value; `None`: the idle scheduling class.
     nice: Option<u32>,
     busy_seconds: u64,
-    /// `--shared-cores`: the till's thread gets no core of its own (`NodeOptions::own_core`
-    /// off) and the peers may run on every core.
+    /// `--pace-ms N`: the pause between one sale and the next.
+    pace: Duration,
+    idle_seconds: u64,
+    /// `--shared-cores`: no core is kept for the till's thread (`NodeOptions::own_core` off)
+    /// and the peers may run on every core.
     shared_cores: bool,
     /// `--peer-rate N`: sales per second each busy peer aims at (flat out by default).
     peer_rate: f64,
@@ -75,6 +88,8 @@ fn args() -> Args {
         samples: 400,
         nice: None,
         busy_seconds: 45,
+        pace: Duration::from_millis(50),
+        idle_seconds: 45,
         shared_cores: false,
         peer_rate: FLAT_OUT,
     };
@@ -90,12 +105,14 @@ fn args() -> Args {
             "--customers" => a.customers = num(),
             "--samples" => a.samples = num(),
             "--busy-seconds" => a.busy_seconds = num() as u64,
+            "--idle-seconds" => a.idle_seconds = num() as u64,
+            "--pace-ms" => a.pace = Duration::from_millis(num() as u64),
             "--nice" => a.nice = Some(num() as u32),
             "--shared-cores" => a.shared_cores = true,
             "--peer-rate" => a.peer_rate = num() as f64,
             other => {
                 panic!(
-                    "unknown argument {other} (--products N --customers N --samples N --nice N --busy-seconds N --shared-cores --peer-rate N)"
+                    "unknown argument {other} (--products N --customers N --samples N --nice N --idle-seconds N --busy-seconds N --pace-ms N --shared-cores --peer-rate N)"
                 )
             }
         }
@@ -223,14 +240,14 @@ fn timed_sale(node: &Node, rng: &mut impl Rng, t: &mut Timings) {
     t.pay.push(at.elapsed());
 }
 
-/// Sells while `more` says so (at least `min` sales), a sale every ~5 ms as a busy till would
-/// at most; returns the `pay` and scan timings.
-fn sell_while(node: &Node, min: usize, mut more: impl FnMut() -> bool) -> Timings {
+/// Sells while `more` says so (at least `min` sales), pausing `pace` between sales; returns the
+/// `pay` and scan timings.
+fn sell_while(node: &Node, min: usize, pace: Duration, mut more: impl FnMut() -> bool) -> Timings {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     let mut t = Timings::default();
     while t.pay.len() < min || more() {
         timed_sale(node, &mut rng, &mut t);
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pace);
     }
     t.pay.sort();
     t.scan.sort();
@@ -284,8 +301,8 @@ fn main() {
         },
     )
     .unwrap();
-    // The peers stand for other tills, with CPUs of their own: when this lane's till has a
-    // core, they keep off it as this lane's replication does.
+    // The peers stand for other tills, with CPUs of their own: when a core is kept for this
+    // lane's till, they keep off it as this lane's replication does.
     let peer_cpus: Option<String> = node.till_core().map(|core| {
         let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         (0..n)
@@ -321,7 +338,7 @@ fn main() {
         .unwrap();
     node.execute(Command::Maintenance).unwrap();
     println!(
-        "lane 1: {} products, {} customers, built in {:.1?}; till's core: {}; peers {}, their files in {}",
+        "lane 1: {} products, {} customers, built in {:.1?}; core kept for the till: {}; peers {}, their files in {}",
         a.products,
         a.customers,
         t.elapsed(),
@@ -358,8 +375,14 @@ fn main() {
 
     // 1. Idle.
     settle_disk();
-    let idle = sell_while(&node, a.samples, || false);
-    let idle = report_phase("idle (on the LAN, alone)", &idle, None);
+    let t = Instant::now();
+    let idle_for = Duration::from_secs(a.idle_seconds);
+    let idle = sell_while(&node, a.samples, a.pace, || t.elapsed() < idle_for);
+    let idle = report_phase(
+        &format!("idle (on the LAN, alone, {:.0?})", t.elapsed()),
+        &idle,
+        None,
+    );
 
     // 2. An empty lane bootstraps the whole store from this one.
     settle_disk();
@@ -367,7 +390,7 @@ fn main() {
     let node5 = newcomer.key.public().to_string();
     let started = Instant::now();
     let mut seen_behind = false;
-    let during = sell_while(&node, a.samples.min(50), || {
+    let during = sell_while(&node, a.samples.min(50), a.pace, || {
         let v = node.view();
         let peer = v.lan.peers.iter().find(|p| p.node == node5);
         let behind = peer.is_none_or(|p| !p.connected || p.behind_docs > 0);
@@ -411,7 +434,7 @@ fn main() {
     // Longer than the kernel keeps dirty pages (30 s by default), so the phase also pays for
     // writing back what its own merges wrote.
     let busy_for = Duration::from_secs(a.busy_seconds);
-    let busy = sell_while(&node, a.samples, || t.elapsed() < busy_for);
+    let busy = sell_while(&node, a.samples, a.pace, || t.elapsed() < busy_for);
     let merged = node.diagnostics().unwrap().sales - before - busy.pay.len() as i64;
     report_phase(
         &format!(

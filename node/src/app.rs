@@ -66,9 +66,9 @@ pub struct NodeOptions {
     /// Housekeeping (document compaction, WAL checkpoint) after this many sales, when the till
     /// is idle.
     pub maintenance_every: u32,
-    /// The till's thread gets a CPU core of its own and replication keeps off it, when the
-    /// machine has two or more ([`crate::cpu`]). On for a till; off where one process runs
-    /// several lanes (the demo store, tests), which would all share that one core.
+    /// A CPU core is kept for the till's thread: replication and the LAN's threads keep off
+    /// it, when the machine has two or more ([`crate::cpu`]). On for a till; off where one
+    /// process runs several lanes (the demo store, tests), which would all share that one core.
     pub own_core: bool,
 }
 
@@ -416,7 +416,7 @@ struct Inner {
     lan: tokio::sync::Mutex<Option<LanHandle>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     hq: Mutex<Option<watch::Receiver<crate::hq::HqStatus>>>,
-    /// The core the till's thread runs on, when it has one ([`NodeOptions::own_core`]).
+    /// The core kept for the till's thread, when there is one ([`NodeOptions::own_core`]).
     till_core: Option<usize>,
 }
 
@@ -465,12 +465,7 @@ impl Node {
         };
         let thread = std::thread::Builder::new()
             .name("kasir-till".into())
-            .spawn(move || {
-                if let Some(core) = till_core {
-                    crate::cpu::pin_to(core);
-                }
-                engine.run(rx);
-            })
+            .spawn(move || engine.run(rx))
             .map_err(|e| Error::Network(format!("till thread: {e}")))?;
         Ok(Node {
             inner: Arc::new(Inner {
@@ -543,7 +538,8 @@ impl Node {
         }
     }
 
-    /// The CPU core the till's thread has to itself, if any ([`NodeOptions::own_core`]).
+    /// The CPU core kept free of replication for the till's thread, if any
+    /// ([`NodeOptions::own_core`]).
     pub fn till_core(&self) -> Option<usize> {
         self.inner.till_core
     }

@@ -1,20 +1,26 @@
-//! A CPU core of its own for the till (issue #10: a sale never waits for the network).
+//! A CPU core kept for the till (issue #10: a sale never waits for the network).
 //!
-//! Replication and the LAN's network threads run in the idle scheduling class, so the till's
-//! thread preempts them the moment it wakes. That is not enough on a small machine: what they
-//! do in the kernel on the till's core (sending and receiving packets, finishing their I/O)
-//! runs whatever the class, and the till's thread waits for it after every fsync. Measured
-//! with `pay_under_load` on a 2-core machine (BENCHMARKS.md): `pay` p99 with three busy peers
-//! was 6.8–9.3× idle while replication could run on every core, and 1.2–2.2× once the till's
-//! thread had a core to itself.
+//! On a small machine the till's thread shares the CPUs with replication and the LAN's network
+//! threads. Scheduling classes alone do not keep them apart: what those threads do in the
+//! kernel on a core (sending and receiving packets, finishing their I/O) runs whatever their
+//! class, and a till thread waking on that core after its fsync waits for it. Measured with
+//! `pay_under_load` on a 2-core machine (BENCHMARKS.md): `pay` p99 with three busy peers was
+//! 6.8–9.3× idle while replication could run on every core, and 1.2–2.2× once one core was
+//! kept free of it.
 //!
 //! So, when a node may run on two or more CPUs and its options ask for it
-//! ([`crate::NodeOptions::own_core`]), its till thread is pinned to the first of them and its
-//! replication and network threads to the others. On one CPU (or elsewhere than Linux) nothing
-//! is pinned. Failing to pin only costs the preference, never a sale.
+//! ([`crate::NodeOptions::own_core`]), its replication and network threads keep off the first
+//! of them, and the till's thread always finds that core free of them. The till's thread
+//! itself is not pinned there: the kernel wakes it where it sees fit, on the kept core or on
+//! the core that took the disk's interrupt. Pinned (2026-11-30 to 12-01), every fsync's end
+//! had to wake the kept core from the outside, and on a virtual machine whose disk interrupts
+//! all go to the other core that wake took up to 3–4 ms now and then with the core idle
+//! (`perf sched timehist`): `pay` p99 3.35× idle during a bootstrap pinned, 1.04× not, in runs
+//! side by side. On one CPU (or elsewhere than Linux) nothing is kept. Failing to set an
+//! affinity only costs the preference, never a sale.
 
-/// The core a node's till thread takes: the first CPU the calling thread may run on, when it
-/// may run on two or more.
+/// The core kept for a node's till thread: the first CPU the calling thread may run on, when
+/// it may run on two or more.
 pub(crate) fn choose() -> Option<usize> {
     let cpus = allowed();
     (cpus.len() >= 2).then(|| cpus[0])
@@ -35,11 +41,6 @@ fn allowed() -> Vec<usize> {
 #[cfg(not(target_os = "linux"))]
 fn allowed() -> Vec<usize> {
     Vec::new()
-}
-
-/// Runs the calling thread on `core` only.
-pub(crate) fn pin_to(core: usize) {
-    set(&[core]);
 }
 
 /// Runs the calling thread on every allowed CPU but `core`.
@@ -70,9 +71,10 @@ fn set(_: &[usize]) {}
 mod tests {
     use super::*;
 
-    /// A thread kept off the till's core runs on the others; one pinned runs there only.
+    /// A thread kept off the till's core runs on the others; the caller's own CPUs are
+    /// untouched.
     #[test]
-    fn pinning_and_keeping_off() {
+    fn keeping_off_the_tills_core() {
         let cpus = allowed();
         assert!(!cpus.is_empty(), "the test thread may run somewhere");
         let Some(core) = choose() else {
@@ -89,13 +91,6 @@ mod tests {
         .unwrap();
         assert!(!off.contains(&core), "{off:?} holds the till's core {core}");
         assert_eq!(off.len(), cpus.len() - 1);
-        let on = std::thread::spawn(move || {
-            pin_to(core);
-            allowed()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(on, vec![core]);
         // The test's own thread is untouched.
         assert_eq!(allowed(), cpus);
     }

@@ -215,8 +215,9 @@ impl Drop for LanHandle {
 /// threads run so; where the class is unavailable they fall back to nice +10. Either way
 /// failing to lower it only costs that preference. On a till the normal-class threads (the
 /// till, the screen) are idle most of the time, so replication is never starved for long.
-/// When the till's thread has a core of its own (`till_core`), the calling thread keeps off
-/// it ([`crate::cpu`]).
+/// When a core is kept for the till's thread (`till_core`), the calling thread also keeps off
+/// it ([`crate::cpu`]). (Normal class there instead, on 2026-12-01: the till's thread, woken
+/// on the other core, then waited up to 5 ms for replication's time slice.)
 fn yield_to_the_till(till_core: Option<usize>) {
     if let Some(core) = till_core {
         crate::cpu::keep_off(core);
@@ -349,7 +350,8 @@ static CONN_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Starts a lane on the LAN: binds the endpoint, starts the replication thread with `replica`.
 /// The LAN runs on a runtime of its own (two worker threads) and a replication thread, all at a
-/// lower CPU priority than the till's thread: network work and merges yield to the cashier.
+/// lower CPU priority than the till's thread and off the core kept for it, if any: network
+/// work and merges yield to the cashier.
 /// What the HQ driver needs: its own handle on the lane file, and where it reports.
 pub(crate) struct HqParts {
     pub till: kasir_core::Till,

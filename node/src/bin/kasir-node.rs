@@ -69,8 +69,8 @@ struct Args {
     /// Stop after this many seconds (0: run until interrupted).
     #[arg(long, default_value_t = 0)]
     seconds: u64,
-    /// Do not give the till's thread a CPU core of its own (it does by default on machines
-    /// with two or more cores, replication keeping off it): for several lanes on one machine.
+    /// Do not keep a CPU core for the till's thread (by default, on machines with two or more
+    /// cores, replication keeps off one): for several lanes on one machine.
     #[arg(long)]
     shared_cores: bool,
     /// HQ's address (e.g. http://hq.example.id:8080), entered once on any lane of the store;
