@@ -15,9 +15,10 @@
 //! the core that took the disk's interrupt. Pinned (2026-11-30 to 12-01), every fsync's end
 //! had to wake the kept core from the outside, and on a virtual machine whose disk interrupts
 //! all go to the other core that wake took up to 3–4 ms now and then with the core idle
-//! (`perf sched timehist`): `pay` p99 3.35× idle during a bootstrap pinned, 1.04× not, in runs
-//! side by side. On one CPU (or elsewhere than Linux) nothing is kept. Failing to set an
-//! affinity only costs the preference, never a sale.
+//! (`perf sched timehist`). `pay` p99 during a bootstrap, runs side by side: 3.35× and 3.96×
+//! idle pinned, 1.04–4.81× not (within 2× in 3 of 5 runs; BENCHMARKS.md). On one CPU (or
+//! elsewhere than Linux) nothing is kept. Failing to set an affinity only costs the
+//! preference, never a sale.
 
 /// The core kept for a node's till thread: the first CPU the calling thread may run on, when
 /// it may run on two or more.
