@@ -18,8 +18,8 @@
 //! selling for 40 s with nobody else on the LAN had a `pay` p99 2.5× that of its first 4 s.
 //! Every phase sells at the same pace, a sale every `--pace-ms` (50 ms by default: 20 sales a
 //! second, still hundreds of times a real lane's pace, so that a 45 s phase is a busy lane's
-//! day of about 900 sales; at 5 ms, the pace before 2026-12-01, a lane 45 s into the bench had
-//! sold 6,500, and twice the bench did not see a newcomer caught up with it within 10 minutes).
+//! day of about 900 sales; at 5 ms, the pace before 2026-12-01, after an idle phase of 4,500
+//! and of 6,500 sales the bench twice saw no newcomer caught up within 10 minutes).
 //!
 //! The other lanes are `kasir-node` processes. In a store they are other tills with CPUs and
 //! disks of their own; here they share one machine with the lane under test, so they run in

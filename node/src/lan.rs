@@ -216,8 +216,8 @@ impl Drop for LanHandle {
 /// failing to lower it only costs that preference. On a till the normal-class threads (the
 /// till, the screen) are idle most of the time, so replication is never starved for long.
 /// When a core is kept for the till's thread (`till_core`), the calling thread also keeps off
-/// it ([`crate::cpu`]). (Normal class there instead, on 2026-12-01: the till's thread, woken
-/// on the other core, then waited up to 5 ms for replication's time slice.)
+/// it ([`crate::cpu`]). (Normal class there instead, tried on 2026-12-01: the till's thread
+/// then waited up to 5 ms for a CPU now and then; BENCHMARKS.md.)
 fn yield_to_the_till(till_core: Option<usize>) {
     if let Some(core) = till_core {
         crate::cpu::keep_off(core);
