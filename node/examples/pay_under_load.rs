@@ -21,6 +21,15 @@
 //! day of about 900 sales; at 5 ms, the pace before 2026-12-01, after an idle phase of 4,500
 //! and of 6,500 sales the bench twice saw no newcomer caught up within 10 minutes).
 //!
+//! Beside lane 1, in the same process and on the same disk, a **control lane** (the same
+//! store and catalog, never on the LAN) sells in every phase: one sale on each lane in turn,
+//! the first alternating. Its `pay` in the same seconds is the idle lane beside lane 1: the
+//! disk here has spells of slow fsyncs that come and go over minutes (the idle phase's `pay`
+//! p99 moved between 1.9 and 4.8 ms across eight runs on one machine), and a phase of 20 s
+//! can catch one that the idle phase did not, or the other way round. So each phase reports
+//! lane 1 against its own idle phase and against the control lane in the same seconds; in the
+//! idle phase the second ratio shows the two lanes alike (about 1×).
+//!
 //! The other lanes are `kasir-node` processes. In a store they are other tills with CPUs and
 //! disks of their own; here they share one machine with the lane under test, so they run in
 //! the idle scheduling class (`chrt --idle`, as this lane's own replication does; `--nice N`
@@ -221,6 +230,9 @@ fn settle_disk() {
 struct Timings {
     pay: Vec<Duration>,
     scan: Vec<Duration>,
+    /// The slowest `pay`s (how long, and when into the phase), slowest first.
+    slowest: Vec<(Duration, Duration)>,
+    start: Option<Instant>,
 }
 
 /// One 5-line cash sale, timed into `t`.
@@ -237,31 +249,75 @@ fn timed_sale(node: &Node, rng: &mut impl Rng, t: &mut Timings) {
     let at = Instant::now();
     node.pay(vec![Tender::cash(Decimal::from(10_000_000))])
         .unwrap();
-    t.pay.push(at.elapsed());
+    let took = at.elapsed();
+    t.pay.push(took);
+    let start = *t.start.get_or_insert(at);
+    t.slowest.push((took, at - start));
+    t.slowest.sort_by(|a, b| b.cmp(a));
+    t.slowest.truncate(5);
 }
 
-/// Sells while `more` says so (at least `min` sales), pausing `pace` between sales; returns the
+/// Sells on every lane of `nodes` while `more` says so (at least `min` sales each), one sale on
+/// each in turn, the first lane alternating, pausing `pace` between rounds; returns each lane's
 /// `pay` and scan timings.
-fn sell_while(node: &Node, min: usize, pace: Duration, mut more: impl FnMut() -> bool) -> Timings {
+fn sell_while(
+    nodes: &[&Node],
+    min: usize,
+    pace: Duration,
+    mut more: impl FnMut() -> bool,
+) -> Vec<Timings> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let mut t = Timings::default();
-    while t.pay.len() < min || more() {
-        timed_sale(node, &mut rng, &mut t);
+    let mut t: Vec<Timings> = nodes.iter().map(|_| Timings::default()).collect();
+    let mut round = 0;
+    while t[0].pay.len() < min || more() {
+        for i in 0..nodes.len() {
+            let lane = (i + round) % nodes.len();
+            timed_sale(nodes[lane], &mut rng, &mut t[lane]);
+        }
+        round += 1;
         std::thread::sleep(pace);
     }
-    t.pay.sort();
-    t.scan.sort();
+    for x in &mut t {
+        x.pay.sort();
+        x.scan.sort();
+    }
     t
 }
 
-/// Reports a phase: `pay`, then the scans, each against idle's when given.
-fn report_phase(
-    name: &str,
-    t: &Timings,
-    idle: Option<((Duration, Duration), (Duration, Duration))>,
-) -> ((Duration, Duration), (Duration, Duration)) {
-    let pay = report(name, &t.pay, idle.map(|i| i.0));
-    let scan = report("  scans (AddSku)", &t.scan, idle.map(|i| i.1));
+/// A phase's `pay` and scan (p50, p99).
+type Figures = ((Duration, Duration), (Duration, Duration));
+
+/// Reports a phase: `pay`, then the scans, each against idle's when given, then the same on
+/// the control lane in the same seconds and lane 1's ratio to it.
+fn report_phase(name: &str, t: &[Timings], idle: Option<Figures>) -> Figures {
+    let pay = report(name, &t[0].pay, idle.map(|i| i.0));
+    println!(
+        "  slowest pays (how long @ when into the phase): {}",
+        t[0].slowest
+            .iter()
+            .map(|(took, when)| format!("{took:.1?} @ {:.1}s", when.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let scan = report("  scans (AddSku)", &t[0].scan, idle.map(|i| i.1));
+    if let Some(control) = t.get(1) {
+        let beside = (
+            report("  control lane, pay", &control.pay, None),
+            report("  control lane, scans", &control.scan, None),
+        );
+        let ratio = |a: (Duration, Duration), b: (Duration, Duration)| {
+            format!(
+                "p50 {:.2}×, p99 {:.2}×",
+                a.0.as_secs_f64() / b.0.as_secs_f64(),
+                a.1.as_secs_f64() / b.1.as_secs_f64()
+            )
+        };
+        println!(
+            "  lane 1 to the control lane beside it: pay {}; scans {}",
+            ratio(pay, beside.0),
+            ratio(scan, beside.1)
+        );
+    }
     (pay, scan)
 }
 
@@ -312,33 +368,22 @@ fn main() {
             .join(",")
     });
     let t = Instant::now();
-    node.execute(Command::SetUp {
-        config: Box::new(default_store_config("JKT01", "Bench").unwrap()),
-        lane: LaneNo::new(1).unwrap(),
-        manager: NewUser {
-            username: "maya".into(),
-            full_name: "Maya".into(),
-            role: Role::Manager,
-            pin: "9999".into(),
+    set_up(&node, &a);
+    // The control lane: the same store on the same disk, never on the LAN, selling beside
+    // lane 1 in every phase (see the module documentation).
+    let control = Node::open(
+        dir.path().join("control.db"),
+        NodeOptions {
+            auth: AuthParams::fast_for_tests(),
+            own_core: false,
+            ..NodeOptions::default()
         },
-    })
+    )
     .unwrap();
-    node.execute(Command::Login {
-        username: "maya".into(),
-        pin: "9999".into(),
-    })
-    .unwrap();
-    node.execute(Command::OpenShift {
-        float: Decimal::ZERO,
-    })
-    .unwrap();
-    node.execute(Command::ImportProducts(demo::products(a.products, 1)))
-        .unwrap();
-    node.execute(Command::ImportCustomers(demo::customers(a.customers, 1)))
-        .unwrap();
-    node.execute(Command::Maintenance).unwrap();
+    set_up(&control, &a);
+    let lanes = [&node, &control];
     println!(
-        "lane 1: {} products, {} customers, built in {:.1?}; core kept for the till: {}; peers {}, their files in {}",
+        "lane 1 and the control lane: {} products, {} customers each, built in {:.1?}; core kept for the till: {}; peers {}, their files in {}",
         a.products,
         a.customers,
         t.elapsed(),
@@ -377,7 +422,7 @@ fn main() {
     settle_disk();
     let t = Instant::now();
     let idle_for = Duration::from_secs(a.idle_seconds);
-    let idle = sell_while(&node, a.samples, a.pace, || t.elapsed() < idle_for);
+    let idle = sell_while(&lanes, a.samples, a.pace, || t.elapsed() < idle_for);
     let idle = report_phase(
         &format!("idle (on the LAN, alone, {:.0?})", t.elapsed()),
         &idle,
@@ -390,7 +435,7 @@ fn main() {
     let node5 = newcomer.key.public().to_string();
     let started = Instant::now();
     let mut seen_behind = false;
-    let during = sell_while(&node, a.samples.min(50), a.pace, || {
+    let during = sell_while(&lanes, a.samples.min(50), a.pace, || {
         let v = node.view();
         let peer = v.lan.peers.iter().find(|p| p.node == node5);
         let behind = peer.is_none_or(|p| !p.connected || p.behind_docs > 0);
@@ -434,8 +479,8 @@ fn main() {
     // Longer than the kernel keeps dirty pages (30 s by default), so the phase also pays for
     // writing back what its own merges wrote.
     let busy_for = Duration::from_secs(a.busy_seconds);
-    let busy = sell_while(&node, a.samples, a.pace, || t.elapsed() < busy_for);
-    let merged = node.diagnostics().unwrap().sales - before - busy.pay.len() as i64;
+    let busy = sell_while(&lanes, a.samples, a.pace, || t.elapsed() < busy_for);
+    let merged = node.diagnostics().unwrap().sales - before - busy[0].pay.len() as i64;
     report_phase(
         &format!(
             "while 3 peers sell {} ({:.0}/s merged)",
@@ -454,4 +499,35 @@ fn main() {
     }
     newcomer.stop();
     runtime.block_on(node.shutdown());
+    control.close();
+}
+
+/// Sets a lane up as lane 1 of the store with `a.products` products and `a.customers`
+/// customers, a manager logged in and a shift open.
+fn set_up(node: &Node, a: &Args) {
+    node.execute(Command::SetUp {
+        config: Box::new(default_store_config("JKT01", "Bench").unwrap()),
+        lane: LaneNo::new(1).unwrap(),
+        manager: NewUser {
+            username: "maya".into(),
+            full_name: "Maya".into(),
+            role: Role::Manager,
+            pin: "9999".into(),
+        },
+    })
+    .unwrap();
+    node.execute(Command::Login {
+        username: "maya".into(),
+        pin: "9999".into(),
+    })
+    .unwrap();
+    node.execute(Command::OpenShift {
+        float: Decimal::ZERO,
+    })
+    .unwrap();
+    node.execute(Command::ImportProducts(demo::products(a.products, 1)))
+        .unwrap();
+    node.execute(Command::ImportCustomers(demo::customers(a.customers, 1)))
+        .unwrap();
+    node.execute(Command::Maintenance).unwrap();
 }

@@ -54,6 +54,8 @@ use kasir_core::{
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::error::{Error, Result};
+
+mod commands;
 use crate::lan::{LanConfig, LanHandle, TillLink};
 
 /// How a node opens its lane.
@@ -456,6 +458,7 @@ impl Node {
             seq: 0,
             sales_since_maintenance: 0,
             maintenance_every: options.maintenance_every,
+            unsettled: false,
         };
         engine.publish();
         let till_core = if options.own_core {
@@ -501,6 +504,18 @@ impl Node {
             .send(Message::Job(job))
             .map_err(|_| Error::Stopped)?;
         rx.recv().map_err(|_| Error::Stopped)
+    }
+
+    /// [`Node::call`] for a query: the last sale's projections are written first if a merge
+    /// held them up (`Engine::settle_now`), so that what it reads includes that sale.
+    fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
+    ) -> Result<T> {
+        self.call(move |e| {
+            e.settle_now();
+            f(e)
+        })
     }
 
     /// Carries out a command and waits for it. Its error (if any) is also in the view.
@@ -563,80 +578,81 @@ impl Node {
         &self.inner.path
     }
 
-    // Queries: answered on the till's thread from the lane's projections.
+    // Queries: answered on the till's thread from the lane's projections, the last sale's
+    // included (`Node::query`).
 
     pub fn is_set_up(&self) -> Result<bool> {
-        self.call(|e| e.till.is_set_up())
+        self.query(|e| e.till.is_set_up())
     }
 
     pub fn product(&self, sku: &str) -> Result<Option<ProductView>> {
         let sku = sku.to_string();
-        Ok(self.call(move |e| e.till.product(&sku))??)
+        Ok(self.query(move |e| e.till.product(&sku))??)
     }
 
     /// Products by name (substring, trigram index), SKU prefix or barcode, for search-as-you-type.
     pub fn search_products(&self, query: &str, limit: usize) -> Result<Vec<ProductView>> {
         let q = query.to_string();
-        Ok(self.call(move |e| e.till.search_products(&q, limit))??)
+        Ok(self.query(move |e| e.till.search_products(&q, limit))??)
     }
 
     /// The first `limit` products for sale, by SKU.
     pub fn active_products(&self, limit: usize) -> Result<Vec<ProductView>> {
-        Ok(self.call(move |e| e.till.active_products(limit))??)
+        Ok(self.query(move |e| e.till.active_products(limit))??)
     }
 
     /// Customers by phone (any format), member code or name.
     pub fn find_customers(&self, query: &str, limit: usize) -> Result<Vec<CustomerView>> {
         let q = query.to_string();
-        Ok(self.call(move |e| e.till.find_customers(&q, limit))??)
+        Ok(self.query(move |e| e.till.find_customers(&q, limit))??)
     }
 
     pub fn customer(&self, id: CustomerId) -> Result<Option<CustomerView>> {
-        Ok(self.call(move |e| e.till.customer(id))??)
+        Ok(self.query(move |e| e.till.customer(id))??)
     }
 
     pub fn categories(&self) -> Result<Vec<CategoryView>> {
-        Ok(self.call(|e| e.till.categories())??)
+        Ok(self.query(|e| e.till.categories())??)
     }
 
     pub fn parked_carts(&self) -> Result<Vec<ParkedCart>> {
-        Ok(self.call(|e| e.till.parked_carts())??)
+        Ok(self.query(|e| e.till.parked_carts())??)
     }
 
     /// A committed sale by the transaction number on its receipt (a refund's first step).
     pub fn sale(&self, number: &str) -> Result<kasir_core::schema::domain::Sale> {
         let n = number.to_string();
-        Ok(self.call(move |e| e.till.sale_by_number(&n))??)
+        Ok(self.query(move |e| e.till.sale_by_number(&n))??)
     }
 
     /// What can still be returned of each line of a sale: (line, quantity).
     pub fn returnable(&self, number: &str) -> Result<Vec<(u16, Decimal)>> {
         let n = number.to_string();
-        Ok(self.call(move |e| e.till.returnable(&n))??)
+        Ok(self.query(move |e| e.till.returnable(&n))??)
     }
 
     pub fn users(&self) -> Result<Vec<UserRow>> {
-        Ok(self.call(|e| e.till.users())??)
+        Ok(self.query(|e| e.till.users())??)
     }
 
     /// Every lane the store enrolled, removed ones included.
     pub fn lanes(&self) -> Result<Vec<Member>> {
-        Ok(self.call(|e| e.till.lan_members())??)
+        Ok(self.query(|e| e.till.lan_members())??)
     }
 
     /// Products sold below zero (oversold while lanes were apart, or miscounted).
     pub fn oversold(&self) -> Result<Vec<ProductView>> {
-        Ok(self.call(|e| e.till.oversold_products())??)
+        Ok(self.query(|e| e.till.oversold_products())??)
     }
 
     /// The lane's books for a health screen and for comparing lanes.
     pub fn diagnostics(&self) -> Result<Diagnostics> {
-        Ok(self.call(|e| e.till.diagnostics())??)
+        Ok(self.query(|e| e.till.diagnostics())??)
     }
 
     /// Documents and row counts without the conservation checks, for comparing lanes often.
     pub fn counts(&self) -> Result<Counts> {
-        Ok(self.call(|e| e.till.counts())??)
+        Ok(self.query(|e| e.till.counts())??)
     }
 
     /// The store code, once set up.
@@ -873,6 +889,10 @@ struct LanLink {
 }
 
 /// The till's thread: the engine and what the view needs beyond it.
+/// How soon the till tries again to write a sale's projections that found a merge writing
+/// the lane file (`Engine::settle`).
+const SETTLE_RETRY: Duration = Duration::from_millis(1);
+
 struct Engine {
     till: Till,
     view: watch::Sender<Arc<View>>,
@@ -890,15 +910,28 @@ struct Engine {
     seq: u64,
     sales_since_maintenance: u32,
     maintenance_every: u32,
+    /// The last sale's projections wait for a merge in progress to end (`Engine::settle`).
+    unsettled: bool,
 }
 
 impl Engine {
     fn run(&mut self, rx: std_mpsc::Receiver<Message>) {
         loop {
-            let message = match rx.recv_timeout(Duration::from_secs(1)) {
+            // While the last sale's projections wait for a merge to end, look again every
+            // millisecond; otherwise housekeeping once a second.
+            let wait = if self.unsettled {
+                SETTLE_RETRY
+            } else {
+                Duration::from_secs(1)
+            };
+            let message = match rx.recv_timeout(wait) {
                 Ok(m) => m,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                    self.idle();
+                    if self.unsettled {
+                        self.settle();
+                    } else {
+                        self.idle();
+                    }
                     continue;
                 }
                 Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
@@ -908,10 +941,17 @@ impl Engine {
                 Message::Job(job) => job(self),
             }
             // Housekeeping only when nobody is waiting.
-            if self.sales_since_maintenance >= self.maintenance_every && self.till.cart().is_empty()
+            if self.sales_since_maintenance >= self.maintenance_every
+                && self.till.cart().is_empty()
+                && !self.unsettled
             {
                 self.idle();
             }
+        }
+        // What is still unprojected is durable in the ledger file: written now if the file
+        // is free, else at the next start (`Till::open`).
+        if self.unsettled {
+            self.settle();
         }
     }
 
@@ -933,14 +973,40 @@ impl Engine {
     }
 
     /// Writes the projections of the sale just committed (stock, the sale's rows, loyalty, the
-    /// outbox) and publishes the view again.
+    /// outbox) and publishes the view again. When a merge is writing the lane file, it does not
+    /// wait for it (the sale is durable already, and the cashier may be scanning the next
+    /// customer's items): the till keeps its place at the file and `Engine::run` tries again
+    /// every millisecond until it is written. What reads them first waits for them
+    /// (`Engine::settle_now`).
     fn settle(&mut self) {
-        match self.till.project_pending() {
-            Ok(0) => {}
-            Ok(_) => self.after(),
+        self.project(false);
+    }
+
+    /// [`Engine::settle`], waiting for a merge in progress if it must: before a command or a
+    /// read that reads the projections (a customer's points, a sale's rows, the counts).
+    fn settle_now(&mut self) {
+        if self.unsettled {
+            self.project(true);
+        }
+    }
+
+    fn project(&mut self, wait: bool) {
+        let done = if wait {
+            self.till.project_pending().map(Some)
+        } else {
+            self.till.try_project_pending()
+        };
+        match done {
+            Ok(None) => self.unsettled = true,
+            Ok(Some(0)) => self.unsettled = false,
+            Ok(Some(_)) => {
+                self.unsettled = false;
+                self.after();
+            }
             Err(e) => {
                 // The sale is durable; its projections are retried with the next write and
                 // at the next start.
+                self.unsettled = false;
                 let _ = self
                     .events
                     .send(NodeEvent::Warning(format!("projecting the last sale: {e}")));
@@ -990,206 +1056,6 @@ impl Engine {
             })
             .collect();
         self.lan_view.connected = peers.iter().filter(|p| p.connected).count();
-    }
-
-    fn execute(&mut self, command: Command) -> Result<Outcome> {
-        let result = self.run_command(command);
-        match &result {
-            Ok(_) => self.last_error = None,
-            Err(e) => self.last_error = Some(e.to_string()),
-        }
-        result
-    }
-
-    fn run_command(&mut self, command: Command) -> Result<Outcome> {
-        let t = &mut self.till;
-        Ok(match command {
-            Command::SetUp {
-                config,
-                lane,
-                manager,
-            } => {
-                t.set_up(*config, lane, manager)?;
-                Outcome::Done
-            }
-            Command::Login { username, pin } => {
-                t.login(&username, &pin)?;
-                Outcome::Done
-            }
-            Command::Logout => {
-                t.logout();
-                Outcome::Done
-            }
-            Command::Approve {
-                username,
-                pin,
-                permission,
-            } => Outcome::Approval(t.approve(&username, &pin, permission)?),
-            Command::OpenShift { float } => Outcome::Shift(t.open_shift(float)?),
-            Command::CashMove {
-                kind,
-                amount,
-                reason,
-                approval,
-            } => {
-                t.cash_move(kind, amount, &reason, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::XReport { approval } => {
-                Outcome::Report(Box::new(t.x_report(approval.as_ref())?))
-            }
-            Command::CloseShift { counted, approval } => {
-                Outcome::Report(Box::new(t.close_shift(counted, approval.as_ref())?))
-            }
-            Command::Scan { code } => Outcome::Line(t.scan(&code)?),
-            Command::AddSku { sku, quantity } => Outcome::Line(t.add_sku(&sku, quantity)?),
-            Command::SetQuantity { line, typed } => {
-                t.set_quantity(line, &typed)?;
-                Outcome::Done
-            }
-            Command::RemoveLine { line } => {
-                t.remove_line(line)?;
-                Outcome::Done
-            }
-            Command::SetLineDiscount {
-                line,
-                discount,
-                approval,
-            } => {
-                t.set_line_discount(line, discount, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::SetTransactionDiscount { discount, approval } => {
-                t.set_transaction_discount(discount, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::OverridePrice {
-                line,
-                price,
-                approval,
-            } => {
-                t.override_price(line, price, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::AttachCustomer { id } => {
-                t.attach_customer(id)?;
-                Outcome::Done
-            }
-            Command::DetachCustomer => {
-                t.detach_customer();
-                Outcome::Done
-            }
-            Command::RedeemPoints { points } => {
-                t.redeem_points(points)?;
-                Outcome::Done
-            }
-            Command::Reprint { number } => {
-                t.log_reprint(&number)?;
-                Outcome::Done
-            }
-            Command::NoSale { reason, approval } => {
-                t.no_sale(&reason, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::VoidCart { approval } => {
-                t.void_cart(approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::ParkCart { label } => Outcome::Parked(t.park_cart(&label)?),
-            Command::RecallCart { id } => {
-                t.recall_cart(id)?;
-                Outcome::Done
-            }
-            Command::Pay { tenders } => {
-                // Durable when this returns; the projections follow in `settle`.
-                let r = t.commit_sale(&tenders)?;
-                self.sales_since_maintenance += 1;
-                self.last_receipt = Some(r.clone());
-                Outcome::Receipt(Box::new(r))
-            }
-            Command::Refund {
-                number,
-                items,
-                method,
-                reason,
-                approval,
-            } => Outcome::Return(Box::new(t.refund(
-                &number,
-                &items,
-                method,
-                reason,
-                approval.as_ref(),
-            )?)),
-            Command::CreateCustomer(c) => Outcome::Customer(Box::new(t.create_customer(c)?)),
-            Command::ReceiveStock {
-                sku,
-                quantity,
-                notes,
-                approval,
-            } => Outcome::Movement(Some(t.receive_stock(
-                &sku,
-                quantity,
-                notes,
-                approval.as_ref(),
-            )?)),
-            Command::CountStock {
-                sku,
-                counted,
-                notes,
-                approval,
-            } => Outcome::Movement(t.adjust_stock(&sku, counted, notes, approval.as_ref())?),
-            Command::SetStorePrice {
-                sku,
-                price,
-                approval,
-            } => {
-                t.set_store_price(&sku, price, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::CreateUser { user, approval } => {
-                Outcome::User(t.create_user(user, approval.as_ref())?)
-            }
-            Command::SetUserActive {
-                username,
-                active,
-                approval,
-            } => {
-                t.set_user_active(&username, active, approval.as_ref())?;
-                Outcome::Done
-            }
-            Command::ImportProducts(p) => Outcome::Count(t.import_products(&p)?),
-            Command::ImportCategories(c) => Outcome::Count(t.import_categories(&c)?),
-            Command::ImportCustomers(c) => Outcome::Count(t.import_customers(&c)?),
-            Command::ImportSales(s) => Outcome::Count(t.import_sales(&s)?),
-            Command::ApplyHqMovement(m) => Outcome::Applied(t.apply_external_movement(&m)?),
-            Command::IssueEnrollmentTicket { lane, valid_for } => {
-                let lan = self.lan.as_ref().ok_or_else(|| {
-                    NodeError::Invalid(
-                        "join the store network first: a ticket names this lane's address".into(),
-                    )
-                })?;
-                Outcome::Ticket(Box::new(
-                    t.issue_enrollment_ticket(lane, valid_for, &lan.node, &lan.addrs)?,
-                ))
-            }
-            Command::RemoveLane { node } => {
-                t.remove_member(&node)?;
-                Outcome::Done
-            }
-            Command::ConnectHq(c) => {
-                t.set_hq_credential(&c.url, &c.token)?;
-                Outcome::Done
-            }
-            Command::Watch { skus } => {
-                self.watched = skus;
-                Outcome::Done
-            }
-            Command::DismissError => Outcome::Done,
-            Command::Maintenance => {
-                self.sales_since_maintenance = 0;
-                Outcome::Compacted(t.maintenance()?)
-            }
-        })
     }
 
     /// Builds the view from the till and publishes it.

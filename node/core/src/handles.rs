@@ -8,8 +8,11 @@
 //! Writes take turns through a [`WriteGate`] shared by the two: the till's writes go first — a
 //! replica write that has not started waits while a till write is waiting or running — so a
 //! sale waits at most for the one merge already in progress, never for a queue of them, and it
-//! waits on a condition variable rather than in SQLite's busy-retry sleeps. SQLite's own write
-//! lock (`BEGIN IMMEDIATE`) still guards the file against other processes.
+//! waits on a condition variable rather than in SQLite's busy-retry sleeps. What need not wait
+//! at all (the projections of a sale already durable in the ledger file) does not: the till
+//! tries for a turn ([`WriteGate::try_enter`]) and, when a merge is in progress, keeps its place
+//! and tries again a moment later, answering the cashier in between. SQLite's own write lock
+//! (`BEGIN IMMEDIATE`) still guards the file against other processes.
 
 use std::fmt;
 use std::path::Path;
@@ -40,6 +43,9 @@ pub enum Priority {
 struct GateState {
     busy: bool,
     till_waiting: usize,
+    /// The till tried for a turn while the file was busy and will try again
+    /// ([`WriteGate::try_enter`]): no replica write starts before it has had its turn.
+    till_reserved: bool,
 }
 
 /// Turns at writing one file.
@@ -65,10 +71,7 @@ impl WriteGate {
     /// Waits for this writer's turn at writing `file`; the turn ends when the returned guard
     /// drops.
     pub fn enter(&self, file: File, who: Priority) -> GateTurn<'_> {
-        let gate = match file {
-            File::Main => &self.main,
-            File::Ledger => &self.ledger,
-        };
+        let gate = self.file(file);
         let mut s = gate.lock();
         match who {
             Priority::Till => {
@@ -77,15 +80,55 @@ impl WriteGate {
                     s = gate.turn.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
                 s.till_waiting -= 1;
+                s.till_reserved = false;
             }
             Priority::Replica => {
-                while s.busy || s.till_waiting > 0 {
+                while s.busy || s.till_waiting > 0 || s.till_reserved {
                     s = gate.turn.wait(s).unwrap_or_else(|e| e.into_inner());
                 }
             }
         }
         s.busy = true;
         GateTurn { gate }
+    }
+
+    /// The till's turn at writing `file` if nobody is writing it now. Otherwise `None`, and the
+    /// till keeps its place: no replica write starts until the till takes a turn (calling this
+    /// or [`WriteGate::enter`] again) or gives its place up ([`WriteGate::give_up_place`]). A
+    /// replica's try is only ever a try: it keeps no place.
+    pub fn try_enter(&self, file: File, who: Priority) -> Option<GateTurn<'_>> {
+        let gate = self.file(file);
+        let mut s = gate.lock();
+        let free = !s.busy && (who == Priority::Till || (s.till_waiting == 0 && !s.till_reserved));
+        if free {
+            s.busy = true;
+            if who == Priority::Till {
+                s.till_reserved = false;
+            }
+            return Some(GateTurn { gate });
+        }
+        if who == Priority::Till {
+            s.till_reserved = true;
+        }
+        None
+    }
+
+    /// Gives up the place the till kept at `file` ([`WriteGate::try_enter`]), if it kept one.
+    pub fn give_up_place(&self, file: File) {
+        let gate = self.file(file);
+        let mut s = gate.lock();
+        if s.till_reserved {
+            s.till_reserved = false;
+            drop(s);
+            gate.turn.notify_all();
+        }
+    }
+
+    fn file(&self, file: File) -> &FileGate {
+        match file {
+            File::Main => &self.main,
+            File::Ledger => &self.ledger,
+        }
     }
 }
 
@@ -259,5 +302,60 @@ mod tests {
             *order.lock().unwrap(),
             vec![Priority::Till, Priority::Replica]
         );
+    }
+
+    /// Whether `gate` lets a replica write start now (a try, keeping no place).
+    fn replica_may_start(gate: &WriteGate) -> bool {
+        gate.try_enter(File::Main, Priority::Replica).is_some()
+    }
+
+    #[test]
+    fn a_till_that_finds_the_file_busy_keeps_its_place_without_waiting() {
+        let gate = WriteGate::new();
+        let merge = gate.enter(File::Main, Priority::Replica);
+        // The till does not wait for the merge in progress...
+        assert!(gate.try_enter(File::Main, Priority::Till).is_none());
+        drop(merge);
+        // ...and no further replica write starts before the till has had its turn.
+        assert!(!replica_may_start(&gate));
+        let (gate2, started) = (gate.clone(), Arc::new(AtomicUsize::new(0)));
+        let started2 = started.clone();
+        let replica = std::thread::spawn(move || {
+            let _turn = gate2.enter(File::Main, Priority::Replica);
+            started2.fetch_add(1, Ordering::SeqCst);
+        });
+        #[allow(clippy::disallowed_methods)] // a test of threads needs real time
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            started.load(Ordering::SeqCst),
+            0,
+            "a replica write jumped the till's place"
+        );
+        let till = gate
+            .try_enter(File::Main, Priority::Till)
+            .expect("the till's turn");
+        // The ledger file's queue is its own.
+        assert!(gate.try_enter(File::Ledger, Priority::Replica).is_some());
+        drop(till);
+        replica.join().unwrap();
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        assert!(replica_may_start(&gate));
+    }
+
+    #[test]
+    fn a_place_given_up_lets_the_replica_write() {
+        let gate = WriteGate::new();
+        let merge = gate.enter(File::Main, Priority::Replica);
+        assert!(gate.try_enter(File::Main, Priority::Till).is_none());
+        drop(merge);
+        assert!(!replica_may_start(&gate));
+        gate.give_up_place(File::Main);
+        assert!(replica_may_start(&gate));
+        // A blocking turn of the till also ends its kept place.
+        let merge = gate.enter(File::Main, Priority::Replica);
+        assert!(gate.try_enter(File::Main, Priority::Till).is_none());
+        drop(merge);
+        drop(gate.enter(File::Main, Priority::Till));
+        assert!(replica_may_start(&gate));
     }
 }

@@ -406,8 +406,16 @@ impl Till {
     /// runs right after — the till app does it once the receipt is on its way, between
     /// customers — and before anything else reads or writes this till. If the lane stops in
     /// between, opening it again projects what is missing (`Till::open`).
+    ///
+    /// The projections of the records before it (the last sale's, when a merge kept the lane
+    /// file busy since: [`Till::try_project_pending`]) are written first only when a customer
+    /// is attached, since the customer's points are the one projection the commit reads. A
+    /// sale without a customer never waits for a merge: its commit touches the ledger file
+    /// only, and its projections follow with the ones before it.
     pub fn commit_sale(&mut self, tenders: &[Tender]) -> Result<Receipt> {
-        self.project_pending()?;
+        if self.cart.customer.is_some() {
+            self.project_pending()?;
+        }
         let session = self.session()?.clone();
         let setup = self.setup.clone().ok_or(NodeError::NotInitialized)?;
         let shift = self.current_shift()?.ok_or(NodeError::NoOpenShift)?;
@@ -508,7 +516,7 @@ impl Till {
             notes: None,
         };
         let approvals = &cart.approvals;
-        let sale = self.write_ledger(|tx, _| {
+        let sale = self.write_before_projections(crate::db::File::Ledger, true, |tx, _| {
             let mut sale = sale_template;
             sale.number = Till::next_number(tx, &setup)?;
             hold_sale(tx, &sale)?;
@@ -576,11 +584,41 @@ impl Till {
     /// not fsynced on its own: the records are durable already, and if power fails first,
     /// opening the lane projects them again. Held sales are first moved into their ledger
     /// documents ([`move_inbox`], a transaction of the ledger file, not fsynced on its own
-    /// either). Returns how many records it projected.
+    /// either). Returns how many records it projected. When another handle is writing the lane
+    /// file (a merge), it waits for that write to end.
     pub fn project_pending(&mut self) -> Result<usize> {
-        if self.pending.is_empty() && !self.logs_pending {
-            return Ok(0);
+        self.project(true).map(|n| n.unwrap_or(0))
+    }
+
+    /// [`Till::project_pending`] without waiting: when another handle is writing the lane file,
+    /// it writes nothing and returns `None`, keeping the till's place at the lane file
+    /// ([`crate::WriteGate::try_enter`]: no further merge starts), so that a call a moment
+    /// later finds the file free. Until then the projections of the last records are missing
+    /// from the lane file (stock, the sale's rows); the till's next write projects them first,
+    /// waiting if it must.
+    pub fn try_project_pending(&mut self) -> Result<Option<usize>> {
+        self.project(false)
+    }
+
+    /// Whether records wait for their projections ([`Till::project_pending`]).
+    pub fn has_unprojected(&self) -> bool {
+        !self.pending.is_empty() || self.logs_pending
+    }
+
+    fn project(&mut self, wait: bool) -> Result<Option<usize>> {
+        if !self.has_unprojected() {
+            return Ok(Some(0));
         }
+        // The turn at the lane file first: without it, nothing is written.
+        let gate = self.gate.clone();
+        let _turn = match &gate {
+            Some((g, who)) if wait => Some(g.enter(crate::db::File::Main, *who)),
+            Some((g, who)) => match g.try_enter(crate::db::File::Main, *who) {
+                Some(turn) => Some(turn),
+                None => return Ok(None),
+            },
+            None => None,
+        };
         let pending = std::mem::take(&mut self.pending);
         let logs = std::mem::take(&mut self.logs_pending);
         let n = pending.len();
@@ -594,7 +632,7 @@ impl Till {
             Ok(0)
         };
         let result = result.and_then(|_| {
-            self.write_unsynced(|tx, _| {
+            self.write_in_turn(crate::db::File::Main, false, |tx, _| {
                 for p in &pending {
                     match p {
                         Pending::Sale(s) => record_sale(tx, s)?,
@@ -617,7 +655,7 @@ impl Till {
             self.logs_pending |= logs;
             return Err(e);
         }
-        Ok(n)
+        Ok(Some(n))
     }
 
     /// Projects the records of this lane's own ledger documents that a stop between their

@@ -66,6 +66,16 @@ pub struct Till {
     pub(crate) received: std::collections::BTreeMap<crate::docs::DocId, crate::merge::Received>,
 }
 
+impl Drop for Till {
+    /// A till that goes away leaves no place kept at the lane file
+    /// ([`Till::try_project_pending`]), so the replica is never left waiting for it.
+    fn drop(&mut self) {
+        if let Some((gate, Priority::Till)) = &self.gate {
+            gate.give_up_place(File::Main);
+        }
+    }
+}
+
 /// See [`Till::counts`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counts {
@@ -447,8 +457,32 @@ impl Till {
         if !self.pending.is_empty() {
             self.project_pending()?;
         }
+        self.write_before_projections(file, synced, f)
+    }
+
+    /// [`Till::write_in`] without writing first the projections still pending (its safety
+    /// net): only for a write that reads no projection of the records before it — a sale's
+    /// commit without a customer ([`Till::commit_sale`]) — so that it never waits for a merge
+    /// writing the lane file.
+    pub(crate) fn write_before_projections<T>(
+        &mut self,
+        file: File,
+        synced: bool,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
+    ) -> Result<T> {
         let gate = self.gate.clone();
         let _turn = gate.as_ref().map(|(g, who)| g.enter(file, *who));
+        self.write_in_turn(file, synced, f)
+    }
+
+    /// [`Till::write_in`] for a caller that holds its turn at writing `file` (or shares no
+    /// gate).
+    pub(crate) fn write_in_turn<T>(
+        &mut self,
+        file: File,
+        synced: bool,
+        f: impl FnOnce(&Tx<'_>, &mut DocStore) -> Result<T>,
+    ) -> Result<T> {
         let conn = match file {
             File::Main => &self.conn,
             File::Ledger => &self.ledger,

@@ -412,3 +412,121 @@ fn a_busy_lane_sends_all_its_sales_while_the_till_compacts_its_ledger() {
     s.settle();
     s.assert_coherent(sold);
 }
+
+#[test]
+fn a_sales_projections_do_not_wait_for_a_merge_in_progress_nor_let_the_next_one_start() {
+    use kasir_core::db::File;
+    let dir = tempfile::tempdir().unwrap();
+    let mut till = common::bare_lane(dir.path(), 1);
+    till.login("maya", "9999").unwrap();
+    till.import_products(&kasir_core::demo::products(5, 1))
+        .unwrap();
+    till.receive_stock("P000001", Decimal::from(10), None, None)
+        .unwrap();
+    till.open_shift(Decimal::ZERO).unwrap();
+    let gate = WriteGate::new();
+    till.share_writes(gate.clone(), Priority::Till);
+    let stock = |t: &Till| t.product("P000001").unwrap().unwrap().stock;
+    let other = |t: &Till| t.product("P000002").unwrap().unwrap().stock;
+    let other_before = other(&till);
+
+    // A merge is writing the lane file when the sale is paid.
+    let merge = gate.enter(File::Main, Priority::Replica);
+    till.add_sku("P000001", Decimal::from(3)).unwrap();
+    till.commit_sale(&[Tender::cash(Decimal::from(1_000_000))])
+        .unwrap();
+    assert!(till.has_unprojected());
+    // Projecting does not wait for the merge; the cashier scans the next customer's items.
+    assert_eq!(till.try_project_pending().unwrap(), None);
+    till.add_sku("P000002", Decimal::ONE).unwrap();
+    assert_eq!(stock(&till), Decimal::from(10), "not projected yet");
+    drop(merge);
+    // The till kept its place: the next merge does not start before the projections.
+    assert!(gate.try_enter(File::Main, Priority::Replica).is_none());
+    assert_eq!(till.try_project_pending().unwrap(), Some(1));
+    assert!(!till.has_unprojected());
+    assert_eq!(stock(&till), Decimal::from(7));
+    assert!(gate.try_enter(File::Main, Priority::Replica).is_some());
+
+    // The next sale does not wait for the merge either, nor for the last one's projections:
+    // it touches the ledger file only. (The merge holds its turn on another thread, until
+    // told or 10 s pass.)
+    let merge = hold_turn(&gate, Duration::from_secs(10));
+    // (the cart holds P000002, scanned above)
+    till.commit_sale(&[Tender::cash(Decimal::from(1_000_000))])
+        .unwrap();
+    assert_eq!(till.try_project_pending().unwrap(), None);
+    till.add_sku("P000001", Decimal::ONE).unwrap();
+    till.commit_sale(&[Tender::cash(Decimal::from(1_000_000))])
+        .unwrap();
+    assert!(!merge.end(), "the second sale waited for the merge");
+    assert_eq!(other(&till), other_before, "not projected yet");
+    assert_eq!(till.try_project_pending().unwrap(), Some(2));
+    assert_eq!(other(&till), other_before - Decimal::ONE);
+    assert_eq!(stock(&till), Decimal::from(6));
+
+    // With a customer attached, the sale reads the customer's points: the projections before
+    // it are written first, waiting for the merge in progress (30 ms).
+    let rina = till
+        .create_customer(common::member("Rina", "0812 1111 2222"))
+        .unwrap();
+    let merge = hold_turn(&gate, Duration::from_secs(10));
+    till.add_sku("P000001", Decimal::ONE).unwrap();
+    till.commit_sale(&[Tender::cash(Decimal::from(1_000_000))])
+        .unwrap();
+    assert_eq!(till.try_project_pending().unwrap(), None);
+    let merge_ends = std::thread::spawn(move || {
+        #[allow(clippy::disallowed_methods)] // a test of threads needs real time
+        std::thread::sleep(Duration::from_millis(30));
+        merge.end()
+    });
+    till.attach_customer(rina.id).unwrap();
+    till.add_sku("P000001", Decimal::ONE).unwrap();
+    till.commit_sale(&[Tender::cash(Decimal::from(1_000_000))])
+        .unwrap();
+    assert!(!merge_ends.join().unwrap());
+    assert_eq!(
+        stock(&till),
+        Decimal::from(5),
+        "the sale before was projected first"
+    );
+    till.project_pending().unwrap();
+    assert_eq!(stock(&till), Decimal::from(4));
+    // A till that goes away gives its place up.
+    let merge = gate.enter(File::Main, Priority::Replica);
+    till.add_sku("P000001", Decimal::ONE).unwrap();
+    till.commit_sale(&[Tender::cash(Decimal::from(1_000_000))])
+        .unwrap();
+    assert_eq!(till.try_project_pending().unwrap(), None);
+    drop(merge);
+    drop(till);
+    assert!(gate.try_enter(File::Main, Priority::Replica).is_some());
+}
+
+/// A merge's turn at the lane file, held on a thread of its own until [`HeldTurn::end`] or
+/// until `at_most` passes.
+struct HeldTurn {
+    end: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<bool>,
+}
+
+impl HeldTurn {
+    /// Ends the turn; whether it had already ended on its own (`at_most` passed).
+    fn end(self) -> bool {
+        let _ = self.end.send(());
+        self.thread.join().unwrap()
+    }
+}
+
+fn hold_turn(gate: &std::sync::Arc<WriteGate>, at_most: Duration) -> HeldTurn {
+    let (held, holding) = std::sync::mpsc::channel();
+    let (end, ending) = std::sync::mpsc::channel::<()>();
+    let gate = gate.clone();
+    let thread = std::thread::spawn(move || {
+        let _turn = gate.enter(kasir_core::db::File::Main, Priority::Replica);
+        held.send(()).unwrap();
+        ending.recv_timeout(at_most).is_err()
+    });
+    holding.recv().unwrap();
+    HeldTurn { end, thread }
+}
