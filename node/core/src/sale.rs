@@ -595,7 +595,8 @@ impl Till {
     /// ([`crate::WriteGate::try_enter`]: no further merge starts), so that a call a moment
     /// later finds the file free. Until then the projections of the last records are missing
     /// from the lane file (stock, the sale's rows); the till's next write projects them first,
-    /// waiting if it must.
+    /// waiting if it must — all but a sale's commit without a customer ([`Till::commit_sale`]),
+    /// which leaves them to follow with its own.
     pub fn try_project_pending(&mut self) -> Result<Option<usize>> {
         self.project(false)
     }
