@@ -37,8 +37,8 @@ use kasir_core::docs::Origin;
 use kasir_core::lane::{LaneEvent, PeerStatus};
 use kasir_core::live::LiveEvent;
 use kasir_core::members::{Member, Ticket};
+use kasir_core::receipt::Receipt;
 use kasir_core::returns::{ReturnItem, ReturnRecord};
-use kasir_core::sale::Receipt;
 use kasir_core::schema::Decimal;
 use kasir_core::schema::checkout::{Discount, Totals};
 use kasir_core::schema::domain::{

@@ -32,8 +32,8 @@ pub mod types {
     pub use kasir_core::lane::{LaneEvent, PeerStatus};
     pub use kasir_core::live::LiveEvent;
     pub use kasir_core::members::{Member, Ticket};
+    pub use kasir_core::receipt::{Receipt, ReceiptLine};
     pub use kasir_core::returns::{ReturnItem, ReturnRecord};
-    pub use kasir_core::sale::{Receipt, ReceiptLine};
     pub use kasir_core::shift::{CashMove, ShiftReport};
     pub use kasir_core::sync::SyncEvent;
     pub use kasir_core::{Diagnostics, NodeError, TillOptions, default_store_config};

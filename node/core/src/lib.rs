@@ -28,6 +28,7 @@ pub mod memlan;
 pub mod memnet;
 pub mod merge;
 pub mod outbox;
+pub mod receipt;
 pub mod returns;
 pub mod sale;
 pub mod shift;
