@@ -21,14 +21,15 @@
 //! day of about 900 sales; at 5 ms, the pace before 2026-12-01, after an idle phase of 4,500
 //! and of 6,500 sales the bench twice saw no newcomer caught up within 10 minutes).
 //!
-//! Beside lane 1, in the same process and on the same disk, a **control lane** (the same
-//! store and catalog, never on the LAN) sells in every phase: one sale on each lane in turn,
-//! the first alternating. Its `pay` in the same seconds is the idle lane beside lane 1: the
-//! disk here has spells of slow fsyncs that come and go over minutes (the idle phase's `pay`
-//! p99 moved between 1.9 and 4.8 ms across eight runs on one machine), and a phase of 20 s
-//! can catch one that the idle phase did not, or the other way round. So each phase reports
-//! lane 1 against its own idle phase and against the control lane in the same seconds; in the
-//! idle phase the second ratio shows the two lanes alike (about 1×).
+//! Beside lane 1, in the same process and on the same disk, a **control lane** (the same store and
+//! catalog, never on the LAN) sells in every phase: one sale on each lane in turn, the first
+//! alternating, each lane waiting (untimed) until the other has finished what its till does after a
+//! receipt, housekeeping included (see `sell_while`). Its `pay` in the same seconds is the idle
+//! lane beside lane 1: the disk here has spells of slow fsyncs that come and go over minutes (the
+//! idle phase's `pay` p99 moved between 1.9 and 4.8 ms across eight runs on one machine), and a
+//! phase of 20 s can catch one that the idle phase did not, or the other way round. So each phase
+//! reports lane 1 against its own idle phase and against the control lane in the same seconds; in
+//! the idle phase the second ratio shows the two lanes alike (about 1×).
 //!
 //! The other lanes are `kasir-node` processes. In a store they are other tills with CPUs and
 //! disks of their own; here they share one machine with the lane under test, so they run in
@@ -44,7 +45,7 @@
 //! cargo build --release -p kasir-node
 //! cargo run --release -p kasir-node --example pay_under_load -- [--products N] [--customers N]
 //!     [--samples N] [--nice N] [--idle-seconds N] [--busy-seconds N] [--shared-cores]
-//!     [--peer-rate N]
+//!     [--peer-rate N] [--idle-only]
 //! ```
 // Floats here are timings for a report, never money.
 #![allow(
@@ -88,6 +89,8 @@ struct Args {
     shared_cores: bool,
     /// `--peer-rate N`: sales per second each busy peer aims at (flat out by default).
     peer_rate: f64,
+    /// `--idle-only`: stop after the idle phase (lane 1 against the control lane, no load).
+    idle_only: bool,
 }
 
 fn args() -> Args {
@@ -101,6 +104,7 @@ fn args() -> Args {
         idle_seconds: 45,
         shared_cores: false,
         peer_rate: FLAT_OUT,
+        idle_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -119,9 +123,10 @@ fn args() -> Args {
             "--nice" => a.nice = Some(num() as u32),
             "--shared-cores" => a.shared_cores = true,
             "--peer-rate" => a.peer_rate = num() as f64,
+            "--idle-only" => a.idle_only = true,
             other => {
                 panic!(
-                    "unknown argument {other} (--products N --customers N --samples N --nice N --idle-seconds N --busy-seconds N --pace-ms N --shared-cores --peer-rate N)"
+                    "unknown argument {other} (--products N --customers N --samples N --nice N --idle-seconds N --busy-seconds N --pace-ms N --shared-cores --peer-rate N --idle-only)"
                 )
             }
         }
@@ -260,6 +265,16 @@ fn timed_sale(node: &Node, rng: &mut impl Rng, t: &mut Timings) {
 /// Sells on every lane of `nodes` while `more` says so (at least `min` sales each), one sale on
 /// each in turn, the first lane alternating, pausing `pace` between rounds; returns each lane's
 /// `pay` and scan timings.
+///
+/// Before a lane sells, every other lane is let finish what its till's thread does after a
+/// receipt (the sale's projections and, every 50 sales, housekeeping: compaction and a WAL
+/// checkpoint, which writes and syncs many pages): a query waits for it, untimed. Two lanes of
+/// a bench share one disk, where two tills of a store would not; without this wait one lane's
+/// housekeeping fell on the other's next `pay`. The alternation made that systematic: both
+/// lanes reach their 50th sale in the same round, always an odd one, where the control lane
+/// sold first, so its checkpoint fell on lane 1's `pay` in every 50th round and never the
+/// other way round (2026-12-01, four idle phases: lane 1's `pay` p99 1.96–2.19× the control
+/// lane's, its slowest pays 2.6 s apart, the length of 50 rounds).
 fn sell_while(
     nodes: &[&Node],
     min: usize,
@@ -272,6 +287,11 @@ fn sell_while(
     while t[0].pay.len() < min || more() {
         for i in 0..nodes.len() {
             let lane = (i + round) % nodes.len();
+            for (j, other) in nodes.iter().enumerate() {
+                if j != lane {
+                    other.is_set_up().unwrap();
+                }
+            }
             timed_sale(nodes[lane], &mut rng, &mut t[lane]);
         }
         round += 1;
@@ -428,6 +448,11 @@ fn main() {
         &idle,
         None,
     );
+    if a.idle_only {
+        runtime.block_on(node.shutdown());
+        control.close();
+        return;
+    }
 
     // 2. An empty lane bootstraps the whole store from this one.
     settle_disk();
