@@ -695,6 +695,9 @@ impl Node {
         )?;
         let mut replica = replica;
         replica.watch_live()?;
+        // The replication thread folds and checkpoints the lane file (most of it is merged
+        // sales); the till's housekeeping keeps to the ledger file.
+        replica.keep_lane_file();
         // The HQ driver's own handle: its writes (confirmations) wait for the till's.
         let hq_till = kasir_core::handles::open_background(
             &self.inner.path,

@@ -529,6 +529,8 @@ async fn start_on_runtime(
         store_policy: kasir_core::lane::StorePolicy::default(),
         leader: leader_tx,
         changed: changed.clone(),
+        upkeep_at: None,
+        upkeep_failed: None,
     };
     tokio::spawn(crate::hq::run(crate::hq::HqDriver {
         till: hq.till,
@@ -577,7 +579,18 @@ struct Driver {
     leader: tokio::sync::watch::Sender<Option<kasir_core::lane::Leader>>,
     /// Rung when this lane's documents changed (the HQ driver sends what waits at once).
     changed: Arc<tokio::sync::Notify>,
+    /// When the lane file's housekeeping is due ([`UPKEEP_AFTER`] after the first write since
+    /// the last), if anything was written.
+    upkeep_at: Option<Duration>,
+    /// Why the last housekeeping failed, if it did.
+    upkeep_failed: Option<String>,
 }
+
+/// How long after a write the replication thread folds and checkpoints the lane file
+/// (`Replica::upkeep`): at most that often while the lane file changes, never while it does
+/// not. The till's housekeeping ran every 50 sales; on a lane whose peers sell flat out that is
+/// every few seconds, as this is.
+const UPKEEP_AFTER: Duration = Duration::from_secs(2);
 
 impl Driver {
     fn now(&self) -> Duration {
@@ -602,11 +615,17 @@ impl Driver {
                 self.store_received();
                 continue;
             }
+            let upkeep_in = self.upkeep_at.map(|t| t.saturating_sub(self.now()));
+            if upkeep_in == Some(Duration::ZERO) {
+                self.upkeep();
+                continue;
+            }
             let wait = self
                 .core
                 .next_deadline()
                 .map_or(Duration::from_secs(3600), |d| d.saturating_sub(self.now()))
-                .min(store_in.unwrap_or(Duration::MAX));
+                .min(store_in.unwrap_or(Duration::MAX))
+                .min(upkeep_in.unwrap_or(Duration::MAX));
             // The till's own changes first, then the network, then the timer.
             let next = self.runtime.block_on(async {
                 tokio::select! {
@@ -653,10 +672,26 @@ impl Driver {
         self.step(Input::Stored(stored));
     }
 
+    /// The lane file's housekeeping (`Replica::upkeep`), on this thread rather than the till's.
+    fn upkeep(&mut self) {
+        self.upkeep_at = None;
+        // Written to stderr when it starts failing or fails differently, not every time.
+        let failed = self.replica.upkeep().err().map(|e| e.to_string());
+        if failed.is_some() && failed != self.upkeep_failed {
+            eprintln!(
+                "kasir-lan: housekeeping of the lane file: {}",
+                failed.as_deref().unwrap_or_default()
+            );
+        }
+        self.upkeep_failed = failed;
+    }
+
     /// Hands one input to the core and executes what it asks for.
     fn step(&mut self, input: Input) {
         if matches!(input, Input::LocalChange { .. } | Input::Stored(Ok(_))) {
             self.changed.notify_one();
+            let now = self.now();
+            self.upkeep_at.get_or_insert(now + UPKEEP_AFTER);
         }
         let now = self.now();
         let outputs = self.core.handle(input, now, &mut self.replica);

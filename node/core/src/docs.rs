@@ -497,8 +497,10 @@ impl DocStore {
         let conn: &Connection = tx;
         let name = id.name();
         self.flush(tx)?;
-        // A cached document knows its row count; any other is counted in SQL, so checking a
-        // year of ledger documents does not load them.
+        // A cached document knows its row count once it has caught up with the rows another
+        // handle appended; any other is counted in SQL, so checking a year of ledger documents
+        // does not load them.
+        self.catch_up(tx, id)?;
         let rows = match self.pending_rows.get(&id) {
             Some(n) => *n,
             None => conn

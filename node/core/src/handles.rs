@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use automerge::ChangeHash;
@@ -61,6 +62,8 @@ struct FileGate {
 pub struct WriteGate {
     main: FileGate,
     ledger: FileGate,
+    /// A replica keeps the lane file: compaction and checkpoints ([`Replica::keep_lane_file`]).
+    lane_file_kept: AtomicBool,
 }
 
 impl WriteGate {
@@ -124,6 +127,12 @@ impl WriteGate {
         }
     }
 
+    /// Whether a replica keeps the lane file ([`Replica::keep_lane_file`]): then the till's
+    /// housekeeping leaves that file to it.
+    pub fn lane_file_kept(&self) -> bool {
+        self.lane_file_kept.load(Ordering::Relaxed)
+    }
+
     fn file(&self, file: File) -> &FileGate {
         match file {
             File::Main => &self.main,
@@ -176,6 +185,8 @@ pub fn open_background(
 #[derive(Debug)]
 pub struct Replica {
     till: Till,
+    /// This replica keeps the lane file ([`Replica::keep_lane_file`]).
+    keeps: bool,
 }
 
 impl Replica {
@@ -189,7 +200,38 @@ impl Replica {
         let mut till = Till::open_handle(path.as_ref(), options, Priority::Replica)?;
         till.config()?;
         till.share_writes(gate, Priority::Replica);
-        Ok(Replica { till })
+        Ok(Replica { till, keeps: false })
+    }
+
+    /// From now on this replica keeps the lane file, and the till's housekeeping
+    /// ([`Till::maintenance`]) folds and checkpoints only the ledger file: the caller runs
+    /// [`Replica::upkeep`] now and then. On a lane whose peers sell, most of what the lane file
+    /// gains is their merged sales; folding their documents (an Automerge save of a day's
+    /// ledger) and checkpointing what they wrote took up to 150 ms on the till's thread between
+    /// customers, and the next customer's first scan waited for it. Ends when the replica is
+    /// dropped.
+    pub fn keep_lane_file(&mut self) {
+        self.keeps = true;
+        self.gate().lane_file_kept.store(true, Ordering::Relaxed);
+    }
+
+    /// The lane file's housekeeping (see [`Replica::keep_lane_file`]): documents with many
+    /// incremental changes folded into snapshots, one per turn at writing the file, then a
+    /// checkpoint. Returns how many documents were compacted.
+    pub fn upkeep(&mut self) -> Result<usize> {
+        // What was received is stored first, so that a snapshot never holds changes whose
+        // records are not projected yet.
+        self.till.store_received()?;
+        self.till.lane_file_upkeep()
+    }
+
+    fn gate(&self) -> &WriteGate {
+        let (gate, _) = self
+            .till
+            .gate
+            .as_ref()
+            .expect("a replica shares the till's gate");
+        gate
     }
 
     /// Starts reporting committed changes as live events (see [`Replica::take_live_events`]).
@@ -223,6 +265,14 @@ impl Replica {
     /// not store are forgotten: start the sync sessions over (they are sent again).
     pub fn store_received(&mut self) -> Result<crate::sale::MergeOutcome> {
         self.till.store_received()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if self.keeps {
+            self.gate().lane_file_kept.store(false, Ordering::Relaxed);
+        }
     }
 }
 

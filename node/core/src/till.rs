@@ -657,12 +657,18 @@ impl Till {
 
     /// Housekeeping for idle moments (between customers, at shift close): folds documents with
     /// many incremental changes into snapshots and checkpoints the WAL, so that neither happens
-    /// inside a cashier's `pay`. Returns how many documents were compacted.
+    /// inside a cashier's `pay`. Returns how many documents were compacted. While a replica
+    /// keeps the lane file ([`crate::handles::Replica::keep_lane_file`]), only the ledger file:
+    /// what merges wrote is the replicator's to fold and checkpoint, on its own thread.
     pub fn maintenance(&mut self) -> Result<usize> {
         let ids = DocStore::stored_ids(&self.reader())?;
         let now = db::ts(self.now());
+        let lane_file_kept = self.gate.as_ref().is_some_and(|(g, _)| g.lane_file_kept());
         let mut compacted = 0;
         for file in [File::Main, File::Ledger] {
+            if file == File::Main && lane_file_kept {
+                continue;
+            }
             compacted += self.write_in(file, true, |tx, docs| {
                 let mut n = 0;
                 for id in &ids {
@@ -673,11 +679,38 @@ impl Till {
                 }
                 Ok(n)
             })?;
-        }
-        for conn in [&self.conn, &self.ledger] {
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            self.checkpoint(file)?;
         }
         Ok(compacted)
+    }
+
+    /// The replicator's housekeeping of the lane file ([`Till::maintenance`] for that file),
+    /// one document per turn at writing it, so that a till write waits for at most one
+    /// document's compaction. Returns how many documents were compacted.
+    pub(crate) fn lane_file_upkeep(&mut self) -> Result<usize> {
+        let ids = DocStore::stored_ids(&self.reader())?;
+        let now = db::ts(self.now());
+        let mut compacted = 0;
+        for id in ids {
+            if self.write_in(File::Main, true, |tx, docs| {
+                docs.compact_if_needed(tx, id, &now)
+            })? {
+                compacted += 1;
+            }
+        }
+        self.checkpoint(File::Main)?;
+        Ok(compacted)
+    }
+
+    /// Copies what the WAL of `file` holds into the file, as far as no reader needs it, without
+    /// waiting for anyone (`PASSIVE`).
+    fn checkpoint(&self, file: File) -> Result<()> {
+        let conn = match file {
+            File::Main => &self.conn,
+            File::Ledger => &self.ledger,
+        };
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// What the lane holds, cheaply (no conservation check): every document with its heads

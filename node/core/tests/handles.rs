@@ -25,6 +25,8 @@ struct Store {
     /// Whether the replica stores what it received after each slice of 50 ms (as the LAN
     /// driver does at most every 50 ms).
     store: bool,
+    /// The gate the till and the replica share.
+    gate: std::sync::Arc<WriteGate>,
     _dir: tempfile::TempDir,
 }
 
@@ -48,7 +50,7 @@ impl Store {
         let replica = Replica::open(
             dir.path().join("lane1.db"),
             common::options_seeded(common::clock(), 500),
-            gate,
+            gate.clone(),
         )
         .unwrap();
         let mut peer = common::bare_lane(dir.path(), 2);
@@ -62,6 +64,7 @@ impl Store {
             p_engine: SyncEngine::new(),
             net: MemNet::new(3, LinkConfig::hostile()),
             store: true,
+            gate,
             _dir: dir,
         };
         let now = s.net.now();
@@ -244,6 +247,7 @@ fn the_till_sells_on_its_thread_while_the_replica_merges_on_another() {
         p_engine,
         net,
         store,
+        gate,
         _dir,
     } = s;
     // The peer sells 150 first; the replica merges them while the till sells 150 of its own.
@@ -269,6 +273,7 @@ fn the_till_sells_on_its_thread_while_the_replica_merges_on_another() {
         p_engine,
         net,
         store,
+        gate,
         _dir,
     };
     // Replicate with the peer while the seller runs (the replica's writes wait for the till's).
@@ -529,4 +534,82 @@ fn hold_turn(gate: &std::sync::Arc<WriteGate>, at_most: Duration) -> HeldTurn {
     });
     holding.recv().unwrap();
     HeldTurn { end, thread }
+}
+
+/// While the replica keeps the lane file (as the LAN driver has it do), the till's
+/// housekeeping folds and checkpoints only the ledger file, and the replica's upkeep folds the
+/// lane file's documents; both handles and the peer stay coherent. Once that replica is gone,
+/// the till folds the lane file again.
+#[test]
+fn the_replica_keeps_the_lane_file_and_the_till_its_ledger_file() {
+    use kasir_core::docs::{COMPACT_AFTER, DocId};
+    let mut s = Store::new();
+    s.settle();
+    s.replica.keep_lane_file();
+    let catalog = DocId::catalog_for("P000001").name();
+    let changes = |t: &Till| -> i64 {
+        t.connection()
+            .query_row(
+                "SELECT count(*) FROM crdt_changes WHERE doc_id = ?1",
+                [&catalog],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // The peer changes a price; the replica holds the change in memory, not stored yet.
+    s.store = false;
+    s.peer
+        .set_store_price("P000002", Decimal::from(4_321), None)
+        .unwrap();
+    s.offer();
+    s.run_for(Duration::from_secs(2));
+    assert!(s.replica.has_received());
+    for k in 0..COMPACT_AFTER {
+        s.till
+            .set_store_price("P000001", Decimal::from(1_000 + k), None)
+            .unwrap();
+    }
+    for round in 0..COMPACT_AFTER {
+        sell(&mut s.till, &format!("P{:06}", 10 + round % 50));
+    }
+    // The till folds its ledger document, and leaves the catalog to the replica.
+    assert!(s.till.maintenance().unwrap() >= 1);
+    assert!(changes(&s.till) >= COMPACT_AFTER);
+    // The replica stores what it holds, then folds.
+    assert!(s.replica.upkeep().unwrap() >= 1);
+    assert!(!s.replica.has_received());
+    assert_eq!(changes(&s.till), 0);
+    assert_eq!(
+        s.till.product("P000002").unwrap().unwrap().price,
+        Decimal::from(4_321)
+    );
+    s.store = true;
+    s.settle();
+    s.assert_coherent(COMPACT_AFTER);
+    for t in [&s.till, &s.peer] {
+        assert_eq!(
+            t.product("P000001").unwrap().unwrap().price,
+            Decimal::from(1_000 + COMPACT_AFTER - 1)
+        );
+        assert_eq!(
+            t.product("P000002").unwrap().unwrap().price,
+            Decimal::from(4_321)
+        );
+    }
+    // Another replica that does not keep the lane file: the till folds it again.
+    let path = s._dir.path().join("lane1.db");
+    s.replica = Replica::open(
+        path,
+        common::options_seeded(common::clock(), 501),
+        s.gate.clone(),
+    )
+    .unwrap();
+    for k in 0..COMPACT_AFTER {
+        s.till
+            .set_store_price("P000001", Decimal::from(2_000 + k), None)
+            .unwrap();
+    }
+    assert!(changes(&s.till) >= COMPACT_AFTER);
+    assert!(s.till.maintenance().unwrap() >= 1);
+    assert_eq!(changes(&s.till), 0);
 }
