@@ -688,8 +688,15 @@ impl Driver {
 
     /// Hands one input to the core and executes what it asks for.
     fn step(&mut self, input: Input) {
-        if matches!(input, Input::LocalChange { .. } | Input::Stored(Ok(_))) {
+        // Documents this lane changed or stored, if the input says.
+        let changed = match &input {
+            Input::LocalChange { docs } | Input::Stored(Ok(docs)) => Some(docs.len()),
+            _ => None,
+        };
+        if changed.is_some() {
             self.changed.notify_one();
+        }
+        if changed.is_some_and(|n| n > 0) {
             let now = self.now();
             self.upkeep_at.get_or_insert(now + UPKEEP_AFTER);
         }

@@ -530,6 +530,18 @@ impl DocStore {
     }
 
     /// Ids of every document stored on this lane, in both files, in name order.
+    /// The documents of `conn`'s file with at least `min_changes` change rows: those a
+    /// compaction would fold, found in one query without loading any.
+    pub fn due_for_compaction(conn: &Connection, min_changes: i64) -> Result<Vec<DocId>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT doc_id FROM crdt_changes GROUP BY doc_id HAVING count(*) >= ?1",
+        )?;
+        let names = stmt
+            .query_map([min_changes], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(names.iter().filter_map(|n| DocId::parse(n)).collect())
+    }
+
     pub fn stored_ids(tx: &Tx<'_>) -> Result<Vec<DocId>> {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for conn in [tx.main(), tx.ledger()] {

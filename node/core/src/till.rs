@@ -686,9 +686,10 @@ impl Till {
 
     /// The replicator's housekeeping of the lane file ([`Till::maintenance`] for that file),
     /// one document per turn at writing it, so that a till write waits for at most one
-    /// document's compaction. Returns how many documents were compacted.
+    /// document's compaction; only the documents due take a turn. Returns how many documents
+    /// were compacted.
     pub(crate) fn lane_file_upkeep(&mut self) -> Result<usize> {
-        let ids = DocStore::stored_ids(&self.reader())?;
+        let ids = DocStore::due_for_compaction(&self.conn, crate::docs::COMPACT_AFTER)?;
         let now = db::ts(self.now());
         let mut compacted = 0;
         for id in ids {
