@@ -529,7 +529,6 @@ impl DocStore {
         Ok(true)
     }
 
-    /// Ids of every document stored on this lane, in both files, in name order.
     /// The documents of `conn`'s file with at least `min_changes` change rows: those a
     /// compaction would fold, found in one query without loading any.
     pub fn due_for_compaction(conn: &Connection, min_changes: i64) -> Result<Vec<DocId>> {
@@ -542,6 +541,7 @@ impl DocStore {
         Ok(names.iter().filter_map(|n| DocId::parse(n)).collect())
     }
 
+    /// Ids of every document stored on this lane, in both files, in name order.
     pub fn stored_ids(tx: &Tx<'_>) -> Result<Vec<DocId>> {
         let mut names: BTreeSet<String> = BTreeSet::new();
         for conn in [tx.main(), tx.ledger()] {
