@@ -222,7 +222,7 @@ impl Replica {
         // What was received is stored first, so that a snapshot never holds changes whose
         // records are not projected yet.
         self.till.store_received()?;
-        self.till.lane_file_upkeep()
+        self.till.fold_and_checkpoint(File::Main)
     }
 
     fn gate(&self) -> &WriteGate {

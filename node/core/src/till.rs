@@ -661,57 +661,42 @@ impl Till {
     /// keeps the lane file ([`crate::handles::Replica::keep_lane_file`]), only the ledger file:
     /// what merges wrote is the replicator's to fold and checkpoint, on its own thread.
     pub fn maintenance(&mut self) -> Result<usize> {
-        let ids = DocStore::stored_ids(&self.reader())?;
-        let now = db::ts(self.now());
         let lane_file_kept = self.gate.as_ref().is_some_and(|(g, _)| g.lane_file_kept());
         let mut compacted = 0;
         for file in [File::Main, File::Ledger] {
-            if file == File::Main && lane_file_kept {
-                continue;
+            if !(file == File::Main && lane_file_kept) {
+                compacted += self.fold_and_checkpoint(file)?;
             }
-            compacted += self.write_in(file, true, |tx, docs| {
-                let mut n = 0;
-                for id in &ids {
-                    // (Documents of the other file are skipped.)
-                    if docs.compact_if_needed(tx, *id, &now)? {
-                        n += 1;
-                    }
-                }
-                Ok(n)
-            })?;
-            self.checkpoint(file)?;
         }
         Ok(compacted)
     }
 
-    /// The replicator's housekeeping of the lane file ([`Till::maintenance`] for that file),
-    /// one document per turn at writing it, so that a till write waits for at most one
-    /// document's compaction; only the documents due take a turn. Returns how many documents
-    /// were compacted.
-    pub(crate) fn lane_file_upkeep(&mut self) -> Result<usize> {
-        let ids = DocStore::due_for_compaction(&self.conn, crate::docs::COMPACT_AFTER)?;
+    /// The housekeeping of one file: each document due for folding (`DocStore::
+    /// due_for_compaction`, one query) folded in a write turn of its own, so that another
+    /// handle's write waits for at most one document's compaction, then a checkpoint. The till
+    /// runs it from [`Till::maintenance`], the replica for the lane file it keeps
+    /// (`Replica::upkeep`). Returns how many documents were compacted.
+    pub(crate) fn fold_and_checkpoint(&mut self, file: File) -> Result<usize> {
+        let ids = DocStore::due_for_compaction(self.file_conn(file), crate::docs::COMPACT_AFTER)?;
         let now = db::ts(self.now());
         let mut compacted = 0;
         for id in ids {
-            if self.write_in(File::Main, true, |tx, docs| {
-                docs.compact_if_needed(tx, id, &now)
-            })? {
+            if self.write_in(file, true, |tx, docs| docs.compact_if_needed(tx, id, &now))? {
                 compacted += 1;
             }
         }
-        self.checkpoint(File::Main)?;
+        // Copies what the WAL holds into the file, as far as no reader needs it, without
+        // waiting for anyone.
+        self.file_conn(file)
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
         Ok(compacted)
     }
 
-    /// Copies what the WAL of `file` holds into the file, as far as no reader needs it, without
-    /// waiting for anyone (`PASSIVE`).
-    fn checkpoint(&self, file: File) -> Result<()> {
-        let conn = match file {
+    fn file_conn(&self, file: File) -> &Connection {
+        match file {
             File::Main => &self.conn,
             File::Ledger => &self.ledger,
-        };
-        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
+        }
     }
 
     /// What the lane holds, cheaply (no conservation check): every document with its heads
